@@ -1,0 +1,33 @@
+//! Builds the speech engines from the configuration, so every command loads them one way.
+
+use viva_speech::stt::{SpeechToText, SttConfig};
+use viva_speech::tts::{Tts, TtsConfig};
+
+use crate::config::Config;
+
+/// Loads whisper as configured; `stt.workers`/`stt.threads` of 0 keep the machine-sized values.
+pub fn speech_to_text(config: &Config) -> anyhow::Result<SpeechToText> {
+    let mut stt = SttConfig::new(config.stt_model_path());
+    stt.language = config.stt.language.clone();
+    stt.trim_context = config.stt.trim_context;
+    if config.stt.threads > 0 {
+        stt.threads = config.stt.threads;
+        if config.stt.workers == 0 {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            stt.workers = (cores / stt.threads).max(1);
+        }
+    }
+    if config.stt.workers > 0 {
+        stt.workers = config.stt.workers;
+    }
+    Ok(SpeechToText::load(&stt)?)
+}
+
+/// Loads the Piper voice as configured (or the espeak-ng fallback, with a warning).
+pub fn text_to_speech(config: &Config) -> anyhow::Result<Tts> {
+    Ok(Tts::load(&TtsConfig {
+        voice: config.tts_voice_path(),
+        onnxruntime: config.onnxruntime_path(),
+        threads: config.tts.threads,
+    })?)
+}

@@ -1,0 +1,80 @@
+//! The `viva` binary.
+
+mod bench;
+mod cli;
+mod config;
+mod engines;
+mod models;
+mod say;
+mod serve;
+mod transcribe;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{BenchCommand, Cli, Command, ModelsCommand};
+use config::{Config, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line a user can act on; the chain of causes is joined with ": ".
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Command::Serve(args) = &cli.command {
+        if let Some(http) = args.http {
+            config.server.http = http;
+        }
+        if let Some(dir) = &args.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+    }
+    init_logging(&config, &cli)?;
+
+    match &cli.command {
+        Command::Serve(_) => tokio::runtime::Runtime::new()?.block_on(serve::run(config)),
+        Command::Transcribe(args) => transcribe::run(config, args),
+        Command::Say(args) => say::run(config, args),
+        Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
+        Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
+        Command::Models(ModelsCommand::Check) => models::check(&config),
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+/// Logs go to stderr. The server logs at `log.level`; one-shot commands only warn unless
+/// asked, so their output stays readable. whisper.cpp's chatter is kept at warn.
+fn init_logging(config: &Config, cli: &Cli) -> anyhow::Result<()> {
+    let level = match (&cli.log_level, &cli.command) {
+        (Some(level), _) => level.clone(),
+        (None, Command::Serve(_)) => config.log.level.clone(),
+        (None, _) => "warn".to_owned(),
+    };
+    let directives = if level.contains("whisper_rs") {
+        level
+    } else {
+        format!("{level},whisper_rs=warn")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|e| anyhow::anyhow!("--log-level {directives}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}

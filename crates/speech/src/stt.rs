@@ -1,0 +1,528 @@
+//! Speech to text with whisper.cpp, loaded once and shared by a bounded pool of workers.
+//!
+//! One [`SpeechToText`] holds one copy of the model however many calls use it; clones are
+//! cheap handles. Each worker owns a whisper state (its scratch buffers) and at most
+//! `workers` transcriptions run at once, each on `threads` threads: on a 2-core machine ggml's
+//! spinning threads would otherwise fight over the cores and every call would slow down.
+//!
+//! Input is 16 kHz mono speech that the VAD has already found ([`crate::vad`]); whisper never
+//! sees silence, and its stock inventions on noise are filtered ([`crate::hallucination`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), viva_speech::stt::SttError> {
+//! use viva_speech::stt::{SpeechToText, SttConfig};
+//! let stt = SpeechToText::load(&SttConfig::new("models/whisper/ggml-tiny.en.bin"))?;
+//! let utterance = vec![0.0f32; 16_000]; // one second of 16 kHz speech from the VAD
+//! let segments = stt.transcribe_utterance(utterance, 0).await?;
+//! # Ok(()) }
+//! ```
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, Once};
+
+use serde::Serialize;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use crate::hallucination::{is_invented, strip_annotations};
+use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
+
+/// Magic number at the start of every whisper.cpp ggml model file ("ggml", little endian).
+const GGML_MAGIC: u32 = 0x6767_6d6c;
+/// Whisper's encoder sees 50 frames per second of audio (one per 320 samples at 16 kHz).
+const SAMPLES_PER_ENCODER_FRAME: usize = 320;
+/// A full whisper window: 30 s of audio.
+const FULL_AUDIO_CTX: usize = 1500;
+/// Encoder frames kept beyond the utterance when the context is trimmed (about 1.3 s).
+const AUDIO_CTX_MARGIN: usize = 64;
+/// Whisper pads input shorter than this internally and does poorly on it.
+const MIN_UTTERANCE_SAMPLES: usize = VAD_SAMPLE_RATE as usize / 4;
+
+/// How to load and run the speech-to-text engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SttConfig {
+    /// A whisper.cpp ggml model file (made by `scripts/setup`).
+    pub model: PathBuf,
+    /// Spoken language as an ISO 639-1 code, or `auto` (multilingual models only).
+    pub language: String,
+    /// Transcriptions that may run at the same time.
+    pub workers: usize,
+    /// Threads each transcription uses.
+    pub threads: usize,
+    /// Encode only as much audio context as the utterance needs (several times faster on
+    /// short utterances; whisper normally encodes a full 30 s window).
+    pub trim_context: bool,
+}
+
+impl SttConfig {
+    /// English defaults sized to this machine: all cores for one transcription at a time on
+    /// small machines, more workers of up to four threads on bigger ones.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(4);
+        Self {
+            model: model.into(),
+            language: "en".to_owned(),
+            workers: (cores / threads).max(1),
+            threads,
+            trim_context: true,
+        }
+    }
+}
+
+/// One recognised word with its time on the input's clock.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Word {
+    pub word: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub probability: f32,
+}
+
+/// A stretch of recognised speech.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub text: String,
+    pub words: Vec<Word>,
+}
+
+/// The transcript of a whole recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcript {
+    pub text: String,
+    pub segments: Vec<Segment>,
+}
+
+impl Transcript {
+    fn from_segments(segments: Vec<Segment>) -> Self {
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Self { text, segments }
+    }
+}
+
+/// Why speech to text failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SttError {
+    #[error("speech model {path} is missing: run scripts/setup to download and convert it")]
+    ModelMissing { path: PathBuf },
+    #[error(
+        "speech model {path} is not a usable whisper.cpp model ({reason}): run scripts/setup to rebuild it"
+    )]
+    ModelInvalid { path: PathBuf, reason: String },
+    #[error("invalid speech-to-text setting: {0}")]
+    Config(String),
+    #[error("whisper failed: {0}")]
+    Whisper(#[from] whisper_rs::WhisperError),
+    #[error("speech-to-text worker stopped unexpectedly")]
+    WorkerLost,
+}
+
+/// The speech-to-text engine; clone it freely, all clones share one model.
+#[derive(Clone)]
+pub struct SpeechToText {
+    inner: Arc<Engine>,
+}
+
+struct Engine {
+    // Field order matters: states borrow the context's model and must drop first.
+    pool: StatePool,
+    context: WhisperContext,
+    model: PathBuf,
+    language: String,
+    threads: usize,
+    trim_context: bool,
+}
+
+/// Whisper states waiting for work; taking one blocks while all workers are busy.
+struct StatePool {
+    idle: Mutex<Vec<WhisperState>>,
+    returned: Condvar,
+    size: usize,
+}
+
+impl StatePool {
+    fn take(&self) -> WhisperState {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(state) = idle.pop() {
+                return state;
+            }
+            idle = self
+                .returned
+                .wait(idle)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn give_back(&self, state: WhisperState) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(state);
+        self.returned.notify_one();
+    }
+}
+
+impl SpeechToText {
+    /// Loads the model once and prepares `config.workers` workers.
+    pub fn load(config: &SttConfig) -> Result<Self, SttError> {
+        if config.workers == 0 || config.threads == 0 {
+            return Err(SttError::Config(
+                "workers and threads must be at least 1".to_owned(),
+            ));
+        }
+        check_model_file(&config.model)?;
+        route_whisper_logs();
+
+        let path = config.model.to_str().ok_or_else(|| SttError::ModelInvalid {
+            path: config.model.clone(),
+            reason: "the path is not valid UTF-8".to_owned(),
+        })?;
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let context = WhisperContext::new_with_params(path, params).map_err(|e| {
+            SttError::ModelInvalid {
+                path: config.model.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        if config.language != "en" && !context.is_multilingual() {
+            return Err(SttError::Config(format!(
+                "language `{}` needs a multilingual model, but {} is English-only",
+                config.language,
+                config.model.display()
+            )));
+        }
+        let states = (0..config.workers)
+            .map(|_| context.create_state())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Engine {
+                pool: StatePool {
+                    idle: Mutex::new(states),
+                    returned: Condvar::new(),
+                    size: config.workers,
+                },
+                context,
+                model: config.model.clone(),
+                language: config.language.clone(),
+                threads: config.threads,
+                trim_context: config.trim_context,
+            }),
+        })
+    }
+
+    /// The model file this engine runs.
+    pub fn model_path(&self) -> &Path {
+        &self.inner.model
+    }
+
+    /// How many transcriptions can run at once.
+    pub fn workers(&self) -> usize {
+        self.inner.pool.size
+    }
+
+    /// Transcribes one utterance (16 kHz mono speech found by the VAD) without blocking the
+    /// async runtime. `start_ms` places the result on the caller's clock.
+    pub async fn transcribe_utterance(
+        &self,
+        audio: Vec<f32>,
+        start_ms: u64,
+    ) -> Result<Vec<Segment>, SttError> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || engine.transcribe_utterance_blocking(&audio, start_ms))
+            .await
+            .map_err(|_| SttError::WorkerLost)?
+    }
+
+    /// Blocking form of [`Self::transcribe_utterance`]; waits for a free worker.
+    pub fn transcribe_utterance_blocking(
+        &self,
+        audio: &[f32],
+        start_ms: u64,
+    ) -> Result<Vec<Segment>, SttError> {
+        if audio.len() < MIN_UTTERANCE_SAMPLES {
+            return Ok(Vec::new());
+        }
+        let mut state = self.inner.pool.take();
+        let result = self.run(&mut state, audio, start_ms);
+        self.inner.pool.give_back(state);
+        result
+    }
+
+    /// Transcribes a whole 16 kHz mono recording: the VAD finds the speech, each stretch is
+    /// transcribed on its own, and silence or noise gives an empty transcript.
+    pub fn transcribe_recording(&self, audio: &[f32]) -> Result<Transcript, SttError> {
+        let mut segments = Vec::new();
+        for region in find_speech(audio, &SpeechRegionConfig::default()) {
+            let start_ms = samples_to_ms(region.start);
+            segments.extend(self.transcribe_utterance_blocking(&audio[region], start_ms)?);
+        }
+        Ok(Transcript::from_segments(segments))
+    }
+
+    fn run(
+        &self,
+        state: &mut WhisperState,
+        audio: &[f32],
+        start_ms: u64,
+    ) -> Result<Vec<Segment>, SttError> {
+        let engine = &*self.inner;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(engine.threads as i32);
+        params.set_language(Some(engine.language.as_str()));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_token_timestamps(true);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        if engine.trim_context {
+            if let Some(ctx) = trimmed_audio_ctx(audio.len()) {
+                params.set_audio_ctx(ctx as i32);
+            }
+        }
+        state.full(params, audio)?;
+
+        let eot = engine.context.token_eot();
+        let end_of_audio = start_ms + samples_to_ms(audio.len());
+        let mut segments = Vec::new();
+        let mut probabilities = Vec::new();
+        let mut most_no_speech = 0.0f32;
+        for segment in state.as_iter() {
+            most_no_speech = most_no_speech.max(segment.no_speech_probability());
+            let seg_start = start_ms + centis_to_ms(segment.start_timestamp());
+            let seg_end = (start_ms + centis_to_ms(segment.end_timestamp())).min(end_of_audio);
+            let mut words = WordBuilder::default();
+            for i in 0..segment.n_tokens() {
+                let Some(token) = segment.get_token(i) else {
+                    continue;
+                };
+                if token.token_id() >= eot {
+                    continue; // timestamps, language and task markers
+                }
+                let data = token.token_data();
+                let probability = token.token_probability();
+                probabilities.push(probability);
+                words.push_token(
+                    token.to_bytes()?,
+                    (start_ms + centis_to_ms(data.t0)).clamp(seg_start, seg_end),
+                    (start_ms + centis_to_ms(data.t1)).clamp(seg_start, seg_end),
+                    probability,
+                );
+            }
+            let words = words.finish();
+            let text = strip_annotations(&segment.to_str_lossy()?);
+            if text.is_empty() {
+                continue;
+            }
+            segments.push(Segment {
+                start_ms: seg_start,
+                end_ms: seg_end.max(seg_start),
+                text,
+                words,
+            });
+        }
+
+        let mean_probability = if probabilities.is_empty() {
+            0.0
+        } else {
+            probabilities.iter().sum::<f32>() / probabilities.len() as f32
+        };
+        let text: String = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if is_invented(&text, mean_probability, most_no_speech) {
+            tracing::debug!(%text, mean_probability, most_no_speech, "dropped invented text");
+            return Ok(Vec::new());
+        }
+        Ok(segments)
+    }
+}
+
+/// Encoder context covering `samples` of audio plus a margin, or `None` for a full window.
+fn trimmed_audio_ctx(samples: usize) -> Option<usize> {
+    let frames = samples.div_ceil(SAMPLES_PER_ENCODER_FRAME) + AUDIO_CTX_MARGIN;
+    // Multiples of 64 keep ggml's matrix kernels on their fast paths.
+    let ctx = frames.div_ceil(64) * 64;
+    (ctx < FULL_AUDIO_CTX).then_some(ctx)
+}
+
+fn samples_to_ms(samples: usize) -> u64 {
+    samples as u64 * 1000 / u64::from(VAD_SAMPLE_RATE)
+}
+
+fn centis_to_ms(centis: i64) -> u64 {
+    centis.max(0) as u64 * 10
+}
+
+/// Joins whisper's sub-word tokens into words: a token starting with a space starts a new word,
+/// punctuation stays attached to the word before it, bracketed annotations are dropped.
+#[derive(Default)]
+struct WordBuilder {
+    words: Vec<Word>,
+    bytes: Vec<u8>,
+    current: Option<(u64, u64, f32, u32)>,
+}
+
+impl WordBuilder {
+    fn push_token(&mut self, bytes: &[u8], start_ms: u64, end_ms: u64, probability: f32) {
+        let starts_word = bytes.first() == Some(&b' ') || self.current.is_none();
+        if starts_word {
+            self.flush();
+            self.current = Some((start_ms, end_ms, probability, 1));
+        } else if let Some((_, end, sum, n)) = &mut self.current {
+            *end = end_ms.max(*end);
+            *sum += probability;
+            *n += 1;
+        }
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    fn flush(&mut self) {
+        if let Some((start_ms, end_ms, sum, n)) = self.current.take() {
+            let word = String::from_utf8_lossy(&self.bytes).trim().to_owned();
+            self.bytes.clear();
+            if !word.is_empty() {
+                self.words.push(Word {
+                    word,
+                    start_ms,
+                    end_ms: end_ms.max(start_ms),
+                    probability: sum / n as f32,
+                });
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<Word> {
+        self.flush();
+        let mut inside = false;
+        self.words.retain(|w| {
+            let opens = w.word.starts_with('[') || w.word.starts_with('(');
+            let closes = w.word.ends_with(']') || w.word.ends_with(')');
+            let keep = !inside && !opens;
+            inside = (inside || opens) && !closes;
+            keep
+        });
+        self.words
+    }
+}
+
+/// Fails early, with a message a user can act on, instead of letting whisper.cpp choke.
+fn check_model_file(path: &Path) -> Result<(), SttError> {
+    let mut file = std::fs::File::open(path).map_err(|_| SttError::ModelMissing {
+        path: path.to_owned(),
+    })?;
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .map_err(|_| SttError::ModelInvalid {
+            path: path.to_owned(),
+            reason: "the file is empty or truncated".to_owned(),
+        })?;
+    if u32::from_le_bytes(magic) != GGML_MAGIC {
+        return Err(SttError::ModelInvalid {
+            path: path.to_owned(),
+            reason: "it does not start with the ggml magic number".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// whisper.cpp prints to stderr by default; send its messages through `tracing` instead.
+fn route_whisper_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(whisper_rs::install_logging_hooks);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_ctx_covers_the_utterance() {
+        assert_eq!(trimmed_audio_ctx(16_000 * 3), Some(256)); // 150 + 64 -> 256
+        assert_eq!(trimmed_audio_ctx(16_000 * 5), Some(320));
+        assert_eq!(trimmed_audio_ctx(16_000 * 29), None);
+        for secs in 1..28 {
+            let ctx = trimmed_audio_ctx(16_000 * secs).unwrap_or(FULL_AUDIO_CTX);
+            assert!(ctx * SAMPLES_PER_ENCODER_FRAME >= 16_000 * secs);
+        }
+    }
+
+    #[test]
+    fn words_join_subword_tokens_and_keep_punctuation() {
+        let mut b = WordBuilder::default();
+        b.push_token(b" Post", 0, 100, 0.9);
+        b.push_token(b"gre", 100, 200, 0.7);
+        b.push_token(b"SQL", 200, 300, 0.8);
+        b.push_token(b",", 300, 310, 0.9);
+        b.push_token(b" Redis", 320, 500, 0.6);
+        let words = b.finish();
+        assert_eq!(words.len(), 2);
+        assert_eq!(words[0].word, "PostgreSQL,");
+        assert_eq!((words[0].start_ms, words[0].end_ms), (0, 310));
+        assert!((words[0].probability - 0.825).abs() < 1e-6);
+        assert_eq!(words[1].word, "Redis");
+    }
+
+    #[test]
+    fn words_keep_multibyte_characters_split_across_tokens() {
+        let mut b = WordBuilder::default();
+        let cafe = " café".as_bytes();
+        b.push_token(&cafe[..4], 0, 50, 1.0);
+        b.push_token(&cafe[4..], 50, 90, 1.0);
+        assert_eq!(b.finish()[0].word, "café");
+    }
+
+    #[test]
+    fn annotation_words_are_dropped() {
+        let mut b = WordBuilder::default();
+        for w in [" [BLANK", "_AUDIO]", " yes", " (wind", " blowing)", " indeed"] {
+            b.push_token(w.as_bytes(), 0, 10, 1.0);
+        }
+        let words: Vec<String> = b.finish().into_iter().map(|w| w.word).collect();
+        assert_eq!(words, ["yes", "indeed"]);
+    }
+
+    #[test]
+    fn missing_and_corrupt_models_are_named() {
+        let dir = std::env::temp_dir().join(format!("viva-stt-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("nope.bin");
+        let err = SpeechToText::load(&SttConfig::new(&missing)).err().unwrap();
+        assert!(matches!(err, SttError::ModelMissing { .. }));
+        assert!(err.to_string().contains("scripts/setup"));
+
+        let empty = dir.join("empty.bin");
+        std::fs::write(&empty, b"").unwrap();
+        let err = SpeechToText::load(&SttConfig::new(&empty)).err().unwrap();
+        assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
+
+        let junk = dir.join("junk.bin");
+        std::fs::write(&junk, b"not a model at all").unwrap();
+        let err = SpeechToText::load(&SttConfig::new(&junk)).err().unwrap();
+        assert!(err.to_string().contains("ggml magic"), "{err}");
+
+        // A right magic but truncated body must be an error, not a crash.
+        let truncated = dir.join("truncated.bin");
+        let mut bytes = GGML_MAGIC.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[0u8; 64]);
+        std::fs::write(&truncated, bytes).unwrap();
+        let err = SpeechToText::load(&SttConfig::new(&truncated)).err().unwrap();
+        assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

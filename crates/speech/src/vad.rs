@@ -1,0 +1,265 @@
+//! Voice activity detection: the gate that keeps silence and noise away from whisper.
+//!
+//! Whisper invents text ("thanks for watching") when it is fed silence or noise, so nothing
+//! reaches it unless this detector has heard speech. The detector is earshot's small neural
+//! model: 16 kHz mono audio in 256-sample (16 ms) frames, one score in `[0, 1]` per frame.
+//!
+//! Two shapes of use:
+//! - [`VoiceActivity`] scores a live stream chunk by chunk (the call loop builds end-of-turn
+//!   detection on it);
+//! - [`find_speech`] finds the speech regions of a whole recording (file transcription).
+//!
+//! ```
+//! use viva_speech::vad::{find_speech, SpeechRegionConfig};
+//! let silence = vec![0.0f32; 16_000];
+//! assert!(find_speech(&silence, &SpeechRegionConfig::default()).is_empty());
+//! ```
+
+use std::ops::Range;
+
+/// Sample rate the detector (and whisper) works at.
+pub const VAD_SAMPLE_RATE: u32 = 16_000;
+/// Samples per detector frame (16 ms at 16 kHz).
+pub const VAD_FRAME_SAMPLES: usize = 256;
+/// Duration of one detector frame in milliseconds.
+pub const VAD_FRAME_MS: u32 = 16;
+
+/// Streaming voice activity scores for one audio stream (one per call direction).
+pub struct VoiceActivity {
+    detector: Box<earshot::Detector>,
+    pending: Vec<f32>,
+}
+
+impl Default for VoiceActivity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VoiceActivity {
+    /// A detector with fresh state.
+    pub fn new() -> Self {
+        Self {
+            detector: earshot::Detector::default_boxed(),
+            pending: Vec::with_capacity(VAD_FRAME_SAMPLES),
+        }
+    }
+
+    /// Feeds 16 kHz mono samples of any length and appends one score per completed 16 ms
+    /// frame to `scores`. Leftover samples wait for the next call.
+    pub fn push(&mut self, samples: &[f32], scores: &mut Vec<f32>) {
+        let mut rest = samples;
+        if !self.pending.is_empty() {
+            let need = VAD_FRAME_SAMPLES - self.pending.len();
+            let take = need.min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == VAD_FRAME_SAMPLES {
+                let frame = std::mem::take(&mut self.pending);
+                scores.push(self.score(&frame));
+                self.pending = frame;
+                self.pending.clear();
+            }
+        }
+        let mut frames = rest.chunks_exact(VAD_FRAME_SAMPLES);
+        for frame in &mut frames {
+            scores.push(self.score(frame));
+        }
+        self.pending.extend_from_slice(frames.remainder());
+    }
+
+    /// Forgets all history (e.g. after the interviewer finished speaking).
+    pub fn reset(&mut self) {
+        self.detector.reset();
+        self.pending.clear();
+    }
+
+    fn score(&mut self, frame: &[f32]) -> f32 {
+        // earshot expects samples in [-1, 1]; clipped input from a hot microphone may exceed it.
+        let mut clamped = [0.0f32; VAD_FRAME_SAMPLES];
+        for (dst, src) in clamped.iter_mut().zip(frame) {
+            *dst = src.clamp(-1.0, 1.0);
+        }
+        self.detector.predict_f32(&clamped)
+    }
+}
+
+/// How [`find_speech`] turns frame scores into regions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechRegionConfig {
+    /// Frame score at or above which a frame counts as speech.
+    pub threshold: f32,
+    /// Regions with less speech than this are dropped as clicks or noise bursts.
+    pub min_speech_ms: u32,
+    /// Pauses shorter than this stay inside one region, so whisper sees whole sentences.
+    pub max_pause_ms: u32,
+    /// Audio kept before and after each region so word onsets and endings are not clipped.
+    pub padding_ms: u32,
+    /// Regions longer than this are split (whisper's window is 30 s).
+    pub max_region_ms: u32,
+}
+
+impl Default for SpeechRegionConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            min_speech_ms: 160,
+            max_pause_ms: 800,
+            padding_ms: 240,
+            max_region_ms: 25_000,
+        }
+    }
+}
+
+/// Finds the speech in a whole 16 kHz mono recording, as sample ranges in order.
+pub fn find_speech(samples: &[f32], config: &SpeechRegionConfig) -> Vec<Range<usize>> {
+    let mut scores = Vec::with_capacity(samples.len() / VAD_FRAME_SAMPLES + 1);
+    VoiceActivity::new().push(samples, &mut scores);
+    regions_from_scores(&scores, config)
+        .into_iter()
+        .map(|frames| {
+            let start = (frames.start * VAD_FRAME_SAMPLES).min(samples.len());
+            let end = (frames.end * VAD_FRAME_SAMPLES).min(samples.len());
+            start..end
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Groups per-frame scores into padded frame ranges (pure, so it is tested without audio).
+fn regions_from_scores(scores: &[f32], config: &SpeechRegionConfig) -> Vec<Range<usize>> {
+    let frames_for = |ms: u32| (ms / VAD_FRAME_MS) as usize;
+    let max_pause = frames_for(config.max_pause_ms);
+    let min_speech = frames_for(config.min_speech_ms).max(1);
+    let padding = frames_for(config.padding_ms);
+    let max_len = frames_for(config.max_region_ms).max(1);
+
+    // Runs of speech frames, with short pauses bridged; each run remembers its voiced count.
+    let mut runs: Vec<(Range<usize>, usize)> = Vec::new();
+    for (i, &score) in scores.iter().enumerate() {
+        if score < config.threshold {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((run, voiced)) if i - run.end <= max_pause => {
+                run.end = i + 1;
+                *voiced += 1;
+            }
+            _ => runs.push((i..i + 1, 1)),
+        }
+    }
+
+    let mut regions: Vec<Range<usize>> = Vec::new();
+    for (run, voiced) in runs {
+        if voiced < min_speech {
+            continue;
+        }
+        let start = run.start.saturating_sub(padding);
+        let end = (run.end + padding).min(scores.len());
+        // Padding can make neighbours touch; keep regions disjoint.
+        let start = regions.last().map_or(start, |prev| start.max(prev.end));
+        let mut from = start;
+        while end - from > max_len {
+            let cut = quietest_frame(scores, from + max_len / 2, from + max_len);
+            regions.push(from..cut);
+            from = cut;
+        }
+        regions.push(from..end);
+    }
+    regions
+}
+
+/// The frame with the lowest score in `range` (the best place to cut a long region).
+fn quietest_frame(scores: &[f32], from: usize, to: usize) -> usize {
+    (from..to)
+        .min_by(|&a, &b| scores[a].total_cmp(&scores[b]))
+        .unwrap_or(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(pattern: &[(f32, usize)]) -> Vec<f32> {
+        pattern
+            .iter()
+            .flat_map(|&(s, n)| std::iter::repeat_n(s, n))
+            .collect()
+    }
+
+    #[test]
+    fn bridges_short_pauses_and_pads() {
+        let cfg = SpeechRegionConfig {
+            padding_ms: 32,
+            ..Default::default()
+        };
+        // 20 speech frames, a 10-frame (160 ms) pause, 20 speech frames, long silence.
+        let s = scores(&[(0.0, 50), (0.9, 20), (0.1, 10), (0.9, 20), (0.0, 100)]);
+        assert_eq!(regions_from_scores(&s, &cfg), vec![48..102]);
+    }
+
+    #[test]
+    fn long_pause_splits_regions() {
+        let cfg = SpeechRegionConfig {
+            padding_ms: 0,
+            ..Default::default()
+        };
+        let s = scores(&[(0.9, 20), (0.0, 100), (0.9, 20)]);
+        assert_eq!(regions_from_scores(&s, &cfg), vec![0..20, 120..140]);
+    }
+
+    #[test]
+    fn drops_clicks() {
+        let s = scores(&[(0.0, 50), (0.9, 3), (0.0, 50)]);
+        assert!(regions_from_scores(&s, &SpeechRegionConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn splits_overlong_regions_at_quiet_frames() {
+        let cfg = SpeechRegionConfig {
+            padding_ms: 0,
+            max_region_ms: 1600, // 100 frames
+            ..Default::default()
+        };
+        let mut s = scores(&[(0.9, 250)]);
+        s[70] = 0.6; // the quietest frame in the second half of the first window
+        let regions = regions_from_scores(&s, &cfg);
+        assert_eq!(regions.first(), Some(&(0..70)));
+        assert!(regions.iter().all(|r| r.len() <= 100));
+        assert_eq!(regions.last().map(|r| r.end), Some(250));
+        assert!(regions.windows(2).all(|w| w[0].end == w[1].start));
+    }
+
+    #[test]
+    fn silence_and_noise_have_no_speech() {
+        let cfg = SpeechRegionConfig::default();
+        assert!(find_speech(&vec![0.0; 32_000], &cfg).is_empty());
+        // Deterministic white noise at a moderate level.
+        let mut state = 0x2545_f491_u32;
+        let noise: Vec<f32> = (0..48_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32 - 0.5) * 0.2
+            })
+            .collect();
+        assert!(find_speech(&noise, &cfg).is_empty());
+    }
+
+    #[test]
+    fn streaming_scores_do_not_depend_on_chunking() {
+        let tone: Vec<f32> = (0..8000)
+            .map(|i| (i as f32 * 0.05).sin() * 0.3)
+            .collect();
+        let mut whole = Vec::new();
+        VoiceActivity::new().push(&tone, &mut whole);
+        let mut chunked = Vec::new();
+        let mut vad = VoiceActivity::new();
+        for chunk in tone.chunks(100) {
+            vad.push(chunk, &mut chunked);
+        }
+        assert_eq!(whole.len(), 8000 / VAD_FRAME_SAMPLES);
+        assert_eq!(whole, chunked);
+    }
+}
