@@ -1,7 +1,8 @@
 //! Decoding whole audio files (uploaded greetings, test clips, recordings) into mono samples.
 //!
 //! WAV, FLAC, MP3 and Ogg Vorbis go through symphonia; Ogg Opus goes through the `ogg` crate
-//! and libopus (symphonia has no Opus decoder).
+//! and libopus. symphonia has no Opus decoder, so Opus in WebM (what browsers record) is
+//! demuxed by symphonia and decoded by libopus.
 
 use std::io::{self, Cursor};
 use std::path::Path;
@@ -9,16 +10,16 @@ use std::time::Duration;
 
 use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::audio::well_known as codec_ids;
-use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use crate::MediaError;
 use crate::frame::samples_to_duration;
-use crate::ogg_opus;
+use crate::ogg_opus::{self, OpusHead};
+use crate::{MediaError, OPUS_SAMPLE_RATE, OpusDecoder};
 
 /// A decoded audio file: mono samples at the file's own sample rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,9 +41,9 @@ impl DecodedAudio {
 
 /// Decodes an audio file, downmixing it to mono.
 ///
-/// Supports WAV (16/24/32-bit PCM, 32-bit float, mu-law, A-law), FLAC, MP3, Ogg Vorbis and
-/// Ogg Opus, detected from the content rather than the file name. A recording that was cut off
-/// (e.g. by a crash) decodes up to where it ends.
+/// Supports WAV (16/24/32-bit PCM, 32-bit float, mu-law, A-law), FLAC, MP3, Ogg Vorbis,
+/// Ogg Opus and WebM Opus, detected from the content rather than the file name. A recording
+/// that was cut off (e.g. by a crash) decodes up to where it ends.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, MediaError> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => MediaError::FileNotFound {
@@ -83,25 +84,32 @@ fn decode_with_symphonia(bytes: &[u8], origin: &str) -> Result<DecodedAudio, Med
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|err| match sniff(bytes) {
-            Sniffed::Audio(container) => MediaError::Corrupt {
+        .map_err(|err| match (sniff(bytes), err) {
+            (Sniffed::Audio(container), SymphoniaError::Unsupported(feature)) => {
+                MediaError::UnsupportedFormat {
+                    origin: origin.to_owned(),
+                    found: format!("a {container} file that cannot be read ({feature})"),
+                }
+            }
+            (Sniffed::Audio(container), err) => MediaError::Corrupt {
                 origin: origin.to_owned(),
                 location: format!("the {container} header"),
                 detail: err.to_string(),
             },
-            Sniffed::Other(found) => MediaError::UnsupportedFormat {
+            (Sniffed::Other(found), _) => MediaError::UnsupportedFormat {
                 origin: origin.to_owned(),
                 found,
             },
         })?;
     let container = reader.format_info().short_name;
 
-    let track = reader.default_track(TrackType::Audio).ok_or_else(|| {
-        MediaError::UnsupportedFormat {
-            origin: origin.to_owned(),
-            found: format!("a {container} file with no audio track"),
-        }
-    })?;
+    let track =
+        reader
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| MediaError::UnsupportedFormat {
+                origin: origin.to_owned(),
+                found: format!("a {container} file with no audio track"),
+            })?;
     let track_id = track.id;
     let Some(params) = track.codec_params.as_ref().and_then(|p| p.audio()) else {
         return Err(MediaError::UnsupportedFormat {
@@ -114,7 +122,10 @@ fn decode_with_symphonia(bytes: &[u8], origin: &str) -> Result<DecodedAudio, Med
         location: format!("the {container} header"),
         detail: detail.to_owned(),
     };
+    let is_opus = params.codec == codec_ids::CODEC_ID_OPUS;
     let sample_rate = match params.sample_rate {
+        // Opus always decodes at 48 kHz, whatever rate the container declares.
+        _ if is_opus => OPUS_SAMPLE_RATE,
         Some(rate) if rate > 0 => rate,
         _ => return Err(corrupt_header("no sample rate")),
     };
@@ -123,15 +134,23 @@ fn decode_with_symphonia(bytes: &[u8], origin: &str) -> Result<DecodedAudio, Med
         .ok()
         .filter(|&c| c > 0)
         .ok_or_else(|| corrupt_header("no usable channel count"))?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(params, &AudioDecoderOptions::default())
-        .map_err(|err| match err {
-            SymphoniaError::Unsupported(_) => MediaError::UnsupportedFormat {
-                origin: origin.to_owned(),
-                found: format!("{} audio in a {container} file", codec_name(params.codec)),
-            },
-            other => corrupt_header(&other.to_string()),
-        })?;
+    let mut decoder = if is_opus {
+        let head_packet = params.extra_data.as_deref().unwrap_or_default();
+        let head = ogg_opus::parse_head(head_packet, origin)?;
+        let opus = OpusDecoder::new(head.channels)?;
+        PacketDecoder::Opus(opus, head)
+    } else {
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(params, &AudioDecoderOptions::default())
+            .map_err(|err| match err {
+                SymphoniaError::Unsupported(_) => MediaError::UnsupportedFormat {
+                    origin: origin.to_owned(),
+                    found: format!("{} audio in a {container} file", codec_name(params.codec)),
+                },
+                other => corrupt_header(&other.to_string()),
+            })?;
+        PacketDecoder::Symphonia(decoder)
+    };
 
     let mut collector = Collector::new(origin, sample_rate);
     let mut interleaved = Vec::new();
@@ -152,17 +171,32 @@ fn decode_with_symphonia(bytes: &[u8], origin: &str) -> Result<DecodedAudio, Med
         if packet.track_id != track_id {
             continue;
         }
-        match decoder.decode(&packet) {
-            Ok(buffer) => {
-                downmix(&buffer, &mut interleaved, collector.samples_mut());
-                collector.packet_ok();
-            }
-            Err(SymphoniaError::DecodeError(detail)) => collector.packet_failed(detail),
-            Err(SymphoniaError::IoError(err)) => collector.packet_failed(&err.to_string()),
-            Err(err) => collector.packet_failed(&err.to_string()),
+        let decoded = match &mut decoder {
+            PacketDecoder::Symphonia(decoder) => decoder
+                .decode(&packet)
+                .map(|buffer| downmix(&buffer, &mut interleaved, collector.samples_mut()))
+                .map_err(|err| err.to_string()),
+            PacketDecoder::Opus(decoder, _) => decoder
+                .decode(&packet.data)
+                .map(|pcm| collector.samples_mut().extend(pcm))
+                .map_err(|err| err.to_string()),
+        };
+        match decoded {
+            Ok(()) => collector.packet_ok(),
+            Err(detail) => collector.packet_failed(&detail),
         }
     }
+    if let PacketDecoder::Opus(_, head) = &decoder {
+        head.finish(collector.samples_mut(), None);
+    }
     collector.finish(channels, container)
+}
+
+/// Who turns the container's packets into samples.
+enum PacketDecoder {
+    Symphonia(Box<dyn AudioDecoder>),
+    /// libopus, with the stream's identification header (pre-skip, gain).
+    Opus(OpusDecoder, OpusHead),
 }
 
 /// Appends the average of the buffer's channels to `mono`.
@@ -241,19 +275,19 @@ impl<'a> Collector<'a> {
     }
 
     pub(crate) fn finish(self, channels: u16, container: &str) -> Result<DecodedAudio, MediaError> {
-        if let Some((location, detail)) = self.first_failure {
-            if self.samples.is_empty() || self.bad_packets * 4 > self.good_packets + self.bad_packets
-            {
-                return Err(MediaError::Corrupt {
-                    origin: self.origin.to_owned(),
-                    location,
-                    detail: format!(
-                        "{detail} ({} of {} packets damaged)",
-                        self.bad_packets,
-                        self.good_packets + self.bad_packets
-                    ),
-                });
-            }
+        let total_packets = self.good_packets + self.bad_packets;
+        let too_damaged = self.samples.is_empty() || self.bad_packets * 4 > total_packets;
+        if let Some((location, detail)) = self.first_failure
+            && too_damaged
+        {
+            return Err(MediaError::Corrupt {
+                origin: self.origin.to_owned(),
+                location,
+                detail: format!(
+                    "{detail} ({} of {total_packets} packets damaged)",
+                    self.bad_packets
+                ),
+            });
         }
         if self.samples.is_empty() {
             return Err(MediaError::Empty {
@@ -272,7 +306,6 @@ impl<'a> Collector<'a> {
 /// Readable names for codecs symphonia can demux but not decode.
 fn codec_name(codec: AudioCodecId) -> String {
     let name = match codec {
-        codec_ids::CODEC_ID_OPUS => "Opus (only Ogg Opus files are supported)",
         codec_ids::CODEC_ID_SPEEX => "Speex",
         codec_ids::CODEC_ID_AC3 => "AC-3",
         codec_ids::CODEC_ID_EAC3 => "E-AC-3",
@@ -304,14 +337,16 @@ fn sniff(bytes: &[u8]) -> Sniffed {
     if starts(b"OggS") {
         return Sniffed::Audio("Ogg");
     }
-    if starts(b"ID3") {
+    // An ID3 tag, or an MPEG audio frame sync (11 set bits).
+    if starts(b"ID3") || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0) {
         return Sniffed::Audio("MP3");
+    }
+    if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        return Sniffed::Audio("WebM/Matroska");
     }
     let other = if starts(b"RIFF") {
         let form = String::from_utf8_lossy(bytes.get(8..12).unwrap_or_default()).into_owned();
         format!("a RIFF file of type {form:?} (not WAVE)")
-    } else if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        "a Matroska/WebM file".to_owned()
     } else if bytes.get(4..8) == Some(b"ftyp") {
         "an MP4/M4A/MOV file".to_owned()
     } else if starts(b"FORM") {
@@ -343,34 +378,22 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_signal::{sinad_db, sine, zero_crossing_frequency};
+    use crate::test_support::{ScratchDir, sinad_db, sine, zero_crossing_frequency};
     use crate::write_wav_file;
     use std::path::PathBuf;
     use std::process::Command;
 
-    /// A per-process scratch directory for fixtures.
-    fn scratch_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("viva-media-decode-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// One second of a 1 kHz sine at 48 kHz, written as a WAV to convert from.
-    fn source_wav(seconds: f64) -> PathBuf {
-        let path = scratch_dir().join(format!("source-{seconds}.wav"));
-        if !path.exists() {
-            let tone = sine(1000.0, 0.5, 48_000, (48_000.0 * seconds) as usize);
-            write_wav_file(&path, 48_000, &tone).unwrap();
+    /// Converts one second of a 1 kHz sine at 48 kHz into `name` with ffmpeg, using the given
+    /// output arguments.
+    fn ffmpeg(dir: &ScratchDir, name: &str, args: &[&str]) -> PathBuf {
+        let source = dir.join("source.wav");
+        if !source.exists() {
+            write_wav_file(&source, 48_000, &sine(1000.0, 0.5, 48_000, 48_000)).unwrap();
         }
-        path
-    }
-
-    /// Runs ffmpeg to convert the source into `name` with extra output arguments.
-    fn ffmpeg(name: &str, args: &[&str]) -> PathBuf {
-        let output = scratch_dir().join(name);
+        let output = dir.join(name);
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-i"])
-            .arg(source_wav(1.0))
+            .arg(&source)
             .args(args)
             .arg(&output)
             .status()
@@ -380,10 +403,21 @@ mod tests {
     }
 
     fn assert_tone(decoded: &DecodedAudio, rate: u32, channels: u16, min_sinad_db: f64) {
+        assert_tone_within(decoded, rate, channels, min_sinad_db, 0.001);
+    }
+
+    fn assert_tone_within(
+        decoded: &DecodedAudio,
+        rate: u32,
+        channels: u16,
+        min_sinad_db: f64,
+        max_duration_error_s: f64,
+    ) {
         assert_eq!(decoded.sample_rate, rate);
         assert_eq!(decoded.channels, channels);
         let seconds = decoded.duration().as_secs_f64();
-        assert!((seconds - 1.0).abs() < 0.01, "duration {seconds} s");
+        let error = (seconds - 1.0).abs();
+        assert!(error <= max_duration_error_s, "duration {seconds} s");
         let middle = &decoded.samples[rate as usize / 10..rate as usize * 9 / 10];
         let frequency = zero_crossing_frequency(middle, rate);
         assert!((frequency - 1000.0).abs() < 1.0, "frequency {frequency} Hz");
@@ -393,6 +427,7 @@ mod tests {
 
     #[test]
     fn decodes_wav_variants() {
+        let dir = ScratchDir::new("decodes_wav_variants");
         for (name, codec, rate, min_sinad) in [
             ("s16.wav", "pcm_s16le", "16000", 60.0),
             ("s24.wav", "pcm_s24le", "48000", 80.0),
@@ -400,7 +435,7 @@ mod tests {
             ("mulaw.wav", "pcm_mulaw", "8000", 30.0),
             ("alaw.wav", "pcm_alaw", "8000", 30.0),
         ] {
-            let path = ffmpeg(name, &["-c:a", codec, "-ar", rate]);
+            let path = ffmpeg(&dir, name, &["-c:a", codec, "-ar", rate]);
             let decoded = decode_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_tone(&decoded, rate.parse().unwrap(), 1, min_sinad);
         }
@@ -408,53 +443,82 @@ mod tests {
 
     #[test]
     fn decodes_compressed_formats() {
-        for (name, args, rate, min_sinad) in [
-            ("tone.flac", &["-c:a", "flac"][..], 48_000, 60.0),
-            ("tone.mp3", &["-c:a", "libmp3lame", "-b:a", "128k"][..], 48_000, 25.0),
-            ("tone.ogg", &["-c:a", "libvorbis", "-q:a", "5"][..], 48_000, 25.0),
-            ("tone.opus", &["-c:a", "libopus", "-b:a", "64k"][..], 48_000, 20.0),
+        let dir = ScratchDir::new("decodes_compressed_formats");
+        // Gapless formats come back sample-exact; WebM keeps the encoder's padding of the last
+        // 20 ms packet because symphonia does not expose Matroska's DiscardPadding.
+        for (name, args, min_sinad, max_duration_error_s) in [
+            ("tone.flac", &["-c:a", "flac"][..], 60.0, 0.0),
+            (
+                "tone.mp3",
+                &["-c:a", "libmp3lame", "-b:a", "128k"][..],
+                25.0,
+                0.0,
+            ),
+            (
+                "tone.ogg",
+                &["-c:a", "libvorbis", "-q:a", "5"][..],
+                25.0,
+                0.0,
+            ),
+            (
+                "tone.opus",
+                &["-c:a", "libopus", "-b:a", "64k"][..],
+                20.0,
+                0.0,
+            ),
+            (
+                "tone.webm",
+                &["-c:a", "libopus", "-b:a", "64k"][..],
+                20.0,
+                0.020,
+            ),
         ] {
-            let path = ffmpeg(name, args);
+            let path = ffmpeg(&dir, name, args);
             let decoded = decode_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_tone(&decoded, rate, 1, min_sinad);
+            assert_tone_within(&decoded, 48_000, 1, min_sinad, max_duration_error_s);
         }
     }
 
     #[test]
     fn decodes_stereo_by_averaging() {
-        let path = ffmpeg("stereo.flac", &["-ac", "2", "-c:a", "flac"]);
+        let dir = ScratchDir::new("decodes_stereo_by_averaging");
+        let path = ffmpeg(&dir, "stereo.flac", &["-ac", "2", "-c:a", "flac"]);
         let decoded = decode_file(&path).unwrap();
         assert_tone(&decoded, 48_000, 2, 60.0);
     }
 
     #[test]
     fn decodes_bytes_like_files() {
-        let path = ffmpeg("bytes.wav", &["-c:a", "pcm_s16le"]);
+        let dir = ScratchDir::new("decodes_bytes_like_files");
+        let path = ffmpeg(&dir, "bytes.wav", &["-c:a", "pcm_s16le"]);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(decode_bytes(&bytes).unwrap(), decode_file(&path).unwrap());
     }
 
     #[test]
     fn truncated_wav_decodes_up_to_the_cut() {
-        let path = ffmpeg("cut.wav", &["-c:a", "pcm_s16le"]);
+        let dir = ScratchDir::new("truncated_wav_decodes_up_to_the_cut");
+        let path = ffmpeg(&dir, "cut.wav", &["-c:a", "pcm_s16le"]);
         let bytes = std::fs::read(&path).unwrap();
         // Keep the header and half of the samples; the header still claims all of them.
-        let cut = &bytes[..44 + 48_000];
+        let data_start = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
+        let cut = &bytes[..data_start + 48_000];
         let decoded = decode_bytes(cut).unwrap();
         assert_eq!(decoded.samples.len(), 24_000);
     }
 
     #[test]
     fn errors_say_what_and_where() {
-        let missing = scratch_dir().join("does-not-exist.wav");
+        let dir = ScratchDir::new("errors_say_what_and_where");
+        let missing = dir.join("does-not-exist.wav");
         let error = decode_file(&missing).unwrap_err();
         assert!(matches!(error, MediaError::FileNotFound { .. }), "{error}");
         assert!(error.to_string().contains("does-not-exist.wav"), "{error}");
 
-        let error = decode_file(&scratch_dir()).unwrap_err();
+        let error = decode_file(dir.path()).unwrap_err();
         assert!(matches!(error, MediaError::Unreadable { .. }), "{error}");
 
-        let empty = scratch_dir().join("empty.wav");
+        let empty = dir.join("empty.wav");
         std::fs::write(&empty, b"").unwrap();
         let error = decode_file(&empty).unwrap_err();
         assert!(matches!(error, MediaError::Empty { .. }), "{error}");
@@ -462,10 +526,15 @@ mod tests {
 
         let error = decode_bytes(b"Hello, this is a transcript, not a recording.\n").unwrap_err();
         match &error {
-            MediaError::UnsupportedFormat { found, .. } => assert!(found.contains("text"), "{found}"),
+            MediaError::UnsupportedFormat { found, .. } => {
+                assert!(found.contains("text"), "{found}")
+            }
             other => panic!("{other}"),
         }
-        assert!(error.to_string().contains("FLAC"), "lists supported formats: {error}");
+        assert!(
+            error.to_string().contains("FLAC"),
+            "lists supported formats: {error}"
+        );
 
         let error = decode_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap_err();
         assert!(error.to_string().contains("an image"), "{error}");
@@ -473,7 +542,8 @@ mod tests {
 
     #[test]
     fn wav_header_without_data_is_empty() {
-        let path = scratch_dir().join("header-only.wav");
+        let dir = ScratchDir::new("wav_header_without_data_is_empty");
+        let path = dir.join("header-only.wav");
         write_wav_file(&path, 16_000, &[]).unwrap();
         let error = decode_file(&path).unwrap_err();
         assert!(matches!(error, MediaError::Empty { .. }), "{error}");
@@ -504,6 +574,7 @@ mod tests {
 
     #[test]
     fn damaged_and_truncated_files_never_panic() {
+        let dir = ScratchDir::new("damaged_and_truncated_files_never_panic");
         let mut rng = XorShift(0x0123_4567_89AB_CDEF);
         for (name, args) in [
             ("fuzz.wav", &["-c:a", "pcm_s16le", "-ar", "8000"][..]),
@@ -511,8 +582,9 @@ mod tests {
             ("fuzz.mp3", &["-c:a", "libmp3lame", "-ar", "8000"][..]),
             ("fuzz.ogg", &["-c:a", "libvorbis", "-ar", "8000"][..]),
             ("fuzz.opus", &["-c:a", "libopus"][..]),
+            ("fuzz.webm", &["-c:a", "libopus"][..]),
         ] {
-            let original = std::fs::read(ffmpeg(name, args)).unwrap();
+            let original = std::fs::read(ffmpeg(&dir, name, args)).unwrap();
             for cut in [1, 4, 12, 44, 100, original.len() / 2, original.len() - 1] {
                 let _ = decode_bytes(&original[..cut.min(original.len())]);
             }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// The audio formats [`decode_file`](crate::decode_file) understands, quoted in errors so a user
 /// knows what to convert to.
 pub const SUPPORTED_FORMATS: &str = "WAV (16/24/32-bit PCM, 32-bit float, mu-law, A-law), \
-     FLAC, MP3, Ogg Vorbis, Ogg Opus";
+     FLAC, MP3, Ogg Vorbis, Ogg Opus, WebM Opus";
 
 /// Everything that can go wrong while handling audio in Viva.
 ///

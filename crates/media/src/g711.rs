@@ -80,7 +80,7 @@ fn segment(value: i32, ends: &[i32; 8]) -> i32 {
 }
 
 /// Encodes a 16-bit linear sample as mu-law.
-pub fn linear_to_mulaw(sample: i16) -> u8 {
+fn linear_to_mulaw(sample: i16) -> u8 {
     // mu-law works on 14 bits; the arithmetic shift keeps negative values rounding towards
     // minus infinity, as the reference does.
     let mut value = i32::from(sample) >> 2;
@@ -104,7 +104,7 @@ pub fn linear_to_mulaw(sample: i16) -> u8 {
 /// Decodes a mu-law code to 16-bit linear.
 ///
 /// Both zero codes (0xFF and 0x7F, "negative zero") decode to 0.
-pub fn mulaw_to_linear(code: u8) -> i16 {
+fn mulaw_to_linear(code: u8) -> i16 {
     MULAW_TABLE[usize::from(code)]
 }
 
@@ -121,7 +121,7 @@ const fn expand_mulaw(code: u8) -> i16 {
 }
 
 /// Encodes a 16-bit linear sample as A-law.
-pub fn linear_to_alaw(sample: i16) -> u8 {
+fn linear_to_alaw(sample: i16) -> u8 {
     // A-law works on 13 bits.
     let mut value = i32::from(sample) >> 3;
     // 0x55 toggles the even bits, as G.711 requires for transmission.
@@ -142,7 +142,7 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
 }
 
 /// Decodes an A-law code to 16-bit linear.
-pub fn alaw_to_linear(code: u8) -> i16 {
+fn alaw_to_linear(code: u8) -> i16 {
     ALAW_TABLE[usize::from(code)]
 }
 
@@ -225,7 +225,11 @@ mod tests {
                 expected_mulaw,
                 "mu-law {code:#04x}"
             );
-            assert_eq!(linear_to_alaw(alaw_to_linear(code)), code, "A-law {code:#04x}");
+            assert_eq!(
+                linear_to_alaw(alaw_to_linear(code)),
+                code,
+                "A-law {code:#04x}"
+            );
         }
     }
 

@@ -34,12 +34,12 @@ mod resample;
 mod wav;
 
 #[cfg(test)]
-mod test_signal;
+mod test_support;
 
 pub use decode::{DecodedAudio, decode_bytes, decode_file};
 pub use error::{MediaError, SUPPORTED_FORMATS};
 pub use frame::{Channels, PcmFrame, f32_to_i16, i16_to_f32};
-pub use g711::{G711Law, alaw_to_linear, linear_to_alaw, linear_to_mulaw, mulaw_to_linear};
+pub use g711::G711Law;
 pub use opus::{OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusDecoder, OpusEncoder};
 pub use resample::{Resampler, resample};
 pub use wav::{WavWriter, write_wav_file};

@@ -1,6 +1,8 @@
 //! Opus at 48 kHz (libopus through the `opus` crate): the codec of WebRTC calls and of Ogg Opus
 //! files.
 
+use std::fmt;
+
 use opus::{Application, Decoder, Encoder};
 
 use crate::{Channels, MediaError};
@@ -31,6 +33,7 @@ fn opus_error(operation: &'static str) -> impl FnOnce(opus::Error) -> MediaError
 /// Encodes mono 48 kHz speech into Opus packets, one per 20 ms frame.
 ///
 /// Uses the VoIP application mode, which favours intelligibility of speech.
+#[derive(Debug)]
 pub struct OpusEncoder {
     encoder: Encoder,
 }
@@ -109,7 +112,7 @@ impl OpusDecoder {
     ///
     /// `samples` must be a multiple of 120 (2.5 ms); 960 covers one lost 20 ms packet.
     pub fn conceal(&mut self, samples: usize) -> Result<Vec<f32>, MediaError> {
-        if samples % CONCEAL_STEP_SAMPLES != 0 {
+        if !samples.is_multiple_of(CONCEAL_STEP_SAMPLES) {
             return Err(MediaError::WrongSampleCount {
                 codec: "Opus packet loss concealment",
                 expected: format!("a multiple of {CONCEAL_STEP_SAMPLES} (2.5 ms at 48 kHz)"),
@@ -137,6 +140,7 @@ impl OpusDecoder {
         Ok(concealed)
     }
 
+    /// Mono view of the first `frames` frames of the scratch buffer.
     fn downmix(&self, frames: usize) -> Vec<f32> {
         match self.channels {
             Channels::Mono => self.scratch[..frames].to_vec(),
@@ -148,10 +152,18 @@ impl OpusDecoder {
     }
 }
 
+impl fmt::Debug for OpusDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpusDecoder")
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_signal::{best_lag_correlation, rms, sine};
+    use crate::test_support::{best_lag_correlation, rms, sine};
 
     fn encode_sine(frames: usize) -> (Vec<f32>, Vec<Vec<u8>>) {
         let signal = sine(440.0, 0.5, OPUS_SAMPLE_RATE, frames * OPUS_FRAME_SAMPLES);
@@ -182,7 +194,6 @@ mod tests {
         // Opus delays the signal by its lookahead (6.5 ms); search lags up to 10 ms.
         let (lag, correlation) = best_lag_correlation(&signal[settled..], &decoded[settled..], 480);
         assert!(correlation > 0.95, "correlation {correlation} at lag {lag}");
-        assert!(lag <= 480, "lag {lag}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Built on rubato's synchronous FFT resampler, which for a fixed ratio is both the fastest and
 //! the cleanest choice (no drifting clocks to follow inside one process).
 
+use std::fmt;
+
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler as _};
 
@@ -17,10 +19,12 @@ const MAX_BLOCK_MS: u32 = 100;
 
 /// Converts a mono stream from one sample rate to another, in chunks of any length.
 ///
-/// Input is buffered into fixed blocks internally, so the output does not depend on how the
-/// input was chunked. The filter's delay is removed: output sample `k` lines up with input time
-/// `k / to_hz`, and after [`flush`](Self::flush) the stream has `input_len * to / from` samples
-/// (rounded).
+/// Input is buffered into fixed blocks internally (20 ms for most pairs, 40 ms for pairs with
+/// 22050 Hz), so the output does not depend on how the input was chunked. The filter's delay is
+/// removed: output sample `k` lines up with input time `k / to_hz`, and after
+/// [`flush`](Self::flush) the stream has `input_len * to / from` samples (rounded). While a
+/// stream runs, output trails input by less than one block plus half a block of filter
+/// look-ahead.
 ///
 /// ```
 /// use viva_media::Resampler;
@@ -120,7 +124,7 @@ impl Resampler {
 
     /// Feeds `input` (any length, even empty) and returns every output sample that is complete.
     ///
-    /// Up to one block (20-40 ms) of input may stay buffered until more arrives or
+    /// Less than one block of input stays buffered until more arrives or
     /// [`flush`](Self::flush) is called.
     pub fn process(&mut self, input: &[f32]) -> Vec<f32> {
         self.input_total += input.len() as u64;
@@ -192,6 +196,17 @@ impl FftEngine {
     }
 }
 
+impl fmt::Debug for Resampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resampler")
+            .field("from_hz", &self.from_hz)
+            .field("to_hz", &self.to_hz)
+            .field("input_total", &self.input_total)
+            .field("output_total", &self.output_total)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Resamples a whole clip in one call (delay removed, length `round(len * to / from)`).
 pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, MediaError> {
     let mut resampler = Resampler::new(from_hz, to_hz)?;
@@ -233,7 +248,9 @@ fn gcd(mut a: u32, mut b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_signal::{sinad_db, sine, sine_amplitude, sine_phase, zero_crossing_frequency};
+    use crate::test_support::{
+        rms, sinad_db, sine, sine_amplitude, sine_phase, zero_crossing_frequency,
+    };
 
     const RATES: [u32; 5] = [8_000, 16_000, 22_050, 24_000, 48_000];
 
@@ -247,12 +264,26 @@ mod tests {
                 let (block_in, block_out) = block_sizes(from, to).unwrap();
                 assert_eq!(block_in % 2, 0, "{from}->{to}");
                 assert_eq!(block_out % 2, 0, "{from}->{to}");
-                assert_eq!(block_in as u64 * u64::from(to), block_out as u64 * u64::from(from));
+                assert_eq!(
+                    block_in as u64 * u64::from(to),
+                    block_out as u64 * u64::from(from)
+                );
                 let ms = block_in as f64 * 1000.0 / f64::from(from);
                 assert!((20.0..=40.0).contains(&ms), "{from}->{to}: {ms} ms");
             }
         }
-        assert!(block_sizes(44_100, 48_000).is_some());
+        // The rates promised by `Resampler::new`.
+        let common = [
+            8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,
+        ];
+        for from in common {
+            for to in common {
+                assert!(
+                    from == to || block_sizes(from, to).is_some(),
+                    "{from}->{to}"
+                );
+            }
+        }
         assert!(block_sizes(44_101, 48_000).is_none());
     }
 
@@ -280,19 +311,65 @@ mod tests {
                 let sinad = sinad_db(middle, 1000.0, to);
                 assert!(sinad >= 60.0, "{from}->{to}: SINAD {sinad:.1} dB");
                 let amplitude = sine_amplitude(middle, 1000.0, to);
-                assert!((amplitude - 0.5).abs() < 0.005, "{from}->{to}: amplitude {amplitude}");
+                assert!(
+                    (amplitude - 0.5).abs() < 0.005,
+                    "{from}->{to}: amplitude {amplitude}"
+                );
                 let frequency = zero_crossing_frequency(middle, to);
-                assert!((frequency - 1000.0).abs() < 0.1, "{from}->{to}: {frequency} Hz");
+                assert!(
+                    (frequency - 1000.0).abs() < 0.1,
+                    "{from}->{to}: {frequency} Hz"
+                );
                 // Time alignment: the phase at `edge` must be that of the input at the same
                 // instant, i.e. no leading delay (tolerance: 1/20 of an output sample).
-                let expected_phase = 2.0 * std::f64::consts::PI * 1000.0 * edge as f64 / f64::from(to);
+                let expected_phase =
+                    2.0 * std::f64::consts::PI * 1000.0 * edge as f64 / f64::from(to);
                 let phase = sine_phase(middle, 1000.0, to);
-                let mut difference = (phase - expected_phase).rem_euclid(2.0 * std::f64::consts::PI);
+                let mut difference =
+                    (phase - expected_phase).rem_euclid(2.0 * std::f64::consts::PI);
                 if difference > std::f64::consts::PI {
                     difference -= 2.0 * std::f64::consts::PI;
                 }
-                let samples_off = difference.abs() / (2.0 * std::f64::consts::PI * 1000.0) * f64::from(to);
-                assert!(samples_off < 0.05, "{from}->{to}: {samples_off} samples off");
+                let samples_off =
+                    difference.abs() / (2.0 * std::f64::consts::PI * 1000.0) * f64::from(to);
+                assert!(
+                    samples_off < 0.05,
+                    "{from}->{to}: {samples_off} samples off"
+                );
+            }
+        }
+    }
+
+    /// Level of the middle of `output` relative to a full-scale-0.5 sine, in dB.
+    fn level_db(output: &[f32], to: u32) -> f64 {
+        let edge = to as usize / 20;
+        20.0 * (rms(&output[edge..output.len() - edge]) / (0.5 / 2f64.sqrt())).log10()
+    }
+
+    #[test]
+    fn telephone_band_passes_flat_and_aliases_are_removed() {
+        for from in RATES {
+            for to in RATES {
+                // 300-3400 Hz, the telephone band, must pass every pair untouched.
+                for freq in [300.0, 3400.0] {
+                    let output = resample(&sine(freq, 0.5, from, from as usize), from, to).unwrap();
+                    let level = level_db(&output, to);
+                    assert!(
+                        level.abs() < 0.01,
+                        "{from}->{to} at {freq} Hz: {level:.3} dB"
+                    );
+                }
+                if to < from {
+                    // A tone between the two Nyquist frequencies cannot be represented at the
+                    // output rate and must be filtered out, not folded back as an alias.
+                    let freq = f64::from(to + from) / 4.0;
+                    let output = resample(&sine(freq, 0.5, from, from as usize), from, to).unwrap();
+                    let level = level_db(&output, to);
+                    assert!(
+                        level < -80.0,
+                        "{from}->{to} alias of {freq} Hz at {level:.1} dB"
+                    );
+                }
             }
         }
     }
@@ -361,7 +438,10 @@ mod tests {
         for n in 1..=50 {
             produced += resampler.process(&[0.1; 960]).len();
             let ideal = n * 320;
-            assert!(ideal - produced <= 480, "after {n} frames: {produced} of {ideal}");
+            assert!(
+                ideal - produced <= 480,
+                "after {n} frames: {produced} of {ideal}"
+            );
         }
     }
 
@@ -378,7 +458,11 @@ mod tests {
         for len in [0, 1, 2, 159, 160, 161, 1000] {
             let input = vec![0.25; len];
             let output = resample(&input, 8_000, 22_050).unwrap();
-            assert_eq!(output.len(), scaled_len(len as u64, 8_000, 22_050) as usize, "len {len}");
+            assert_eq!(
+                output.len(),
+                scaled_len(len as u64, 8_000, 22_050) as usize,
+                "len {len}"
+            );
         }
     }
 }

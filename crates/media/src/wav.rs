@@ -4,6 +4,7 @@
 //! they come and every [`flush`](WavWriter::flush) rewrites the RIFF and data sizes in the
 //! header, so the file on disk is a valid, playable WAV up to the last flush.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -89,7 +90,8 @@ impl WavWriter {
         self.expect_layout(Channels::Mono)?;
         self.bytes.clear();
         for &sample in samples {
-            self.bytes.extend_from_slice(&f32_to_i16(sample).to_le_bytes());
+            self.bytes
+                .extend_from_slice(&f32_to_i16(sample).to_le_bytes());
         }
         self.append_bytes()
     }
@@ -115,6 +117,9 @@ impl WavWriter {
     /// Writes buffered samples to the file, updates the header sizes and asks the operating
     /// system to put both on disk, so the file is complete up to here even if the process or
     /// the machine dies next.
+    ///
+    /// Each flush waits for the disk (two `fdatasync`s), so flush about once a second or at the
+    /// end of each turn, not on every 20 ms frame.
     pub fn flush(&mut self) -> Result<(), MediaError> {
         let data_len = self.data_len;
         let result = match self.out.as_mut() {
@@ -167,6 +172,16 @@ impl WavWriter {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+impl fmt::Debug for WavWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WavWriter")
+            .field("path", &self.path)
+            .field("channels", &self.channels)
+            .field("data_len", &self.data_len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -235,14 +250,8 @@ pub fn write_wav_file(path: &Path, sample_rate: u32, samples: &[f32]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_signal::sine;
+    use crate::test_support::{ScratchDir, sine};
     use std::process::Command;
-
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("viva-media-wav-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
-    }
 
     fn read_all(path: &Path) -> (hound::WavSpec, Vec<i16>) {
         let mut reader = hound::WavReader::open(path).unwrap();
@@ -253,10 +262,15 @@ mod tests {
 
     #[test]
     fn flushed_samples_are_readable_without_finalize() {
-        let path = temp_path("unfinalized.wav");
+        let dir = ScratchDir::new("flushed_samples_are_readable_without_finalize");
+        let path = dir.join("unfinalized.wav");
         let tone = sine(440.0, 0.5, 16_000, 16_000);
         let mut writer = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
-        assert_eq!(read_all(&path).1.len(), 0, "fresh file is a valid empty WAV");
+        assert_eq!(
+            read_all(&path).1.len(),
+            0,
+            "fresh file is a valid empty WAV"
+        );
         writer.write_mono(&tone[..8_000]).unwrap();
         writer.flush().unwrap();
         writer.write_mono(&tone[8_000..]).unwrap();
@@ -271,36 +285,54 @@ mod tests {
         std::mem::forget(writer); // no Drop flush: the process "died" here
         let (_, after_crash) = read_all(&path);
         assert_eq!(&after_crash[..8_000], expected.as_slice());
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn ffprobe_accepts_a_flushed_recording() {
-        let path = temp_path("probe.wav");
+        let dir = ScratchDir::new("ffprobe_accepts_a_flushed_recording");
+        let path = dir.join("probe.wav");
         let mut writer = WavWriter::create(&path, 8_000, Channels::Stereo).unwrap();
         let tone = sine(1000.0, 0.5, 8_000, 8_000);
         writer.write_stereo(&tone, &vec![0.0; tone.len()]).unwrap();
         writer.flush().unwrap();
         let probe = Command::new("ffprobe")
-            .args(["-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels"])
-            .args(["-show_entries", "format=duration", "-of", "default=noprint_wrappers=1"])
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+            ])
+            .args([
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "default=noprint_wrappers=1",
+            ])
             .arg(&path)
             .output()
             .expect("ffprobe is installed by scripts/setup");
         let report = String::from_utf8_lossy(&probe.stdout);
-        assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
-        assert!(probe.stderr.is_empty(), "{}", String::from_utf8_lossy(&probe.stderr));
+        assert!(
+            probe.status.success(),
+            "{}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        assert!(
+            probe.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
         assert!(report.contains("codec_name=pcm_s16le"), "{report}");
         assert!(report.contains("sample_rate=8000"), "{report}");
         assert!(report.contains("channels=2"), "{report}");
         assert!(report.contains("duration=1.000000"), "{report}");
         writer.finalize().unwrap();
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn stereo_is_interleaved_left_first() {
-        let path = temp_path("stereo.wav");
+        let dir = ScratchDir::new("stereo_is_interleaved_left_first");
+        let path = dir.join("stereo.wav");
         let mut writer = WavWriter::create(&path, 48_000, Channels::Stereo).unwrap();
         writer.write_stereo(&[0.5, 0.25], &[-0.5, -0.25]).unwrap();
         assert_eq!(writer.samples_written(), 2);
@@ -308,12 +340,12 @@ mod tests {
         let (spec, samples) = read_all(&path);
         assert_eq!(spec.channels, 2);
         assert_eq!(samples, vec![16384, -16384, 8192, -8192]);
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn misuse_is_reported() {
-        let path = temp_path("misuse.wav");
+        let dir = ScratchDir::new("misuse_is_reported");
+        let path = dir.join("misuse.wav");
         let mut mono = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
         assert!(matches!(
             mono.write_stereo(&[0.0], &[0.0]),
@@ -331,21 +363,22 @@ mod tests {
             WavWriter::create(&path, 0, Channels::Mono),
             Err(MediaError::ZeroSampleRate { .. })
         ));
-        let missing_dir = temp_path("no-such-dir").join("x.wav");
-        let error = WavWriter::create(&missing_dir, 16_000, Channels::Mono).err().unwrap();
+        let missing_dir = dir.join("no-such-dir").join("x.wav");
+        let error = WavWriter::create(&missing_dir, 16_000, Channels::Mono)
+            .err()
+            .unwrap();
         assert!(error.to_string().contains("no-such-dir"), "{error}");
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn dropping_the_writer_keeps_unflushed_samples() {
-        let path = temp_path("dropped.wav");
+        let dir = ScratchDir::new("dropping_the_writer_keeps_unflushed_samples");
+        let path = dir.join("dropped.wav");
         let mut writer = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
         writer.write_mono(&[0.5; 100]).unwrap();
         drop(writer);
         assert_eq!(read_all(&path).1, vec![16384; 100]);
         write_wav_file(&path, 16_000, &[0.25; 10]).unwrap();
         assert_eq!(read_all(&path).1, vec![8192; 10]);
-        std::fs::remove_file(&path).unwrap();
     }
 }

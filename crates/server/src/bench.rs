@@ -15,23 +15,11 @@ use anyhow::{Context, bail};
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::stt::SpeechToText;
 use viva_speech::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
-use viva_speech::wer::word_errors;
+use viva_speech::wer::{INTERVIEWER_LINES, word_errors};
 
 use crate::cli::BenchSpeechArgs;
 use crate::config::Config;
 use crate::engines;
-
-/// Sentences an interviewer says, for TTS timing and the round trip.
-const INTERVIEW_SENTENCES: &[&str] = &[
-    "Describe a challenging API you designed.",
-    "What were the key considerations and trade-offs?",
-    "How do you approach database optimization?",
-    "Tell me about a time you improved service reliability.",
-    "What was your strategy, and what was the outcome?",
-    "How do you ensure data consistency across microservices?",
-    "How do you decide which data to cache?",
-    "Thank you, that is all the questions I have for today.",
-];
 
 /// Concurrent transcriptions started to show the model is held once.
 const CONCURRENT_JOBS: usize = 4;
@@ -117,7 +105,7 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let mut audio_seconds = 0.0;
     let mut round_trip = (0, 0);
     for run in 0..args.runs {
-        for sentence in INTERVIEW_SENTENCES {
+        for sentence in INTERVIEWER_LINES {
             let started = Instant::now();
             let mut samples = Vec::new();
             for (i, spoken) in tts.sentences(sentence).enumerate() {

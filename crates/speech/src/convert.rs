@@ -41,10 +41,12 @@ const GGML_MAGIC: i32 = 0x6767_6d6c;
 /// The hyperparameter `ftype` of a model whose large weights are float16.
 const GGML_FTYPE_MOSTLY_F16: i32 = 1;
 
-/// The first special token: every line before it in `vocabulary.txt` is a regular token,
-/// which is exactly the list whisper's own tokenizer files (`gpt2.tiktoken`,
-/// `multilingual.tiktoken`) hold and convert-pt-to-ggml.py writes.
+/// The first special token: every line before it in `vocabulary.txt` is a regular
+/// (byte-pair) token.
 const END_OF_TEXT: &str = "<|endoftext|>";
+/// whisper.cpp's test for a multilingual model (`n_vocab >= 51865`); English-only models have
+/// one token fewer (no separate slot before `<|endoftext|>`).
+const MULTILINGUAL_MIN_N_VOCAB: u32 = 51_865;
 /// whisper.cpp looks these up with `std::map::at` while suppressing tokens; a vocabulary
 /// without them makes it throw a C++ exception, which aborts a Rust process.
 const TOKENS_WHISPER_CPP_REQUIRES: [&str; 3] = [" ", " -", " '"];
@@ -88,7 +90,7 @@ pub struct WhisperHparams {
 pub struct ConversionSummary {
     /// Hyperparameters written to the header (the weights are float16).
     pub hparams: WhisperHparams,
-    /// Regular tokens written to the vocabulary section.
+    /// Tokens written to the vocabulary section (50257 for the released models).
     pub vocabulary_tokens: usize,
     /// Tensors written.
     pub tensors: usize,
@@ -132,7 +134,8 @@ pub enum ConvertError {
     /// not know.
     #[error(
         "{path}: CTranslate2 binary version {found} is not supported (supported: {} to {}); \
-         export the model with a CTranslate2 release that writes one of these",
+         if this is a CTranslate2 model.bin, export it with a CTranslate2 release that writes \
+         one of these, otherwise point the converter at a CTranslate2 model directory",
         SUPPORTED_CT2_VERSIONS.start(),
         SUPPORTED_CT2_VERSIONS.end()
     )]
@@ -240,7 +243,10 @@ pub enum ConvertError {
 /// The file is written under a temporary name next to `out` and renamed into place only when
 /// complete, so an interrupted or failed run never leaves a partial model behind. Tensors are
 /// streamed from the source file in small chunks.
-pub fn convert_ct2_to_ggml(model_dir: &Path, out: &Path) -> Result<ConversionSummary, ConvertError> {
+pub fn convert_ct2_to_ggml(
+    model_dir: &Path,
+    out: &Path,
+) -> Result<ConversionSummary, ConvertError> {
     let model_path = model_dir.join(MODEL_FILE);
     let vocabulary_path = model_dir.join(VOCABULARY_FILE);
     for path in [&model_path, &vocabulary_path] {
@@ -252,13 +258,14 @@ pub fn convert_ct2_to_ggml(model_dir: &Path, out: &Path) -> Result<ConversionSum
     let model = Ct2Model::open(&model_path)?;
     let hparams = model.hparams()?;
     let tensors = plan_tensors(&model, &hparams)?;
-    let vocabulary = Vocabulary::load(&vocabulary_path)?;
+    let english_only = hparams.n_vocab < MULTILINGUAL_MIN_N_VOCAB;
+    let vocabulary = Vocabulary::load(&vocabulary_path, english_only)?;
     if vocabulary.tokens.len() > hparams.n_vocab as usize {
         return Err(ConvertError::BadVocabulary {
             path: vocabulary_path,
             problem: format!(
-                "{} regular tokens, but the model's token embedding has only {} rows; the \
-                 vocabulary belongs to another model",
+                "{} tokens, but the model's token embedding has only {} rows; the vocabulary \
+                 belongs to another model",
                 vocabulary.tokens.len(),
                 hparams.n_vocab
             ),
@@ -436,7 +443,9 @@ impl Ct2Model {
             let expected_bytes = dims
                 .iter()
                 .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
-                .ok_or_else(|| reader.corrupt(format!("{name} has an impossible shape {dims:?}")))?;
+                .ok_or_else(|| {
+                    reader.corrupt(format!("{name} has an impossible shape {dims:?}"))
+                })?;
             if n_bytes != expected_bytes {
                 return Err(reader.corrupt(format!(
                     "{name} has shape {dims:?} of {} but {n_bytes} bytes of data",
@@ -490,7 +499,10 @@ impl Ct2Model {
         if variable.dims.len() != rank {
             return Err(ConvertError::Corrupt {
                 path: self.path.clone(),
-                problem: format!("{name} has {} dimensions, expected {rank}", variable.dims.len()),
+                problem: format!(
+                    "{name} has {} dimensions, expected {rank}",
+                    variable.dims.len()
+                ),
             });
         }
         Ok(&variable.dims)
@@ -516,10 +528,12 @@ impl Ct2Model {
             Ct2Dtype::I16 => i64::from(i16::from_le_bytes([bytes[0], bytes[1]])),
             _ => i64::from(i32::from_le_bytes(bytes)),
         };
-        u64::try_from(value).map(Some).map_err(|_| ConvertError::Corrupt {
-            path: self.path.clone(),
-            problem: format!("{name} is negative ({value})"),
-        })
+        u64::try_from(value)
+            .map(Some)
+            .map_err(|_| ConvertError::Corrupt {
+                path: self.path.clone(),
+                problem: format!("{name} is negative ({value})"),
+            })
     }
 
     /// Number of `{side}/layer_N/` blocks (side: encoder or decoder).
@@ -562,7 +576,7 @@ impl Ct2Model {
                 });
             }
         };
-        if heads == 0 || n_state % heads != 0 {
+        if heads == 0 || !n_state.is_multiple_of(heads) {
             return Err(ConvertError::Corrupt {
                 path: self.path.clone(),
                 problem: format!("{name} is {heads}, which does not divide the width {n_state}"),
@@ -744,15 +758,6 @@ enum GgmlType {
     F16 = 1,
 }
 
-impl GgmlType {
-    fn size(self) -> u64 {
-        match self {
-            Self::F32 => 4,
-            Self::F16 => 2,
-        }
-    }
-}
-
 /// One tensor of the output: a whisper.cpp name, a shape, and the run of elements of
 /// `model.bin` it is made of.
 #[derive(Debug)]
@@ -873,16 +878,34 @@ impl<'m> Planner<'m> {
 
     /// `{ct2}/{weight,bias}` -> `{name}.{weight,bias}` for a `[n_out, n_in]` projection.
     fn linear(&mut self, name: &str, ct2: &str, n_out: u64, n_in: u64) -> Result<(), ConvertError> {
-        self.whole(&format!("{name}.weight"), &format!("{ct2}/weight"), &[n_out, n_in])?;
+        self.whole(
+            &format!("{name}.weight"),
+            &format!("{ct2}/weight"),
+            &[n_out, n_in],
+        )?;
         self.whole(&format!("{name}.bias"), &format!("{ct2}/bias"), &[n_out])
     }
 
     /// The feed-forward part of a block, common to encoder and decoder.
     fn mlp(&mut self, block: &str, ct2_block: &str, width: u64) -> Result<(), ConvertError> {
         let ffn = format!("{ct2_block}/ffn");
-        self.linear(&format!("{block}.mlp.0"), &format!("{ffn}/linear_0"), 4 * width, width)?;
-        self.linear(&format!("{block}.mlp.2"), &format!("{ffn}/linear_1"), width, 4 * width)?;
-        self.layer_norm(&format!("{block}.mlp_ln"), &format!("{ffn}/layer_norm"), width)
+        self.linear(
+            &format!("{block}.mlp.0"),
+            &format!("{ffn}/linear_0"),
+            4 * width,
+            width,
+        )?;
+        self.linear(
+            &format!("{block}.mlp.2"),
+            &format!("{ffn}/linear_1"),
+            width,
+            4 * width,
+        )?;
+        self.layer_norm(
+            &format!("{block}.mlp_ln"),
+            &format!("{ffn}/layer_norm"),
+            width,
+        )
     }
 
     /// Self-attention: CTranslate2 fuses query, key and value into one `[3D, D]` projection.
@@ -892,30 +915,81 @@ impl<'m> Planner<'m> {
     fn self_attention(&mut self, block: &str, ct2_block: &str, d: u64) -> Result<(), ConvertError> {
         let attn = format!("{block}.attn");
         let ct2 = format!("{ct2_block}/self_attention");
-        let (fused_w, fused_b) = (format!("{ct2}/linear_0/weight"), format!("{ct2}/linear_0/bias"));
+        let (fused_w, fused_b) = (
+            format!("{ct2}/linear_0/weight"),
+            format!("{ct2}/linear_0/bias"),
+        );
         let fused_dims = [3 * d, d];
-        self.rows(&format!("{attn}.query.weight"), &fused_w, &fused_dims, 0, &[d, d])?;
+        self.rows(
+            &format!("{attn}.query.weight"),
+            &fused_w,
+            &fused_dims,
+            0,
+            &[d, d],
+        )?;
         self.rows(&format!("{attn}.query.bias"), &fused_b, &[3 * d], 0, &[d])?;
-        self.rows(&format!("{attn}.key.weight"), &fused_w, &fused_dims, d, &[d, d])?;
-        self.rows(&format!("{attn}.value.weight"), &fused_w, &fused_dims, 2 * d, &[d, d])?;
-        self.rows(&format!("{attn}.value.bias"), &fused_b, &[3 * d], 2 * d, &[d])?;
+        self.rows(
+            &format!("{attn}.key.weight"),
+            &fused_w,
+            &fused_dims,
+            d,
+            &[d, d],
+        )?;
+        self.rows(
+            &format!("{attn}.value.weight"),
+            &fused_w,
+            &fused_dims,
+            2 * d,
+            &[d, d],
+        )?;
+        self.rows(
+            &format!("{attn}.value.bias"),
+            &fused_b,
+            &[3 * d],
+            2 * d,
+            &[d],
+        )?;
         self.linear(&format!("{attn}.out"), &format!("{ct2}/linear_1"), d, d)?;
         self.layer_norm(&format!("{block}.attn_ln"), &format!("{ct2}/layer_norm"), d)
     }
 
     /// Cross-attention: query on its own, key and value fused into one `[2D, D]` projection
     /// (key bias slot: see [`Planner::self_attention`]).
-    fn cross_attention(&mut self, block: &str, ct2_block: &str, d: u64) -> Result<(), ConvertError> {
+    fn cross_attention(
+        &mut self,
+        block: &str,
+        ct2_block: &str,
+        d: u64,
+    ) -> Result<(), ConvertError> {
         let attn = format!("{block}.cross_attn");
         let ct2 = format!("{ct2_block}/attention");
-        let (fused_w, fused_b) = (format!("{ct2}/linear_1/weight"), format!("{ct2}/linear_1/bias"));
+        let (fused_w, fused_b) = (
+            format!("{ct2}/linear_1/weight"),
+            format!("{ct2}/linear_1/bias"),
+        );
         let fused_dims = [2 * d, d];
         self.linear(&format!("{attn}.query"), &format!("{ct2}/linear_0"), d, d)?;
-        self.rows(&format!("{attn}.key.weight"), &fused_w, &fused_dims, 0, &[d, d])?;
-        self.rows(&format!("{attn}.value.weight"), &fused_w, &fused_dims, d, &[d, d])?;
+        self.rows(
+            &format!("{attn}.key.weight"),
+            &fused_w,
+            &fused_dims,
+            0,
+            &[d, d],
+        )?;
+        self.rows(
+            &format!("{attn}.value.weight"),
+            &fused_w,
+            &fused_dims,
+            d,
+            &[d, d],
+        )?;
         self.rows(&format!("{attn}.value.bias"), &fused_b, &[2 * d], d, &[d])?;
         self.linear(&format!("{attn}.out"), &format!("{ct2}/linear_2"), d, d)?;
-        self.layer_norm(&format!("{block}.cross_attn_ln"), &format!("{ct2}/layer_norm"), d)
+        self.layer_norm(
+            &format!("{block}.cross_attn_ln"),
+            &format!("{ct2}/layer_norm"),
+            d,
+        )
     }
 }
 
@@ -935,7 +1009,11 @@ fn plan_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<PlannedTens
         "encoder/position_encodings/encodings",
         &[u64::from(hp.n_audio_ctx), d],
     )?;
-    plan.whole("encoder.conv1.weight", "encoder/conv1/weight", &[d, n_mels, 3])?;
+    plan.whole(
+        "encoder.conv1.weight",
+        "encoder/conv1/weight",
+        &[d, n_mels, 3],
+    )?;
     // whisper.cpp adds the conv bias to a [time, channel] result, so it wants [n, 1].
     let conv1_bias = plan.source("encoder/conv1/bias", &[d])?;
     plan.push("encoder.conv1.bias".to_owned(), vec![d, 1], conv1_bias);
@@ -943,7 +1021,10 @@ fn plan_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<PlannedTens
     let conv2_bias = plan.source("encoder/conv2/bias", &[d])?;
     plan.push("encoder.conv2.bias".to_owned(), vec![d, 1], conv2_bias);
     for layer in 0..hp.n_audio_layer {
-        let (block, ct2_block) = (format!("encoder.blocks.{layer}"), format!("encoder/layer_{layer}"));
+        let (block, ct2_block) = (
+            format!("encoder.blocks.{layer}"),
+            format!("encoder/layer_{layer}"),
+        );
         plan.self_attention(&block, &ct2_block, d)?;
         plan.mlp(&block, &ct2_block, d)?;
     }
@@ -960,7 +1041,10 @@ fn plan_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<PlannedTens
         &[u64::from(hp.n_vocab), d],
     )?;
     for layer in 0..hp.n_text_layer {
-        let (block, ct2_block) = (format!("decoder.blocks.{layer}"), format!("decoder/layer_{layer}"));
+        let (block, ct2_block) = (
+            format!("decoder.blocks.{layer}"),
+            format!("decoder/layer_{layer}"),
+        );
         plan.self_attention(&block, &ct2_block, d)?;
         plan.cross_attention(&block, &ct2_block, d)?;
         plan.mlp(&block, &ct2_block, d)?;
@@ -985,13 +1069,19 @@ fn plan_tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<PlannedTens
 // ---------------------------------------------------------------------------------------------
 // vocabulary.txt
 
-/// The regular tokens of a Whisper vocabulary as raw bytes, in id order.
+/// The text tokens of a Whisper vocabulary as raw bytes, in id order: what the vocabulary
+/// section of a ggml file holds.
+///
+/// The official ggml files were made from OpenAI's GPT-2 style `vocab.json`, which for
+/// English-only models lists `<|endoftext|>` after the byte-pair tokens and for multilingual
+/// models stops before it. Doing the same keeps converted files identical in layout (and size)
+/// to the official ones; whisper.cpp names the remaining special tokens itself.
 struct Vocabulary {
     tokens: Vec<Vec<u8>>,
 }
 
 impl Vocabulary {
-    fn load(path: &Path) -> Result<Self, ConvertError> {
+    fn load(path: &Path, english_only: bool) -> Result<Self, ConvertError> {
         let bad = |problem: String| ConvertError::BadVocabulary {
             path: path.to_path_buf(),
             problem,
@@ -1014,6 +1104,9 @@ impl Vocabulary {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line == END_OF_TEXT {
                 found_end_of_text = true;
+                if english_only {
+                    tokens.push(END_OF_TEXT.as_bytes().to_vec());
+                }
                 break;
             }
             let token = decoder.decode(line).map_err(|c| {
@@ -1135,10 +1228,12 @@ struct GgmlWriter {
 
 impl GgmlWriter {
     fn bytes(&mut self, bytes: &[u8]) -> Result<(), ConvertError> {
-        self.out.write_all(bytes).map_err(|source| ConvertError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.out
+            .write_all(bytes)
+            .map_err(|source| ConvertError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -1181,7 +1276,11 @@ impl GgmlWriter {
     fn mel_filters(&mut self, filters: &MelFilterbank) -> Result<(), ConvertError> {
         self.length(filters.n_mels() as u64, "mel band count")?;
         self.length(filters.n_fft_bins() as u64, "FFT bin count")?;
-        let bytes: Vec<u8> = filters.weights().iter().flat_map(|w| w.to_le_bytes()).collect();
+        let bytes: Vec<u8> = filters
+            .weights()
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
         self.bytes(&bytes)
     }
 
@@ -1194,7 +1293,11 @@ impl GgmlWriter {
         Ok(())
     }
 
-    fn tensor(&mut self, tensor: &PlannedTensor, source: &mut DataReader) -> Result<(), ConvertError> {
+    fn tensor(
+        &mut self,
+        tensor: &PlannedTensor,
+        source: &mut DataReader,
+    ) -> Result<(), ConvertError> {
         self.length(tensor.shape.len() as u64, "tensor rank")?;
         self.length(tensor.name.len() as u64, "tensor name length")?;
         self.i32(tensor.ggml_type as i32)?;
@@ -1229,7 +1332,10 @@ impl GgmlWriter {
             path: self.path.clone(),
             source,
         };
-        let file = self.out.into_inner().map_err(|e| io_error(e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| io_error(e.into_error()))?;
         file.sync_all().map_err(io_error)?;
         Ok(self.written)
     }
@@ -1238,7 +1344,9 @@ impl GgmlWriter {
 /// Converts little-endian elements of type `from` into `to`, appending to `out`.
 fn convert_elements(raw: &[u8], from: FloatType, to: GgmlType, out: &mut Vec<u8>) {
     match (from, to) {
-        (FloatType::F16, GgmlType::F16) | (FloatType::F32, GgmlType::F32) => out.extend_from_slice(raw),
+        (FloatType::F16, GgmlType::F16) | (FloatType::F32, GgmlType::F32) => {
+            out.extend_from_slice(raw)
+        }
         _ => {
             // Each chunk is exactly one element of `from`, so the indexing is in bounds.
             let decode: fn(&[u8]) -> f32 = match from {
@@ -1254,5 +1362,847 @@ fn convert_elements(raw: &[u8], from: FloatType, to: GgmlType, out: &mut Vec<u8>
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory under the system temp dir, removed on drop.
+    struct ScratchDir(PathBuf);
+
+    impl ScratchDir {
+        fn new(label: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("viva-convert-test-{label}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        fn entries(&self) -> BTreeSet<String> {
+            fs::read_dir(&self.0)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const CT2_F32: u8 = 0;
+    const CT2_I8: u8 = 1;
+    const CT2_I16: u8 = 2;
+    const CT2_F16: u8 = 4;
+
+    /// One variable of a synthetic `model.bin`.
+    #[derive(Clone)]
+    struct Var {
+        name: String,
+        dims: Vec<u32>,
+        dtype: u8,
+        data: Vec<u8>,
+    }
+
+    /// Element `i` of the variable numbered `seed`: integers below 2048 are exact in float16,
+    /// and the prime period makes the q/k/v slices of a fused projection differ.
+    fn synthetic_value(seed: usize, i: usize) -> f32 {
+        ((seed * 131 + i) % 2039) as f32
+    }
+
+    /// A small Whisper-shaped CTranslate2 model: the variables CTranslate2's Whisper export
+    /// writes, with the same names, shapes and option scalars.
+    struct SyntheticWhisper {
+        width: u32,
+        n_mels: u32,
+        audio_ctx: u32,
+        text_ctx: u32,
+        n_vocab: u32,
+        layers: u32,
+        /// `num_heads` scalars; old exports lack them.
+        heads: Option<i16>,
+        /// CTranslate2 type id of the weights.
+        dtype: u8,
+    }
+
+    impl SyntheticWhisper {
+        fn small() -> Self {
+            Self {
+                width: 64,
+                n_mels: 80,
+                audio_ctx: 6,
+                text_ctx: 5,
+                n_vocab: 12,
+                layers: 2,
+                heads: Some(1),
+                dtype: CT2_F16,
+            }
+        }
+
+        fn variables(&self) -> Vec<Var> {
+            let (d, mut vars) = (self.width, Vec::new());
+            let mut float = |name: String, dims: &[u32]| {
+                let seed = vars.len();
+                let n: u32 = dims.iter().product();
+                let data = (0..n as usize)
+                    .flat_map(|i| {
+                        let v = synthetic_value(seed, i);
+                        match self.dtype {
+                            CT2_F32 => v.to_le_bytes().to_vec(),
+                            _ => f16::from_f32(v).to_le_bytes().to_vec(),
+                        }
+                    })
+                    .collect();
+                vars.push(Var {
+                    name,
+                    dims: dims.to_vec(),
+                    dtype: self.dtype,
+                    data,
+                });
+            };
+            let layer_norm = |float: &mut dyn FnMut(String, &[u32]), scope: &str| {
+                float(format!("{scope}/layer_norm/gamma"), &[d]);
+                float(format!("{scope}/layer_norm/beta"), &[d]);
+            };
+            let linear = |float: &mut dyn FnMut(String, &[u32]), scope: &str, n_out: u32, n_in| {
+                float(format!("{scope}/weight"), &[n_out, n_in]);
+                float(format!("{scope}/bias"), &[n_out]);
+            };
+
+            float("encoder/conv1/weight".into(), &[d, self.n_mels, 3]);
+            float("encoder/conv1/bias".into(), &[d]);
+            float("encoder/conv2/weight".into(), &[d, d, 3]);
+            float("encoder/conv2/bias".into(), &[d]);
+            float(
+                "encoder/position_encodings/encodings".into(),
+                &[self.audio_ctx, d],
+            );
+            for side in ["encoder", "decoder"] {
+                for layer in 0..self.layers {
+                    let block = format!("{side}/layer_{layer}");
+                    let attn = format!("{block}/self_attention");
+                    layer_norm(&mut float, &attn);
+                    linear(&mut float, &format!("{attn}/linear_0"), 3 * d, d);
+                    linear(&mut float, &format!("{attn}/linear_1"), d, d);
+                    if side == "decoder" {
+                        let cross = format!("{block}/attention");
+                        layer_norm(&mut float, &cross);
+                        linear(&mut float, &format!("{cross}/linear_0"), d, d);
+                        linear(&mut float, &format!("{cross}/linear_1"), 2 * d, d);
+                        linear(&mut float, &format!("{cross}/linear_2"), d, d);
+                    }
+                    let ffn = format!("{block}/ffn");
+                    layer_norm(&mut float, &ffn);
+                    linear(&mut float, &format!("{ffn}/linear_0"), 4 * d, d);
+                    linear(&mut float, &format!("{ffn}/linear_1"), d, 4 * d);
+                }
+                layer_norm(&mut float, side);
+            }
+            float("decoder/embeddings/weight".into(), &[self.n_vocab, d]);
+            float(
+                "decoder/position_encodings/encodings".into(),
+                &[self.text_ctx, d],
+            );
+
+            let scalar = |name: &str, dtype: u8, data: Vec<u8>| Var {
+                name: name.into(),
+                dims: vec![],
+                dtype,
+                data,
+            };
+            vars.push(scalar("decoder/activation", CT2_I8, vec![1]));
+            vars.push(scalar("decoder/pre_norm", CT2_I8, vec![1]));
+            if let Some(heads) = self.heads {
+                for side in ["encoder", "decoder"] {
+                    let name = format!("{side}/num_heads");
+                    vars.push(scalar(&name, CT2_I16, heads.to_le_bytes().to_vec()));
+                }
+            }
+            vars
+        }
+    }
+
+    const PROJECTION_ALIAS: (&str, &str) =
+        ("decoder/projection/weight", "decoder/embeddings/weight");
+
+    fn model_bin(version: u32, vars: &[Var], aliases: &[(&str, &str)]) -> Vec<u8> {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            out.extend_from_slice(&(s.len() as u16 + 1).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+            out.push(0);
+        }
+        let mut out = version.to_le_bytes().to_vec();
+        string(&mut out, WHISPER_SPEC);
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&(vars.len() as u32).to_le_bytes());
+        for var in vars {
+            string(&mut out, &var.name);
+            out.push(var.dims.len() as u8);
+            for dim in &var.dims {
+                out.extend_from_slice(&dim.to_le_bytes());
+            }
+            out.push(var.dtype);
+            out.extend_from_slice(&(var.data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&var.data);
+        }
+        out.extend_from_slice(&(aliases.len() as u32).to_le_bytes());
+        for (alias, target) in aliases {
+            string(&mut out, alias);
+            string(&mut out, target);
+        }
+        out
+    }
+
+    /// GPT-2 byte-level spellings, as CTranslate2 writes them: "Ġ" is a space, "Ċ" a newline,
+    /// "Ã©" the two UTF-8 bytes of "é".
+    const VOCABULARY: [&str; 9] = [
+        "!",
+        "Ġthe",
+        "Ċ",
+        "Ġ",
+        "Ġ-",
+        "Ġ'",
+        "Ã©",
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+    ];
+
+    fn write_model_dir(dir: &Path, model: &[u8], vocabulary: &[&str]) {
+        fs::write(dir.join(MODEL_FILE), model).unwrap();
+        fs::write(dir.join(VOCABULARY_FILE), vocabulary.join("\n") + "\n").unwrap();
+    }
+
+    /// A parsed ggml file, read independently of the writer.
+    struct GgmlFile {
+        magic: i32,
+        hparams: [i32; 11],
+        mel_shape: (i32, i32),
+        mel: Vec<f32>,
+        vocabulary: Vec<Vec<u8>>,
+        tensors: Vec<GgmlTensor>,
+    }
+
+    struct GgmlTensor {
+        name: String,
+        ne: Vec<i32>,
+        ftype: i32,
+        data: Vec<u8>,
+    }
+
+    impl GgmlTensor {
+        fn values(&self) -> Vec<f32> {
+            match self.ftype {
+                0 => self
+                    .data
+                    .chunks(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+                1 => self
+                    .data
+                    .chunks(2)
+                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                other => panic!("unexpected ftype {other}"),
+            }
+        }
+    }
+
+    struct Cursor<'a> {
+        bytes: &'a [u8],
+        pos: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn take(&mut self, n: usize) -> &'a [u8] {
+            let slice = &self.bytes[self.pos..self.pos + n];
+            self.pos += n;
+            slice
+        }
+
+        fn i32(&mut self) -> i32 {
+            i32::from_le_bytes(self.take(4).try_into().unwrap())
+        }
+    }
+
+    fn parse_ggml(bytes: &[u8]) -> GgmlFile {
+        let mut c = Cursor { bytes, pos: 0 };
+        let magic = c.i32();
+        let hparams: [i32; 11] = std::array::from_fn(|_| c.i32());
+        let mel_shape = (c.i32(), c.i32());
+        let mel = (0..mel_shape.0 * mel_shape.1)
+            .map(|_| f32::from_le_bytes(c.take(4).try_into().unwrap()))
+            .collect();
+        let n_tokens = c.i32();
+        let vocabulary = (0..n_tokens)
+            .map(|_| {
+                let len = c.i32() as usize;
+                c.take(len).to_vec()
+            })
+            .collect();
+        let mut tensors = Vec::new();
+        while c.pos < bytes.len() {
+            let (n_dims, name_len, ftype) = (c.i32(), c.i32(), c.i32());
+            let ne: Vec<i32> = (0..n_dims).map(|_| c.i32()).collect();
+            let name = String::from_utf8(c.take(name_len as usize).to_vec()).unwrap();
+            let element_size = if ftype == 0 { 4 } else { 2 };
+            let n: i32 = ne.iter().product();
+            let data = c.take(n as usize * element_size).to_vec();
+            tensors.push(GgmlTensor {
+                name,
+                ne,
+                ftype,
+                data,
+            });
+        }
+        GgmlFile {
+            magic,
+            hparams,
+            mel_shape,
+            mel,
+            vocabulary,
+            tensors,
+        }
+    }
+
+    /// Converts `model` (with the standard test vocabulary unless given) in a fresh directory.
+    fn convert(
+        label: &str,
+        model: &[u8],
+        vocabulary: Option<&[&str]>,
+    ) -> (ScratchDir, Result<ConversionSummary, ConvertError>) {
+        let dir = ScratchDir::new(label);
+        write_model_dir(&dir.0, model, vocabulary.unwrap_or(&VOCABULARY));
+        let result = convert_ct2_to_ggml(&dir.0, &dir.0.join("ggml.bin"));
+        (dir, result)
+    }
+
+    fn source_values(vars: &[Var], name: &str) -> Vec<f32> {
+        let var = vars.iter().find(|v| v.name == name).unwrap();
+        match var.dtype {
+            CT2_F32 => var
+                .data
+                .chunks(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            _ => var
+                .data
+                .chunks(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn synthetic_model_round_trips() {
+        let spec = SyntheticWhisper::small();
+        let vars = spec.variables();
+        let (dir, result) = convert(
+            "round-trip",
+            &model_bin(6, &vars, &[PROJECTION_ALIAS]),
+            None,
+        );
+        let summary = result.unwrap();
+        let out = dir.0.join("ggml.bin");
+        let bytes = fs::read(&out).unwrap();
+        assert_eq!(summary.bytes_written, bytes.len() as u64);
+        assert_eq!(
+            dir.entries(),
+            [MODEL_FILE, VOCABULARY_FILE, "ggml.bin"]
+                .map(String::from)
+                .into()
+        );
+
+        let ggml = parse_ggml(&bytes);
+        assert_eq!(ggml.magic, 0x6767_6d6c);
+        // n_vocab, audio ctx/state/head/layer, text ctx/state/head/layer, n_mels, ftype f16.
+        assert_eq!(ggml.hparams, [12, 6, 64, 1, 2, 5, 64, 1, 2, 80, 1]);
+        let expected_hparams = WhisperHparams {
+            n_vocab: 12,
+            n_audio_ctx: 6,
+            n_audio_state: 64,
+            n_audio_head: 1,
+            n_audio_layer: 2,
+            n_text_ctx: 5,
+            n_text_state: 64,
+            n_text_head: 1,
+            n_text_layer: 2,
+            n_mels: 80,
+        };
+        assert_eq!(summary.hparams, expected_hparams);
+
+        assert_eq!(ggml.mel_shape, (80, 201));
+        assert_eq!(ggml.mel, MelFilterbank::whisper(80).weights());
+
+        // English-only (n_vocab < 51865): the regular tokens, then <|endoftext|>, decoded
+        // from GPT-2 byte spellings to raw bytes.
+        let expected_vocabulary: Vec<&[u8]> = vec![
+            b"!",
+            b" the",
+            b"\n",
+            b" ",
+            b" -",
+            b" '",
+            "é".as_bytes(),
+            b"<|endoftext|>",
+        ];
+        assert_eq!(ggml.vocabulary, expected_vocabulary);
+        assert_eq!(summary.vocabulary_tokens, 8);
+
+        // 11 model-level tensors, 15 per encoder block, 24 per decoder block.
+        assert_eq!(ggml.tensors.len(), 11 + 15 * 2 + 24 * 2);
+        assert_eq!(summary.tensors, ggml.tensors.len());
+        let names: BTreeSet<&str> = ggml.tensors.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), ggml.tensors.len(), "tensor names are unique");
+        let tensor = |name: &str| {
+            ggml.tensors
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("no tensor {name}"))
+        };
+        for layer in 0..2 {
+            for side in ["encoder", "decoder"] {
+                for suffix in [
+                    "attn_ln.weight",
+                    "attn_ln.bias",
+                    "attn.query.weight",
+                    "attn.query.bias",
+                    "attn.key.weight",
+                    "attn.value.weight",
+                    "attn.value.bias",
+                    "attn.out.weight",
+                    "attn.out.bias",
+                    "mlp_ln.weight",
+                    "mlp_ln.bias",
+                    "mlp.0.weight",
+                    "mlp.0.bias",
+                    "mlp.2.weight",
+                    "mlp.2.bias",
+                ] {
+                    tensor(&format!("{side}.blocks.{layer}.{suffix}"));
+                }
+            }
+            for suffix in [
+                "query.weight",
+                "query.bias",
+                "key.weight",
+                "value.weight",
+                "value.bias",
+            ] {
+                tensor(&format!("decoder.blocks.{layer}.cross_attn.{suffix}"));
+            }
+            assert!(!names.contains(format!("encoder.blocks.{layer}.attn.key.bias").as_str()));
+        }
+
+        // ggml dims are innermost first; vectors, conv biases and positional embeddings are
+        // f32, matrices f16.
+        let shape = |name: &str| (tensor(name).ne.clone(), tensor(name).ftype);
+        assert_eq!(shape("encoder.conv1.weight"), (vec![3, 80, 64], 1));
+        assert_eq!(shape("encoder.conv1.bias"), (vec![1, 64], 0));
+        assert_eq!(shape("encoder.conv2.bias"), (vec![1, 64], 0));
+        assert_eq!(shape("encoder.positional_embedding"), (vec![64, 6], 0));
+        assert_eq!(shape("decoder.positional_embedding"), (vec![64, 5], 0));
+        assert_eq!(shape("decoder.token_embedding.weight"), (vec![64, 12], 1));
+        assert_eq!(shape("encoder.blocks.1.mlp.0.weight"), (vec![64, 256], 1));
+        assert_eq!(shape("encoder.blocks.1.mlp.0.bias"), (vec![256], 0));
+        assert_eq!(
+            shape("decoder.blocks.0.cross_attn.key.weight"),
+            (vec![64, 64], 1)
+        );
+        assert_eq!(shape("decoder.ln.weight"), (vec![64], 0));
+        assert_eq!(shape("encoder.ln_post.bias"), (vec![64], 0));
+
+        // Fused projections are split by rows: q | k | v, and k | v for cross-attention.
+        let d = 64;
+        let qkv = source_values(&vars, "encoder/layer_1/self_attention/linear_0/weight");
+        assert_eq!(
+            tensor("encoder.blocks.1.attn.query.weight").values(),
+            qkv[..d * d]
+        );
+        assert_eq!(
+            tensor("encoder.blocks.1.attn.key.weight").values(),
+            qkv[d * d..2 * d * d]
+        );
+        assert_eq!(
+            tensor("encoder.blocks.1.attn.value.weight").values(),
+            qkv[2 * d * d..]
+        );
+        let qkv_bias = source_values(&vars, "decoder/layer_0/self_attention/linear_0/bias");
+        assert_eq!(
+            tensor("decoder.blocks.0.attn.query.bias").values(),
+            qkv_bias[..d]
+        );
+        assert_eq!(
+            tensor("decoder.blocks.0.attn.value.bias").values(),
+            qkv_bias[2 * d..]
+        );
+        let kv = source_values(&vars, "decoder/layer_1/attention/linear_1/weight");
+        assert_eq!(
+            tensor("decoder.blocks.1.cross_attn.key.weight").values(),
+            kv[..d * d]
+        );
+        assert_eq!(
+            tensor("decoder.blocks.1.cross_attn.value.weight").values(),
+            kv[d * d..]
+        );
+        let kv_bias = source_values(&vars, "decoder/layer_1/attention/linear_1/bias");
+        assert_eq!(
+            tensor("decoder.blocks.1.cross_attn.value.bias").values(),
+            kv_bias[d..]
+        );
+        for (ggml_name, ct2_name) in [
+            ("encoder.conv2.bias", "encoder/conv2/bias"),
+            (
+                "encoder.positional_embedding",
+                "encoder/position_encodings/encodings",
+            ),
+            (
+                "decoder.token_embedding.weight",
+                "decoder/embeddings/weight",
+            ),
+            (
+                "decoder.blocks.1.cross_attn.out.weight",
+                "decoder/layer_1/attention/linear_2/weight",
+            ),
+            (
+                "decoder.blocks.0.cross_attn_ln.bias",
+                "decoder/layer_0/attention/layer_norm/beta",
+            ),
+            (
+                "encoder.blocks.0.attn_ln.weight",
+                "encoder/layer_0/self_attention/layer_norm/gamma",
+            ),
+            (
+                "encoder.blocks.0.mlp.2.weight",
+                "encoder/layer_0/ffn/linear_1/weight",
+            ),
+            ("decoder.ln.bias", "decoder/layer_norm/beta"),
+        ] {
+            assert_eq!(
+                tensor(ggml_name).values(),
+                source_values(&vars, ct2_name),
+                "{ggml_name}"
+            );
+        }
+    }
+
+    #[test]
+    fn float32_export_converts_to_the_same_file_as_float16() {
+        let mut spec = SyntheticWhisper::small();
+        let (f16_dir, f16_result) = convert("f16", &model_bin(6, &spec.variables(), &[]), None);
+        spec.dtype = CT2_F32;
+        let (f32_dir, f32_result) = convert("f32", &model_bin(6, &spec.variables(), &[]), None);
+        f16_result.unwrap();
+        f32_result.unwrap();
+        let f16_bytes = fs::read(f16_dir.0.join("ggml.bin")).unwrap();
+        assert!(f16_bytes == fs::read(f32_dir.0.join("ggml.bin")).unwrap());
+    }
+
+    #[test]
+    fn bfloat16_and_float32_elements_convert_to_float16() {
+        let values = [0.0f32, 1.5, -2.25, 1024.0];
+        let bf16_raw: Vec<u8> = values
+            .iter()
+            .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+            .collect();
+        let f32_raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let expected: Vec<u8> = values
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
+        for (raw, from) in [(bf16_raw, FloatType::Bf16), (f32_raw, FloatType::F32)] {
+            let mut out = Vec::new();
+            convert_elements(&raw, from, GgmlType::F16, &mut out);
+            assert_eq!(out, expected, "{from:?}");
+        }
+        let mut out = Vec::new();
+        convert_elements(&expected, FloatType::F16, GgmlType::F32, &mut out);
+        let widened: Vec<f32> = out
+            .chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(widened, values);
+    }
+
+    #[test]
+    fn gpt2_byte_decoder_inverts_bytes_to_unicode() {
+        let decoder = Gpt2ByteDecoder::new();
+        assert_eq!(decoder.decode("Ġthe"), Ok(b" the".to_vec()));
+        assert_eq!(decoder.decode("Ċ"), Ok(b"\n".to_vec()));
+        assert_eq!(decoder.decode("ĉ"), Ok(b"\t".to_vec()));
+        assert_eq!(decoder.decode("Ā"), Ok(vec![0]));
+        assert_eq!(decoder.decode("ł"), Ok(vec![0xA0]), "no-break space");
+        assert_eq!(
+            decoder.decode("Ń"),
+            Ok(vec![0xAD]),
+            "the last remapped byte (soft hyphen)"
+        );
+        assert_eq!(decoder.decode("é"), Ok(vec![0xE9]));
+        assert_eq!(decoder.decode("a€"), Err('€'));
+        assert_eq!(decoder.decode("ń"), Err('ń'), "one past the remapped range");
+        // A bijection onto all 256 bytes.
+        let decoded: BTreeSet<u8> = decoder.bytes.iter().flatten().copied().collect();
+        assert_eq!(decoded.len(), 256);
+        assert_eq!(decoder.bytes.iter().flatten().count(), 256);
+    }
+
+    #[test]
+    fn multilingual_vocabulary_stops_before_end_of_text() {
+        let dir = ScratchDir::new("multilingual-vocab");
+        let path = dir.0.join(VOCABULARY_FILE);
+        fs::write(&path, VOCABULARY.join("\n")).unwrap();
+        let english = Vocabulary::load(&path, true).unwrap();
+        let multilingual = Vocabulary::load(&path, false).unwrap();
+        assert_eq!(english.tokens.len(), 8);
+        assert_eq!(english.tokens.last().unwrap(), b"<|endoftext|>");
+        assert_eq!(multilingual.tokens, english.tokens[..7]);
+    }
+
+    #[test]
+    fn head_count_follows_from_width_when_the_file_omits_it() {
+        let spec = SyntheticWhisper {
+            width: 384,
+            layers: 1,
+            heads: None,
+            ..SyntheticWhisper::small()
+        };
+        let (_dir, result) = convert("derived-heads", &model_bin(6, &spec.variables(), &[]), None);
+        let hparams = result.unwrap().hparams;
+        assert_eq!((hparams.n_audio_head, hparams.n_text_head), (6, 6));
+        assert_eq!((hparams.n_audio_layer, hparams.n_text_layer), (1, 1));
+    }
+
+    #[test]
+    fn unknown_width_without_head_count_is_rejected() {
+        let spec = SyntheticWhisper {
+            heads: None,
+            ..SyntheticWhisper::small()
+        };
+        let (dir, result) = convert("unknown-width", &model_bin(6, &spec.variables(), &[]), None);
+        match result {
+            Err(ConvertError::UnknownModelWidth { path, n_state: 64 }) => {
+                assert_eq!(path, dir.0.join(MODEL_FILE));
+            }
+            other => panic!("expected UnknownModelWidth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_model_is_an_error_and_leaves_no_output() {
+        let vars = SyntheticWhisper::small().variables();
+        let model = model_bin(6, &vars, &[PROJECTION_ALIAS]);
+        // version, spec name, revision, variable count, name length, name.
+        let first_name_end = 4 + (2 + WHISPER_SPEC.len() + 1) + 4 + 4 + 2 + vars[0].name.len();
+        // Inside: the version, the spec name, a variable name, the last variable's data, the
+        // alias table.
+        for cut in [2, 9, first_name_end - 3, model.len() - 60, model.len() - 1] {
+            let (dir, result) = convert("truncated", &model[..cut], None);
+            match result {
+                Err(ConvertError::Truncated { path, what }) => {
+                    assert_eq!(path, dir.0.join(MODEL_FILE), "cut at {cut}");
+                    assert!(!what.is_empty());
+                }
+                other => panic!("cut at {cut}: expected Truncated, got {other:?}"),
+            }
+            assert_eq!(
+                dir.entries(),
+                [MODEL_FILE, VOCABULARY_FILE].map(String::from).into()
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_versions_are_rejected() {
+        let vars = SyntheticWhisper::small().variables();
+        for version in [3, 7] {
+            let (_dir, result) = convert("version", &model_bin(version, &vars, &[]), None);
+            let found = match result {
+                Err(ConvertError::UnsupportedVersion { found, .. }) => found,
+                other => panic!("version {version}: expected UnsupportedVersion, got {other:?}"),
+            };
+            assert_eq!(found, version);
+        }
+        let (_dir, result) = convert("version-4", &model_bin(4, &vars, &[]), None);
+        result.unwrap();
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let dir = ScratchDir::new("missing");
+        let out = dir.0.join("ggml.bin");
+        fs::write(
+            dir.0.join(MODEL_FILE),
+            model_bin(6, &SyntheticWhisper::small().variables(), &[]),
+        )
+        .unwrap();
+        match convert_ct2_to_ggml(&dir.0, &out) {
+            Err(ConvertError::MissingFile { path }) => {
+                assert_eq!(path, dir.0.join(VOCABULARY_FILE))
+            }
+            other => panic!("expected MissingFile, got {other:?}"),
+        }
+        fs::remove_file(dir.0.join(MODEL_FILE)).unwrap();
+        match convert_ct2_to_ggml(&dir.0, &out) {
+            Err(ConvertError::MissingFile { path }) => assert_eq!(path, dir.0.join(MODEL_FILE)),
+            other => panic!("expected MissingFile, got {other:?}"),
+        }
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn vocabulary_without_tokens_whisper_cpp_needs_is_rejected() {
+        let model = model_bin(6, &SyntheticWhisper::small().variables(), &[]);
+        for (missing, spelling) in [(" -", "Ġ-"), (" '", "Ġ'"), (" ", "Ġ")] {
+            let vocabulary: Vec<&str> = VOCABULARY.into_iter().filter(|t| *t != spelling).collect();
+            let (dir, result) = convert("required-token", &model, Some(&vocabulary));
+            match result {
+                Err(ConvertError::VocabularyMissingToken { path, token }) => {
+                    assert_eq!(path, dir.0.join(VOCABULARY_FILE));
+                    assert_eq!(token, missing);
+                }
+                other => {
+                    panic!("without {missing:?}: expected VocabularyMissingToken, got {other:?}")
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vocabulary_that_is_not_gpt2_byte_level_is_rejected() {
+        let model = model_bin(6, &SyntheticWhisper::small().variables(), &[]);
+        let no_end_of_text: Vec<&str> = VOCABULARY[..7].to_vec();
+        let raw_space = ["!", "the end", "<|endoftext|>"];
+        let too_many: Vec<&str> = std::iter::repeat_n("Ġ", 12).chain(VOCABULARY).collect();
+        for (case, vocabulary) in [
+            ("no end of text", &no_end_of_text[..]),
+            ("a raw space", &raw_space[..]),
+            ("more tokens than embeddings", &too_many[..]),
+        ] {
+            let (_dir, result) = convert("bad-vocab", &model, Some(vocabulary));
+            assert!(
+                matches!(result, Err(ConvertError::BadVocabulary { .. })),
+                "{case}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tensors_outside_a_float_whisper_model_are_rejected() {
+        let mut vars = SyntheticWhisper::small().variables();
+        vars.push(Var {
+            name: "encoder/layer_0/self_attention/linear_0/weight_scale".into(),
+            dims: vec![192],
+            dtype: CT2_F32,
+            data: vec![0; 192 * 4],
+        });
+        let (_dir, result) = convert("unknown-tensor", &model_bin(6, &vars, &[]), None);
+        assert!(
+            matches!(&result, Err(ConvertError::UnknownTensor { name, .. })
+                if name == "encoder/layer_0/self_attention/linear_0/weight_scale"),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn quantized_weights_are_rejected() {
+        let mut vars = SyntheticWhisper::small().variables();
+        let weight = vars
+            .iter_mut()
+            .find(|v| v.name == "encoder/layer_1/ffn/linear_0/weight")
+            .unwrap();
+        weight.dtype = CT2_I8;
+        weight.data.truncate(weight.data.len() / 2);
+        let (_dir, result) = convert("int8", &model_bin(6, &vars, &[]), None);
+        assert!(
+            matches!(&result, Err(ConvertError::UnsupportedDtype { name, dtype: "int8", .. })
+                if name == "encoder/layer_1/ffn/linear_0/weight"),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn shape_mismatch_is_reported() {
+        let mut vars = SyntheticWhisper::small().variables();
+        let weight = vars
+            .iter_mut()
+            .find(|v| v.name == "decoder/layer_1/ffn/linear_0/weight")
+            .unwrap();
+        weight.dims = vec![128, 128];
+        let (_dir, result) = convert("shape", &model_bin(6, &vars, &[]), None);
+        match result {
+            Err(ConvertError::ShapeMismatch {
+                name,
+                expected,
+                found,
+                ..
+            }) => {
+                assert_eq!(name, "decoder/layer_1/ffn/linear_0/weight");
+                assert_eq!((expected, found), (vec![256, 64], vec![128, 128]));
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_block_is_named() {
+        let vars: Vec<Var> = SyntheticWhisper::small()
+            .variables()
+            .into_iter()
+            .filter(|v| !v.name.starts_with("encoder/layer_0/"))
+            .collect();
+        let (_dir, result) = convert("missing-block", &model_bin(6, &vars, &[]), None);
+        assert!(
+            matches!(&result, Err(ConvertError::MissingTensor { name, .. })
+                if name.starts_with("encoder/layer_0/")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn byte_count_disagreeing_with_shape_is_corrupt() {
+        let mut vars = SyntheticWhisper::small().variables();
+        vars[3].data.extend_from_slice(&[0, 0]);
+        let (_dir, result) = convert("corrupt", &model_bin(6, &vars, &[]), None);
+        assert!(
+            matches!(result, Err(ConvertError::Corrupt { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn failed_write_keeps_the_previous_output_and_no_partial_file() {
+        let dir = ScratchDir::new("unwritable");
+        write_model_dir(
+            &dir.0,
+            &model_bin(6, &SyntheticWhisper::small().variables(), &[]),
+            &VOCABULARY,
+        );
+        // A directory where the partial file should go makes creating it fail.
+        let out = dir.0.join("ggml.bin");
+        fs::write(&out, b"previous model").unwrap();
+        let partial = PartialFile::create(&out).unwrap();
+        fs::create_dir(&partial.path).unwrap();
+        let result = convert_ct2_to_ggml(&dir.0, &out);
+        assert!(matches!(result, Err(ConvertError::Io { .. })), "{result:?}");
+        assert_eq!(fs::read(&out).unwrap(), b"previous model");
+        fs::remove_dir(&partial.path).unwrap();
+
+        // Dropping an uncommitted partial file removes it.
+        let partial = PartialFile::create(&out).unwrap();
+        partial.file().unwrap();
+        let partial_path = partial.path.clone();
+        assert!(partial_path.exists());
+        drop(partial);
+        assert!(!partial_path.exists());
+        assert_eq!(
+            dir.entries(),
+            [MODEL_FILE, VOCABULARY_FILE, "ggml.bin"]
+                .map(String::from)
+                .into()
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Local speech for Viva.
 pub mod convert;
-pub mod mel;
 pub mod hallucination;
+pub mod mel;
 pub mod stt;
+pub mod tts;
 pub mod vad;
 pub mod wer;
-pub mod tts;

@@ -249,9 +249,7 @@ mod tests {
 
     #[test]
     fn streaming_scores_do_not_depend_on_chunking() {
-        let tone: Vec<f32> = (0..8000)
-            .map(|i| (i as f32 * 0.05).sin() * 0.3)
-            .collect();
+        let tone: Vec<f32> = (0..8000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
         let mut whole = Vec::new();
         VoiceActivity::new().push(&tone, &mut whole);
         let mut chunked = Vec::new();

@@ -8,6 +8,33 @@
 //! assert_eq!(word_error_rate("go forward ten meters", "Go forward 10 meters."), 0.0);
 //! ```
 
+/// What an interviewer says in a real screening (the backend developer job's greeting, notice,
+/// knockouts, custom questions, blueprints with their fixed follow-ups, adaptive follow-ups and
+/// closing): the reference set for TTS -> STT round trips in tests and benchmarks.
+pub const INTERVIEWER_LINES: &[&str] = &[
+    "Hi, I'm your interviewer for the Senior Backend Developer position.",
+    "This interview is recorded and transcribed so the hiring team can review it.",
+    "How many years have you spent designing APIs?",
+    "If you were offered the role, could you start within a month?",
+    "Describe a challenging API you designed. What were the key considerations and trade-offs?",
+    "How do you approach database optimization? Share a specific example with metrics.",
+    "Tell me about a time you improved service reliability. What was your strategy and outcome?",
+    "Explain your approach to handling asynchronous tasks in a backend system. Provide a recent example.",
+    "How would you design a scalable microservices architecture for a growing SaaS platform?",
+    "How do you ensure data consistency across microservices?",
+    "What strategies do you use for service discovery?",
+    "Describe an approach to handle service failures gracefully.",
+    "What are the key considerations when implementing a caching strategy for a high-traffic application?",
+    "How do you decide which data to cache?",
+    "What are the trade-offs of different caching strategies?",
+    "How do you handle cache invalidation efficiently?",
+    "Could you give me a concrete example from a project you worked on?",
+    "You mentioned Redis. What did you measure before and after that change?",
+    "No problem, take your time.",
+    "That's all the questions I have. Do you have any questions for me?",
+    "Thank you for your time today. The hiring team will be in touch soon.",
+];
+
 /// Word errors (substitutions + deletions + insertions) divided by the reference's word count.
 /// An empty reference gives 0 for an empty hypothesis and 1 otherwise.
 pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
@@ -20,8 +47,10 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
 
 /// (edit distance in words, reference word count), for pooling WER over a set.
 pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
-    let reference = normalize_words(reference);
-    let hypothesis = normalize_words(hypothesis);
+    let (reference, hypothesis) = (normalize_words(reference), normalize_words(hypothesis));
+    // "back end", "back-end" and "backend" are one word said one way.
+    let hypothesis = join_compounds(hypothesis, &reference);
+    let reference = join_compounds(reference, &hypothesis);
     let mut previous: Vec<usize> = (0..=hypothesis.len()).collect();
     for (i, r) in reference.iter().enumerate() {
         let mut current = vec![i + 1; hypothesis.len() + 1];
@@ -34,7 +63,24 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
     (previous[hypothesis.len()], reference.len())
 }
 
-/// Lower-case words without punctuation, with whole numbers below a million spelt out.
+/// Joins neighbouring words of `words` that the other side writes as one word.
+fn join_compounds(words: Vec<String>, other: &[String]) -> Vec<String> {
+    let mut joined: Vec<String> = Vec::with_capacity(words.len());
+    for word in words {
+        if let Some(last) = joined.last_mut() {
+            let compound = format!("{last}{word}");
+            if other.contains(&compound) {
+                *last = compound;
+                continue;
+            }
+        }
+        joined.push(word);
+    }
+    joined
+}
+
+/// Lower-case words without punctuation (hyphens split words), with whole numbers below a
+/// million spelt out.
 pub fn normalize_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     for raw in text
@@ -52,8 +98,25 @@ pub fn normalize_words(text: &str) -> Vec<String> {
 
 fn spell(n: u32) -> String {
     const ONES: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
         "nineteen",
     ];
     const TENS: [&str; 10] = [
@@ -86,10 +149,15 @@ mod tests {
 
     #[test]
     fn normalizes_case_punctuation_and_numbers() {
-        assert_eq!(word_error_rate("It's 42 ms, OK?", "it's forty two ms ok"), 0.0);
+        assert_eq!(
+            word_error_rate("It's 42 ms, OK?", "it's forty two ms ok"),
+            0.0
+        );
         assert_eq!(
             normalize_words("1500 requests, 2 001 users"),
-            ["one", "thousand", "five", "hundred", "requests", "two", "one", "users"]
+            [
+                "one", "thousand", "five", "hundred", "requests", "two", "one", "users"
+            ]
         );
     }
 }

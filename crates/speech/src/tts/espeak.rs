@@ -70,7 +70,11 @@ thread_local! {
     static SYNTHESIZED: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
 }
 
-unsafe extern "C" fn collect_samples(wav: *mut c_short, count: c_int, _events: *mut c_void) -> c_int {
+unsafe extern "C" fn collect_samples(
+    wav: *mut c_short,
+    count: c_int,
+    _events: *mut c_void,
+) -> c_int {
     if let Ok(count) = usize::try_from(count)
         && count > 0
         && !wav.is_null()
@@ -99,7 +103,12 @@ impl Espeak {
             // SAFETY: called with the lock held; a null path means espeak-ng's built-in data
             // directory, and DONT_EXIT turns a missing directory into an error return.
             let rate = unsafe {
-                espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, ptr::null(), INITIALIZE_DONT_EXIT)
+                espeak_Initialize(
+                    AUDIO_OUTPUT_SYNCHRONOUS,
+                    0,
+                    ptr::null(),
+                    INITIALIZE_DONT_EXIT,
+                )
             };
             let sample_rate = u32::try_from(rate)
                 .ok()
@@ -220,9 +229,15 @@ mod tests {
 
     #[test]
     fn phonemizes_english_in_ipa() {
-        let mut espeak = Espeak::lock().expect("espeak-ng must be installed (libespeak-ng1, espeak-ng-data)");
-        let phonemes = espeak.phonemes("en-us", "How do you approach database optimization").unwrap();
-        assert_eq!(phonemes, "hˌaʊ dˈuː juː ɐpɹˈoʊtʃ dˈeɪɾəbˌeɪs ˌɑːptɪmᵻzˈeɪʃən");
+        let mut espeak =
+            Espeak::lock().expect("espeak-ng must be installed (libespeak-ng1, espeak-ng-data)");
+        let phonemes = espeak
+            .phonemes("en-us", "How do you approach database optimization")
+            .unwrap();
+        assert_eq!(
+            phonemes,
+            "hˌaʊ dˈuː juː ɐpɹˈoʊtʃ dˈeɪɾəbˌeɪs ˌɑːptɪmᵻzˈeɪʃən"
+        );
     }
 
     #[test]
@@ -237,7 +252,12 @@ mod tests {
         let mut espeak = Espeak::lock().unwrap();
         assert_eq!(espeak.phonemes("en-us", "").unwrap(), "");
         assert_eq!(espeak.phonemes("en-us", "...?!").unwrap(), "");
-        assert!(espeak.phonemes("en-us", "nul\0inside").unwrap().contains(' '));
+        assert!(
+            espeak
+                .phonemes("en-us", "nul\0inside")
+                .unwrap()
+                .contains(' ')
+        );
     }
 
     #[test]

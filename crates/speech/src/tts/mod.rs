@@ -114,7 +114,10 @@ pub struct Tts {
 enum Voice {
     Piper(PiperVoice),
     /// espeak-ng's own synthesizer in `language`, when no Piper voice could be loaded.
-    Espeak { language: String, sample_rate: u32 },
+    Espeak {
+        language: String,
+        sample_rate: u32,
+    },
 }
 
 impl Tts {
@@ -141,14 +144,19 @@ impl Tts {
         drop(espeak);
 
         let piper = voice_config.and_then(|voice_config| {
-            PiperVoice::load(&config.voice, voice_config, &config.onnxruntime, config.threads)
+            PiperVoice::load(
+                &config.voice,
+                voice_config,
+                &config.onnxruntime,
+                config.threads,
+            )
         });
         Ok(match piper {
             Ok(voice) => Tts {
-                name: config
-                    .voice
-                    .file_stem()
-                    .map_or_else(|| "piper".to_owned(), |stem| stem.to_string_lossy().into_owned()),
+                name: config.voice.file_stem().map_or_else(
+                    || "piper".to_owned(),
+                    |stem| stem.to_string_lossy().into_owned(),
+                ),
                 voice: Voice::Piper(voice),
             },
             Err(err) => {
@@ -214,7 +222,10 @@ impl Tts {
     ///
     /// # Panics
     /// When called outside a Tokio runtime.
-    pub fn stream(self: &Arc<Self>, text: String) -> mpsc::Receiver<Result<SpokenSentence, TtsError>> {
+    pub fn stream(
+        self: &Arc<Self>,
+        text: String,
+    ) -> mpsc::Receiver<Result<SpokenSentence, TtsError>> {
         let (sender, receiver) = mpsc::channel(STREAM_AHEAD);
         let tts = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
@@ -251,7 +262,8 @@ impl Tts {
 
 /// The model input for one piece; `None` when it holds nothing to pronounce.
 fn phoneme_ids(voice: &PiperVoice, piece: &str) -> Result<Option<Vec<i64>>, TtsError> {
-    let phonemes = phonemes::piece_phonemes(&mut Espeak::lock()?, &voice.config.espeak_voice, piece)?;
+    let phonemes =
+        phonemes::piece_phonemes(&mut Espeak::lock()?, &voice.config.espeak_voice, piece)?;
     Ok(phonemes.map(|phonemes| voice.config.ids.utterance(&phonemes)))
 }
 
@@ -262,7 +274,9 @@ fn trim_trailing_silence(samples: &mut Vec<f32>, sample_rate: u32) {
     let end = samples
         .iter()
         .rposition(|sample| sample.abs() > SILENCE)
-        .map_or(0, |last_sound| (last_sound + 1 + kept_pause).min(samples.len()));
+        .map_or(0, |last_sound| {
+            (last_sound + 1 + kept_pause).min(samples.len())
+        });
     samples.truncate(end);
 }
 
@@ -280,7 +294,10 @@ mod tests {
         PIPER
             .get_or_init(|| {
                 let tts = Tts::load(&real_voice_config()).expect("espeak-ng must be installed");
-                assert!(!tts.is_fallback(), "the Piper voice failed to load; see the warning above");
+                assert!(
+                    !tts.is_fallback(),
+                    "the Piper voice failed to load; see the warning above"
+                );
                 Arc::new(tts)
             })
             .clone()
@@ -371,7 +388,9 @@ mod tests {
         // "? _ $": the question mark is the last symbol the model reads.
         let question_mark = voice.config.ids.utterance("?");
         assert!(ids.ends_with(&question_mark[2..]), "{ids:?}");
-        let statement = phoneme_ids(voice, "I approach database optimization.").unwrap().unwrap();
+        let statement = phoneme_ids(voice, "I approach database optimization.")
+            .unwrap()
+            .unwrap();
         assert!(!statement.ends_with(&question_mark[2..]), "{statement:?}");
     }
 
@@ -385,7 +404,11 @@ mod tests {
         let mut spoken = Vec::new();
         while let Some(sentence) = receiver.recv().await {
             let sentence = sentence.unwrap();
-            assert!(rms(&sentence.samples) > 0.02, "{:?} is silent", sentence.text);
+            assert!(
+                rms(&sentence.samples) > 0.02,
+                "{:?} is silent",
+                sentence.text
+            );
             spoken.push(sentence.text);
         }
         assert_eq!(
@@ -437,11 +460,25 @@ mod tests {
         for tts in [&*piper(), &fallback()] {
             for silent in ["", "   ", "?!", "... , ;", "\n\n"] {
                 let samples = tts.synthesize(silent).unwrap();
-                assert!(samples.is_empty(), "{silent:?} gave {} samples", samples.len());
+                assert!(
+                    samples.is_empty(),
+                    "{silent:?} gave {} samples",
+                    samples.len()
+                );
             }
-            for odd in ["🚀😀", "nul\0inside", "C++ & C# at 10:30?", "naïve café façade", &long] {
+            for odd in [
+                "🚀😀",
+                "nul\0inside",
+                "C++ & C# at 10:30?",
+                "naïve café façade",
+                &long,
+            ] {
                 let samples = tts.synthesize(odd).unwrap();
-                assert!(!samples.is_empty(), "{odd:?} gave no audio on {}", tts.voice_name());
+                assert!(
+                    !samples.is_empty(),
+                    "{odd:?} gave no audio on {}",
+                    tts.voice_name()
+                );
             }
         }
     }

@@ -88,7 +88,11 @@ impl PhonemeIds {
             let mut chars = symbol.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => ids.insert(c, symbol_ids),
-                _ => return Err(format!("phoneme_id_map key {symbol:?} is not a single symbol")),
+                _ => {
+                    return Err(format!(
+                        "phoneme_id_map key {symbol:?} is not a single symbol"
+                    ));
+                }
             };
         }
         for marker in [BOS, EOS, PAD] {
@@ -160,7 +164,10 @@ mod tests {
 
     #[test]
     fn utterance_is_framed_and_padded_like_piper() {
-        assert_eq!(map().utterance("ha ?"), [1, 0, 20, 0, 14, 0, 3, 0, 13, 0, 2]);
+        assert_eq!(
+            map().utterance("ha ?"),
+            [1, 0, 20, 0, 14, 0, 3, 0, 13, 0, 2]
+        );
         assert_eq!(map().utterance(""), [1, 0, 2]);
     }
 
@@ -192,16 +199,25 @@ mod tests {
     #[test]
     fn a_question_keeps_its_question_mark() {
         let mut espeak = Espeak::lock().unwrap();
-        let phonemes = piece_phonemes(&mut espeak, "en-us", "How do you approach database optimization?")
-            .unwrap()
-            .unwrap();
-        assert_eq!(phonemes, "hˌaʊ dˈuː juː ɐpɹˈoʊtʃ dˈeɪɾəbˌeɪs ˌɑːptɪmᵻzˈeɪʃən?");
+        let phonemes = piece_phonemes(
+            &mut espeak,
+            "en-us",
+            "How do you approach database optimization?",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            phonemes,
+            "hˌaʊ dˈuː juː ɐpɹˈoʊtʃ dˈeɪɾəbˌeɪs ˌɑːptɪmᵻzˈeɪʃən?"
+        );
     }
 
     #[test]
     fn clause_punctuation_is_followed_by_a_space() {
         let mut espeak = Espeak::lock().unwrap();
-        let phonemes = piece_phonemes(&mut espeak, "en-us", "First, why?").unwrap().unwrap();
+        let phonemes = piece_phonemes(&mut espeak, "en-us", "First, why?")
+            .unwrap()
+            .unwrap();
         assert_eq!(phonemes, "fˈɜːst, wˈaɪ?");
     }
 
@@ -209,6 +225,9 @@ mod tests {
     fn bare_punctuation_has_nothing_to_pronounce() {
         let mut espeak = Espeak::lock().unwrap();
         assert_eq!(piece_phonemes(&mut espeak, "en-us", "?!").unwrap(), None);
-        assert_eq!(piece_phonemes(&mut espeak, "en-us", "... , ;").unwrap(), None);
+        assert_eq!(
+            piece_phonemes(&mut espeak, "en-us", "... , ;").unwrap(),
+            None
+        );
     }
 }

@@ -78,7 +78,8 @@ impl VoiceConfig {
             },
             _ => unusable(err.to_string()),
         })?;
-        let file: VoiceFile = serde_json::from_str(&text).map_err(|err| unusable(err.to_string()))?;
+        let file: VoiceFile =
+            serde_json::from_str(&text).map_err(|err| unusable(err.to_string()))?;
         if file.audio.sample_rate == 0 {
             return Err(unusable("audio.sample_rate is 0".to_owned()));
         }
@@ -86,7 +87,11 @@ impl VoiceConfig {
         Ok(VoiceConfig {
             sample_rate: file.audio.sample_rate,
             espeak_voice: file.espeak.voice,
-            scales: [inference.noise_scale, inference.length_scale, inference.noise_w],
+            scales: [
+                inference.noise_scale,
+                inference.length_scale,
+                inference.noise_w,
+            ],
             speakers: file.num_speakers,
             ids: PhonemeIds::new(file.phoneme_id_map).map_err(unusable)?,
         })
@@ -145,11 +150,13 @@ impl PiperVoice {
         threads: usize,
     ) -> Result<PiperVoice, VoiceLoadError> {
         let environment = onnx_runtime(runtime)?;
-        let session = open_session(&environment, onnx, threads).map_err(|source| VoiceLoadError::Model {
-            path: onnx.to_owned(),
-            source,
-        })?;
-        let takes_speaker = config.speakers > 1 && session.inputs().iter().any(|input| input.name() == "sid");
+        let session =
+            open_session(&environment, onnx, threads).map_err(|source| VoiceLoadError::Model {
+                path: onnx.to_owned(),
+                source,
+            })?;
+        let takes_speaker =
+            config.speakers > 1 && session.inputs().iter().any(|input| input.name() == "sid");
         Ok(PiperVoice {
             config,
             session: Mutex::new(session),
@@ -186,10 +193,10 @@ impl PiperVoice {
 }
 
 fn open_session(environment: &Environment, onnx: &Path, threads: usize) -> ort::Result<Session> {
-    Ok(Session::builder(environment)?
+    Session::builder(environment)?
         .with_intra_threads(threads.max(1))?
         .with_inter_threads(1)?
         // Idle ONNX Runtime threads otherwise spin on the cores speech-to-text needs.
         .with_intra_op_spinning(false)?
-        .commit_from_file(onnx)?)
+        .commit_from_file(onnx)
 }

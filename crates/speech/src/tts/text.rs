@@ -2,15 +2,21 @@
 //! into clauses whose closing punctuation shapes the intonation.
 //!
 //! Sentences are the streaming unit: the first one is synthesized and played while the rest
-//! are still being synthesized, so a sentence that runs long is cut again at its commas and
-//! semicolons to keep the time to first audio short.
+//! are still being synthesized. A sentence that runs long is cut again at its commas and
+//! semicolons, and the very first piece of a reply is kept shorter still, because the
+//! listener waits for all of it before hearing anything.
 
 use std::ops::Range;
 
 /// A sentence longer than this (in bytes, which is characters for English) is cut at its
-/// clause breaks. About 100 characters is 6-7 s of speech: synthesized in ~150 ms at the
-/// voice's real-time factor, which keeps the first audio prompt.
+/// clause breaks. 100 characters is about 6-7 s of speech, synthesized well within the time
+/// the piece before it takes to play.
 const LONG_SENTENCE: usize = 100;
+
+/// The same limit for the first piece of a reply, whose synthesis time is the silence before
+/// the interviewer starts talking: 40 characters is about 2.5 s of speech, around 100-200 ms
+/// of synthesis on a small CPU.
+const FIRST_PIECE: usize = 40;
 
 /// A clause with no punctuation at all longer than this is cut at a word boundary, so a
 /// run-on input cannot make one inference call arbitrarily large.
@@ -92,16 +98,20 @@ pub(crate) fn sentences(text: &str) -> Vec<&str> {
 }
 
 /// Pushes one sentence, cut at its clause breaks (`cuts`, byte offsets after each mark) when
-/// it is long; short clauses are merged back together so the prosody stays natural.
+/// it is longer than the limit for the piece at hand; short clauses stay merged so the
+/// prosody stays natural.
 fn push_sentence<'a>(text: &'a str, range: Range<usize>, cuts: &[usize], out: &mut Vec<&'a str>) {
-    if text[range.clone()].trim().len() <= LONG_SENTENCE {
-        push_trimmed(&text[range], out);
-        return;
-    }
+    let limit = |out: &Vec<&str>| {
+        if out.is_empty() {
+            FIRST_PIECE
+        } else {
+            LONG_SENTENCE
+        }
+    };
     let mut start = range.start;
     let mut last_cut = None;
     for &cut in cuts {
-        if cut - start > LONG_SENTENCE
+        if cut - start > limit(out)
             && let Some(previous) = last_cut.filter(|&previous| previous > start)
         {
             push_trimmed(&text[start..previous], out);
@@ -109,7 +119,7 @@ fn push_sentence<'a>(text: &'a str, range: Range<usize>, cuts: &[usize], out: &m
         }
         last_cut = Some(cut);
     }
-    if range.end - start > LONG_SENTENCE
+    if range.end - start > limit(out)
         && let Some(previous) = last_cut.filter(|&previous| previous > start)
     {
         push_trimmed(&text[start..previous], out);
@@ -313,17 +323,23 @@ mod tests {
 
     #[test]
     fn does_not_split_abbreviations_decimals_or_dotted_names() {
-        let text = "Dr. Smith used Node.js, e.g. with Express, for 3.5 years. Next question.";
+        // Each reply starts with "Okay." so the short-first-piece rule stays out of the way.
+        let text = "Okay. Dr. Smith used Node.js, e.g. with Express, for 3.5 years. Next question.";
         assert_eq!(
             sentences(text),
             [
+                "Okay.",
                 "Dr. Smith used Node.js, e.g. with Express, for 3.5 years.",
                 "Next question."
             ]
         );
         assert_eq!(
-            sentences("Compare Postgres vs. MySQL, i.e. PostgreSQL 16. Why?"),
-            ["Compare Postgres vs. MySQL, i.e. PostgreSQL 16.", "Why?"]
+            sentences("Okay. Compare Postgres vs. MySQL, i.e. PostgreSQL 16. Why?"),
+            [
+                "Okay.",
+                "Compare Postgres vs. MySQL, i.e. PostgreSQL 16.",
+                "Why?"
+            ]
         );
         assert_eq!(
             sentences("We serve 1,000,000 users at 10:30 daily."),
@@ -361,10 +377,7 @@ mod tests {
             sentences("Welcome to the interview\n\nLet's begin"),
             ["Welcome to the interview", "Let's begin"]
         );
-        assert_eq!(
-            sentences("A line that\nwraps"),
-            ["A line that\nwraps"]
-        );
+        assert_eq!(sentences("A line that\nwraps"), ["A line that\nwraps"]);
     }
 
     #[test]
@@ -373,10 +386,36 @@ mod tests {
                     the database was at capacity, and nobody owned the on-call rotation; \
                     how did you decide what to fix first?";
         let pieces = sentences(text);
-        assert!(pieces.len() >= 2, "{pieces:?}");
-        assert!(pieces.iter().all(|p| p.len() <= LONG_SENTENCE), "{pieces:?}");
-        assert_eq!(pieces.join(" "), text.split_whitespace().collect::<Vec<_>>().join(" "));
+        assert_eq!(pieces[0], "When you joined the payments team,");
+        assert!(pieces.len() >= 3, "{pieces:?}");
+        assert!(
+            pieces.iter().all(|p| p.len() <= LONG_SENTENCE),
+            "{pieces:?}"
+        );
+        assert_eq!(
+            pieces.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
         assert!(pieces.last().is_some_and(|p| p.ends_with('?')));
+    }
+
+    #[test]
+    fn the_first_piece_of_a_reply_is_kept_short() {
+        assert_eq!(
+            sentences(
+                "Thanks, that gives me a clear picture of your last project. Next, tell me more."
+            ),
+            [
+                "Thanks,",
+                "that gives me a clear picture of your last project.",
+                "Next, tell me more."
+            ]
+        );
+        // Only at a clause break: a long first sentence without one stays whole.
+        assert_eq!(
+            sentences("How do you approach database optimization when queries slow down?"),
+            ["How do you approach database optimization when queries slow down?"]
+        );
     }
 
     #[test]
@@ -391,21 +430,42 @@ mod tests {
         assert_eq!(
             clauses("First, tell me: why Rust; why now?"),
             [
-                Clause { words: "First", end: Some(ClauseEnd::Comma) },
-                Clause { words: "tell me", end: Some(ClauseEnd::Colon) },
-                Clause { words: "why Rust", end: Some(ClauseEnd::Semicolon) },
-                Clause { words: "why now", end: Some(ClauseEnd::Question) },
+                Clause {
+                    words: "First",
+                    end: Some(ClauseEnd::Comma)
+                },
+                Clause {
+                    words: "tell me",
+                    end: Some(ClauseEnd::Colon)
+                },
+                Clause {
+                    words: "why Rust",
+                    end: Some(ClauseEnd::Semicolon)
+                },
+                Clause {
+                    words: "why now",
+                    end: Some(ClauseEnd::Question)
+                },
             ]
         );
         assert_eq!(
             clauses("Really?!"),
-            [Clause { words: "Really", end: Some(ClauseEnd::Question) }]
+            [Clause {
+                words: "Really",
+                end: Some(ClauseEnd::Question)
+            }]
         );
         assert_eq!(
             clauses("Wait... ok"),
             [
-                Clause { words: "Wait", end: Some(ClauseEnd::Period) },
-                Clause { words: "ok", end: None },
+                Clause {
+                    words: "Wait",
+                    end: Some(ClauseEnd::Period)
+                },
+                Clause {
+                    words: "ok",
+                    end: None
+                },
             ]
         );
     }
@@ -415,8 +475,14 @@ mod tests {
         assert_eq!(
             clauses("your role — what did you own in the follow-up?"),
             [
-                Clause { words: "your role", end: Some(ClauseEnd::Comma) },
-                Clause { words: "what did you own in the follow-up", end: Some(ClauseEnd::Question) },
+                Clause {
+                    words: "your role",
+                    end: Some(ClauseEnd::Comma)
+                },
+                Clause {
+                    words: "what did you own in the follow-up",
+                    end: Some(ClauseEnd::Question)
+                },
             ]
         );
     }
@@ -426,8 +492,14 @@ mod tests {
         assert_eq!(
             clauses("Ask Dr. Smith, e.g. today."),
             [
-                Clause { words: "Ask Dr. Smith", end: Some(ClauseEnd::Comma) },
-                Clause { words: "e.g. today", end: Some(ClauseEnd::Period) },
+                Clause {
+                    words: "Ask Dr. Smith",
+                    end: Some(ClauseEnd::Comma)
+                },
+                Clause {
+                    words: "e.g. today",
+                    end: Some(ClauseEnd::Period)
+                },
             ]
         );
     }
@@ -438,8 +510,16 @@ mod tests {
         let clauses = clauses(&text);
         assert!(clauses.len() >= 4);
         assert!(clauses.iter().all(|c| c.words.len() <= LONGEST_CLAUSE));
-        assert!(clauses.iter().all(|c| c.words.split(' ').all(|w| w == "word")));
+        assert!(
+            clauses
+                .iter()
+                .all(|c| c.words.split(' ').all(|w| w == "word"))
+        );
         let multibyte = "é".repeat(500);
-        assert!(super::clauses(&multibyte).iter().all(|c| c.words.len() <= LONGEST_CLAUSE));
+        assert!(
+            super::clauses(&multibyte)
+                .iter()
+                .all(|c| c.words.len() <= LONGEST_CLAUSE)
+        );
     }
 }

@@ -1,0 +1,252 @@
+//! Speech in both directions on the real models that `scripts/setup` installs: the converted
+//! whisper tiny.en, the Piper voice through ONNX Runtime, and real read speech (LibriVox).
+//!
+//! Bounds (pooled over the set, tiny.en, greedy decoding):
+//! - real read speech at 16 kHz: WER <= 15 % (measured about 7 %; LibriVox, 43 words)
+//! - the same through an 8 kHz G.711 mu-law phone line: WER <= 20 %
+//! - Piper -> whisper round trip of what an interviewer says in a real job's screening: WER <= 5 %
+//! - silence and noise: no words at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
+use viva_speech::stt::{SpeechToText, SttConfig, SttError};
+use viva_speech::tts::{Tts, TtsConfig};
+use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::wer::{INTERVIEWER_LINES, word_errors};
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+fn require(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup first",
+        path.display()
+    );
+    path
+}
+
+fn stt() -> &'static SpeechToText {
+    static STT: OnceLock<SpeechToText> = OnceLock::new();
+    STT.get_or_init(|| {
+        let model = require(models().join("whisper/ggml-tiny.en.bin"));
+        SpeechToText::load(&SttConfig::new(model)).expect("the converted tiny.en model loads")
+    })
+}
+
+fn tts() -> &'static Tts {
+    static TTS: OnceLock<Tts> = OnceLock::new();
+    TTS.get_or_init(|| {
+        let tts = Tts::load(&TtsConfig {
+            voice: require(models().join("piper/en_US-joe-medium.onnx")),
+            onnxruntime: require(models().join("onnxruntime/libonnxruntime.so")),
+            threads: 1,
+        })
+        .expect("the Piper voice loads");
+        assert!(!tts.is_fallback(), "the real Piper voice must be used here");
+        tts
+    })
+}
+
+/// (16 kHz samples, reference text) for each clip of the real speech set.
+fn speech_set() -> Vec<(String, Vec<f32>, String)> {
+    let dir = require(models().join("speech-set"));
+    let mut clips = Vec::new();
+    let mut wavs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    wavs.sort();
+    for wav in wavs {
+        let text = std::fs::read_to_string(wav.with_extension("txt")).unwrap();
+        let audio = decode_file(&wav).unwrap();
+        let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE).unwrap();
+        clips.push((wav.display().to_string(), samples, text));
+    }
+    assert!(clips.len() >= 5, "the speech set is incomplete: run scripts/setup");
+    clips
+}
+
+fn phone_line(samples: &[f32]) -> Vec<f32> {
+    let narrow = resample(samples, VAD_SAMPLE_RATE, 8000).unwrap();
+    let pcm: Vec<i16> = narrow.iter().map(|&s| f32_to_i16(s)).collect();
+    let coded = G711Law::MuLaw.encode(&pcm);
+    let back: Vec<f32> = G711Law::MuLaw
+        .decode(&coded)
+        .into_iter()
+        .map(i16_to_f32)
+        .collect();
+    resample(&back, 8000, VAD_SAMPLE_RATE).unwrap()
+}
+
+fn pooled_wer(clips: &[(String, Vec<f32>, String)]) -> f64 {
+    let (mut errors, mut words) = (0, 0);
+    for (name, samples, text) in clips {
+        let heard = stt().transcribe_recording(samples).unwrap().text;
+        let (e, w) = word_errors(text, &heard);
+        eprintln!("{name}: {e}/{w} errors: heard {heard:?}");
+        errors += e;
+        words += w;
+    }
+    errors as f64 / words as f64
+}
+
+#[test]
+fn real_read_speech_is_transcribed() {
+    let wer = pooled_wer(&speech_set());
+    eprintln!("WER 16 kHz: {:.1} %", wer * 100.0);
+    assert!(wer <= 0.15, "WER {wer:.3} above 15 %");
+}
+
+#[test]
+fn telephone_quality_speech_is_transcribed() {
+    let phone: Vec<_> = speech_set()
+        .into_iter()
+        .map(|(name, samples, text)| (name, phone_line(&samples), text))
+        .collect();
+    let wer = pooled_wer(&phone);
+    eprintln!("WER 8 kHz mu-law: {:.1} %", wer * 100.0);
+    assert!(wer <= 0.20, "WER {wer:.3} above 20 %");
+}
+
+#[test]
+fn segments_and_words_carry_timestamps_on_the_recording_clock() {
+    let (_, samples, _) = speech_set()
+        .into_iter()
+        .find(|(name, ..)| name.ends_with("librivox-0870.wav"))
+        .unwrap();
+    // Two seconds of silence before the speech must shift every timestamp by about 2 s.
+    let mut shifted = vec![0.0f32; 2 * VAD_SAMPLE_RATE as usize];
+    shifted.extend_from_slice(&samples);
+    let transcript = stt().transcribe_recording(&shifted).unwrap();
+    let first = &transcript.segments[0];
+    assert!(first.start_ms >= 1700, "speech starts after the silence: {first:?}");
+    let duration_ms = shifted.len() as u64 * 1000 / u64::from(VAD_SAMPLE_RATE);
+    for segment in &transcript.segments {
+        assert!(segment.start_ms <= segment.end_ms && segment.end_ms <= duration_ms);
+        assert!(!segment.words.is_empty());
+        for pair in segment.words.windows(2) {
+            assert!(pair[0].start_ms <= pair[1].start_ms, "words in order: {pair:?}");
+        }
+        for word in &segment.words {
+            assert!(word.start_ms >= segment.start_ms && word.end_ms <= segment.end_ms);
+            assert!((0.0..=1.0).contains(&word.probability));
+        }
+    }
+    let words: Vec<&str> = transcript.segments[0]
+        .words
+        .iter()
+        .map(|w| w.word.as_str())
+        .collect();
+    assert!(words.join(" ").to_lowercase().contains("dashwood"), "{words:?}");
+}
+
+#[test]
+fn silence_and_noise_transcribe_to_nothing() {
+    let rate = VAD_SAMPLE_RATE as usize;
+    let silence = vec![0.0f32; 5 * rate];
+    let mut state = 0x1234_5678_u32;
+    let mut white = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as f32 / u32::MAX as f32 - 0.5
+    };
+    let white_noise: Vec<f32> = (0..5 * rate).map(|_| white() * 0.3).collect();
+    // Pink-ish noise: a leaky integration of white noise.
+    let mut level = 0.0f32;
+    let pink_noise: Vec<f32> = (0..5 * rate)
+        .map(|_| {
+            level = 0.98 * level + 0.1 * white();
+            level
+        })
+        .collect();
+    // A steady hum (mains and its harmonics), as from a bad headset.
+    let hum: Vec<f32> = (0..5 * rate)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            0.2 * (2.0 * std::f32::consts::PI * 50.0 * t).sin()
+                + 0.1 * (2.0 * std::f32::consts::PI * 150.0 * t).sin()
+        })
+        .collect();
+    for (name, audio) in [
+        ("silence", silence),
+        ("white noise", white_noise),
+        ("pink noise", pink_noise),
+        ("hum", hum),
+    ] {
+        let transcript = stt().transcribe_recording(&audio).unwrap();
+        assert_eq!(transcript.text, "", "{name} gave words: {transcript:?}");
+        assert!(transcript.segments.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn tts_to_stt_round_trip_of_interview_sentences() {
+    let (mut errors, mut words) = (0, 0);
+    for sentence in INTERVIEWER_LINES {
+        let audio = tts().synthesize(sentence).unwrap();
+        let heard = resample(&audio, tts().sample_rate(), VAD_SAMPLE_RATE).unwrap();
+        let text = stt().transcribe_recording(&heard).unwrap().text;
+        let (e, w) = word_errors(sentence, &text);
+        eprintln!("{e}/{w}: {sentence:?} -> {text:?}");
+        errors += e;
+        words += w;
+    }
+    let wer = errors as f64 / words as f64;
+    eprintln!("round trip WER: {:.1} %", wer * 100.0);
+    assert!(wer <= 0.05, "round trip WER {wer:.3} above 5 %");
+}
+
+#[test]
+fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
+    let clips = speech_set();
+    let text_of = |segments: Vec<viva_speech::stt::Segment>| {
+        segments.into_iter().map(|s| s.text).collect::<Vec<_>>().join(" ")
+    };
+    let sequential: Vec<String> = clips
+        .iter()
+        .map(|(_, s, _)| text_of(stt().transcribe_utterance_blocking(s, 0).unwrap()))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let concurrent: Vec<String> = runtime.block_on(async {
+        let jobs: Vec<_> = clips
+            .iter()
+            .map(|(_, s, _)| {
+                let stt = stt().clone();
+                let samples = s.clone();
+                tokio::spawn(async move { stt.transcribe_utterance(samples, 0).await })
+            })
+            .collect();
+        let mut texts = Vec::new();
+        for job in jobs {
+            texts.push(text_of(job.await.unwrap().unwrap()));
+        }
+        texts
+    });
+    // Sharing the model must not change a word (ggml's threads may flip a capital letter).
+    for (a, b) in sequential.iter().zip(&concurrent) {
+        assert_eq!(word_errors(a, b).0, 0, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn a_corrupt_model_is_an_error_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("viva-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The real model cut in half: right magic, missing tensors.
+    let real = std::fs::read(require(models().join("whisper/ggml-tiny.en.bin"))).unwrap();
+    let half = dir.join("half.bin");
+    std::fs::write(&half, &real[..real.len() / 2]).unwrap();
+    let err = SpeechToText::load(&SttConfig::new(&half)).err().unwrap();
+    assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
+    assert!(err.to_string().contains("scripts/setup"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
