@@ -46,7 +46,12 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| config.models.dir.join("speech-set"));
     let clips = load_clips(&set)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("viva bench speech: {cores} cores, {} clips from {}, {} run(s)", clips.len(), set.display(), args.runs);
+    println!(
+        "viva bench speech: {cores} cores, {} clips from {}, {} run(s)",
+        clips.len(),
+        set.display(),
+        args.runs
+    );
 
     let rss_start = memory_mib("VmRSS");
     let started = Instant::now();
@@ -54,7 +59,11 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let load = started.elapsed();
     let rss_stt = memory_mib("VmRSS");
     println!("\n## Speech to text: {}", stt.model_path().display());
-    println!("load                 {:>8.0} ms, +{:.0} MiB resident", ms(load), rss_stt - rss_start);
+    println!(
+        "load                 {:>8.0} ms, +{:.0} MiB resident",
+        ms(load),
+        rss_stt - rss_start
+    );
 
     let phone: Vec<Clip> = clips
         .iter()
@@ -69,7 +78,11 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let wide = measure_stt(&stt, &clips, args.runs)?;
     let narrow = measure_stt(&stt, &phone, 1)?;
     wide.print("16 kHz");
-    println!("WER 8 kHz mu-law     {:>8.1} % ({} words)", narrow.wer * 100.0, narrow.words);
+    println!(
+        "WER 8 kHz mu-law     {:>8.1} % ({} words)",
+        narrow.wer * 100.0,
+        narrow.words
+    );
 
     let rss_before = memory_mib("VmRSS");
     std::thread::scope(|scope| {
@@ -96,7 +109,11 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
         "voice                {} at {} Hz{}, loaded in {:.0} ms, +{:.0} MiB resident",
         tts.voice_name(),
         tts.sample_rate(),
-        if tts.is_fallback() { " (espeak-ng fallback)" } else { "" },
+        if tts.is_fallback() {
+            " (espeak-ng fallback)"
+        } else {
+            ""
+        },
         ms(started.elapsed()),
         memory_mib("VmRSS") - rss_before_tts
     );
@@ -126,7 +143,10 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
         }
     }
     let (p50, p95) = percentiles(&mut first_audio);
-    println!("first audio          {:>8.0} ms p50, {:.0} ms p95 (one sentence)", p50, p95);
+    println!(
+        "first audio          {:>8.0} ms p50, {:.0} ms p95 (one sentence)",
+        p50, p95
+    );
     println!(
         "real-time factor     {:>8.3} ({:.2} s of audio in {:.2} s)",
         synth_time.as_secs_f64() / audio_seconds,
@@ -176,7 +196,11 @@ impl SttFigures {
             self.audio_seconds,
             self.processing.as_secs_f64()
         );
-        println!("WER {label:<16} {:>8.1} % ({} words)", self.wer * 100.0, self.words);
+        println!(
+            "WER {label:<16} {:>8.1} % ({} words)",
+            self.wer * 100.0,
+            self.words
+        );
     }
 }
 
@@ -220,7 +244,10 @@ fn measure_stt(stt: &SpeechToText, clips: &[Clip], runs: usize) -> anyhow::Resul
 /// Loads `NAME.wav` + `NAME.txt` pairs at 16 kHz, trimmed to their speech like a live utterance.
 fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
     let entries = std::fs::read_dir(dir).with_context(|| {
-        format!("cannot read the speech set {}: run scripts/setup to install it", dir.display())
+        format!(
+            "cannot read the speech set {}: run scripts/setup to install it",
+            dir.display()
+        )
     })?;
     let mut wavs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -240,13 +267,20 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
             bail!("{}: the VAD finds no speech in it", wav.display());
         };
         clips.push(Clip {
-            name: wav.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+            name: wav
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
             samples: samples[first.start..last.end].to_vec(),
             text: text.trim().to_owned(),
         });
     }
     if clips.is_empty() {
-        bail!("{}: no NAME.wav + NAME.txt clips found: run scripts/setup", dir.display());
+        bail!(
+            "{}: no NAME.wav + NAME.txt clips found: run scripts/setup",
+            dir.display()
+        );
     }
     Ok(clips)
 }
@@ -266,7 +300,8 @@ fn percentiles(values: &mut [Duration]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     values.sort();
-    let rank = |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    let rank =
+        |p: f64| values[((p * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
     (ms(rank(0.50)), ms(rank(0.95)))
 }
 

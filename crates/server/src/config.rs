@@ -214,12 +214,13 @@ impl Config {
             }
         }
 
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let field = e.path().to_string();
-                let source = origins
-                    .get(&field)
-                    .map_or_else(|| file_name.to_owned(), |var| format!("environment variable {var}"));
+                let source = origins.get(&field).map_or_else(
+                    || file_name.to_owned(),
+                    |var| format!("environment variable {var}"),
+                );
                 ConfigError {
                     source,
                     field: if field == "." { String::new() } else { field },
@@ -227,9 +228,10 @@ impl Config {
                 }
             })?;
         config.validate().map_err(|(field, reason)| ConfigError {
-            source: origins
-                .get(field)
-                .map_or_else(|| file_name.to_owned(), |var| format!("environment variable {var}")),
+            source: origins.get(field).map_or_else(
+                || file_name.to_owned(),
+                |var| format!("environment variable {var}"),
+            ),
             field: field.to_owned(),
             reason,
         })?;
@@ -284,7 +286,10 @@ impl Config {
 
     /// The ONNX Runtime shared library `scripts/setup` installs.
     pub fn onnxruntime_path(&self) -> PathBuf {
-        self.models.dir.join("onnxruntime").join("libonnxruntime.so")
+        self.models
+            .dir
+            .join("onnxruntime")
+            .join("libonnxruntime.so")
     }
 }
 
@@ -358,8 +363,8 @@ mod tests {
 
     #[test]
     fn errors_name_file_field_and_reason() {
-        let err =
-            Config::from_sources("viva.toml", "[stt]\nthreads = \"many\"\n", &env(&[])).unwrap_err();
+        let err = Config::from_sources("viva.toml", "[stt]\nthreads = \"many\"\n", &env(&[]))
+            .unwrap_err();
         assert_eq!(err.source, "viva.toml");
         assert_eq!(err.field, "stt.threads");
         assert!(err.reason.contains("invalid type"), "{err}");
@@ -378,7 +383,10 @@ mod tests {
 
         let err = Config::from_sources("viva.toml", "", &env(&[("VIVA_STT_LANGUAGE", "english")]))
             .unwrap_err();
-        assert_eq!(err.to_string(), "environment variable VIVA_STT_LANGUAGE: stt.language: `english` is not a two-letter ISO 639-1 code (like `en`) or `auto`");
+        assert_eq!(
+            err.to_string(),
+            "environment variable VIVA_STT_LANGUAGE: stt.language: `english` is not a two-letter ISO 639-1 code (like `en`) or `auto`"
+        );
     }
 
     #[test]
@@ -394,7 +402,10 @@ mod tests {
         );
         let mut custom = Config::default();
         custom.stt.model = "/opt/m/ggml-base.bin".to_owned();
-        assert_eq!(custom.stt_model_path(), PathBuf::from("/opt/m/ggml-base.bin"));
+        assert_eq!(
+            custom.stt_model_path(),
+            PathBuf::from("/opt/m/ggml-base.bin")
+        );
     }
 
     #[test]

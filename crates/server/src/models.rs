@@ -17,7 +17,11 @@ pub fn convert(from: &Path, out: &Path) -> anyhow::Result<()> {
 /// Loads each configured model and reports what is usable.
 pub fn check(config: &Config) -> anyhow::Result<()> {
     let stt = engines::speech_to_text(config)?;
-    println!("speech-to-text: {} ({} worker(s))", stt.model_path().display(), stt.workers());
+    println!(
+        "speech-to-text: {} ({} worker(s))",
+        stt.model_path().display(),
+        stt.workers()
+    );
     let tts = engines::text_to_speech(config)?;
     if tts.is_fallback() {
         anyhow::bail!(
@@ -25,6 +29,10 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
             config.tts_voice_path().display()
         );
     }
-    println!("text-to-speech: {} at {} Hz", tts.voice_name(), tts.sample_rate());
+    println!(
+        "text-to-speech: {} at {} Hz",
+        tts.voice_name(),
+        tts.sample_rate()
+    );
     Ok(())
 }

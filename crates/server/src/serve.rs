@@ -27,7 +27,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?;
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.server.data_dir.display(), "viva is listening");
-    println!("viva {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "viva {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
     axum::serve(listener, router())
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -75,8 +75,18 @@ mod tests {
         let transcript = Transcript {
             text: "Hello there. Second.".into(),
             segments: vec![
-                Segment { start_ms: 1_500, end_ms: 3_250, text: "Hello there.".into(), words: vec![] },
-                Segment { start_ms: 3_723_004, end_ms: 3_724_000, text: "Second.".into(), words: vec![] },
+                Segment {
+                    start_ms: 1_500,
+                    end_ms: 3_250,
+                    text: "Hello there.".into(),
+                    words: vec![],
+                },
+                Segment {
+                    start_ms: 3_723_004,
+                    end_ms: 3_724_000,
+                    text: "Second.".into(),
+                    words: vec![],
+                },
             ],
         };
         assert_eq!(
@@ -87,7 +97,10 @@ mod tests {
 
     #[test]
     fn empty_transcript_prints_nothing_as_text() {
-        let empty = Transcript { text: String::new(), segments: vec![] };
+        let empty = Transcript {
+            text: String::new(),
+            segments: vec![],
+        };
         assert_eq!(render(&empty, TranscriptFormat::Text).unwrap(), "");
         let json: serde_json::Value =
             serde_json::from_str(&render(&empty, TranscriptFormat::Json).unwrap()).unwrap();

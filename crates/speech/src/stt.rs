@@ -162,10 +162,7 @@ impl StatePool {
             if let Some(state) = idle.pop() {
                 return state;
             }
-            idle = self
-                .returned
-                .wait(idle)
-                .unwrap_or_else(|e| e.into_inner());
+            idle = self.returned.wait(idle).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -189,18 +186,20 @@ impl SpeechToText {
         check_model_file(&config.model)?;
         route_whisper_logs();
 
-        let path = config.model.to_str().ok_or_else(|| SttError::ModelInvalid {
-            path: config.model.clone(),
-            reason: "the path is not valid UTF-8".to_owned(),
-        })?;
+        let path = config
+            .model
+            .to_str()
+            .ok_or_else(|| SttError::ModelInvalid {
+                path: config.model.clone(),
+                reason: "the path is not valid UTF-8".to_owned(),
+            })?;
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
-        let context = WhisperContext::new_with_params(path, params).map_err(|e| {
-            SttError::ModelInvalid {
+        let context =
+            WhisperContext::new_with_params(path, params).map_err(|e| SttError::ModelInvalid {
                 path: config.model.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if config.language != "en" && !context.is_multilingual() {
             return Err(SttError::Config(format!(
                 "language `{}` needs a multilingual model, but {} is English-only",
@@ -267,7 +266,9 @@ impl SpeechToText {
         let mut state = self.inner.pool.take();
         let mut result = self.run(&mut state, audio, start_ms, self.inner.trim_context);
         if self.inner.trim_context && result.as_ref().is_ok_and(|s| is_runaway(s, audio.len())) {
-            tracing::warn!("whisper looped on a trimmed context; transcribing again with the full window");
+            tracing::warn!(
+                "whisper looped on a trimmed context; transcribing again with the full window"
+            );
             result = self.run(&mut state, audio, start_ms, false);
         }
         self.inner.pool.give_back(state);
@@ -305,10 +306,8 @@ impl SpeechToText {
         params.set_print_realtime(false);
         params.set_print_special(false);
         params.set_print_timestamps(false);
-        if trim_context {
-            if let Some(ctx) = trimmed_audio_ctx(audio.len()) {
-                params.set_audio_ctx(ctx as i32);
-            }
+        if let Some(ctx) = trimmed_audio_ctx(audio.len()).filter(|_| trim_context) {
+            params.set_audio_ctx(ctx as i32);
         }
         state.full(params, audio)?;
 
@@ -381,7 +380,10 @@ fn trimmed_audio_ctx(samples: usize) -> Option<usize> {
 
 /// Whether a transcript has more words than `samples` of audio can hold.
 fn is_runaway(segments: &[Segment], samples: usize) -> bool {
-    let words: usize = segments.iter().map(|s| s.text.split_whitespace().count()).sum();
+    let words: usize = segments
+        .iter()
+        .map(|s| s.text.split_whitespace().count())
+        .sum();
     let seconds = samples as f32 / VAD_SAMPLE_RATE as f32;
     words as f32 > 2.0 + seconds * MAX_WORDS_PER_SECOND
 }
@@ -499,7 +501,9 @@ mod tests {
         };
         let normal = [segment("How do you approach database optimization?")];
         assert!(!is_runaway(&normal, 16_000 * 2));
-        let looped = [segment(&"How do you approach database optimization? ".repeat(4))];
+        let looped = [segment(
+            &"How do you approach database optimization? ".repeat(4),
+        )];
         assert!(is_runaway(&looped, 16_000 * 2));
     }
 
@@ -531,7 +535,14 @@ mod tests {
     #[test]
     fn annotation_words_are_dropped() {
         let mut b = WordBuilder::default();
-        for w in [" [BLANK", "_AUDIO]", " yes", " (wind", " blowing)", " indeed"] {
+        for w in [
+            " [BLANK",
+            "_AUDIO]",
+            " yes",
+            " (wind",
+            " blowing)",
+            " indeed",
+        ] {
             b.push_token(w.as_bytes(), 0, 10, 1.0);
         }
         let words: Vec<String> = b.finish().into_iter().map(|w| w.word).collect();
@@ -562,7 +573,9 @@ mod tests {
         let mut bytes = GGML_MAGIC.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[0u8; 64]);
         std::fs::write(&truncated, bytes).unwrap();
-        let err = SpeechToText::load(&SttConfig::new(&truncated)).err().unwrap();
+        let err = SpeechToText::load(&SttConfig::new(&truncated))
+            .err()
+            .unwrap();
         assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }

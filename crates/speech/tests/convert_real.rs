@@ -68,11 +68,15 @@ fn converted_tiny_en_has_official_size_and_transcribes_speech() {
     assert_eq!(fs::metadata(&out).unwrap().len(), OFFICIAL_TINY_EN_BYTES);
 
     let stt = SpeechToText::load(&SttConfig::new(&out)).expect("whisper.cpp loads the model");
-    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/speech-set/librivox-0870.wav");
+    let clip =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/speech-set/librivox-0870.wav");
     let audio = decode_file(&clip).expect("run scripts/setup to install the speech set");
     let heard = stt.transcribe_recording(&audio.samples).unwrap().text;
     let said = "and mister john dashwood had then leisure to consider how much there might be \
                 prudently in his power to do for them";
     // "Mr." for "mister" is the only difference whisper makes here.
-    assert!(word_error_rate(said, &heard) <= 1.0 / 22.0, "heard {heard:?}");
+    assert!(
+        word_error_rate(said, &heard) <= 1.0 / 22.0,
+        "heard {heard:?}"
+    );
 }

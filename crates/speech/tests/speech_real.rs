@@ -67,7 +67,10 @@ fn speech_set() -> Vec<(String, Vec<f32>, String)> {
         let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE).unwrap();
         clips.push((wav.display().to_string(), samples, text));
     }
-    assert!(clips.len() >= 5, "the speech set is incomplete: run scripts/setup");
+    assert!(
+        clips.len() >= 5,
+        "the speech set is incomplete: run scripts/setup"
+    );
     clips
 }
 
@@ -124,13 +127,19 @@ fn segments_and_words_carry_timestamps_on_the_recording_clock() {
     shifted.extend_from_slice(&samples);
     let transcript = stt().transcribe_recording(&shifted).unwrap();
     let first = &transcript.segments[0];
-    assert!(first.start_ms >= 1700, "speech starts after the silence: {first:?}");
+    assert!(
+        first.start_ms >= 1700,
+        "speech starts after the silence: {first:?}"
+    );
     let duration_ms = shifted.len() as u64 * 1000 / u64::from(VAD_SAMPLE_RATE);
     for segment in &transcript.segments {
         assert!(segment.start_ms <= segment.end_ms && segment.end_ms <= duration_ms);
         assert!(!segment.words.is_empty());
         for pair in segment.words.windows(2) {
-            assert!(pair[0].start_ms <= pair[1].start_ms, "words in order: {pair:?}");
+            assert!(
+                pair[0].start_ms <= pair[1].start_ms,
+                "words in order: {pair:?}"
+            );
         }
         for word in &segment.words {
             assert!(word.start_ms >= segment.start_ms && word.end_ms <= segment.end_ms);
@@ -142,7 +151,10 @@ fn segments_and_words_carry_timestamps_on_the_recording_clock() {
         .iter()
         .map(|w| w.word.as_str())
         .collect();
-    assert!(words.join(" ").to_lowercase().contains("dashwood"), "{words:?}");
+    assert!(
+        words.join(" ").to_lowercase().contains("dashwood"),
+        "{words:?}"
+    );
 }
 
 #[test]
@@ -206,7 +218,11 @@ fn tts_to_stt_round_trip_of_interview_sentences() {
 fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
     let clips = speech_set();
     let text_of = |segments: Vec<viva_speech::stt::Segment>| {
-        segments.into_iter().map(|s| s.text).collect::<Vec<_>>().join(" ")
+        segments
+            .into_iter()
+            .map(|s| s.text)
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let sequential: Vec<String> = clips
         .iter()

@@ -282,6 +282,7 @@ fn trim_trailing_silence(samples: &mut Vec<f32>, sample_rate: u32) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::sync::OnceLock;
 
     use super::*;
@@ -303,21 +304,21 @@ mod tests {
             .clone()
     }
 
+    /// The voice and runtime `scripts/setup` installs in the repository's models/ directory.
     fn real_voice_config() -> TtsConfig {
-        let path = |var: &str| -> PathBuf {
-            std::env::var_os(var)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{var} is not set: run scripts/setup, which fetches the Piper voice and \
-                         ONNX Runtime, then set VIVA_TEST_PIPER_VOICE to the voice .onnx and \
-                         VIVA_TEST_ORT_LIB to libonnxruntime.so"
-                    )
-                })
-                .into()
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+        let path = |relative: &str| -> PathBuf {
+            let path = models.join(relative);
+            assert!(
+                path.exists(),
+                "{} is missing: run scripts/setup",
+                path.display()
+            );
+            path
         };
         TtsConfig {
-            voice: path("VIVA_TEST_PIPER_VOICE"),
-            onnxruntime: path("VIVA_TEST_ORT_LIB"),
+            voice: path("piper/en_US-joe-medium.onnx"),
+            onnxruntime: path("onnxruntime/libonnxruntime.so"),
             threads: 1,
         }
     }
