@@ -55,18 +55,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr. The server logs at `log.level`; one-shot commands only warn unless
-/// asked, so their output stays readable. whisper.cpp's chatter is kept at warn.
+/// asked, so their output stays readable. whisper.cpp's chatter is kept at warn, and
+/// symphonia's probe messages are dropped: a bad file is reported by viva's own error.
 fn init_logging(config: &Config, cli: &Cli) -> anyhow::Result<()> {
     let level = match (&cli.log_level, &cli.command) {
         (Some(level), _) => level.clone(),
         (None, Command::Serve(_)) => config.log.level.clone(),
         (None, _) => "warn".to_owned(),
     };
-    let directives = if level.contains("whisper_rs") {
-        level
-    } else {
-        format!("{level},whisper_rs=warn")
-    };
+    let mut directives = level;
+    for (target, quiet) in [
+        ("whisper_rs", "whisper_rs=warn"),
+        ("symphonia", "symphonia=off"),
+    ] {
+        if !directives.contains(target) {
+            directives = format!("{directives},{quiet}");
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .map_err(|e| anyhow::anyhow!("--log-level {directives}: {e}"))?;
     let builder = tracing_subscriber::fmt()

@@ -1,0 +1,234 @@
+//! The `viva` binary as a user runs it, on the real models installed by scripts/setup.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs viva from the repository root (where config/ and models/ are) with a clean environment.
+fn viva(args: &[&str]) -> Output {
+    viva_env(args, &[])
+}
+
+fn viva_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
+    command.current_dir(repo()).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIVA_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("viva runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A failure must be one `error:` line naming the problem, a non-zero exit, and no panic.
+fn assert_clean_failure(output: &Output, expected: &str) {
+    let err = stderr(output);
+    assert!(!output.status.success(), "should fail: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(
+        lines[0].contains(expected),
+        "expected {expected:?} in {err}"
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("viva-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const CLIP: &str = "models/speech-set/librivox-0870.wav";
+
+#[test]
+fn transcribes_a_real_recording_in_every_format() {
+    let text = viva(&["transcribe", CLIP]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(
+        stdout(&text).contains("Dashwood had then leisure"),
+        "{}",
+        stdout(&text)
+    );
+
+    let json = viva(&["transcribe", CLIP, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let segment = &value["segments"][0];
+    assert!(segment["start_ms"].as_u64().is_some() && segment["end_ms"].as_u64().is_some());
+    let word = &segment["words"][0];
+    for key in ["word", "start_ms", "end_ms", "probability"] {
+        assert!(!word[key].is_null(), "word has {key}: {word}");
+    }
+    assert!(value["text"].as_str().unwrap().contains("leisure"));
+
+    let vtt = stdout(&viva(&["transcribe", CLIP, "--format", "vtt"]));
+    assert!(vtt.starts_with("WEBVTT\n\n1\n00:00:0"), "{vtt}");
+    assert!(vtt.contains(" --> "));
+}
+
+#[test]
+fn transcribes_compressed_and_telephone_files() {
+    let dir = scratch("formats");
+    let source = repo().join(CLIP);
+    let cases = [
+        ("clip.mp3", vec!["-codec:a", "libmp3lame", "-b:a", "64k"]),
+        ("clip.ogg", vec!["-codec:a", "libvorbis"]),
+        ("clip.opus", vec!["-codec:a", "libopus", "-b:a", "24k"]),
+        ("clip.flac", vec![]),
+        // A phone call: 8 kHz G.711 mu-law.
+        ("phone.wav", vec!["-ar", "8000", "-codec:a", "pcm_mulaw"]),
+    ];
+    for (name, codec) in cases {
+        let out = dir.join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(&source)
+            .args(&codec)
+            .arg(&out)
+            .status()
+            .expect("ffmpeg is installed by scripts/setup");
+        assert!(status.success(), "ffmpeg made {name}");
+        let output = viva(&["transcribe", out.to_str().unwrap()]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        assert!(
+            stdout(&output).to_lowercase().contains("dashwood"),
+            "{name}: {}",
+            stdout(&output)
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn says_a_question_that_transcribes_back() {
+    let dir = scratch("say");
+    let wav = dir.join("question.wav");
+    let said = viva(&[
+        "say",
+        "How do you approach database optimization?",
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(said.status.success(), "{}", stderr(&said));
+    let heard = stdout(&viva(&["transcribe", wav.to_str().unwrap()]));
+    assert!(
+        heard.to_lowercase().contains("database optimization"),
+        "{heard}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors() {
+    let dir = scratch("bad");
+    let empty = dir.join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.join("notes.wav");
+    std::fs::write(&text, b"this is not audio, just some text\n").unwrap();
+    let truncated = dir.join("truncated.wav");
+    let clip = std::fs::read(repo().join(CLIP)).unwrap();
+    std::fs::write(&truncated, &clip[..30]).unwrap();
+    let missing = dir.join("nope.wav");
+
+    assert_clean_failure(&viva(&["transcribe", empty.to_str().unwrap()]), "empty");
+    assert_clean_failure(&viva(&["transcribe", text.to_str().unwrap()]), "notes.wav");
+    assert_clean_failure(
+        &viva(&["transcribe", truncated.to_str().unwrap()]),
+        "truncated.wav",
+    );
+    assert_clean_failure(
+        &viva(&["transcribe", missing.to_str().unwrap()]),
+        "nope.wav",
+    );
+
+    // A missing model says what to do.
+    let no_model = viva(&["transcribe", CLIP, "--model", "/nonexistent/ggml-x.bin"]);
+    assert_clean_failure(&no_model, "run scripts/setup");
+
+    // Bad configuration: file, field and reason.
+    let config = dir.join("viva.toml");
+    std::fs::write(&config, "[stt]\nthreads = \"many\"\n").unwrap();
+    let bad_file = viva(&["--config", config.to_str().unwrap(), "transcribe", CLIP]);
+    assert_clean_failure(&bad_file, "viva.toml: stt.threads: invalid type");
+    let bad_env = viva_env(&["transcribe", CLIP], &[("VIVA_STT_LANGUAGE", "english")]);
+    assert_clean_failure(
+        &bad_env,
+        "environment variable VIVA_STT_LANGUAGE: stt.language",
+    );
+    let unknown = dir.join("unknown.toml");
+    std::fs::write(&unknown, "[sst]\nthreads = 2\n").unwrap();
+    assert_clean_failure(
+        &viva(&["--config", unknown.to_str().unwrap(), "config"]),
+        "unknown field `sst`",
+    );
+
+    // Nothing to say, and an unwritable output.
+    assert_clean_failure(
+        &viva(&["say", "  ", "--out", "/tmp/x.wav"]),
+        "nothing to say",
+    );
+    assert_clean_failure(
+        &viva(&["say", "Hello.", "--out", "/nonexistent/dir/x.wav"]),
+        "/nonexistent/dir/x.wav",
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn serve_answers_health_checks_and_stops_on_sigterm() {
+    let data = scratch("serve");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(repo())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("the server prints its address")
+        .to_owned();
+
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: viva\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#"{"status":"ok"}"#));
+
+    // SIGTERM: a clean, successful shutdown.
+    let pid = server.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    std::fs::remove_dir_all(data).ok();
+}
