@@ -22,6 +22,7 @@
 //! ```
 
 mod espeak;
+mod lexicon;
 mod phonemes;
 mod piper;
 mod text;
@@ -250,7 +251,9 @@ impl Tts {
                     source,
                 })?
             }
-            Voice::Espeak { language, .. } => Espeak::lock()?.synthesize(language, piece)?,
+            Voice::Espeak { language, .. } => {
+                Espeak::lock()?.synthesize(language, &lexicon::respell(piece))?
+            }
         };
         trim_trailing_silence(&mut samples, self.sample_rate());
         Ok((!samples.is_empty()).then(|| SpokenSentence {
@@ -262,8 +265,9 @@ impl Tts {
 
 /// The model input for one piece; `None` when it holds nothing to pronounce.
 fn phoneme_ids(voice: &PiperVoice, piece: &str) -> Result<Option<Vec<i64>>, TtsError> {
+    let spoken = lexicon::respell(piece);
     let phonemes =
-        phonemes::piece_phonemes(&mut Espeak::lock()?, &voice.config.espeak_voice, piece)?;
+        phonemes::piece_phonemes(&mut Espeak::lock()?, &voice.config.espeak_voice, &spoken)?;
     Ok(phonemes.map(|phonemes| voice.config.ids.utterance(&phonemes)))
 }
 
