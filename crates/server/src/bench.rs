@@ -121,7 +121,7 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let mut synth_time = Duration::ZERO;
     let mut audio_seconds = 0.0;
     let mut round_trip = (0, 0);
-    for run in 0..args.runs {
+    for _ in 0..args.runs {
         for sentence in INTERVIEWER_LINES {
             let started = Instant::now();
             let mut samples = Vec::new();
@@ -133,7 +133,7 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
             }
             synth_time += started.elapsed();
             audio_seconds += samples.len() as f64 / f64::from(tts.sample_rate());
-            if run == 0 {
+            {
                 let heard = resample(&samples, tts.sample_rate(), VAD_SAMPLE_RATE)?;
                 let text = stt.transcribe_recording(&heard)?.text;
                 let (errors, words) = word_errors(sentence, &text);

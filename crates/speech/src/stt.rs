@@ -2,8 +2,8 @@
 //!
 //! One [`SpeechToText`] holds one copy of the model however many calls use it; clones are
 //! cheap handles. Each worker owns a whisper state (its scratch buffers) and at most
-//! `workers` transcriptions run at once, each on `threads` threads: on a 2-core machine ggml's
-//! spinning threads would otherwise fight over the cores and every call would slow down.
+//! `workers` transcriptions run at once, each on `threads` threads, so the cores are never
+//! oversubscribed: ggml's spinning threads turn oversubscription into multi-second stalls.
 //!
 //! Input is 16 kHz mono speech that the VAD has already found ([`crate::vad`]); whisper never
 //! sees silence, and its stock inventions on noise are filtered ([`crate::hallucination`]).
@@ -64,16 +64,17 @@ pub struct SttConfig {
 }
 
 impl SttConfig {
-    /// English defaults sized to this machine: all cores for one transcription at a time on
-    /// small machines, more workers of up to four threads on bigger ones.
+    /// English defaults sized to this machine: one single-threaded worker per core. ggml's
+    /// worker threads spin while they wait for each other, so a multi-threaded transcription
+    /// collapses when anything else wants the cores: measured on 2 cores with one busy
+    /// neighbour process, 3-5 s utterances took 7.6 s (p50) on 2 threads and 0.35 s on 1.
     pub fn new(model: impl Into<PathBuf>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = cores.min(4);
         Self {
             model: model.into(),
             language: "en".to_owned(),
-            workers: (cores / threads).max(1),
-            threads,
+            workers: cores,
+            threads: 1,
             trim_context: true,
         }
     }

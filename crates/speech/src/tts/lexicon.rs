@@ -44,12 +44,12 @@ pub(crate) fn respell(text: &str) -> Cow<'_, str> {
         let at_word_start = out.chars().next_back().is_none_or(|c| !c.is_alphanumeric());
         if at_word_start {
             for (word, spoken) in RESPELLINGS {
-                if let Some(after) = rest.strip_prefix(word) {
-                    if after.chars().next().is_none_or(|c| !c.is_alphanumeric()) {
-                        out.push_str(spoken);
-                        rest = after;
-                        continue 'scan;
-                    }
+                if let Some(after) = rest.strip_prefix(word)
+                    && after.chars().next().is_none_or(|c| !c.is_alphanumeric())
+                {
+                    out.push_str(spoken);
+                    rest = after;
+                    continue 'scan;
                 }
             }
         }

@@ -1,0 +1,923 @@
+//! The conversation as a sans-IO state machine: it is told what happened and what time it is,
+//! and says what to do. No threads, no timers, no models: [`crate::runner`] does the work it
+//! asks for, tests drive it on a virtual clock.
+//!
+//! The loop, per call:
+//! - caller audio is resampled to 16 kHz, placed on the call clock and scored by the VAD;
+//! - during the candidate's pauses what they said so far is transcribed, so the text is ready
+//!   when the turn ends; a turn ends after a silence of [`TurnTaking::end_of_turn`], or the
+//!   longer [`TurnTaking::end_of_turn_trailing`] when the words trail off ("and", "um");
+//! - the transcript goes to the interviewer ([`Action::Ask`]), its reply is synthesized
+//!   ([`Action::Speak`]) and played in 20 ms frames as they fall due;
+//! - sustained candidate speech over the interviewer stops the playback (barge-in) and the
+//!   candidate's speech becomes their turn;
+//! - long silences are reported to the interviewer ([`TurnTaking::nudge_every`]);
+//! - both directions are tapped into a stereo recording block by block ([`Action::Record`]).
+
+mod inbound;
+mod playback;
+mod recording;
+mod timeline;
+mod utterance;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tracing::{Span, debug, info, info_span};
+use viva_media::PcmFrame;
+use viva_speech::tts::SpokenSentence;
+use viva_speech::vad::{VAD_FRAME_SAMPLES, VoiceActivity};
+
+use self::inbound::{Inbound, VoiceDetector};
+use self::playback::Playback;
+use self::recording::RecordingTap;
+use self::timeline::{Pos, ceil_ms, ms, ms_at, pos_at, span, time_at};
+use self::utterance::{Utterance, sounds_unfinished};
+use crate::CallError;
+use crate::dialogue::{Reply, Speaker, Turn};
+use crate::latency::TurnLatency;
+use crate::port::{CallInput, CallOutput};
+
+/// Audio kept before the first voiced frame, so the first syllable is not clipped.
+const PREROLL: Duration = Duration::from_millis(240);
+/// Speech transcribed in one piece at most about this long before a pause commits it.
+const COMMIT_AFTER: Duration = Duration::from_secs(8);
+/// The recording waits at most this long for the caller's audio before writing silence.
+const RECORDING_WAIT: Duration = Duration::from_secs(2);
+/// Unvoiced frames shorter than this do not break a stretch of sustained speech.
+const RUN_GAP: Duration = Duration::from_millis(48);
+
+/// Turn-taking timings. The defaults suit a phone screening; all are on the call clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnTaking {
+    /// VAD score at or above which a 16 ms frame counts as speech.
+    pub speech_threshold: f32,
+    /// Silence after which what was said so far is transcribed (speculatively: speech may
+    /// resume). Shorter than `end_of_turn`, so the text is ready when the turn ends.
+    pub pause_check: Duration,
+    /// Silence that ends a turn.
+    pub end_of_turn: Duration,
+    /// Silence that ends a turn whose words trail off ("and", "so", "um", "because", "...").
+    pub end_of_turn_trailing: Duration,
+    /// Utterances with less voiced audio than this are clicks or noise, never transcribed.
+    pub min_speech: Duration,
+    /// Sustained candidate speech over the interviewer that stops playback (barge-in).
+    pub barge_in: Duration,
+    /// Speech heard in the first moments of interviewer playback does not count towards a
+    /// barge-in (echo of the interviewer's own first syllables on a phone line).
+    pub echo_guard: Duration,
+    /// The interviewer is told about a candidate's silence at every multiple of this.
+    pub nudge_every: Duration,
+}
+
+impl Default for TurnTaking {
+    fn default() -> Self {
+        Self {
+            speech_threshold: 0.5,
+            pause_check: Duration::from_millis(240),
+            // About 700 ms of real silence: the VAD's score decays for 100-300 ms after the
+            // voice stops (measured on Piper speech at 16 and 8 kHz), and this counts from
+            // the last voiced frame.
+            end_of_turn: Duration::from_millis(600),
+            end_of_turn_trailing: Duration::from_millis(1500),
+            min_speech: Duration::from_millis(160),
+            barge_in: Duration::from_millis(112),
+            echo_guard: Duration::from_millis(150),
+            nudge_every: Duration::from_secs(8),
+        }
+    }
+}
+
+impl TurnTaking {
+    fn check(&self) -> Result<(), CallError> {
+        let invalid = |setting: &'static str, reason: &str| {
+            Err(CallError::InvalidTurnTaking {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if !(0.0..=1.0).contains(&self.speech_threshold) {
+            return invalid("speech_threshold", "must be between 0 and 1");
+        }
+        if self.pause_check.is_zero() || self.pause_check >= self.end_of_turn {
+            return invalid(
+                "pause_check",
+                "must be above zero and shorter than end_of_turn",
+            );
+        }
+        if self.end_of_turn_trailing < self.end_of_turn {
+            return invalid("end_of_turn_trailing", "must be at least end_of_turn");
+        }
+        if self.barge_in.is_zero() {
+            return invalid("barge_in", "must be above zero");
+        }
+        if self.nudge_every < Duration::from_secs(1) {
+            return invalid("nudge_every", "must be at least one second");
+        }
+        Ok(())
+    }
+}
+
+/// Identifies a transcription the conversation asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(u64);
+
+/// Identifies a question to the interviewer that needs a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AskId(u64);
+
+/// Identifies an interviewer line being synthesized and played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineId(u64);
+
+/// What the interviewer is asked to respond to (see [`crate::Dialogue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialogueEvent {
+    /// The call started: the reply is the opening line.
+    Opening {
+        /// Call-clock time.
+        now_ms: u64,
+    },
+    /// The candidate finished a turn.
+    Answer {
+        /// What they said.
+        text: String,
+        /// When their first word started, on the call clock.
+        start_ms: u64,
+        /// When their last word ended.
+        end_ms: u64,
+    },
+    /// The candidate has been silent this long; the reply may be `None` (keep waiting).
+    Silence {
+        /// Call-clock time.
+        now_ms: u64,
+        /// Silence since the interviewer's last line (a multiple of the nudge interval).
+        silent_ms: u64,
+    },
+}
+
+/// Why the call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The interviewer said its closing line and hung up.
+    Completed,
+    /// The caller hung up (or the transport went away).
+    HungUp,
+}
+
+/// What the conversation needs done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Pass this to the transport.
+    Send(CallOutput),
+    /// Transcribe 16 kHz `audio` that starts at `start_ms`, then call
+    /// [`Conversation::on_transcript`].
+    Transcribe {
+        /// Identifies the result.
+        job: JobId,
+        /// 16 kHz mono speech.
+        audio: Vec<f32>,
+        /// Call-clock time of the first sample.
+        start_ms: u64,
+    },
+    /// Ask the interviewer, then call [`Conversation::on_reply`]. Asks must be answered in
+    /// the order they are given.
+    Ask {
+        /// Identifies the reply.
+        ask: AskId,
+        /// What happened.
+        event: DialogueEvent,
+    },
+    /// Tell the interviewer its last line was cut short ([`crate::Dialogue::on_interrupted`]),
+    /// in order with the asks.
+    Interrupted {
+        /// When the candidate barged in.
+        at_ms: u64,
+        /// The words of the line played before that (empty if it never started).
+        heard: String,
+    },
+    /// Synthesize `text` sentence by sentence: [`Conversation::on_voice`] per sentence, then
+    /// [`Conversation::on_voice_end`].
+    Speak {
+        /// Identifies the sentences.
+        line: LineId,
+        /// The words.
+        text: String,
+    },
+    /// The line is no longer wanted: stop synthesizing it.
+    StopSpeaking {
+        /// The line given in [`Action::Speak`].
+        line: LineId,
+    },
+    /// The interviewer has started speaking and the CPU is free: a good moment to synthesize
+    /// upcoming lines ahead of time.
+    Prepare,
+    /// The next stretch of the recording (16 kHz, candidate left, interviewer right),
+    /// continuing the previous one.
+    Record {
+        /// The candidate.
+        left: Vec<f32>,
+        /// The interviewer, as played.
+        right: Vec<f32>,
+    },
+    /// A turn is complete: the live transcript.
+    Turn(Turn),
+    /// How long one response took.
+    Latency(TurnLatency),
+    /// The call is over; nothing more will be asked.
+    Finished(CallEnd),
+}
+
+/// The conversation on one call.
+pub struct Conversation {
+    config: TurnTaking,
+    output_rate: u32,
+    inbound: Inbound,
+    tap: RecordingTap,
+    utterance: Option<Utterance>,
+    run: Option<SpeechRun>,
+    floor: Floor,
+    silence: SilenceClock,
+    /// The transcription in flight (one at a time per call: they queue for the same cores).
+    transcribing: Option<JobId>,
+    /// Asks whose reply is no longer wanted (the candidate spoke first), oldest first.
+    stale: VecDeque<(AskId, u64)>,
+    /// Asks held back until the stale ones are answered, so the interviewer hears of each
+    /// interruption before the answer that followed it.
+    deferred: VecDeque<Action>,
+    actions: VecDeque<Action>,
+    next_id: u64,
+    turns: u32,
+}
+
+/// A stretch of voiced frames with no gap longer than [`RUN_GAP`].
+#[derive(Debug, Clone, Copy)]
+struct SpeechRun {
+    start: Pos,
+    last: Pos,
+}
+
+enum Floor {
+    /// The interviewer is silent and waits for the candidate.
+    Listening,
+    /// The interviewer is deciding or saying something.
+    Responding(Box<Response>),
+    /// The caller hung up; the last words are being transcribed.
+    Ending,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseTo {
+    Opening,
+    Answer,
+    Silence,
+}
+
+struct Response {
+    to: ResponseTo,
+    /// The ask whose reply is awaited.
+    ask: Option<AskId>,
+    latency: Option<LatencyDraft>,
+    playback: Option<Playback>,
+}
+
+struct LatencyDraft {
+    latency: TurnLatency,
+    span: Span,
+}
+
+/// The candidate's silence since the interviewer's last real line (nudges do not count).
+struct SilenceClock {
+    since: Duration,
+    next_nudge: Duration,
+}
+
+impl Conversation {
+    /// Starts the conversation at `now`: the first action asks for the opening line.
+    /// Interviewer audio will be sent at `output_rate` (a multiple of 50 Hz).
+    pub fn new(config: TurnTaking, output_rate: u32, now: Duration) -> Result<Self, CallError> {
+        Self::with_detector(config, output_rate, now, Box::new(VoiceActivity::new()))
+    }
+
+    pub(crate) fn with_detector(
+        config: TurnTaking,
+        output_rate: u32,
+        now: Duration,
+        detector: Box<dyn VoiceDetector>,
+    ) -> Result<Self, CallError> {
+        config.check()?;
+        if output_rate == 0 || !output_rate.is_multiple_of(50) {
+            return Err(CallError::OutputRate { rate: output_rate });
+        }
+        let mut conversation = Self {
+            silence: SilenceClock {
+                since: now,
+                next_nudge: now + config.nudge_every,
+            },
+            config,
+            output_rate,
+            inbound: Inbound::new(detector),
+            tap: RecordingTap::default(),
+            utterance: None,
+            run: None,
+            floor: Floor::Listening,
+            transcribing: None,
+            stale: VecDeque::new(),
+            deferred: VecDeque::new(),
+            actions: VecDeque::new(),
+            next_id: 0,
+            turns: 0,
+        };
+        let ask = conversation.ask(DialogueEvent::Opening { now_ms: ms(now) });
+        conversation.floor = Floor::Responding(Box::new(Response {
+            to: ResponseTo::Opening,
+            ask: Some(ask),
+            latency: None,
+            playback: None,
+        }));
+        Ok(conversation)
+    }
+
+    /// Whether the call is over.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.floor, Floor::Finished)
+    }
+
+    /// Something arrived from the transport.
+    pub fn on_input(&mut self, input: CallInput, now: Duration) {
+        match input {
+            CallInput::Audio(frame) => self.on_audio(&frame, now),
+            CallInput::Dtmf(digit) => {
+                debug!(%digit, "DTMF key pressed (not used by the interview)")
+            }
+            CallInput::HangUp => self.hang_up(now),
+        }
+    }
+
+    /// A transcription finished (`text` is empty when nothing intelligible was said, or when
+    /// recognition failed).
+    pub fn on_transcript(&mut self, job: JobId, text: &str, now: Duration) {
+        if self.transcribing == Some(job) {
+            self.transcribing = None;
+        }
+        if let Some(utterance) = &mut self.utterance
+            && utterance.transcribed(job, text, now)
+        {
+            utterance.span.in_scope(|| debug!(text, "heard so far"));
+        }
+    }
+
+    /// The interviewer's reply to an [`Action::Ask`]: always a line for the opening and for
+    /// answers, `None` to keep waiting after a silence.
+    pub fn on_reply(&mut self, ask: AskId, reply: Option<Reply>, now: Duration) {
+        if self.stale.front().is_some_and(|&(stale, _)| stale == ask) {
+            self.on_stale_reply(reply.is_some());
+            return;
+        }
+        if !matches!(&self.floor, Floor::Responding(r) if r.ask == Some(ask)) {
+            return; // an ask that no longer matters (the call ended)
+        }
+        let line_id = LineId(self.next_id());
+        let Floor::Responding(response) = &mut self.floor else {
+            return;
+        };
+        response.ask = None;
+        if let Some(draft) = &mut response.latency {
+            draft.latency.decided_ms = Some(ms(now));
+        }
+        let Some(reply) = reply else {
+            self.floor = Floor::Listening;
+            return;
+        };
+        let closing = matches!(reply, Reply::Finish(_));
+        let line = match reply {
+            Reply::Say(line) | Reply::Finish(line) => line,
+        };
+        self.actions.push_back(Action::Speak {
+            line: line_id,
+            text: line.text.clone(),
+        });
+        response.playback = Some(Playback::new(line_id, line, closing, self.output_rate));
+    }
+
+    /// One synthesized sentence of a line, at `sample_rate`.
+    pub fn on_voice(
+        &mut self,
+        line: LineId,
+        sentence: &SpokenSentence,
+        sample_rate: u32,
+        now: Duration,
+    ) {
+        if let Some(playback) = self.playback_of(line) {
+            let started =
+                playback.queue(&sentence.text, &sentence.samples, sample_rate, ceil_ms(now));
+            if started {
+                self.actions.push_back(Action::Prepare);
+            }
+        }
+    }
+
+    /// The line has no more sentences.
+    pub fn on_voice_end(&mut self, line: LineId) {
+        if let Some(playback) = self.playback_of(line) {
+            playback.synthesis_done();
+        }
+    }
+
+    /// The next thing to do at `now`, if any. Call until `None` after every input and when
+    /// [`poll_timeout`](Self::poll_timeout) passes.
+    pub fn poll_action(&mut self, now: Duration) -> Option<Action> {
+        if self.actions.is_empty() {
+            self.advance(now);
+        }
+        self.actions.pop_front()
+    }
+
+    /// When the conversation next has something to do if no input arrives; `None` when it
+    /// only waits for input.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        let mut consider = |at: Duration| next = Some(next.map_or(at, |n| n.min(at)));
+        if let Floor::Responding(response) = &self.floor
+            && let Some(at) = response.playback.as_ref().and_then(Playback::deadline)
+        {
+            consider(at);
+        }
+        match (&self.utterance, &self.floor) {
+            (Some(utterance), Floor::Responding(_)) => {
+                consider(time_at(utterance.last_voiced) + self.config.pause_check);
+            }
+            (Some(utterance), Floor::Listening) => {
+                let last_voiced = time_at(utterance.last_voiced);
+                if utterance.needs_chunk() {
+                    if self.transcribing.is_none() {
+                        consider(last_voiced + self.config.pause_check);
+                    }
+                } else if let Some(text) = utterance.text() {
+                    consider(last_voiced + self.end_of_turn_after(&text));
+                }
+            }
+            (None, Floor::Listening) => consider(self.silence.next_nudge),
+            _ => {}
+        }
+        next
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn playback_of(&mut self, line: LineId) -> Option<&mut Playback> {
+        match &mut self.floor {
+            Floor::Responding(response) => response
+                .playback
+                .as_mut()
+                .filter(|playback| playback.line_id == line),
+            _ => None,
+        }
+    }
+
+    fn ask(&mut self, event: DialogueEvent) -> AskId {
+        let ask = AskId(self.next_id());
+        let action = Action::Ask { ask, event };
+        if self.stale.is_empty() {
+            self.actions.push_back(action);
+        } else {
+            self.deferred.push_back(action);
+        }
+        ask
+    }
+
+    /// The reply to an ask that the candidate overtook arrived: tell the interviewer its line
+    /// was never heard (if it had one), then release what waited for this.
+    fn on_stale_reply(&mut self, had_line: bool) {
+        let Some((_, at_ms)) = self.stale.pop_front() else {
+            return;
+        };
+        if had_line {
+            self.actions.push_back(Action::Interrupted {
+                at_ms,
+                heard: String::new(),
+            });
+        }
+        while let Some(action) = self.deferred.pop_front() {
+            let waits_again = matches!(&action, Action::Ask { ask, .. }
+                if self.stale.iter().any(|&(stale, _)| stale == *ask));
+            self.actions.push_back(action);
+            if waits_again {
+                break;
+            }
+        }
+    }
+
+    fn end_of_turn_after(&self, text: &str) -> Duration {
+        if sounds_unfinished(text) {
+            self.config.end_of_turn_trailing
+        } else {
+            self.config.end_of_turn
+        }
+    }
+
+    fn on_audio(&mut self, frame: &PcmFrame, now: Duration) {
+        if matches!(self.floor, Floor::Finished | Floor::Ending) {
+            return;
+        }
+        let Some(heard) = self.inbound.push(frame, now) else {
+            return;
+        };
+        self.tap.candidate(heard.start, &heard.samples);
+        for (end, score) in heard.frames {
+            if score >= self.config.speech_threshold {
+                self.on_voiced_frame(end, now);
+            }
+        }
+        let keep_from = self.utterance.as_ref().map_or_else(
+            || self.inbound.end().saturating_sub(span(PREROLL)),
+            Utterance::audio_from,
+        );
+        self.inbound.forget_before(keep_from);
+    }
+
+    fn on_voiced_frame(&mut self, end: Pos, now: Duration) {
+        let start = end.saturating_sub(VAD_FRAME_SAMPLES as Pos);
+        self.run = match self.run {
+            Some(run) if start <= run.last + span(RUN_GAP) => Some(SpeechRun {
+                start: run.start,
+                last: end,
+            }),
+            _ => Some(SpeechRun { start, last: end }),
+        };
+        match &mut self.utterance {
+            Some(utterance) => utterance.voiced(start, end),
+            None => {
+                let audio_start = start
+                    .saturating_sub(span(PREROLL))
+                    .max(self.inbound.kept_from());
+                let turn_span = info_span!("turn", n = self.turns + 1, start_ms = ms_at(start));
+                self.utterance = Some(Utterance::new(start, end, audio_start, turn_span));
+            }
+        }
+        self.check_barge_in(now);
+    }
+
+    fn check_barge_in(&mut self, now: Duration) {
+        let (Floor::Responding(response), Some(run)) = (&self.floor, self.run) else {
+            return;
+        };
+        let mut counted_from = run.start;
+        match &response.playback {
+            Some(playback) if playback.closing => return,
+            Some(playback) if playback.started().is_some() => {
+                let started = playback.started().unwrap_or_default();
+                counted_from = counted_from.max(pos_at(started + self.config.echo_guard));
+            }
+            // A caller's "hello?" before the greeting plays does not cancel the greeting.
+            _ if response.to == ResponseTo::Opening => return,
+            _ => {}
+        }
+        if run.last >= counted_from + span(self.config.barge_in) {
+            self.barge_in(now);
+        }
+    }
+
+    fn barge_in(&mut self, now: Duration) {
+        let Floor::Responding(response) = std::mem::replace(&mut self.floor, Floor::Listening)
+        else {
+            return;
+        };
+        let at_ms = ms(now);
+        let turn_span = self
+            .utterance
+            .as_ref()
+            .map_or_else(Span::current, |u| u.span.clone());
+        turn_span.in_scope(|| info!(at_ms, "candidate barged in"));
+        if let Some(playback) = &response.playback {
+            self.actions.push_back(Action::StopSpeaking {
+                line: playback.line_id,
+            });
+            let heard = match playback.started() {
+                Some(_) => {
+                    self.actions
+                        .push_back(Action::Send(CallOutput::ClearPlayback));
+                    let heard = playback.heard();
+                    self.interviewer_turn(playback, heard.clone(), true, now);
+                    heard
+                }
+                None => String::new(),
+            };
+            self.actions.push_back(Action::Interrupted { at_ms, heard });
+        } else if let Some(ask) = response.ask {
+            self.stale.push_back((ask, at_ms));
+        }
+        if let Some(draft) = response.latency {
+            self.finish_latency(draft);
+        }
+        self.silence.reset(now, self.config.nudge_every);
+    }
+
+    fn hang_up(&mut self, now: Duration) {
+        let floor = std::mem::replace(&mut self.floor, Floor::Ending);
+        match floor {
+            Floor::Finished | Floor::Ending => {
+                self.floor = floor;
+                return;
+            }
+            Floor::Responding(response) => {
+                if let Some(playback) = &response.playback {
+                    self.actions.push_back(Action::StopSpeaking {
+                        line: playback.line_id,
+                    });
+                    if playback.started().is_some() {
+                        let heard = playback.heard();
+                        self.interviewer_turn(playback, heard, true, now);
+                    }
+                }
+                if let Some(draft) = response.latency {
+                    self.finish_latency(draft);
+                }
+            }
+            Floor::Listening => {}
+        }
+        let has_words = self.utterance.as_ref().is_some_and(|u| {
+            u.has_chunks() || self.frames_span(u.voiced_frames()) >= self.config.min_speech
+        });
+        if !has_words {
+            self.utterance = None;
+            self.finish(CallEnd::HungUp);
+        }
+    }
+
+    fn frames_span(&self, frames: u32) -> Duration {
+        time_at(Pos::from(frames) * VAD_FRAME_SAMPLES as Pos)
+    }
+
+    /// Everything that happens by itself at `now`: frames falling due, pauses growing into
+    /// turn ends, silences growing into nudges, the recording catching up.
+    fn advance(&mut self, now: Duration) {
+        if self.is_finished() {
+            return;
+        }
+        self.pace(now);
+        self.check_utterance(now);
+        self.check_silence(now);
+        if !self.is_finished() {
+            // Wait for the caller's audio to catch up, but not for ever: a transport that
+            // sends nothing (a muted or one-way call) must not hold the recording in memory.
+            let now_pos = pos_at(now);
+            let until = self
+                .tap
+                .candidate_end()
+                .min(now_pos)
+                .max(now_pos.saturating_sub(span(RECORDING_WAIT)));
+            if let Some((left, right)) = self.tap.take(until, false) {
+                self.actions.push_back(Action::Record { left, right });
+            }
+        }
+    }
+
+    fn pace(&mut self, now: Duration) {
+        let Floor::Responding(response) = &mut self.floor else {
+            return;
+        };
+        let Some(playback) = &mut response.playback else {
+            return;
+        };
+        while let Some(frame) = playback.next_frame(now) {
+            if let Some(mut draft) = response.latency.take() {
+                draft.latency.first_audio_ms = Some(ms(frame.at));
+                log_latency(&draft);
+                self.actions.push_back(Action::Latency(draft.latency));
+            }
+            self.tap.interviewer(pos_at(frame.at), &frame.recorded);
+            let frame = PcmFrame::new(frame.samples, self.output_rate, frame.at)
+                .expect("the output rate was checked to be non-zero");
+            self.actions
+                .push_back(Action::Send(CallOutput::Audio(frame)));
+        }
+        if playback.finished(now) {
+            self.finish_line(now);
+        }
+    }
+
+    fn finish_line(&mut self, now: Duration) {
+        let Floor::Responding(response) = std::mem::replace(&mut self.floor, Floor::Listening)
+        else {
+            return;
+        };
+        let Some(playback) = &response.playback else {
+            return;
+        };
+        self.interviewer_turn(playback, playback.line.text.clone(), false, now);
+        if let Some(draft) = response.latency {
+            self.finish_latency(draft);
+        }
+        if playback.closing {
+            self.actions.push_back(Action::Send(CallOutput::HangUp));
+            self.finish(CallEnd::Completed);
+        } else if response.to == ResponseTo::Silence {
+            // A nudge keeps the silence clock running, so the next threshold comes on time.
+            if self.silence.next_nudge <= now {
+                self.silence.next_nudge = now + self.config.nudge_every;
+            }
+        } else {
+            // From the end of the line's audio, however late this was noticed.
+            let ended = playback.started().map_or(now, |_| playback.sent_until());
+            self.silence.reset(ended, self.config.nudge_every);
+        }
+    }
+
+    fn interviewer_turn(&mut self, playback: &Playback, text: String, cut: bool, now: Duration) {
+        let (start, end) = match playback.started() {
+            Some(started) => (started, playback.sent_until()),
+            None => (now, now),
+        };
+        self.actions.push_back(Action::Turn(Turn {
+            speaker: Speaker::Interviewer,
+            kind: Some(playback.line.kind.clone()),
+            question_id: playback.line.question_id.clone(),
+            text,
+            start_ms: ms(start),
+            end_ms: ms(end),
+            interrupted: cut,
+        }));
+    }
+
+    fn check_utterance(&mut self, now: Duration) {
+        let Some(utterance) = &self.utterance else {
+            return;
+        };
+        let silence = time_at(pos_at(now).saturating_sub(utterance.last_voiced));
+        match self.floor {
+            Floor::Finished => {}
+            Floor::Responding(_) => {
+                // Speech over the interviewer that stopped short of a barge-in: a
+                // backchannel ("mm-hm") or noise, not a turn.
+                if silence >= self.config.pause_check {
+                    self.utterance = None;
+                }
+            }
+            Floor::Ending => {
+                if utterance.needs_chunk() && self.transcribing.is_none() {
+                    self.transcribe_up_to(self.inbound.end());
+                }
+                if let Some(text) = self.utterance.as_ref().and_then(Utterance::text) {
+                    if let Some(utterance) = self.utterance.take() {
+                        self.candidate_turn(&utterance, &text);
+                    }
+                    self.finish(CallEnd::HungUp);
+                }
+            }
+            Floor::Listening => {
+                if silence < self.config.pause_check {
+                    return;
+                }
+                let voiced = self.frames_span(utterance.voiced_frames());
+                if voiced < self.config.min_speech && !utterance.has_chunks() {
+                    self.utterance = None;
+                    return;
+                }
+                if utterance.needs_chunk() && self.transcribing.is_none() {
+                    let end = (utterance.last_voiced + span(self.config.pause_check))
+                        .min(self.inbound.end());
+                    self.transcribe_up_to(end);
+                }
+                let Some(text) = self.utterance.as_ref().and_then(Utterance::text) else {
+                    return;
+                };
+                if text.is_empty() {
+                    // Whisper heard no words (a cough, a sigh): not a turn.
+                    self.utterance = None;
+                } else if silence >= self.end_of_turn_after(&text) {
+                    self.end_of_turn(text, now);
+                }
+            }
+        }
+    }
+
+    fn transcribe_up_to(&mut self, end: Pos) {
+        let job = JobId(self.next_id());
+        let Some(utterance) = &mut self.utterance else {
+            return;
+        };
+        let from = utterance.audio_from();
+        let audio = self.inbound.audio(from, end);
+        utterance.add_chunk(job, end, span(COMMIT_AFTER));
+        self.transcribing = Some(job);
+        self.actions.push_back(Action::Transcribe {
+            job,
+            audio,
+            start_ms: ms_at(from),
+        });
+    }
+
+    fn end_of_turn(&mut self, text: String, now: Duration) {
+        let Some(utterance) = self.utterance.take() else {
+            return;
+        };
+        self.candidate_turn(&utterance, &text);
+        let latency = TurnLatency {
+            turn: self.turns,
+            speech_end_ms: ms_at(utterance.last_voiced),
+            end_of_turn_ms: ms(now),
+            transcribed_ms: ms(utterance.text_ready_at.unwrap_or(now)),
+            decided_ms: None,
+            first_audio_ms: None,
+        };
+        let ask = self.ask(DialogueEvent::Answer {
+            text,
+            start_ms: ms_at(utterance.start),
+            end_ms: ms_at(utterance.last_voiced),
+        });
+        self.floor = Floor::Responding(Box::new(Response {
+            to: ResponseTo::Answer,
+            ask: Some(ask),
+            latency: Some(LatencyDraft {
+                latency,
+                span: utterance.span,
+            }),
+            playback: None,
+        }));
+    }
+
+    fn candidate_turn(&mut self, utterance: &Utterance, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.turns += 1;
+        utterance.span.in_scope(|| info!(text, "candidate turn"));
+        self.actions.push_back(Action::Turn(Turn {
+            speaker: Speaker::Candidate,
+            kind: None,
+            question_id: None,
+            text: text.to_owned(),
+            start_ms: ms_at(utterance.start),
+            end_ms: ms_at(utterance.last_voiced),
+            interrupted: false,
+        }));
+    }
+
+    fn check_silence(&mut self, now: Duration) {
+        if !matches!(self.floor, Floor::Listening)
+            || self.utterance.is_some()
+            || now < self.silence.next_nudge
+        {
+            return;
+        }
+        // The threshold reached, not the moment this was noticed: the interviewer hears
+        // "8 s of silence", whatever the timer's granularity.
+        let silent_ms = ms(self.silence.next_nudge.saturating_sub(self.silence.since));
+        while self.silence.next_nudge <= now {
+            self.silence.next_nudge += self.config.nudge_every;
+        }
+        let ask = self.ask(DialogueEvent::Silence {
+            now_ms: ms(now),
+            silent_ms,
+        });
+        self.floor = Floor::Responding(Box::new(Response {
+            to: ResponseTo::Silence,
+            ask: Some(ask),
+            latency: None,
+            playback: None,
+        }));
+    }
+
+    fn finish_latency(&mut self, draft: LatencyDraft) {
+        log_latency(&draft);
+        self.actions.push_back(Action::Latency(draft.latency));
+    }
+
+    fn finish(&mut self, end: CallEnd) {
+        if let Some((left, right)) = self.tap.take_all() {
+            self.actions.push_back(Action::Record { left, right });
+        }
+        self.utterance = None;
+        self.floor = Floor::Finished;
+        self.actions.push_back(Action::Finished(end));
+    }
+}
+
+impl SilenceClock {
+    fn reset(&mut self, at: Duration, every: Duration) {
+        self.since = at;
+        self.next_nudge = at + every;
+    }
+}
+
+fn log_latency(draft: &LatencyDraft) {
+    let l = &draft.latency;
+    let after = |t: Option<u64>| t.map(|t| t.saturating_sub(l.speech_end_ms));
+    draft.span.in_scope(|| {
+        info!(
+            end_of_turn_wait_ms = l.end_of_turn_wait_ms(),
+            transcribed_ms = after(Some(l.transcribed_ms)),
+            decided_ms = after(l.decided_ms),
+            first_audio_ms = after(l.first_audio_ms),
+            "response latency after end of speech"
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+//! One candidate utterance in progress: its place on the clock and its transcription, done
+//! piece by piece in the pauses so the text is ready when the turn ends.
+
+use std::time::Duration;
+
+use tracing::Span;
+
+use super::JobId;
+use super::timeline::Pos;
+
+/// Last words after which a speaker is still mid-thought: a pause after them is thinking, not
+/// the end of the turn. Only words that rarely end a finished English sentence.
+const TRAILING_WORDS: &[&str] = &[
+    "and", "so", "um", "umm", "uh", "uhm", "er", "erm", "ah", "hmm", "because", "but", "or", "the",
+    "a", "an", "to", "of", "with",
+];
+
+/// Whether a (partial) transcript sounds unfinished: it trails off with a filler or a
+/// conjunction, or whisper marked it as cut off ("...", a comma, a dash).
+pub(crate) fn sounds_unfinished(text: &str) -> bool {
+    let text = text.trim_end();
+    if ["...", "…", ",", "-", "—", ":"]
+        .iter()
+        .any(|mark| text.ends_with(mark))
+    {
+        return true;
+    }
+    let Some(last) = text.split_whitespace().last() else {
+        return false;
+    };
+    let word = last
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    TRAILING_WORDS.contains(&word.as_str())
+}
+
+/// A transcription covering `..end` of the utterance's audio.
+struct Chunk {
+    job: JobId,
+    end: Pos,
+    /// Kept even if the candidate goes on speaking (long answers are transcribed in parts,
+    /// so no single transcription grows too long).
+    committed: bool,
+    text: Option<String>,
+}
+
+pub(crate) struct Utterance {
+    /// First voiced frame.
+    pub start: Pos,
+    /// End of the last voiced frame.
+    pub last_voiced: Pos,
+    voiced_frames: u32,
+    chunks: Vec<Chunk>,
+    /// Where the audio of the next transcription starts.
+    next_chunk_start: Pos,
+    /// When the transcript up to the current pause became complete.
+    pub text_ready_at: Option<Duration>,
+    pub span: Span,
+}
+
+impl Utterance {
+    pub fn new(start: Pos, end: Pos, audio_start: Pos, span: Span) -> Self {
+        Self {
+            start,
+            last_voiced: end,
+            voiced_frames: 1,
+            chunks: Vec::new(),
+            next_chunk_start: audio_start,
+            text_ready_at: None,
+            span,
+        }
+    }
+
+    /// A voiced detector frame `start..end`. Speech after a pause makes the transcript of
+    /// that pause stale (unless it was committed).
+    pub fn voiced(&mut self, start: Pos, end: Pos) {
+        if start > self.last_voiced && self.chunks.last().is_some_and(|c| !c.committed) {
+            self.chunks.pop();
+        }
+        if start > self.last_voiced {
+            self.text_ready_at = None;
+        }
+        self.last_voiced = self.last_voiced.max(end);
+        self.voiced_frames += 1;
+    }
+
+    /// Number of voiced detector frames so far.
+    pub fn voiced_frames(&self) -> u32 {
+        self.voiced_frames
+    }
+
+    /// Whether any transcription was asked for.
+    pub fn has_chunks(&self) -> bool {
+        !self.chunks.is_empty()
+    }
+
+    /// The audio still needed for transcription starts here.
+    pub fn audio_from(&self) -> Pos {
+        self.next_chunk_start
+    }
+
+    /// Whether the speech up to the current pause still needs a transcription.
+    pub fn needs_chunk(&self) -> bool {
+        self.chunks.last().is_none_or(|c| c.end <= self.last_voiced)
+    }
+
+    /// Records a transcription of `audio_from()..end`; it is committed when at least
+    /// `commit_after` long.
+    pub fn add_chunk(&mut self, job: JobId, end: Pos, commit_after: Pos) {
+        let committed = end.saturating_sub(self.next_chunk_start) >= commit_after;
+        self.chunks.push(Chunk {
+            job,
+            end,
+            committed,
+            text: None,
+        });
+        if committed {
+            self.next_chunk_start = end;
+        }
+    }
+
+    /// A transcription finished; returns false if it is not (or no longer) one of ours.
+    pub fn transcribed(&mut self, job: JobId, text: &str, now: Duration) -> bool {
+        let Some(chunk) = self.chunks.iter_mut().find(|c| c.job == job) else {
+            return false;
+        };
+        chunk.text = Some(text.trim().to_owned());
+        if self.text().is_some() {
+            self.text_ready_at = Some(now);
+        }
+        true
+    }
+
+    /// The whole transcript up to the current pause, once every part of it is known.
+    pub fn text(&self) -> Option<String> {
+        if self.needs_chunk() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(self.chunks.len());
+        for chunk in &self.chunks {
+            let text = chunk.text.as_deref()?;
+            if !text.is_empty() {
+                parts.push(text);
+            }
+        }
+        Some(parts.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_fillers_and_conjunctions_sound_unfinished() {
+        for text in [
+            "I moved the sessions to Redis and",
+            "We measured it, um",
+            "So the main reason was, uh...",
+            "because",
+            "It was mostly about the",
+            "We split the service in two,",
+            "Then we-",
+            "And so…",
+        ] {
+            assert!(sounds_unfinished(text), "{text:?}");
+        }
+        for text in [
+            "I moved the sessions to Redis.",
+            "We cut p99 latency from 800 to 120 milliseconds.",
+            "Yes, I can start in two weeks.",
+            "",
+            "Standard.",
+        ] {
+            assert!(!sounds_unfinished(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn text_is_ready_only_when_every_part_is_known_and_covers_the_pause() {
+        let mut u = Utterance::new(1000, 1256, 0, Span::none());
+        assert!(u.needs_chunk());
+        assert_eq!(u.text(), None);
+        u.add_chunk(JobId(1), 2000, 10_000);
+        assert!(!u.needs_chunk());
+        assert_eq!(u.text(), None);
+        assert!(u.transcribed(JobId(1), " We used Redis. ", Duration::from_secs(1)));
+        assert_eq!(u.text().as_deref(), Some("We used Redis."));
+        assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
+        // The candidate goes on: the speculative part is dropped, its late result ignored.
+        u.voiced(2100, 2356);
+        assert!(u.needs_chunk());
+        assert_eq!(u.text_ready_at, None);
+        assert!(!u.transcribed(JobId(1), "We used Redis.", Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn long_parts_are_committed_and_joined() {
+        let mut u = Utterance::new(0, 256, 0, Span::none());
+        u.last_voiced = 200_000;
+        u.add_chunk(JobId(1), 200_100, 128_000);
+        assert_eq!(u.audio_from(), 200_100);
+        u.voiced(200_200, 200_456);
+        assert!(u.has_chunks(), "a committed part survives new speech");
+        u.add_chunk(JobId(2), 201_000, 128_000);
+        assert_eq!(u.audio_from(), 200_100, "a short part is speculative");
+        u.transcribed(JobId(2), "and it worked.", Duration::ZERO);
+        assert_eq!(u.text(), None);
+        u.transcribed(JobId(1), "First we profiled", Duration::ZERO);
+        assert_eq!(
+            u.text().as_deref(),
+            Some("First we profiled and it worked.")
+        );
+    }
+}

@@ -1,0 +1,690 @@
+//! Runs a [`Conversation`] on a live [`Call`]: feeds it audio, events and the results of the
+//! heavy work it asks for, on a [`Clock`].
+//!
+//! Speech recognition, synthesis and the interviewer's decisions run on blocking threads (the
+//! speech engines bound how many at once), never on the task that paces the outbound audio.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::pending;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tracing::{Instrument, error, info_span, warn};
+use viva_media::{Channels, MediaError, WavWriter};
+use viva_speech::stt::SpeechToText;
+use viva_speech::tts::{SpokenSentence, Tts, TtsError};
+use viva_speech::vad::VAD_SAMPLE_RATE;
+
+use crate::CallError;
+use crate::clock::{Clock, Sleep};
+use crate::conversation::{
+    Action, AskId, CallEnd, Conversation, DialogueEvent, JobId, LineId, TurnTaking,
+};
+use crate::dialogue::{Dialogue, Reply, Turn, TurnSink};
+use crate::latency::TurnLatency;
+use crate::port::{Call, CallInput, CallOutput};
+
+/// How many upcoming lines are synthesized ahead at each chance, and how many are kept: an
+/// interview asks a few dozen questions, each a few seconds of audio.
+const PREPARE_AHEAD: usize = 3;
+const CACHED_LINES: usize = 16;
+/// The recording is made durable about once a second of audio.
+const FLUSH_EVERY: usize = VAD_SAMPLE_RATE as usize;
+
+/// The speech models calls use: load once per process, clone freely (clones share models).
+#[derive(Clone)]
+pub struct SpeechEngines {
+    /// Speech to text (whisper), with its bounded worker pool.
+    pub stt: SpeechToText,
+    /// The interviewer's voice.
+    pub tts: Arc<Tts>,
+}
+
+/// Who and what takes part in one call besides the transport.
+pub struct CallSetup {
+    /// The interviewer.
+    pub dialogue: Box<dyn Dialogue>,
+    /// Receives the live transcript turn by turn.
+    pub transcript: Box<dyn TurnSink>,
+    /// Where to write the stereo recording (16 kHz WAV, candidate left, interviewer right),
+    /// if anywhere.
+    pub recording: Option<PathBuf>,
+    /// When turns end and barge-ins count.
+    pub turn_taking: TurnTaking,
+}
+
+/// What happened on a call.
+#[derive(Debug)]
+pub struct CallSummary {
+    /// Who ended the call.
+    pub ended: CallEnd,
+    /// Every turn, in order (the same the transcript sink received).
+    pub turns: Vec<Turn>,
+    /// One entry per candidate turn that was answered (or overtaken).
+    pub latencies: Vec<TurnLatency>,
+    /// The recording failed part-way (the call went on; the file keeps what was flushed).
+    pub recording_error: Option<CallError>,
+}
+
+/// Runs the interview on `call` until the interviewer finishes or the caller hangs up.
+///
+/// Everything is timed by `clock`; the work is traced in a `call` span carrying `call_id`,
+/// with a `turn` span per candidate turn.
+///
+/// # Errors
+/// Setup problems: the recording cannot be created, the transport's output rate or the
+/// turn-taking settings are unusable. The interviewer panicking ends the call with
+/// [`CallError::InterviewerFailed`].
+pub async fn converse(
+    call: Call,
+    setup: CallSetup,
+    speech: &SpeechEngines,
+    clock: Arc<dyn Clock>,
+) -> Result<CallSummary, CallError> {
+    let span = info_span!("call", call_id = %call.id);
+    run(call, setup, speech.clone(), clock)
+        .instrument(span)
+        .await
+}
+
+async fn run(
+    mut call: Call,
+    setup: CallSetup,
+    speech: SpeechEngines,
+    clock: Arc<dyn Clock>,
+) -> Result<CallSummary, CallError> {
+    let mut conversation = Conversation::new(setup.turn_taking, call.output_rate, clock.now())?;
+    let recorder = setup.recording.map(Recorder::start).transpose()?;
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel();
+    let mut runner = Runner {
+        speech,
+        clock: Arc::clone(&clock),
+        outbound: call.outbound.clone(),
+        work: work_tx,
+        dialogue: Some(setup.dialogue),
+        dialogue_queue: VecDeque::new(),
+        sink: setup.transcript,
+        recorder,
+        speaking: HashMap::new(),
+        cache: VoiceCache::default(),
+        preparing: false,
+        summary: CallSummary {
+            ended: CallEnd::HungUp,
+            turns: Vec::new(),
+            latencies: Vec::new(),
+            recording_error: None,
+        },
+        failed: None,
+    };
+    let mut inbound_open = true;
+    loop {
+        let now = clock.now();
+        while let Some(action) = conversation.poll_action(now) {
+            if let Some(input) = runner.dispatch(action) {
+                conversation.on_input(input, now);
+            }
+        }
+        if conversation.is_finished() || runner.failed.is_some() {
+            break;
+        }
+        let deadline: Sleep = match conversation.poll_timeout() {
+            Some(at) => clock.sleep_until(at),
+            None => Box::pin(pending()),
+        };
+        tokio::select! {
+            input = call.inbound.recv(), if inbound_open => {
+                let input = input.unwrap_or_else(|| {
+                    inbound_open = false;
+                    CallInput::HangUp
+                });
+                conversation.on_input(input, clock.now());
+            }
+            Some(done) = work_rx.recv() => runner.apply(done, &mut conversation),
+            () = deadline => {}
+        }
+    }
+    runner.finish().await
+}
+
+/// Results of background work, delivered when they are due on the clock.
+enum Done {
+    Transcribed {
+        job: JobId,
+        text: String,
+    },
+    Dialogue {
+        /// `None` when the interviewer panicked.
+        dialogue: Option<Box<dyn Dialogue>>,
+        outcome: Outcome,
+    },
+    Voice {
+        line: LineId,
+        sentence: SpokenSentence,
+    },
+    VoiceEnd {
+        line: LineId,
+    },
+    Prepared(Vec<(String, Vec<SpokenSentence>)>),
+}
+
+enum DialogueCall {
+    Ask(AskId, DialogueEvent),
+    Interrupted { at_ms: u64, heard: String },
+    Upcoming,
+}
+
+enum Outcome {
+    Reply(AskId, Option<Reply>),
+    Told,
+    Upcoming(Vec<String>),
+}
+
+struct Runner {
+    speech: SpeechEngines,
+    clock: Arc<dyn Clock>,
+    outbound: mpsc::Sender<CallOutput>,
+    work: mpsc::UnboundedSender<Done>,
+    /// `None` while a call to it runs on a blocking thread.
+    dialogue: Option<Box<dyn Dialogue>>,
+    dialogue_queue: VecDeque<DialogueCall>,
+    sink: Box<dyn TurnSink>,
+    recorder: Option<Recorder>,
+    speaking: HashMap<LineId, AbortHandle>,
+    cache: VoiceCache,
+    preparing: bool,
+    summary: CallSummary,
+    failed: Option<CallError>,
+}
+
+impl Runner {
+    /// Carries out one action; returns an input for the conversation when the transport
+    /// turned out to be gone.
+    fn dispatch(&mut self, action: Action) -> Option<CallInput> {
+        match action {
+            Action::Send(output) => return self.send(output),
+            Action::Transcribe {
+                job,
+                audio,
+                start_ms,
+            } => self.transcribe(job, audio, start_ms),
+            Action::Ask { ask, event } => self.call_dialogue(DialogueCall::Ask(ask, event)),
+            Action::Interrupted { at_ms, heard } => {
+                self.call_dialogue(DialogueCall::Interrupted { at_ms, heard });
+            }
+            Action::Speak { line, text } => self.speak(line, &text),
+            Action::StopSpeaking { line } => {
+                if let Some(task) = self.speaking.remove(&line) {
+                    task.abort();
+                }
+            }
+            Action::Prepare => {
+                if !self.preparing {
+                    self.preparing = true;
+                    self.call_dialogue(DialogueCall::Upcoming);
+                }
+            }
+            Action::Record { left, right } => {
+                if let Some(recorder) = &self.recorder {
+                    recorder.write(left, right);
+                }
+            }
+            Action::Turn(turn) => {
+                self.sink.on_turn(&turn);
+                self.summary.turns.push(turn);
+            }
+            Action::Latency(latency) => self.summary.latencies.push(latency),
+            Action::Finished(end) => self.summary.ended = end,
+        }
+        None
+    }
+
+    fn send(&mut self, output: CallOutput) -> Option<CallInput> {
+        match self.outbound.try_send(output) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!("the transport is not taking audio; a frame was dropped");
+                None
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Some(CallInput::HangUp),
+        }
+    }
+
+    fn apply(&mut self, done: Done, conversation: &mut Conversation) {
+        let now = self.clock.now();
+        match done {
+            Done::Transcribed { job, text } => conversation.on_transcript(job, &text, now),
+            Done::Dialogue { dialogue, outcome } => {
+                let Some(dialogue) = dialogue else {
+                    self.failed = Some(CallError::InterviewerFailed);
+                    return;
+                };
+                self.dialogue = Some(dialogue);
+                match outcome {
+                    Outcome::Reply(ask, reply) => conversation.on_reply(ask, reply, now),
+                    Outcome::Told => {}
+                    Outcome::Upcoming(lines) => self.prepare(lines),
+                }
+                self.pump_dialogue();
+            }
+            Done::Voice { line, sentence } => {
+                let rate = self.speech.tts.sample_rate();
+                conversation.on_voice(line, &sentence, rate, now);
+            }
+            Done::VoiceEnd { line } => {
+                self.speaking.remove(&line);
+                conversation.on_voice_end(line);
+            }
+            Done::Prepared(lines) => {
+                self.preparing = false;
+                for (text, sentences) in lines {
+                    self.cache.insert(text, sentences);
+                }
+            }
+        }
+    }
+
+    fn transcribe(&mut self, job: JobId, audio: Vec<f32>, start_ms: u64) {
+        let stt = self.speech.stt.clone();
+        let clock = Arc::clone(&self.clock);
+        let work = self.work.clone();
+        tokio::spawn(
+            async move {
+                let started = clock.now();
+                let busy = Instant::now();
+                let text = match stt.transcribe_utterance(audio, start_ms).await {
+                    Ok(segments) => segments
+                        .iter()
+                        .map(|s| s.text.trim())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    Err(error) => {
+                        error!(%error, "speech recognition failed; the words are lost");
+                        String::new()
+                    }
+                };
+                let busy = busy.elapsed();
+                tracing::debug!(
+                    started_ms = started.as_millis() as u64,
+                    busy_ms = busy.as_millis() as u64,
+                    text,
+                    "transcribed"
+                );
+                clock.sleep_until(clock.work_done_at(started, busy)).await;
+                let _ = work.send(Done::Transcribed { job, text });
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn call_dialogue(&mut self, call: DialogueCall) {
+        self.dialogue_queue.push_back(call);
+        self.pump_dialogue();
+    }
+
+    /// Starts the next queued interviewer call if none is running.
+    fn pump_dialogue(&mut self) {
+        if self.dialogue.is_none() || self.dialogue_queue.is_empty() {
+            return;
+        }
+        let (Some(mut dialogue), Some(call)) =
+            (self.dialogue.take(), self.dialogue_queue.pop_front())
+        else {
+            return;
+        };
+        let clock = Arc::clone(&self.clock);
+        let work = self.work.clone();
+        tokio::spawn(
+            async move {
+                let started = clock.now();
+                let busy = Instant::now();
+                let result = tokio::task::spawn_blocking(move || {
+                    let outcome = match call {
+                        DialogueCall::Ask(ask, event) => {
+                            Outcome::Reply(ask, ask_dialogue(dialogue.as_mut(), event))
+                        }
+                        DialogueCall::Interrupted { at_ms, heard } => {
+                            dialogue.on_interrupted(at_ms, &heard);
+                            Outcome::Told
+                        }
+                        DialogueCall::Upcoming => Outcome::Upcoming(dialogue.upcoming()),
+                    };
+                    (dialogue, outcome)
+                })
+                .await;
+                clock
+                    .sleep_until(clock.work_done_at(started, busy.elapsed()))
+                    .await;
+                let done = match result {
+                    Ok((dialogue, outcome)) => Done::Dialogue {
+                        dialogue: Some(dialogue),
+                        outcome,
+                    },
+                    Err(panic) => {
+                        error!(%panic, "the interviewer failed; ending the call");
+                        Done::Dialogue {
+                            dialogue: None,
+                            outcome: Outcome::Told,
+                        }
+                    }
+                };
+                let _ = work.send(done);
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Synthesizes `text`, streaming each sentence as it is ready; the part of it prepared
+    /// ahead of time follows without synthesis.
+    fn speak(&mut self, line: LineId, text: &str) {
+        let (fresh, prepared) = self.cache.split(text);
+        tracing::debug!(
+            synthesized = fresh.as_str(),
+            prepared_sentences = prepared.len(),
+            "speaking"
+        );
+        let tts = Arc::clone(&self.speech.tts);
+        let clock = Arc::clone(&self.clock);
+        let work = self.work.clone();
+        let task = tokio::spawn(
+            async move {
+                let started = clock.now();
+                let busy = Instant::now();
+                // Read the stream eagerly (the synthesis thread must never wait for this
+                // task: on a virtual clock time stands still while it runs) and release each
+                // sentence when it is due.
+                let mut stream: SentenceStream = (!fresh.is_empty()).then(|| tts.stream(fresh));
+                let mut prepared = Some(prepared);
+                let mut due: VecDeque<(Duration, Done)> = VecDeque::new();
+                loop {
+                    if stream.is_none()
+                        && let Some(prepared) = prepared.take()
+                    {
+                        let at = clock.work_done_at(started, busy.elapsed());
+                        for sentence in prepared {
+                            due.push_back((at, Done::Voice { line, sentence }));
+                        }
+                        due.push_back((at, Done::VoiceEnd { line }));
+                    }
+                    let Some(&(at, _)) = due.front() else {
+                        if stream.is_none() {
+                            break;
+                        }
+                        if let Some(item) = recv(&mut stream).await {
+                            due.extend(next_sentence(item, line, clock.as_ref(), started, busy));
+                        }
+                        continue;
+                    };
+                    tokio::select! {
+                        biased;
+                        item = recv(&mut stream), if stream.is_some() => {
+                            if let Some(item) = item {
+                                due.extend(next_sentence(item, line, clock.as_ref(), started, busy));
+                            }
+                        }
+                        () = clock.sleep_until(at) => {
+                            if let Some((_, done)) = due.pop_front() {
+                                let _ = work.send(done);
+                            }
+                        }
+                    }
+                }
+            }
+            .in_current_span(),
+        );
+        self.speaking.insert(line, task.abort_handle());
+    }
+
+    /// Synthesizes the upcoming lines that are not cached yet.
+    fn prepare(&mut self, lines: Vec<String>) {
+        let missing: Vec<String> = lines
+            .into_iter()
+            .filter(|text| !text.trim().is_empty() && !self.cache.contains(text))
+            .take(PREPARE_AHEAD)
+            .collect();
+        if missing.is_empty() {
+            self.preparing = false;
+            return;
+        }
+        let tts = Arc::clone(&self.speech.tts);
+        let clock = Arc::clone(&self.clock);
+        let work = self.work.clone();
+        tokio::spawn(
+            async move {
+                let started = clock.now();
+                let busy = Instant::now();
+                let prepared = tokio::task::spawn_blocking(move || {
+                    missing
+                        .into_iter()
+                        .filter_map(|text| {
+                            match tts.sentences(&text).collect::<Result<Vec<_>, _>>() {
+                                Ok(sentences) => Some((text, sentences)),
+                                Err(error) => {
+                                    warn!(%error, text, "could not prepare a planned line");
+                                    None
+                                }
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_default();
+                clock
+                    .sleep_until(clock.work_done_at(started, busy.elapsed()))
+                    .await;
+                let _ = work.send(Done::Prepared(prepared));
+            }
+            .in_current_span(),
+        );
+    }
+
+    async fn finish(mut self) -> Result<CallSummary, CallError> {
+        for (_, task) in self.speaking.drain() {
+            task.abort();
+        }
+        if self.failed.is_some() {
+            let _ = self.outbound.try_send(CallOutput::HangUp);
+        }
+        if let Some(recorder) = self.recorder.take() {
+            self.summary.recording_error = recorder.close().await.err();
+        }
+        match self.failed {
+            Some(error) => Err(error),
+            None => Ok(self.summary),
+        }
+    }
+}
+
+fn ask_dialogue(dialogue: &mut dyn Dialogue, event: DialogueEvent) -> Option<Reply> {
+    match event {
+        DialogueEvent::Opening { now_ms } => Some(Reply::Say(dialogue.opening(now_ms))),
+        DialogueEvent::Answer {
+            text,
+            start_ms,
+            end_ms,
+        } => Some(dialogue.on_answer(&text, start_ms, end_ms)),
+        DialogueEvent::Silence { now_ms, silent_ms } => dialogue.on_silence(now_ms, silent_ms),
+    }
+}
+
+type SentenceStream = Option<mpsc::Receiver<Result<SpokenSentence, TtsError>>>;
+
+/// The next item of a synthesis stream; at its end the stream becomes `None`.
+async fn recv(stream: &mut SentenceStream) -> Option<Result<SpokenSentence, TtsError>> {
+    let receiver = stream.as_mut()?;
+    let item = receiver.recv().await;
+    if item.is_none() {
+        *stream = None;
+    }
+    item
+}
+
+/// A synthesized sentence and when it is due; failed sentences are skipped.
+fn next_sentence(
+    item: Result<SpokenSentence, TtsError>,
+    line: LineId,
+    clock: &dyn Clock,
+    started: Duration,
+    busy: Instant,
+) -> Option<(Duration, Done)> {
+    match item {
+        Ok(sentence) => Some((
+            clock.work_done_at(started, busy.elapsed()),
+            Done::Voice { line, sentence },
+        )),
+        Err(error) => {
+            warn!(%error, "an interviewer sentence could not be synthesized and is skipped");
+            None
+        }
+    }
+}
+
+/// Planned lines synthesized ahead of time, matched against the end of what is to be said
+/// ("Thanks. " + a planned question plays the question from here).
+#[derive(Default)]
+struct VoiceCache {
+    lines: VecDeque<(String, Vec<SpokenSentence>)>,
+}
+
+impl VoiceCache {
+    fn contains(&self, text: &str) -> bool {
+        self.lines.iter().any(|(cached, _)| cached == text.trim())
+    }
+
+    fn insert(&mut self, text: String, sentences: Vec<SpokenSentence>) {
+        let text = text.trim().to_owned();
+        if sentences.is_empty() || self.contains(&text) {
+            return;
+        }
+        if self.lines.len() == CACHED_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back((text, sentences));
+    }
+
+    /// `text` as (the part still to synthesize, the prepared sentences that end it).
+    fn split(&self, text: &str) -> (String, Vec<SpokenSentence>) {
+        let text = text.trim();
+        for (cached, sentences) in &self.lines {
+            let Some(head) = text.strip_suffix(cached.as_str()) else {
+                continue;
+            };
+            let head = head.trim_end();
+            if head.is_empty() || head.ends_with(['.', '?', '!']) {
+                return (head.to_owned(), sentences.clone());
+            }
+        }
+        (text.to_owned(), Vec::new())
+    }
+}
+
+/// Writes the recording on its own thread: flushing waits for the disk, which the call's
+/// timing must never do.
+struct Recorder {
+    blocks: std_mpsc::Sender<(Vec<f32>, Vec<f32>)>,
+    thread: JoinHandle<Result<(), CallError>>,
+}
+
+impl Recorder {
+    fn start(path: PathBuf) -> Result<Self, CallError> {
+        let failed = |source: MediaError, path: &PathBuf| CallError::Recording {
+            path: path.clone(),
+            source,
+        };
+        let mut writer = WavWriter::create(&path, VAD_SAMPLE_RATE, Channels::Stereo)
+            .map_err(|e| failed(e, &path))?;
+        let (blocks, received) = std_mpsc::channel::<(Vec<f32>, Vec<f32>)>();
+        let thread = std::thread::Builder::new()
+            .name("call-recording".to_owned())
+            .spawn(move || {
+                let mut unflushed = 0;
+                for (left, right) in received {
+                    writer
+                        .write_stereo(&left, &right)
+                        .map_err(|e| failed(e, &path))?;
+                    unflushed += left.len();
+                    if unflushed >= FLUSH_EVERY {
+                        writer.flush().map_err(|e| failed(e, &path))?;
+                        unflushed = 0;
+                    }
+                }
+                writer.finalize().map_err(|e| failed(e, &path))
+            })
+            .map_err(|_| CallError::RecorderLost)?;
+        Ok(Self { blocks, thread })
+    }
+
+    fn write(&self, left: Vec<f32>, right: Vec<f32>) {
+        // A failed writer has stopped receiving; its error is reported when the call ends.
+        let _ = self.blocks.send((left, right));
+    }
+
+    async fn close(self) -> Result<(), CallError> {
+        drop(self.blocks);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(Err(CallError::RecorderLost))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentence(text: &str) -> SpokenSentence {
+        SpokenSentence {
+            text: text.to_owned(),
+            samples: vec![0.1; 10],
+        }
+    }
+
+    #[test]
+    fn cached_lines_end_a_reply_at_a_sentence_boundary() {
+        let mut cache = VoiceCache::default();
+        let question = "How do you decide which data to cache?";
+        cache.insert(question.to_owned(), vec![sentence(question)]);
+        assert!(cache.contains(question));
+
+        let (fresh, prepared) = cache.split(question);
+        assert_eq!((fresh.as_str(), prepared.len()), ("", 1));
+
+        let (fresh, prepared) = cache.split(&format!("Thanks, that helps. {question}"));
+        assert_eq!((fresh.as_str(), prepared.len()), ("Thanks, that helps.", 1));
+
+        // Not a sentence of its own: the whole reply is synthesized.
+        let glued = format!("So tell me, {}", question.to_lowercase());
+        let (fresh, prepared) = cache.split(&glued);
+        assert_eq!((fresh.as_str(), prepared.len()), (glued.as_str(), 0));
+    }
+
+    #[test]
+    fn a_call_can_move_between_worker_threads() {
+        fn requires_send<T: Send>(_: &T) {}
+        // Compiling this is the test: a server spawns each call on a multi-thread runtime.
+        fn check(call: Call, setup: CallSetup, speech: &SpeechEngines, clock: Arc<dyn Clock>) {
+            let call = converse(call, setup, speech, clock);
+            requires_send(&call);
+        }
+        let _ = check;
+    }
+
+    #[test]
+    fn the_cache_keeps_the_latest_lines() {
+        let mut cache = VoiceCache::default();
+        for i in 0..CACHED_LINES + 2 {
+            cache.insert(format!("Question {i}?"), vec![sentence("x")]);
+        }
+        assert!(!cache.contains("Question 0?"));
+        assert!(!cache.contains("Question 1?"));
+        assert!(cache.contains(&format!("Question {}?", CACHED_LINES + 1)));
+        cache.insert("Nothing to say".to_owned(), Vec::new());
+        assert!(!cache.contains("Nothing to say"));
+    }
+}
