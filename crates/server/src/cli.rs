@@ -32,6 +32,8 @@ pub enum Command {
     Transcribe(TranscribeArgs),
     /// Speak a text with the local voice into a WAV file.
     Say(SayArgs),
+    /// Run a whole interview with a scripted candidate and write its transcript and report.
+    Simulate(SimulateArgs),
     /// Measure this machine's speed and accuracy.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -87,6 +89,22 @@ pub struct SayArgs {
     /// Piper voice name or .onnx file, overriding tts.voice.
     #[arg(long, value_name = "NAME")]
     pub voice: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The job configuration (e.g. config/jobs/backend-developer.toml).
+    #[arg(long, value_name = "FILE")]
+    pub job: PathBuf,
+    /// The candidate script: TOML with [answers] per question id (see docs/interviews.md).
+    #[arg(long, value_name = "SCRIPT")]
+    pub candidate: PathBuf,
+    /// Where to write transcript.json, transcript.vtt, report.json and report.html.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Speak the answers through the live conversation loop (VAD, STT, TTS) instead of text.
+    #[arg(long)]
+    pub audio: bool,
 }
 
 #[derive(Debug, Subcommand)]

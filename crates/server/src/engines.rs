@@ -1,5 +1,11 @@
 //! Builds the speech engines from the configuration, so every command loads them one way.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use viva_interview::embedding::Embedder;
+use viva_interview::job::Job;
+use viva_interview::judge::Judge;
 use viva_speech::stt::{SpeechToText, SttConfig};
 use viva_speech::tts::{Tts, TtsConfig};
 
@@ -30,4 +36,12 @@ pub fn text_to_speech(config: &Config) -> anyhow::Result<Tts> {
         onnxruntime: config.onnxruntime_path(),
         threads: config.tts.threads,
     })?)
+}
+
+/// Loads a job file and the answer judge for it (with the sentence-embedding model).
+pub fn judge(config: &Config, job_file: &Path) -> anyhow::Result<Judge> {
+    // Every problem in the job file is listed, one per line, each with its field.
+    let job = Job::load(job_file).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let embedder = Embedder::load(&config.models.dir.join("minilm"))?;
+    Ok(Judge::new(Arc::new(job), Arc::new(embedder))?)
 }

@@ -7,6 +7,7 @@ mod engines;
 mod models;
 mod say;
 mod serve;
+mod simulate;
 mod transcribe;
 
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(_) => tokio::runtime::Runtime::new()?.block_on(serve::run(config)),
         Command::Transcribe(args) => transcribe::run(config, args),
         Command::Say(args) => say::run(config, args),
+        Command::Simulate(args) => simulate::run(&config, args),
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),

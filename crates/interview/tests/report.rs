@@ -1,0 +1,290 @@
+//! Scoring and reports on scripted interviews of the shipped backend-developer job.
+
+mod common;
+
+use common::{Knockouts, PASSING, Profile, interview, shipped_job};
+use viva_interview::report::{Report, ReportContext};
+use viva_interview::scoring::{Recommendation, ScoringError};
+use viva_interview::transcript::{Speaker, Transcript};
+
+fn context() -> ReportContext {
+    ReportContext {
+        candidate: Some("Dana Example".to_string()),
+        completed_at: None,
+        models: [
+            ("stt", "whisper tiny.en"),
+            ("tts", "piper en_US-joe-medium"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    }
+}
+
+fn report(profile: Profile, knockouts: Knockouts) -> Report {
+    let job = shipped_job();
+    let script = interview(&job, profile, knockouts);
+    Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap()
+}
+
+#[test]
+fn strong_specific_answers_score_clearly_higher_than_vague_ones() {
+    let strong = report(Profile::Strong, PASSING);
+    let vague = report(Profile::Vague, PASSING);
+    println!(
+        "strong {} {:?}, vague {} {:?}",
+        strong.overall_score, strong.recommendation, vague.overall_score, vague.recommendation
+    );
+    for (s, v) in strong.dimensions.iter().zip(&vague.dimensions) {
+        println!("  {:<24} strong {:>4}  vague {:>4}", s.id, s.score, v.score);
+        assert!(s.assessed && v.assessed, "{} should be assessed", s.id);
+        assert!(
+            s.score >= v.score + 2.0,
+            "{}: strong {} vs vague {}",
+            s.id,
+            s.score,
+            v.score
+        );
+    }
+    assert!(strong.overall_score >= vague.overall_score + 40.0);
+    assert!(
+        strong.recommendation >= Recommendation::Yes,
+        "{:?}",
+        strong.recommendation
+    );
+    assert_eq!(vague.recommendation, Recommendation::No);
+    for (s, v) in strong.required_skills.iter().zip(&vague.required_skills) {
+        assert!(
+            s.score > v.score + 3.0,
+            "{}: {} vs {}",
+            s.id,
+            s.score,
+            v.score
+        );
+    }
+    assert!(strong.competencies.iter().all(|c| c.passed));
+    assert!(vague.competencies.iter().all(|c| !c.passed));
+    assert!(strong.preferred_skills.iter().all(|p| p.demonstrated));
+    assert!(vague.preferred_skills.iter().all(|p| !p.demonstrated));
+    assert!(!strong.strengths.is_empty());
+    assert!(vague.risks.iter().any(|r| r.contains("vague or evasive")));
+}
+
+#[test]
+fn scores_rise_with_specificity_coverage_and_depth() {
+    let job = shipped_job();
+    let mut previous = -1.0;
+    for step in 0..=10 {
+        let mut script = interview(&job, Profile::Strong, PASSING);
+        let s = step as f32 / 10.0;
+        for a in &mut script.assessments {
+            a.specificity = s;
+            let covered = (a.coverage.len() * step).div_ceil(10);
+            for (i, area) in a.coverage.iter_mut().enumerate() {
+                area.1 = i < covered;
+            }
+        }
+        let report =
+            Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
+        assert!(
+            report.overall_score >= previous,
+            "step {step}: {} < {previous}",
+            report.overall_score
+        );
+        previous = report.overall_score;
+    }
+}
+
+#[test]
+fn same_input_gives_byte_identical_json() {
+    let job = shipped_job();
+    let script = interview(&job, Profile::Strong, PASSING);
+    let first = Report::build(&job, &script.transcript, &script.assessments, &context())
+        .unwrap()
+        .to_json();
+    // Round-trip the transcript through its JSON form, as a reload from disk would.
+    let reloaded: Transcript = serde_json::from_str(&script.transcript.to_json()).unwrap();
+    let second = Report::build(&job, &reloaded, &script.assessments, &context())
+        .unwrap()
+        .to_json();
+    assert_eq!(first, second);
+    let value: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(value["versions"]["job_id"], "backend-developer");
+    assert_eq!(value["versions"]["job_fingerprint"], job.fingerprint());
+    assert_eq!(value["versions"]["models"]["stt"], "whisper tiny.en");
+    assert!(value["recommendation"].is_string());
+    assert_eq!(value["dimensions"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn a_failed_knockout_forces_no() {
+    let few_years = report(
+        Profile::Strong,
+        Knockouts {
+            years: Some(2.0),
+            can_start: Some(true),
+        },
+    );
+    assert_eq!(few_years.recommendation, Recommendation::No);
+    let k = &few_years.knockouts[0];
+    assert!(k.asked && !k.passed, "{k:?}");
+    assert!(
+        few_years.overall_score > 70.0,
+        "the score itself stays high: {}",
+        few_years.overall_score
+    );
+    assert!(few_years.next_step.starts_with("Do not advance"));
+    assert!(k.evidence[0].quote.contains("2 years"), "{:?}", k.evidence);
+
+    let no_years = report(
+        Profile::Strong,
+        Knockouts {
+            years: None,
+            can_start: Some(true),
+        },
+    );
+    assert_eq!(no_years.recommendation, Recommendation::No);
+    assert_eq!(no_years.knockouts[0].detail, "no number of years given");
+
+    let cannot_start = report(
+        Profile::Strong,
+        Knockouts {
+            years: Some(6.0),
+            can_start: Some(false),
+        },
+    );
+    assert_eq!(cannot_start.recommendation, Recommendation::No);
+    assert!(cannot_start.knockouts[0].passed && !cannot_start.knockouts[1].passed);
+}
+
+#[test]
+fn an_unasked_knockout_caps_at_maybe() {
+    let job = shipped_job();
+    let mut script = interview(&job, Profile::Strong, PASSING);
+    // Remove the start_date question and its answer, as if the interviewer skipped it.
+    let question = script
+        .transcript
+        .turns
+        .iter()
+        .position(|t| t.question_id.as_deref() == Some("start_date"))
+        .unwrap();
+    script.transcript.turns.drain(question..question + 2);
+    script.assessments.retain(|a| a.question_id != "start_date");
+    for a in &mut script.assessments {
+        if a.turn_index > question {
+            a.turn_index -= 2;
+        }
+    }
+    let report = Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
+    assert_eq!(report.recommendation, Recommendation::Maybe);
+    assert!(!report.knockouts[1].asked);
+    assert!(report.recommendation_reason.contains("start_date"));
+}
+
+#[test]
+fn evidence_quotes_are_verbatim_and_timed_within_their_turn() {
+    let job = shipped_job();
+    for profile in [Profile::Strong, Profile::Vague] {
+        let script = interview(&job, profile, PASSING);
+        let report =
+            Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
+        let mut quotes = Vec::new();
+        for d in &report.dimensions {
+            assert!(!d.evidence.is_empty(), "{} has no evidence", d.id);
+            quotes.extend(&d.evidence);
+        }
+        quotes.extend(report.knockouts.iter().flat_map(|k| &k.evidence));
+        quotes.extend(report.required_skills.iter().flat_map(|s| &s.evidence));
+        quotes.extend(report.competencies.iter().flat_map(|c| &c.evidence));
+        for e in quotes {
+            let turn = &script.transcript.turns[e.turn];
+            assert_eq!(turn.speaker, Speaker::Candidate);
+            assert!(
+                turn.text.contains(&e.quote),
+                "{:?} not in {:?}",
+                e.quote,
+                turn.text
+            );
+            assert!(!e.quote.trim().is_empty() && e.quote.trim() == e.quote);
+            assert!(
+                turn.start_ms <= e.start_ms && e.start_ms < e.end_ms && e.end_ms <= turn.end_ms
+            );
+        }
+    }
+    // Strong evidence favours concrete sentences: numbers and named technologies.
+    let strong = report(Profile::Strong, PASSING);
+    let db = strong
+        .dimensions
+        .iter()
+        .find(|d| d.id == "database_optimization")
+        .unwrap();
+    assert!(
+        db.evidence[0].quote.chars().any(|c| c.is_ascii_digit()),
+        "{:?}",
+        db.evidence
+    );
+}
+
+#[test]
+fn coverage_reports_asked_answered_follow_ups_and_areas() {
+    let strong = report(Profile::Strong, PASSING);
+    let vague = report(Profile::Vague, PASSING);
+    let ids: Vec<&str> = strong
+        .coverage
+        .iter()
+        .map(|c| c.question_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "api_design",
+            "db_optimization",
+            "reliability",
+            "async_tasks",
+            "microservices",
+            "caching"
+        ]
+    );
+    assert!(strong.coverage.iter().all(|c| c.asked && c.answered));
+    assert!(
+        strong.coverage[..4]
+            .iter()
+            .all(|c| c.areas_missed.is_empty() && c.follow_ups == 0)
+    );
+    assert_eq!(strong.coverage[4].follow_ups, 3);
+    assert!(
+        vague.coverage[..4]
+            .iter()
+            .all(|c| c.follow_ups == 1 && c.areas_covered.is_empty())
+    );
+    assert!(
+        vague
+            .coverage
+            .iter()
+            .all(|c| c.score < strong.coverage[0].score)
+    );
+}
+
+#[test]
+fn assessments_must_fit_the_transcript() {
+    let job = shipped_job();
+    let mut script = interview(&job, Profile::Strong, PASSING);
+    script.assessments[0].turn_index = 10_000;
+    assert!(matches!(
+        Report::build(&job, &script.transcript, &script.assessments, &context()),
+        Err(ScoringError::TurnOutOfRange {
+            turn_index: 10_000,
+            ..
+        })
+    ));
+    script.assessments[0].turn_index = 0; // the greeting, an interviewer turn
+    assert!(matches!(
+        Report::build(&job, &script.transcript, &script.assessments, &context()),
+        Err(ScoringError::NotAnAnswer { turn_index: 0 })
+    ));
+    script.assessments[0].turn_index = script.assessments[1].turn_index;
+    assert!(matches!(
+        Report::build(&job, &script.transcript, &script.assessments, &context()),
+        Err(ScoringError::DuplicateAssessment { .. })
+    ));
+}

@@ -1,0 +1,218 @@
+//! `viva simulate` with scripted candidates on the shipped job (text mode), using the real
+//! sentence-embedding model that scripts/setup installs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Run {
+    dir: PathBuf,
+    transcript: Value,
+    report: Value,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn simulate(candidate: &str, tag: &str) -> Run {
+    let dir =
+        std::env::temp_dir().join(format!("viva-sim-{}-{candidate}-{tag}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(repo())
+        .args([
+            "simulate",
+            "--job",
+            "config/jobs/backend-developer.toml",
+            "--candidate",
+        ])
+        .arg(format!("config/candidates/{candidate}.toml"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in [
+        "transcript.json",
+        "transcript.vtt",
+        "report.json",
+        "report.html",
+    ] {
+        assert!(dir.join(file).exists(), "{file} written");
+    }
+    let read = |f: &str| serde_json::from_slice(&std::fs::read(dir.join(f)).unwrap()).unwrap();
+    Run {
+        transcript: read("transcript.json"),
+        report: read("report.json"),
+        dir,
+    }
+}
+
+fn count_kind(transcript: &Value, kind: &str) -> usize {
+    transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == kind)
+        .count()
+}
+
+#[test]
+fn strong_answers_score_clearly_higher_and_vague_ones_draw_more_follow_ups() {
+    let strong = simulate("strong", "a");
+    let vague = simulate("vague", "a");
+    let score = |r: &Run| r.report["overall_score"].as_f64().unwrap();
+    assert!(
+        score(&strong) >= score(&vague) + 30.0,
+        "strong {} vs vague {}",
+        score(&strong),
+        score(&vague)
+    );
+    assert!(
+        ["yes", "strong_yes"].contains(&strong.report["recommendation"].as_str().unwrap()),
+        "{}",
+        strong.report["recommendation"]
+    );
+    assert_eq!(vague.report["recommendation"], "no");
+    let (strong_follow_ups, vague_follow_ups) = (
+        count_kind(&strong.transcript, "follow_up"),
+        count_kind(&vague.transcript, "follow_up"),
+    );
+    assert!(
+        vague_follow_ups > strong_follow_ups,
+        "vague {vague_follow_ups} vs strong {strong_follow_ups} adaptive follow-ups"
+    );
+    // The plan is followed: knockouts, custom questions in order, blueprints, closing.
+    let asked: Vec<&str> = strong.transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["speaker"] == "interviewer" && t["kind"] != "follow_up")
+        .filter_map(|t| t["question_id"].as_str())
+        .collect();
+    let order = [
+        "api_experience",
+        "start_date",
+        "api_design",
+        "db_optimization",
+        "reliability",
+        "async_tasks",
+        "microservices",
+        "caching",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|id| {
+            asked
+                .iter()
+                .position(|a| a == id)
+                .unwrap_or_else(|| panic!("{id} asked"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{asked:?}");
+    assert_eq!(
+        strong.transcript["turns"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["kind"],
+        "closing"
+    );
+}
+
+#[test]
+fn a_failed_knockout_forces_no() {
+    let run = simulate("knockout-fail", "a");
+    assert_eq!(run.report["recommendation"], "no");
+    let knockout = run.report["knockouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "api_experience")
+        .unwrap();
+    assert_eq!(knockout["passed"], false, "{knockout}");
+}
+
+#[test]
+fn evidence_is_quoted_verbatim_and_reports_are_identical_across_runs() {
+    let first = simulate("strong", "b");
+    let second = simulate("strong", "c");
+    for file in [
+        "report.json",
+        "transcript.json",
+        "report.html",
+        "transcript.vtt",
+    ] {
+        assert_eq!(
+            std::fs::read(first.dir.join(file)).unwrap(),
+            std::fs::read(second.dir.join(file)).unwrap(),
+            "{file} differs between runs"
+        );
+    }
+    let candidate_turns: Vec<&Value> = first.transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["speaker"] == "candidate")
+        .collect();
+    let mut quotes = 0;
+    for dimension in first.report["dimensions"].as_array().unwrap() {
+        for evidence in dimension["evidence"].as_array().unwrap() {
+            let quote = evidence["quote"].as_str().unwrap();
+            let start = evidence["start_ms"].as_u64().unwrap();
+            let turn = candidate_turns
+                .iter()
+                .find(|t| t["text"].as_str().unwrap().contains(quote))
+                .unwrap_or_else(|| panic!("quote not in any candidate turn: {quote:?}"));
+            let (from, to) = (
+                turn["start_ms"].as_u64().unwrap(),
+                turn["end_ms"].as_u64().unwrap(),
+            );
+            assert!(
+                (from..=to).contains(&start),
+                "{quote:?} at {start} outside {from}..{to}"
+            );
+            quotes += 1;
+        }
+    }
+    assert!(
+        quotes >= 7,
+        "every scored dimension has evidence ({quotes} quotes)"
+    );
+}
+
+#[test]
+fn an_invalid_job_names_file_field_and_reason() {
+    let dir = std::env::temp_dir().join(format!("viva-sim-badjob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let job = std::fs::read_to_string(repo().join("config/jobs/backend-developer.toml")).unwrap();
+    let bad = job.replacen("id = \"start_date\"", "id = \"api_experience\"", 1);
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(repo())
+        .args(["simulate", "--job"])
+        .arg(&path)
+        .args(["--candidate", "config/candidates/strong.toml", "--out"])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("bad.toml: knockouts[1].id: duplicate id \"api_experience\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
