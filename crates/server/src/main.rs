@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod config;
 mod engines;
+mod interview_call;
 mod models;
 mod say;
 mod serve;

@@ -216,3 +216,101 @@ fn an_invalid_job_names_file_field_and_reason() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// RMS of a stretch of one channel, in milliseconds of a 16 kHz recording.
+fn rms(channel: &[f32], from_ms: u64, to_ms: u64) -> f32 {
+    let at = |ms: u64| ((ms * 16) as usize).min(channel.len());
+    let part = &channel[at(from_ms)..at(to_ms)];
+    (part.iter().map(|s| s * s).sum::<f32>() / part.len().max(1) as f32).sqrt()
+}
+
+#[test]
+fn an_audio_interview_runs_through_the_live_loop_with_an_aligned_recording() {
+    let dir = std::env::temp_dir().join(format!("viva-sim-audio-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(repo())
+        .args([
+            "simulate",
+            "--audio",
+            "--job",
+            "config/jobs/backend-developer.toml",
+        ])
+        .args(["--candidate", "config/candidates/strong.toml", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{stdout}");
+    // "audio call: N answers spoken, WER X % ..."
+    let wer: f64 = stdout
+        .split("WER ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the simulation reports its WER");
+    assert!(
+        wer <= 20.0,
+        "candidate speech over an 8 kHz line: WER {wer} % above 20 %"
+    );
+
+    let transcript: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("transcript.json")).unwrap()).unwrap();
+    let turns = transcript["turns"].as_array().unwrap();
+    assert_eq!(
+        turns.last().unwrap()["kind"],
+        "closing",
+        "the interview finished"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["overall_score"].as_f64().unwrap() > 40.0,
+        "{}",
+        report["overall_score"]
+    );
+
+    let mut wav = hound::WavReader::open(dir.join("recording.wav")).unwrap();
+    let spec = wav.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 16_000));
+    let samples: Vec<f32> = wav
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let candidate: Vec<f32> = samples.iter().step_by(2).copied().collect();
+    let interviewer: Vec<f32> = samples.iter().skip(1).step_by(2).copied().collect();
+    let duration_ms = candidate.len() as u64 / 16;
+    let last_end = turns.last().unwrap()["end_ms"].as_u64().unwrap();
+    assert!(
+        duration_ms.abs_diff(last_end) < 500,
+        "recording {duration_ms} ms, transcript {last_end} ms"
+    );
+    // Each speaker's channel carries sound inside their turns and is quiet inside the other's.
+    for turn in turns {
+        let (from, to) = (
+            turn["start_ms"].as_u64().unwrap(),
+            turn["end_ms"].as_u64().unwrap(),
+        );
+        if to - from < 1000 {
+            continue;
+        }
+        let (own, other) = if turn["speaker"] == "interviewer" {
+            (&interviewer, &candidate)
+        } else {
+            (&candidate, &interviewer)
+        };
+        assert!(
+            rms(own, from, to) > 0.01,
+            "no sound in the speaker's channel: {turn}"
+        );
+        assert!(
+            rms(other, from + 200, to.saturating_sub(200)) < rms(own, from, to) / 4.0,
+            "{turn}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -14,6 +14,9 @@
 //!
 //! Text mode feeds answers straight to the interviewer on a simulated clock (speech takes
 //! the time its words would take), so a run is fast and always gives the same files.
+//! Audio mode (`--audio`, [`audio`]) speaks every answer into the live conversation loop.
+
+mod audio;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,11 +29,12 @@ use viva_interview::interviewer::{Interviewer, Next, Prompt};
 use viva_interview::judge::Judge;
 use viva_interview::policy::BuiltInPolicy;
 use viva_interview::report::{Report, ReportContext};
-use viva_interview::transcript::{Transcript, Turn, TurnKind, write_atomically};
+use viva_interview::transcript::{Transcript, Turn, write_atomically};
 
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::engines;
+use crate::interview_call::kind_name;
 
 /// Simulated speaking pace: about 150 words a minute, plus a breath per turn.
 const MS_PER_WORD: u64 = 400;
@@ -82,6 +86,11 @@ impl ScriptedCandidate {
             .question_id
             .clone()
             .unwrap_or_else(|| kind_name(prompt.kind));
+        self.answer_for(key)
+    }
+
+    /// The next answer for a script key (a question id or a turn kind).
+    fn answer_for(&mut self, key: String) -> Option<String> {
         let own = self.script.answers.get(&key).map_or(0, Vec::len);
         let n = self.used.entry(key.clone()).or_insert(0);
         *n += 1;
@@ -99,24 +108,19 @@ impl ScriptedCandidate {
     }
 }
 
-fn kind_name(kind: TurnKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 fn speaking_ms(text: &str) -> u64 {
     text.split_whitespace().count() as u64 * MS_PER_WORD + TURN_OVERHEAD_MS
 }
 
 pub fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
-    if args.audio {
-        bail!("--audio is not available yet: run without it for a text simulation");
-    }
     let judge = Arc::new(engines::judge(config, &args.job)?);
     let mut candidate = ScriptedCandidate::load(&args.candidate)?;
     let name = candidate.script.candidate.name.clone();
+    if args.audio {
+        let transcript = audio::run(config, args, Arc::clone(&judge), candidate)?;
+        let report = job_report(&judge, &transcript, name)?;
+        return write_results(&args.out, &report, &transcript, true);
+    }
 
     let (mut interviewer, greeting) =
         Interviewer::start(Arc::clone(&judge), name.clone(), Box::new(BuiltInPolicy), 0);
