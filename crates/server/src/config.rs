@@ -25,6 +25,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub stt: SttSettings,
     pub tts: TtsSettings,
+    pub llm: LlmSettings,
     pub log: LogConfig,
 }
 
@@ -107,6 +108,21 @@ impl Default for TtsSettings {
             threads: 1,
         }
     }
+}
+
+/// The optional language model the interviewer may consult for follow-up questions.
+/// Off unless `url` is set: nothing leaves the machine by default.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// OpenAI-compatible API base, including the version (`http://127.0.0.1:8081/v1`).
+    pub url: String,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Longest wait for one decision; then the built-in policy decides, unnoticed by the candidate.
+    pub timeout_ms: u64,
+    /// Sent as a bearer token when set.
+    pub api_key: String,
 }
 
 /// Logging settings.
@@ -258,6 +274,12 @@ impl Config {
         if self.tts.voice.trim().is_empty() {
             return Err(("tts.voice", "must name a voice or a voice file".to_owned()));
         }
+        if !self.llm.url.is_empty() && self.llm.timeout_ms == 0 {
+            return Err((
+                "llm.timeout_ms",
+                "must be set (in milliseconds) when llm.url is set".to_owned(),
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err((
                 "log.level",
@@ -304,7 +326,7 @@ fn model_path(value: &str, dir: &Path, file_name: impl Fn(&str) -> String) -> Pa
 
 /// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has.
 fn env_setting(name: &str) -> Option<(String, String)> {
-    const SECTIONS: &[&str] = &["server", "models", "stt", "tts", "log"];
+    const SECTIONS: &[&str] = &["server", "models", "stt", "tts", "llm", "log"];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
     let (section, key) = rest.split_once('_')?;
     SECTIONS

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use viva_interview::embedding::Embedder;
 use viva_interview::job::Job;
 use viva_interview::judge::Judge;
+use viva_interview::llm::{LlmConfig, LlmPolicy};
+use viva_interview::policy::{BuiltInPolicy, Policy};
 use viva_speech::stt::{SpeechToText, SttConfig};
 use viva_speech::tts::{Tts, TtsConfig};
 
@@ -44,4 +46,47 @@ pub fn judge(config: &Config, job_file: &Path) -> anyhow::Result<Judge> {
     let job = Job::load(job_file).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let embedder = Embedder::load(&config.models.dir.join("minilm"))?;
     Ok(Judge::new(Arc::new(job), Arc::new(embedder))?)
+}
+
+/// The interviewer's follow-up policy: the configured language model (falling back to the
+/// built-in policy turn by turn), or the built-in policy alone.
+pub fn policy(config: &Config) -> anyhow::Result<Box<dyn Policy>> {
+    if config.llm.url.is_empty() {
+        return Ok(Box::new(BuiltInPolicy));
+    }
+    let llm = LlmPolicy::new(LlmConfig {
+        base_url: config.llm.url.clone(),
+        model: config.llm.model.clone(),
+        timeout: std::time::Duration::from_millis(config.llm.timeout_ms),
+        api_key: (!config.llm.api_key.is_empty()).then(|| config.llm.api_key.clone()),
+    })
+    .map_err(|e| anyhow::anyhow!("llm.url {}: {e}", config.llm.url))?;
+    Ok(Box::new(llm))
+}
+
+/// What produced a report, by role (kept in the report for audit).
+pub fn model_versions(config: &Config, speech: bool) -> std::collections::BTreeMap<String, String> {
+    let file_name = |p: std::path::PathBuf| {
+        p.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    let mut models = std::collections::BTreeMap::from([
+        ("embeddings".to_owned(), "all-MiniLM-L6-v2".to_owned()),
+        (
+            "interviewer".to_owned(),
+            if config.llm.url.is_empty() {
+                "built-in policy".to_owned()
+            } else {
+                format!(
+                    "built-in policy with {} at {}",
+                    config.llm.model, config.llm.url
+                )
+            },
+        ),
+    ]);
+    if speech {
+        models.insert("stt".to_owned(), file_name(config.stt_model_path()));
+        models.insert("tts".to_owned(), file_name(config.tts_voice_path()));
+    }
+    models
 }

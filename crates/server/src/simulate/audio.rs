@@ -14,7 +14,6 @@ use viva_call::{
     TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_interview::judge::Judge;
-use viva_interview::policy::BuiltInPolicy;
 use viva_interview::transcript::{LOG_FILE, Speaker, Transcript, TranscriptLog, Turn, TurnKind};
 use viva_media::{PcmFrame, resample};
 use viva_speech::tts::Tts;
@@ -56,7 +55,7 @@ pub fn run(
         dialogue: Box::new(InterviewDialogue::start(
             judge,
             name,
-            Box::new(BuiltInPolicy),
+            engines::policy(config)?,
         )),
         transcript: Box::new(TranscriptSink::open(out)?.with_observer(turns_tx)),
         recording: Some(out.join("recording.wav")),

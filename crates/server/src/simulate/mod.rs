@@ -27,7 +27,6 @@ use serde::Deserialize;
 use viva_interview::html::{self, HtmlOptions};
 use viva_interview::interviewer::{Interviewer, Next, Prompt};
 use viva_interview::judge::Judge;
-use viva_interview::policy::BuiltInPolicy;
 use viva_interview::report::{Report, ReportContext};
 use viva_interview::transcript::{Transcript, Turn, write_atomically};
 
@@ -118,12 +117,21 @@ pub fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
     let name = candidate.script.candidate.name.clone();
     if args.audio {
         let transcript = audio::run(config, args, Arc::clone(&judge), candidate)?;
-        let report = job_report(&judge, &transcript, name)?;
+        let report = job_report(
+            &judge,
+            &transcript,
+            name,
+            engines::model_versions(config, true),
+        )?;
         return write_results(&args.out, &report, &transcript, true);
     }
 
-    let (mut interviewer, greeting) =
-        Interviewer::start(Arc::clone(&judge), name.clone(), Box::new(BuiltInPolicy), 0);
+    let (mut interviewer, greeting) = Interviewer::start(
+        Arc::clone(&judge),
+        name.clone(),
+        engines::policy(config)?,
+        0,
+    );
     let mut transcript = Transcript::default();
     let mut now = 0;
     let mut next = Next::Say(greeting);
@@ -165,12 +173,13 @@ pub fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
         };
     }
 
-    write_results(
-        &args.out,
-        &job_report(&judge, &transcript, name)?,
+    let report = job_report(
+        &judge,
         &transcript,
-        false,
-    )
+        name,
+        engines::model_versions(config, false),
+    )?;
+    write_results(&args.out, &report, &transcript, false)
 }
 
 /// The report is a function of the job and the transcript alone.
@@ -178,12 +187,13 @@ fn job_report(
     judge: &Judge,
     transcript: &Transcript,
     name: Option<String>,
+    models: BTreeMap<String, String>,
 ) -> anyhow::Result<Report> {
     let assessments = judge.assess_transcript(transcript);
     let context = ReportContext {
         candidate: name,
         completed_at: None,
-        models: BTreeMap::from([("interviewer".to_owned(), "viva built-in policy".to_owned())]),
+        models,
     };
     Ok(Report::build(
         judge.job(),
