@@ -89,9 +89,9 @@ fn header(page: &mut String, report: &Report, candidate: &str) {
         escape(candidate),
         escape(&report.job_title),
         meta.join(" · "),
-        report.overall_score,
-        badge(report.recommendation),
-        escape(&report.recommendation_reason)
+        report.scorecard.overall_score,
+        badge(report.scorecard.recommendation),
+        escape(&report.scorecard.recommendation_reason)
     );
 }
 
@@ -117,11 +117,11 @@ fn verdict(passed: bool) -> &'static str {
 }
 
 fn knockouts(page: &mut String, report: &Report, options: &HtmlOptions) {
-    if report.knockouts.is_empty() {
+    if report.scorecard.knockouts.is_empty() {
         return;
     }
     page.push_str("<section><h2>Knockouts</h2><table><tr><th>Question</th><th>Fails if</th><th>Result</th></tr>\n");
-    for k in &report.knockouts {
+    for k in &report.scorecard.knockouts {
         let result = if k.asked {
             verdict(k.passed)
         } else {
@@ -143,7 +143,7 @@ fn dimensions(page: &mut String, report: &Report, options: &HtmlOptions) {
     page.push_str(
         "<section><h2>Scores</h2><table><tr><th>Dimension</th><th>Weight</th><th>Score</th><th>Rationale and evidence</th></tr>\n",
     );
-    for d in &report.dimensions {
+    for d in &report.scorecard.dimensions {
         let score = if d.assessed {
             format!(
                 "{}/10<div class=\"bar\"><span style=\"width:{}%\"></span></div>",
@@ -166,14 +166,14 @@ fn dimensions(page: &mut String, report: &Report, options: &HtmlOptions) {
 }
 
 fn skills(page: &mut String, report: &Report, options: &HtmlOptions) {
-    if report.competencies.is_empty()
-        && report.required_skills.is_empty()
-        && report.preferred_skills.is_empty()
+    if report.scorecard.competencies.is_empty()
+        && report.scorecard.required_skills.is_empty()
+        && report.scorecard.preferred_skills.is_empty()
     {
         return;
     }
     page.push_str("<section><h2>Competencies and skills</h2><table><tr><th>Item</th><th>Result</th><th>Evidence</th></tr>\n");
-    for c in &report.competencies {
+    for c in &report.scorecard.competencies {
         let _ = writeln!(
             page,
             "<tr><td>{}<div class=\"kind\">must-have</div></td><td>{}</td><td>{}</td></tr>",
@@ -182,7 +182,7 @@ fn skills(page: &mut String, report: &Report, options: &HtmlOptions) {
             quotes(&c.evidence, options)
         );
     }
-    for s in &report.required_skills {
+    for s in &report.scorecard.required_skills {
         let _ = writeln!(
             page,
             "<tr><td>{}<div class=\"kind\">required</div></td><td>{}/10</td><td>{}</td></tr>",
@@ -191,7 +191,7 @@ fn skills(page: &mut String, report: &Report, options: &HtmlOptions) {
             quotes(&s.evidence, options)
         );
     }
-    for p in &report.preferred_skills {
+    for p in &report.scorecard.preferred_skills {
         let result = if p.demonstrated {
             "<span class=\"pass\">Demonstrated</span>"
         } else {
@@ -208,14 +208,14 @@ fn skills(page: &mut String, report: &Report, options: &HtmlOptions) {
 }
 
 fn coverage(page: &mut String, report: &Report) {
-    if report.coverage.is_empty() {
+    if report.scorecard.coverage.is_empty() {
         return;
     }
     page.push_str(
         "<section><h2>Question coverage</h2><table><tr><th>Question</th><th>Asked</th><th>Follow-ups</th>\
          <th>Depth</th><th>Score</th><th>Areas covered</th><th>Areas missed</th></tr>\n",
     );
-    for c in &report.coverage {
+    for c in &report.scorecard.coverage {
         let asked = match (c.asked, c.answered) {
             (true, true) => "answered",
             (true, false) => "no answer",

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
 use crate::scoring::{
-    self, AnswerAssessment, CompetencyResult, DimensionScore, KnockoutResult, PreferredSkillResult,
-    QuestionCoverage, QuestionKind, Recommendation, ScoringError, SkillScore,
+    self, AnswerAssessment, DimensionScore, PreferredSkillResult, QuestionKind, Recommendation,
+    Scorecard, ScoringError, SkillScore,
 };
 use crate::transcript::{Speaker, Transcript};
 
@@ -60,24 +60,9 @@ pub struct Report {
     pub completed_at: Option<String>,
     /// From the first turn's start to the last turn's end, in milliseconds.
     pub duration_ms: u64,
-    /// Weighted composite, 0-100.
-    pub overall_score: f64,
-    /// `strong_yes`, `yes`, `maybe` or `no`.
-    pub recommendation: Recommendation,
-    /// Why, in one sentence.
-    pub recommendation_reason: String,
-    /// Rubric dimensions in rubric order.
-    pub dimensions: Vec<DimensionScore>,
-    /// Knockouts in job order.
-    pub knockouts: Vec<KnockoutResult>,
-    /// Must-have competencies.
-    pub competencies: Vec<CompetencyResult>,
-    /// Required skills, scored 0-10.
-    pub required_skills: Vec<SkillScore>,
-    /// Preferred skills.
-    pub preferred_skills: Vec<PreferredSkillResult>,
-    /// Per-question coverage: custom questions, then blueprints.
-    pub coverage: Vec<QuestionCoverage>,
+    /// The scores, knockouts, skills and coverage (flattened into the report's JSON).
+    #[serde(flatten)]
+    pub scorecard: Scorecard,
     /// What went well.
     pub strengths: Vec<String>,
     /// What to worry about.
@@ -128,15 +113,7 @@ impl Report {
             job_title: job.title.clone(),
             completed_at: context.completed_at.clone(),
             duration_ms,
-            overall_score: card.overall_score,
-            recommendation: card.recommendation,
-            recommendation_reason: card.recommendation_reason,
-            dimensions: card.dimensions,
-            knockouts: card.knockouts,
-            competencies: card.competencies,
-            required_skills: card.required_skills,
-            preferred_skills: card.preferred_skills,
-            coverage: card.coverage,
+            scorecard: card,
             strengths,
             risks,
             next_step,

@@ -48,10 +48,10 @@ fn html_report_escapes_text_and_links_evidence() {
     }
     let evidence_links = html.matches("href=\"#turn-").count();
     assert!(
-        evidence_links >= report.dimensions.len(),
+        evidence_links >= report.scorecard.dimensions.len(),
         "{evidence_links} evidence links"
     );
-    for d in &report.dimensions {
+    for d in &report.scorecard.dimensions {
         for e in &d.evidence {
             let seconds = format!("#t={:.1}", e.start_ms as f64 / 1000.0);
             assert!(html.contains(&seconds), "no link to {seconds}");

@@ -33,9 +33,17 @@ fn strong_specific_answers_score_clearly_higher_than_vague_ones() {
     let vague = report(Profile::Vague, PASSING);
     println!(
         "strong {} {:?}, vague {} {:?}",
-        strong.overall_score, strong.recommendation, vague.overall_score, vague.recommendation
+        strong.scorecard.overall_score,
+        strong.scorecard.recommendation,
+        vague.scorecard.overall_score,
+        vague.scorecard.recommendation
     );
-    for (s, v) in strong.dimensions.iter().zip(&vague.dimensions) {
+    for (s, v) in strong
+        .scorecard
+        .dimensions
+        .iter()
+        .zip(&vague.scorecard.dimensions)
+    {
         println!("  {:<24} strong {:>4}  vague {:>4}", s.id, s.score, v.score);
         assert!(s.assessed && v.assessed, "{} should be assessed", s.id);
         assert!(
@@ -46,14 +54,19 @@ fn strong_specific_answers_score_clearly_higher_than_vague_ones() {
             v.score
         );
     }
-    assert!(strong.overall_score >= vague.overall_score + 40.0);
+    assert!(strong.scorecard.overall_score >= vague.scorecard.overall_score + 40.0);
     assert!(
-        strong.recommendation >= Recommendation::Yes,
+        strong.scorecard.recommendation >= Recommendation::Yes,
         "{:?}",
-        strong.recommendation
+        strong.scorecard.recommendation
     );
-    assert_eq!(vague.recommendation, Recommendation::No);
-    for (s, v) in strong.required_skills.iter().zip(&vague.required_skills) {
+    assert_eq!(vague.scorecard.recommendation, Recommendation::No);
+    for (s, v) in strong
+        .scorecard
+        .required_skills
+        .iter()
+        .zip(&vague.scorecard.required_skills)
+    {
         assert!(
             s.score > v.score + 3.0,
             "{}: {} vs {}",
@@ -62,10 +75,22 @@ fn strong_specific_answers_score_clearly_higher_than_vague_ones() {
             v.score
         );
     }
-    assert!(strong.competencies.iter().all(|c| c.passed));
-    assert!(vague.competencies.iter().all(|c| !c.passed));
-    assert!(strong.preferred_skills.iter().all(|p| p.demonstrated));
-    assert!(vague.preferred_skills.iter().all(|p| !p.demonstrated));
+    assert!(strong.scorecard.competencies.iter().all(|c| c.passed));
+    assert!(vague.scorecard.competencies.iter().all(|c| !c.passed));
+    assert!(
+        strong
+            .scorecard
+            .preferred_skills
+            .iter()
+            .all(|p| p.demonstrated)
+    );
+    assert!(
+        vague
+            .scorecard
+            .preferred_skills
+            .iter()
+            .all(|p| !p.demonstrated)
+    );
     assert!(!strong.strengths.is_empty());
     assert!(vague.risks.iter().any(|r| r.contains("vague or evasive")));
 }
@@ -87,11 +112,11 @@ fn scores_rise_with_specificity_coverage_and_depth() {
         let report =
             Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
         assert!(
-            report.overall_score >= previous,
+            report.scorecard.overall_score >= previous,
             "step {step}: {} < {previous}",
-            report.overall_score
+            report.scorecard.overall_score
         );
-        previous = report.overall_score;
+        previous = report.scorecard.overall_score;
     }
 }
 
@@ -125,13 +150,13 @@ fn a_failed_knockout_forces_no() {
             can_start: Some(true),
         },
     );
-    assert_eq!(few_years.recommendation, Recommendation::No);
-    let k = &few_years.knockouts[0];
+    assert_eq!(few_years.scorecard.recommendation, Recommendation::No);
+    let k = &few_years.scorecard.knockouts[0];
     assert!(k.asked && !k.passed, "{k:?}");
     assert!(
-        few_years.overall_score > 70.0,
+        few_years.scorecard.overall_score > 70.0,
         "the score itself stays high: {}",
-        few_years.overall_score
+        few_years.scorecard.overall_score
     );
     assert!(few_years.next_step.starts_with("Do not advance"));
     assert!(k.evidence[0].quote.contains("2 years"), "{:?}", k.evidence);
@@ -143,8 +168,11 @@ fn a_failed_knockout_forces_no() {
             can_start: Some(true),
         },
     );
-    assert_eq!(no_years.recommendation, Recommendation::No);
-    assert_eq!(no_years.knockouts[0].detail, "no number of years given");
+    assert_eq!(no_years.scorecard.recommendation, Recommendation::No);
+    assert_eq!(
+        no_years.scorecard.knockouts[0].detail,
+        "no number of years given"
+    );
 
     let cannot_start = report(
         Profile::Strong,
@@ -153,8 +181,10 @@ fn a_failed_knockout_forces_no() {
             can_start: Some(false),
         },
     );
-    assert_eq!(cannot_start.recommendation, Recommendation::No);
-    assert!(cannot_start.knockouts[0].passed && !cannot_start.knockouts[1].passed);
+    assert_eq!(cannot_start.scorecard.recommendation, Recommendation::No);
+    assert!(
+        cannot_start.scorecard.knockouts[0].passed && !cannot_start.scorecard.knockouts[1].passed
+    );
 }
 
 #[test]
@@ -176,9 +206,14 @@ fn an_unasked_knockout_caps_at_maybe() {
         }
     }
     let report = Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
-    assert_eq!(report.recommendation, Recommendation::Maybe);
-    assert!(!report.knockouts[1].asked);
-    assert!(report.recommendation_reason.contains("start_date"));
+    assert_eq!(report.scorecard.recommendation, Recommendation::Maybe);
+    assert!(!report.scorecard.knockouts[1].asked);
+    assert!(
+        report
+            .scorecard
+            .recommendation_reason
+            .contains("start_date")
+    );
 }
 
 #[test]
@@ -189,13 +224,25 @@ fn evidence_quotes_are_verbatim_and_timed_within_their_turn() {
         let report =
             Report::build(&job, &script.transcript, &script.assessments, &context()).unwrap();
         let mut quotes = Vec::new();
-        for d in &report.dimensions {
+        for d in &report.scorecard.dimensions {
             assert!(!d.evidence.is_empty(), "{} has no evidence", d.id);
             quotes.extend(&d.evidence);
         }
-        quotes.extend(report.knockouts.iter().flat_map(|k| &k.evidence));
-        quotes.extend(report.required_skills.iter().flat_map(|s| &s.evidence));
-        quotes.extend(report.competencies.iter().flat_map(|c| &c.evidence));
+        quotes.extend(report.scorecard.knockouts.iter().flat_map(|k| &k.evidence));
+        quotes.extend(
+            report
+                .scorecard
+                .required_skills
+                .iter()
+                .flat_map(|s| &s.evidence),
+        );
+        quotes.extend(
+            report
+                .scorecard
+                .competencies
+                .iter()
+                .flat_map(|c| &c.evidence),
+        );
         for e in quotes {
             let turn = &script.transcript.turns[e.turn];
             assert_eq!(turn.speaker, Speaker::Candidate);
@@ -214,6 +261,7 @@ fn evidence_quotes_are_verbatim_and_timed_within_their_turn() {
     // Strong evidence favours concrete sentences: numbers and named technologies.
     let strong = report(Profile::Strong, PASSING);
     let db = strong
+        .scorecard
         .dimensions
         .iter()
         .find(|d| d.id == "database_optimization")
@@ -230,6 +278,7 @@ fn coverage_reports_asked_answered_follow_ups_and_areas() {
     let strong = report(Profile::Strong, PASSING);
     let vague = report(Profile::Vague, PASSING);
     let ids: Vec<&str> = strong
+        .scorecard
         .coverage
         .iter()
         .map(|c| c.question_id.as_str())
@@ -245,23 +294,30 @@ fn coverage_reports_asked_answered_follow_ups_and_areas() {
             "caching"
         ]
     );
-    assert!(strong.coverage.iter().all(|c| c.asked && c.answered));
     assert!(
-        strong.coverage[..4]
+        strong
+            .scorecard
+            .coverage
+            .iter()
+            .all(|c| c.asked && c.answered)
+    );
+    assert!(
+        strong.scorecard.coverage[..4]
             .iter()
             .all(|c| c.areas_missed.is_empty() && c.follow_ups == 0)
     );
-    assert_eq!(strong.coverage[4].follow_ups, 3);
+    assert_eq!(strong.scorecard.coverage[4].follow_ups, 3);
     assert!(
-        vague.coverage[..4]
+        vague.scorecard.coverage[..4]
             .iter()
             .all(|c| c.follow_ups == 1 && c.areas_covered.is_empty())
     );
     assert!(
         vague
+            .scorecard
             .coverage
             .iter()
-            .all(|c| c.score < strong.coverage[0].score)
+            .all(|c| c.score < strong.scorecard.coverage[0].score)
     );
 }
 

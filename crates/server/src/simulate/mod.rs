@@ -226,8 +226,8 @@ fn write_results(
         "{}: {} turns, overall {:.1}/100, recommendation {}",
         out.display(),
         transcript.turns.len(),
-        report.overall_score,
-        report.recommendation.as_str()
+        report.scorecard.overall_score,
+        report.scorecard.recommendation.as_str()
     );
     Ok(())
 }
