@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ pub struct Config {
     pub stt: SttSettings,
     pub tts: TtsSettings,
     pub llm: LlmSettings,
+    pub webrtc: WebRtcConfig,
     pub log: LogConfig,
 }
 
@@ -37,6 +38,18 @@ pub struct ServerConfig {
     pub http: SocketAddr,
     /// Database, recordings and transcripts live here.
     pub data_dir: PathBuf,
+    /// `sqlite://FILE` or `postgres://...`; empty: SQLite in `data_dir/viva.db`.
+    pub database: String,
+    /// Base of the links candidates receive, as they reach this server (e.g. behind a
+    /// reverse proxy); empty: `http://` and the listen address.
+    pub public_url: String,
+    /// The recruiter API key (`VIVA_API_KEY` also sets it); empty: one is generated at first
+    /// start and kept in the database (`viva api-key` prints it).
+    pub api_key: String,
+    /// Job files (`NAME.toml`) interviews are created from.
+    pub jobs_dir: PathBuf,
+    /// How long a candidate link stays valid unless the API request says otherwise.
+    pub link_ttl_hours: u32,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +57,83 @@ impl Default for ServerConfig {
         Self {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
+            database: String::new(),
+            public_url: String::new(),
+            api_key: String::new(),
+            jobs_dir: PathBuf::from("config/jobs"),
+            link_ttl_hours: 72,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The database URL: `database`, or SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("viva.db").display())
+        } else {
+            self.database.clone()
+        }
+    }
+}
+
+/// Browser calls: how media reaches this server through NATs and firewalls.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtcConfig {
+    /// The public address announced to browsers when the server sits behind a 1:1 NAT
+    /// (a cloud VM's elastic IP); unset: the host's own addresses.
+    pub public_ip: Option<IpAddr>,
+    /// UDP ports media may use (inclusive); 0 and 0: any port the system gives.
+    pub udp_port_min: u16,
+    pub udp_port_max: u16,
+    /// STUN/TURN servers for the server and the page, e.g.
+    /// `[{ urls = ["stun:stun.example.org:3478"] }]`. None by default: nothing leaves the
+    /// machine unless configured.
+    pub ice_servers: Vec<IceServerConfig>,
+    /// How long a call waits for a candidate whose connection dropped (a reload, a network
+    /// blip) before the interview ends as abandoned.
+    pub rejoin_grace_secs: u64,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self {
+            public_ip: None,
+            udp_port_min: 0,
+            udp_port_max: 0,
+            ice_servers: Vec::new(),
+            rejoin_grace_secs: 20,
+        }
+    }
+}
+
+/// One STUN or TURN server.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServerConfig {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+impl WebRtcConfig {
+    /// The transport's view of these settings.
+    pub fn settings(&self) -> viva_transport_webrtc::WebRtcSettings {
+        viva_transport_webrtc::WebRtcSettings {
+            public_ip: self.public_ip,
+            udp_ports: (self.udp_port_min != 0).then_some((self.udp_port_min, self.udp_port_max)),
+            ice_servers: self
+                .ice_servers
+                .iter()
+                .map(|s| viva_transport_webrtc::IceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -280,6 +370,24 @@ impl Config {
                 "must be set (in milliseconds) when llm.url is set".to_owned(),
             ));
         }
+        if self.server.link_ttl_hours == 0 {
+            return Err(("server.link_ttl_hours", "must be at least 1".to_owned()));
+        }
+        let (min, max) = (self.webrtc.udp_port_min, self.webrtc.udp_port_max);
+        if (min == 0) != (max == 0) || min > max {
+            return Err((
+                "webrtc.udp_port_min",
+                format!(
+                    "udp_port_min ({min}) and udp_port_max ({max}) must both be 0 (any port) or form a range"
+                ),
+            ));
+        }
+        if self.server.database.starts_with("mysql") {
+            return Err((
+                "server.database",
+                "only sqlite:// and postgres:// databases are supported".to_owned(),
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err((
                 "log.level",
@@ -326,7 +434,7 @@ fn model_path(value: &str, dir: &Path, file_name: impl Fn(&str) -> String) -> Pa
 
 /// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has.
 fn env_setting(name: &str) -> Option<(String, String)> {
-    const SECTIONS: &[&str] = &["server", "models", "stt", "tts", "llm", "log"];
+    const SECTIONS: &[&str] = &["server", "models", "stt", "tts", "llm", "webrtc", "log"];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
     let (section, key) = rest.split_once('_')?;
     SECTIONS

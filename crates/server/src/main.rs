@@ -1,10 +1,14 @@
 //! The `viva` binary.
 
+mod api;
 mod bench;
 mod cli;
 mod config;
 mod engines;
 mod interview_call;
+mod join;
+mod links;
+mod live;
 mod models;
 mod say;
 mod serve;
@@ -50,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),
+        Command::ApiKey => tokio::runtime::Runtime::new()?.block_on(serve::print_api_key(&config)),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())

@@ -1,22 +1,78 @@
-//! `viva serve`: the HTTP server. For now it answers health checks and shows what is running;
-//! the interview API and candidate pages grow here.
+//! `viva serve`: the interview server. It loads the speech models once, opens the database,
+//! and serves the recruiter API, the candidates' join pages and their browser calls, and
+//! health checks.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::Context;
 use axum::{Json, Router, response::Html, routing::get};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use viva_call::SpeechEngines;
+use viva_interview::embedding::Embedder;
+use viva_store::{Interview, Store};
 
 use crate::config::Config;
+use crate::engines;
+use crate::links::LinkSigner;
+use crate::live::LiveInterviews;
+
+/// Settings names in the database.
+const API_KEY_SETTING: &str = "api_key";
+const LINK_KEY_SETTING: &str = "link_signing_key";
+/// Environment variable that sets the recruiter API key, as `server.api_key` does.
+const API_KEY_ENV: &str = "VIVA_API_KEY";
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub links: LinkSigner,
+    pub live: Arc<LiveInterviews>,
+    pub config: Arc<Config>,
+    pub api_key: Arc<str>,
+    /// Base of candidate links, without a trailing slash.
+    pub public_url: Arc<str>,
+    /// Numbers the signaling connections, so a live call knows which one carries it.
+    pub next_connection: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// The candidate's signed link to `interview`.
+    pub fn join_url(&self, interview: &Interview) -> String {
+        let token = self
+            .links
+            .sign(&interview.id, interview.expires_at.unix_ms() / 1000);
+        format!("{}/join/{token}", self.public_url)
+    }
+}
 
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {} (server.data_dir)",
-            config.server.data_dir.display()
-        )
-    })?;
+    let config = Arc::new(config);
+    let store = open_store(&config).await?;
+    let api_key = api_key(&config, &store).await?;
+    let link_key = store
+        .set_setting_if_absent(LINK_KEY_SETTING, &random_key())
+        .await?;
+
+    let speech = {
+        let config = Arc::clone(&config);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            Ok(SpeechEngines {
+                stt: engines::speech_to_text(&config)?,
+                tts: Arc::new(engines::text_to_speech(&config)?),
+            })
+        })
+        .await??
+    };
+    let embedder = Arc::new(Embedder::load(&config.models.dir.join("minilm"))?);
+    let live = LiveInterviews::new(store.clone(), speech, embedder, Arc::clone(&config));
+    live.recover().await?;
+
     let listener = tokio::net::TcpListener::bind(config.server.http)
         .await
         .with_context(|| {
@@ -26,22 +82,102 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let addr: SocketAddr = listener.local_addr()?;
+    let public_url = if config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.server.public_url.trim_end_matches('/').to_owned()
+    };
+    let state = AppState {
+        store,
+        links: LinkSigner::new(link_key.into_bytes()),
+        live,
+        config: Arc::clone(&config),
+        api_key: api_key.into(),
+        public_url: public_url.into(),
+        next_connection: Arc::new(AtomicU64::new(1)),
+    };
     tracing::info!(%addr, data_dir = %config.server.data_dir.display(), "viva is listening");
     println!(
         "viva {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    axum::serve(listener, router())
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server stopped")
 }
 
-fn router() -> Router {
+/// Opens (creating if needed) the data directory and the database.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (server.data_dir)",
+            config.server.data_dir.display()
+        )
+    })?;
+    Ok(Store::open(&config.server.database_url(), &config.server.data_dir).await?)
+}
+
+/// The configured API key, or the one generated at first start (announced once).
+async fn api_key(config: &Config, store: &Store) -> anyhow::Result<String> {
+    if let Ok(key) = std::env::var(API_KEY_ENV)
+        && !key.is_empty()
+    {
+        return Ok(key);
+    }
+    if !config.server.api_key.is_empty() {
+        return Ok(config.server.api_key.clone());
+    }
+    let generated = random_key();
+    let key = store
+        .set_setting_if_absent(API_KEY_SETTING, &generated)
+        .await?;
+    if key == generated {
+        println!(
+            "generated the recruiter API key and stored it in the database; print it with `viva api-key`"
+        );
+    }
+    Ok(key)
+}
+
+/// `viva api-key`: the key recruiters use, wherever it is configured.
+pub async fn print_api_key(config: &Config) -> anyhow::Result<()> {
+    if let Ok(key) = std::env::var(API_KEY_ENV)
+        && !key.is_empty()
+    {
+        println!("{key}");
+        return Ok(());
+    }
+    if !config.server.api_key.is_empty() {
+        println!("{}", config.server.api_key);
+        return Ok(());
+    }
+    let store = open_store(config).await?;
+    match store.setting(API_KEY_SETTING).await? {
+        Some(key) => {
+            println!("{key}");
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "no API key yet: `viva serve` generates one at first start (or set server.api_key / {API_KEY_ENV})"
+        ),
+    }
+}
+
+/// 32 random bytes, URL-safe.
+fn random_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/version", get(version))
+        .nest("/api/v1", crate::api::routes(state.clone()))
+        .merge(crate::join::routes())
+        .with_state(state)
 }
 
 async fn healthz() -> Json<Value> {
@@ -75,26 +211,4 @@ async fn shutdown_signal() {
     };
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn health_and_version_answer() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router()).await });
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
-    }
 }

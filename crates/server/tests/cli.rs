@@ -205,16 +205,13 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("the server prints its address")
-        .to_owned();
+    // The first start also announces the generated API key; the address line follows.
+    let line = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find(|line| line.contains("listening on"))
+        .expect("the server prints its address");
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
 
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream

@@ -1,0 +1,416 @@
+//! The recruiter API: create interviews, follow them, and fetch their transcripts, reports
+//! and recordings. Every route needs `Authorization: Bearer KEY`; errors are JSON
+//! `{"error": {"code", "message", "field"?}}` with a status that says what went wrong.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use viva_interview::html::{self, HtmlOptions};
+use viva_interview::report::Report;
+use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog};
+use viva_store::{Candidate, Interview, NewInterview, Page, Timestamp};
+
+use crate::live::{self, RECORDING_FILE, REPORT_FILE, VIDEO_FILE};
+use crate::serve::AppState;
+
+/// The API's routes, behind the key check.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/interviews", post(create).get(list))
+        .route("/interviews/{id}", get(show))
+        .route("/interviews/{id}/transcript", get(transcript))
+        .route("/interviews/{id}/report", get(report))
+        .route("/interviews/{id}/recording", get(recording))
+        .route("/interviews/{id}/video", get(video))
+        .route_layer(middleware::from_fn_with_state(state, require_key));
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(|| async { ApiError::not_found("no such API route") })
+}
+
+/// An API error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A bad request; `field` names the offending field or parameter (empty: the whole body).
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self {
+            field: (!field.is_empty()).then_some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(%err, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server could not complete the request; its log says why",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = Value::from(field);
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+        }
+        response
+    }
+}
+
+impl From<viva_store::StoreError> for ApiError {
+    fn from(err: viva_store::StoreError) -> Self {
+        Self::internal(err)
+    }
+}
+
+async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(key) if constant_time_eq(key.trim().as_bytes(), state.api_key.as_bytes()) => {
+            next.run(request).await
+        }
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the API key is wrong",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the recruiter API key as `Authorization: Bearer KEY` (`viva api-key` prints it)",
+        )
+        .into_response(),
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a guessed
+/// key was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../assets/openapi.json"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateInterview {
+    job: String,
+    candidate: Candidate,
+    expires_in_hours: Option<u32>,
+}
+
+/// Longest a candidate link may be valid: a month.
+const MAX_LINK_HOURS: u32 = 720;
+
+async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: CreateInterview =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::new() } else { field };
+                ApiError::invalid(
+                    field,
+                    format!("the request body is not valid: {}", e.inner()),
+                )
+            })?;
+    let Some(path) = live::job_path(&state.config.server.jobs_dir, &request.job) else {
+        return Err(ApiError::invalid(
+            "job",
+            format!(
+                "`{}` is not a job name: use the name of a file in the jobs directory, without .toml",
+                request.job
+            ),
+        ));
+    };
+    if !path.exists() {
+        return Err(ApiError {
+            field: Some("job".to_owned()),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_job",
+                format!(
+                    "unknown job `{}`: there is no {}",
+                    request.job,
+                    path.display()
+                ),
+            )
+        });
+    }
+    if let Err(err) = live::load_job(&state.config.server.jobs_dir, &request.job) {
+        return Err(ApiError {
+            field: Some("job".to_owned()),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_job",
+                format!("the job `{}` cannot be used: {err:#}", request.job),
+            )
+        });
+    }
+    let candidate = request.candidate;
+    if candidate.name.trim().is_empty() {
+        return Err(ApiError::invalid("candidate.name", "must not be empty"));
+    }
+    if candidate.email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(ApiError::invalid(
+            "candidate.email",
+            "is not an e-mail address",
+        ));
+    }
+    let hours = request
+        .expires_in_hours
+        .unwrap_or(state.config.server.link_ttl_hours);
+    if !(1..=MAX_LINK_HOURS).contains(&hours) {
+        return Err(ApiError::invalid(
+            "expires_in_hours",
+            format!("must be between 1 and {MAX_LINK_HOURS}"),
+        ));
+    }
+    let now = Timestamp::now();
+    let interview = state
+        .store
+        .create_interview(NewInterview {
+            job: request.job,
+            candidate,
+            expires_at: Timestamp::from_unix_ms(now.unix_ms() + i64::from(hours) * 3_600_000),
+        })
+        .await?;
+    tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
+    Ok((StatusCode::CREATED, Json(view(&state, &interview))).into_response())
+}
+
+/// An interview as the API shows it.
+fn view(state: &AppState, interview: &Interview) -> Value {
+    json!({
+        "id": interview.id,
+        "job": interview.job,
+        "candidate": interview.candidate,
+        "status": interview.status,
+        "pin": interview.pin,
+        "join_url": state.join_url(interview),
+        "created_at": interview.created_at,
+        "expires_at": interview.expires_at,
+        "started_at": interview.started_at,
+        "ended_at": interview.ended_at,
+        "duration_ms": interview.duration_ms,
+        "failure": interview.failure,
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid("limit", e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    let interviews = state
+        .store
+        .interviews(Page {
+            limit,
+            offset: query.offset.unwrap_or(0),
+        })
+        .await?;
+    let interviews: Vec<Value> = interviews.iter().map(|i| view(&state, i)).collect();
+    Ok(Json(json!({ "interviews": interviews })))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Interview, ApiError> {
+    let not_found = || ApiError::not_found(format!("no interview `{id}`"));
+    if !viva_store::is_valid_id(id) {
+        return Err(not_found());
+    }
+    state.store.interview(id).await?.ok_or_else(not_found)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let interview = find(&state, &id).await?;
+    Ok(Json(view(&state, &interview)))
+}
+
+#[derive(Deserialize)]
+struct FormatQuery {
+    format: Option<String>,
+}
+
+/// The `format` query parameter: one of `allowed`, the first being the default.
+fn format<'a>(
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+    allowed: &[&'a str],
+) -> Result<&'a str, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid("format", e.body_text()))?;
+    match query.format {
+        None => Ok(allowed[0]),
+        Some(f) => allowed.iter().find(|a| **a == f).copied().ok_or_else(|| {
+            ApiError::invalid("format", format!("must be one of: {}", allowed.join(", ")))
+        }),
+    }
+}
+
+/// The transcript as written so far (the whole of it once the call has ended).
+fn read_transcript(dir: &std::path::Path) -> Result<Transcript, ApiError> {
+    if !dir.join(LOG_FILE).exists() {
+        return Ok(Transcript::default());
+    }
+    TranscriptLog::recover(dir).map_err(ApiError::internal)
+}
+
+async fn transcript(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let format = format(query, &["json", "vtt"])?;
+    let interview = find(&state, &id).await?;
+    let transcript = read_transcript(&state.store.interview_dir(&interview.id)?)?;
+    Ok(match format {
+        "vtt" => (
+            [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
+            transcript.to_vtt(),
+        )
+            .into_response(),
+        _ => (
+            [(header::CONTENT_TYPE, "application/json")],
+            transcript.to_json(),
+        )
+            .into_response(),
+    })
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let format = format(query, &["json", "html"])?;
+    let interview = find(&state, &id).await?;
+    let dir = state.store.interview_dir(&interview.id)?;
+    let json = match std::fs::read_to_string(dir.join(REPORT_FILE)) {
+        Ok(json) if interview.status.is_finished() => json,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "report_not_ready",
+                format!(
+                    "the report is written when the interview ends; it is {}",
+                    interview.status.as_str()
+                ),
+            ));
+        }
+    };
+    if format == "json" {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
+    }
+    let report: Report = serde_json::from_str(&json).map_err(ApiError::internal)?;
+    let transcript = read_transcript(&dir)?;
+    let options = HtmlOptions {
+        // Relative to .../report: the recording route beside it.
+        recording_url: dir
+            .join(RECORDING_FILE)
+            .exists()
+            .then(|| "recording".to_owned()),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html::render(&report, &transcript, &options),
+    )
+        .into_response())
+}
+
+async fn recording(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    media_file(&state, &id, RECORDING_FILE, "audio/wav", request).await
+}
+
+async fn video(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    media_file(&state, &id, VIDEO_FILE, "video/webm", request).await
+}
+
+/// Serves a recording with range requests, so a player can seek.
+async fn media_file(
+    state: &AppState,
+    id: &str,
+    name: &str,
+    mime: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let interview = find(state, id).await?;
+    let path = state.store.interview_dir(&interview.id)?.join(name);
+    if !path.exists() {
+        return Err(ApiError::not_found(format!(
+            "interview `{id}` has no {name} (it has not started, or was not a browser call)"
+        )));
+    }
+    let mime = mime.parse().map_err(ApiError::internal)?;
+    let response = ServeFile::new_with_mime(path, &mime)
+        .oneshot(request)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(response.map(Body::new))
+}

@@ -1,0 +1,438 @@
+//! Live interviews: one conversation per interview that outlives the browser connections
+//! carrying it, so a reload or a network blip rejoins the same call instead of starting over.
+//!
+//! A [`Relay`] task sits between the conversation loop and whichever connection is attached:
+//! caller audio flows in from it, interviewer audio flows out to it. With no connection the
+//! interviewer's audio goes nowhere and a grace timer runs; when it expires the candidate is
+//! taken to have left, and the interview ends as abandoned with everything said kept.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use viva_call::{
+    Call, CallEnd, CallInput, CallOutput, CallPeer, CallSetup, SpeechEngines, SystemClock,
+    TurnTaking, converse,
+};
+use viva_interview::embedding::Embedder;
+use viva_interview::job::Job;
+use viva_interview::judge::Judge;
+use viva_interview::report::{Report, ReportContext};
+use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog, write_atomically};
+use viva_store::{Interview, Outcome, Status, Store, Timestamp};
+
+use crate::config::Config;
+use crate::engines;
+use crate::interview_call::{InterviewDialogue, TranscriptSink};
+
+/// Sample rate of the conversation side of a live call: WebRTC's Opus clock, so browser audio
+/// needs no resampling on the way out.
+const CALL_RATE: u32 = 48_000;
+/// Files of one interview, under its directory.
+pub const RECORDING_FILE: &str = "recording.wav";
+pub const VIDEO_FILE: &str = "video.webm";
+pub const REPORT_FILE: &str = "report.json";
+
+/// Identifies one browser connection (one signaling socket).
+pub type ConnectionId = u64;
+
+/// Every interview being held right now, and what it takes to hold one.
+pub struct LiveInterviews {
+    store: Store,
+    speech: SpeechEngines,
+    embedder: Arc<Embedder>,
+    config: Arc<Config>,
+    calls: Mutex<HashMap<String, Arc<LiveCall>>>,
+    /// Which connection holds each interview: one tab at a time, from its offer until it
+    /// goes away.
+    claims: Mutex<HashMap<String, ConnectionId>>,
+}
+
+/// Why a connection may not join.
+#[derive(Debug)]
+pub enum JoinError {
+    /// The interview is over (or was never startable).
+    Ended,
+    /// Starting the conversation failed.
+    Failed(anyhow::Error),
+}
+
+/// One interview in progress.
+pub struct LiveCall {
+    commands: mpsc::UnboundedSender<RelayCommand>,
+    outcome: watch::Receiver<Option<Outcome>>,
+}
+
+enum RelayCommand {
+    Attach(ConnectionId, Call),
+    Detach(ConnectionId),
+    HangUp,
+}
+
+impl LiveInterviews {
+    pub fn new(
+        store: Store,
+        speech: SpeechEngines,
+        embedder: Arc<Embedder>,
+        config: Arc<Config>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            speech,
+            embedder,
+            config,
+            calls: Mutex::new(HashMap::new()),
+            claims: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether a connection holds `interview_id` right now.
+    pub fn is_claimed(&self, interview_id: &str) -> bool {
+        self.claims.lock().unwrap().contains_key(interview_id)
+    }
+
+    /// Lets connection `conn` hold the interview, unless another one does.
+    pub fn claim(&self, interview_id: &str, conn: ConnectionId) -> bool {
+        let mut claims = self.claims.lock().unwrap();
+        match claims.get(interview_id) {
+            Some(holder) => *holder == conn,
+            None => {
+                claims.insert(interview_id.to_owned(), conn);
+                true
+            }
+        }
+    }
+
+    /// Connection `conn` is gone: another may hold the interview.
+    pub fn release(&self, interview_id: &str, conn: ConnectionId) {
+        let mut claims = self.claims.lock().unwrap();
+        if claims.get(interview_id) == Some(&conn) {
+            claims.remove(interview_id);
+        }
+    }
+
+    /// The interview's live call, started now if the interview has not begun yet. The caller
+    /// must hold the interview's [claim](Self::claim).
+    pub async fn join(self: &Arc<Self>, interview: &Interview) -> Result<Arc<LiveCall>, JoinError> {
+        if let Some(call) = self.calls.lock().unwrap().get(&interview.id).cloned() {
+            return call.check_running().map(|()| call);
+        }
+        if interview.status != Status::Scheduled {
+            return Err(JoinError::Ended);
+        }
+        // Claiming the interview in the database is the one atomic step: of two racing
+        // connections only one starts the conversation.
+        let started = self
+            .store
+            .start(&interview.id, Timestamp::now())
+            .await
+            .map_err(|e| JoinError::Failed(e.into()))?;
+        if !started {
+            return match self.calls.lock().unwrap().get(&interview.id).cloned() {
+                Some(call) => call.check_running().map(|()| call),
+                None => Err(JoinError::Ended),
+            };
+        }
+        let call = match self.start(interview) {
+            Ok(call) => call,
+            Err(err) => {
+                let reason = format!("{err:#}");
+                tracing::error!(interview_id = %interview.id, %reason, "cannot start the interview");
+                let _ = self
+                    .store
+                    .finish(
+                        &interview.id,
+                        Outcome::Failed,
+                        Timestamp::now(),
+                        Some(&reason),
+                    )
+                    .await;
+                return Err(JoinError::Failed(err));
+            }
+        };
+        Ok(call)
+    }
+
+    /// Finishes interviews a crash left in progress: their transcripts are on disk up to the
+    /// crash, so they end as abandoned with a report of what was said.
+    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        for interview in self.store.unfinished().await? {
+            tracing::warn!(interview_id = %interview.id, "finishing an interview the server stopped during");
+            let dir = self.store.interview_dir(&interview.id)?;
+            let this = Arc::clone(self);
+            let report =
+                tokio::task::spawn_blocking(move || this.write_report(&interview, &dir)).await?;
+            let (id, outcome, failure) = match report {
+                Ok(id) => (id, Outcome::Abandoned, None),
+                Err((id, err)) => (id, Outcome::Failed, Some(format!("{err:#}"))),
+            };
+            self.store
+                .finish(&id, outcome, Timestamp::now(), failure.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn start(self: &Arc<Self>, interview: &Interview) -> anyhow::Result<Arc<LiveCall>> {
+        let judge = Arc::new(self.judge(&interview.job)?);
+        let dir = self.store.interview_dir(&interview.id)?;
+        let setup = CallSetup {
+            dialogue: Box::new(InterviewDialogue::start(
+                Arc::clone(&judge),
+                Some(interview.candidate.name.clone()),
+                engines::policy(&self.config)?,
+            )),
+            transcript: Box::new(TranscriptSink::open(&dir)?),
+            recording: Some(dir.join(RECORDING_FILE)),
+            turn_taking: TurnTaking::default(),
+        };
+        let (call, peer) = Call::pair(interview.id.clone(), CALL_RATE);
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (outcome_tx, outcome) = watch::channel(None);
+        let live = Arc::new(LiveCall { commands, outcome });
+        self.calls
+            .lock()
+            .unwrap()
+            .insert(interview.id.clone(), Arc::clone(&live));
+
+        let grace = Duration::from_secs(self.config.webrtc.rejoin_grace_secs);
+        tokio::spawn(Relay::new(peer, command_rx, grace).run());
+        let this = Arc::clone(self);
+        let interview = interview.clone();
+        tokio::spawn(async move {
+            let clock = Arc::new(SystemClock::start());
+            let result = converse(call, setup, &this.speech, clock).await;
+            let (outcome, failure) = match &result {
+                Ok(summary) if summary.ended == CallEnd::Completed => (Outcome::Completed, None),
+                Ok(_) => (Outcome::Abandoned, None),
+                Err(err) => (Outcome::Failed, Some(err.to_string())),
+            };
+            tracing::info!(interview_id = %interview.id, ?outcome, "the call ended");
+            // The page learns at once; the report follows.
+            let _ = outcome_tx.send(Some(outcome));
+            this.conclude(interview, outcome, failure).await;
+        });
+        Ok(live)
+    }
+
+    async fn conclude(
+        self: Arc<Self>,
+        interview: Interview,
+        outcome: Outcome,
+        failure: Option<String>,
+    ) {
+        let ended_at = Timestamp::now();
+        let this = Arc::clone(&self);
+        let id = interview.id.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let dir = this.store.interview_dir(&interview.id)?;
+            this.write_report(&interview, &dir).map_err(|(_, e)| e)
+        })
+        .await;
+        let failure = match report {
+            Ok(Ok(_)) => failure,
+            Ok(Err(err)) => Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
+            Err(err) => Some(format!("no report: {err}")),
+        };
+        if let Err(err) = self
+            .store
+            .finish(&id, outcome, ended_at, failure.as_deref())
+            .await
+        {
+            tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
+        }
+        self.calls.lock().unwrap().remove(&id);
+    }
+
+    /// Scores what the transcript holds and writes the report beside it.
+    fn write_report(
+        &self,
+        interview: &Interview,
+        dir: &Path,
+    ) -> Result<String, (String, anyhow::Error)> {
+        let id = interview.id.clone();
+        let build = || -> anyhow::Result<()> {
+            let judge = self.judge(&interview.job)?;
+            let transcript = if dir.join(LOG_FILE).exists() {
+                TranscriptLog::recover(dir)?
+            } else {
+                Transcript::default()
+            };
+            let report = Report::build(
+                judge.job(),
+                &transcript,
+                &judge.assess_transcript(&transcript),
+                &ReportContext {
+                    candidate: Some(interview.candidate.name.clone()),
+                    completed_at: Some(Timestamp::now().to_string()),
+                    models: engines::model_versions(&self.config, true),
+                },
+            )?;
+            Ok(write_atomically(
+                &dir.join(REPORT_FILE),
+                report.to_json().as_bytes(),
+            )?)
+        };
+        build().map(|()| id.clone()).map_err(|e| (id, e))
+    }
+
+    fn judge(&self, job: &str) -> anyhow::Result<Judge> {
+        let job = load_job(&self.config.server.jobs_dir, job)?;
+        Ok(Judge::new(Arc::new(job), Arc::clone(&self.embedder))?)
+    }
+}
+
+/// Loads `jobs_dir/NAME.toml`, listing every problem in it.
+pub fn load_job(jobs_dir: &Path, name: &str) -> anyhow::Result<Job> {
+    let path = job_path(jobs_dir, name)
+        .with_context(|| format!("`{name}` is not a job name (letters, digits, - and _)"))?;
+    Job::load(&path).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+/// The file a job name refers to, if the name is one (it must not reach outside the directory).
+pub fn job_path(jobs_dir: &Path, name: &str) -> Option<PathBuf> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    valid.then(|| jobs_dir.join(format!("{name}.toml")))
+}
+
+impl LiveCall {
+    fn check_running(&self) -> Result<(), JoinError> {
+        match *self.outcome.borrow() {
+            Some(_) => Err(JoinError::Ended),
+            None => Ok(()),
+        }
+    }
+
+    /// Carries the call over `call` (a transport's call for connection `conn`) from now on.
+    pub fn attach(&self, conn: ConnectionId, call: Call) {
+        let _ = self.commands.send(RelayCommand::Attach(conn, call));
+    }
+
+    /// Connection `conn` went away; the grace period for rejoining starts.
+    pub fn detach(&self, conn: ConnectionId) {
+        let _ = self.commands.send(RelayCommand::Detach(conn));
+    }
+
+    /// The candidate ended the call.
+    pub fn hang_up(&self) {
+        let _ = self.commands.send(RelayCommand::HangUp);
+    }
+
+    /// Resolves when the conversation is over, with how it ended.
+    pub async fn ended(&self) -> Outcome {
+        let mut outcome = self.outcome.clone();
+        loop {
+            if let Some(outcome) = *outcome.borrow_and_update() {
+                return outcome;
+            }
+            if outcome.changed().await.is_err() {
+                return Outcome::Failed;
+            }
+        }
+    }
+}
+
+/// Moves audio between the conversation and the attached connection.
+struct Relay {
+    conversation: CallPeer,
+    commands: mpsc::UnboundedReceiver<RelayCommand>,
+    grace: Duration,
+    attached: Option<(ConnectionId, Call)>,
+    /// When the candidate counts as gone, while no connection is attached.
+    gone_at: Option<Instant>,
+}
+
+impl Relay {
+    fn new(
+        conversation: CallPeer,
+        commands: mpsc::UnboundedReceiver<RelayCommand>,
+        grace: Duration,
+    ) -> Self {
+        Self {
+            conversation,
+            commands,
+            grace,
+            attached: None,
+            // The first connection is attaching right now; the same grace covers its setup.
+            gone_at: Some(Instant::now() + grace),
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let gone = async {
+                match self.gone_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let from_caller = async {
+                match &mut self.attached {
+                    Some((_, call)) => call.inbound.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(RelayCommand::Attach(conn, call)) => {
+                        self.attached = Some((conn, call));
+                        self.gone_at = None;
+                    }
+                    Some(RelayCommand::Detach(conn)) => {
+                        if self.attached.as_ref().is_some_and(|(c, _)| *c == conn) {
+                            self.drop_connection();
+                        }
+                    }
+                    Some(RelayCommand::HangUp) | None => {
+                        let _ = self.conversation.inbound.send(CallInput::HangUp).await;
+                        self.gone_at = None;
+                    }
+                },
+                input = from_caller => match input {
+                    // A transport's hang-up is a lost connection: the page may come back.
+                    Some(CallInput::HangUp) | None => self.drop_connection(),
+                    Some(input) => {
+                        if self.conversation.inbound.send(input).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                output = self.conversation.outbound.recv() => match output {
+                    Some(CallOutput::HangUp) | None => {
+                        if let Some((_, call)) = &self.attached {
+                            let _ = call.outbound.send(CallOutput::HangUp).await;
+                        }
+                        return;
+                    }
+                    Some(output) => {
+                        if let Some((_, call)) = &self.attached {
+                            let _ = call.outbound.send(output).await;
+                        }
+                    }
+                },
+                () = gone => {
+                    tracing::info!("the candidate did not come back: ending the call");
+                    self.gone_at = None;
+                    let _ = self.conversation.inbound.send(CallInput::HangUp).await;
+                }
+            }
+        }
+    }
+
+    fn drop_connection(&mut self) {
+        if self.attached.take().is_some() {
+            tracing::info!(
+                grace_secs = self.grace.as_secs(),
+                "the candidate's connection dropped; waiting for a rejoin"
+            );
+            self.gone_at = Some(Instant::now() + self.grace);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! A candidate's browser interview end to end: headless Chromium (fake camera, a fake
+//! microphone speaking real recorded sentences) opens the join link of a real `viva serve`,
+//! passes the device check, starts, talks with the interviewer over WebRTC for several turns,
+//! reloads the page (rejoining the same call), and finally closes the tab mid-interview.
+//! Then: the transcript holds the spoken words, the interview is `abandoned` with what was said
+//! kept and a report written, and the stereo recording and the camera video are playable
+//! files (checked with ffprobe) whose durations match the call.
+
+#[path = "support/browser.rs"]
+mod browser;
+#[path = "support/server.rs"]
+mod server;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use browser::{Browser, speech_wav_with_pauses};
+use serde_json::Value;
+use server::{TestServer, repo};
+
+/// Reloads and tab closes leave the call waiting this long for a rejoin.
+const GRACE_SECS: u64 = 4;
+
+/// Read speech with its transcript, from the speech set scripts/setup installs.
+const CLIPS: [&str; 3] = ["librivox-0870", "librivox-0890", "librivox-0920"];
+
+fn clip(name: &str) -> (Vec<f32>, u32, String) {
+    let dir = repo().join("models/speech-set");
+    let mut reader = hound::WavReader::open(dir.join(format!("{name}.wav")))
+        .unwrap_or_else(|e| panic!("{name}.wav: {e} (run scripts/setup)"));
+    let rate = reader.spec().sample_rate;
+    let samples = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let text = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
+    (samples, rate, text)
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Duration of a media file in seconds, as ffprobe reads it (which fails on broken files).
+fn probe_seconds(path: &Path) -> f64 {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        output.status.success(),
+        "ffprobe rejects {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no duration for {}: {text}", path.display()))
+}
+
+fn probe_streams(path: &Path) -> String {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,channels",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn candidate_text(transcript: &Value) -> String {
+    transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["speaker"] == "candidate")
+        .map(|t| t["text"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn candidate_turns(transcript: &Value) -> usize {
+    transcript["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["speaker"] == "candidate")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_interviews_in_the_browser() {
+    let grace = GRACE_SECS.to_string();
+    let server = tokio::task::block_in_place(|| {
+        TestServer::start("browser", &[("VIVA_WEBRTC_REJOIN_GRACE_SECS", &grace)])
+    });
+    let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
+    let interview = blocking(&|| server.schedule("Ada Lovelace"));
+    let id = interview["id"].as_str().unwrap().to_owned();
+    let join_url = interview["join_url"].as_str().unwrap().to_owned();
+    let transcript_path = format!("/api/v1/interviews/{id}/transcript");
+
+    // The fake microphone: three real sentences, each followed by a pause long enough to end
+    // the turn, looped by Chromium for as long as the call lasts.
+    let clips: Vec<_> = CLIPS.iter().map(|name| clip(name)).collect();
+    let mic = server.data_dir.join("mic.wav");
+    let audio: Vec<(Vec<f32>, u32)> = clips.iter().map(|(s, r, _)| (s.clone(), *r)).collect();
+    speech_wav_with_pauses(&mic, &audio, Duration::from_millis(3_500)).unwrap();
+
+    let browser = Browser::launch(&mic).await.unwrap();
+    let tab = browser.open(&join_url).await.unwrap();
+    let ready = tab
+        .wait_for(
+            "document.body.dataset.state === 'ready'",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(ready.is_ok(), "{ready:?}\nconsole: {:#?}", tab.console());
+    let shown = tab.eval("document.body.innerText").await.unwrap();
+    assert!(
+        shown.as_str().unwrap().contains("Senior Backend Developer"),
+        "{shown}"
+    );
+    tab.click("#start").await.unwrap();
+    let in_call = tab
+        .wait_for(
+            "document.body.dataset.state === 'in-call'",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        in_call.is_ok(),
+        "{in_call:?}\nconsole: {:#?}",
+        tab.console()
+    );
+
+    // A second tab on the live interview is turned away.
+    let second = blocking(&|| {
+        let reply = server.request("GET", &format!("{join_url}/details"), None, &[], None);
+        Value::from(reply.status)
+    });
+    assert_eq!(second, 409);
+    let ws = format!("{join_url}/signal").replace("http://", "ws://");
+    match tokio_tungstenite::connect_async(&ws).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 409)
+        }
+        other => panic!("a second signaling socket must get 409, got {other:?}"),
+    }
+
+    // Two answers, then a reload: the page rejoins the same call.
+    wait_for_answers(&server, &transcript_path, 2, Duration::from_secs(120)).await;
+    tab.eval("location.reload()").await.unwrap();
+    tab.wait_for(
+        "document.body.dataset.state === 'ready'",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    tab.click("#start").await.unwrap();
+    let rejoined = tab
+        .wait_for(
+            "document.body.dataset.state === 'in-call'",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        rejoined.is_ok(),
+        "{rejoined:?}\nconsole: {:#?}",
+        tab.console()
+    );
+    let status = blocking(&|| server.get(&format!("/api/v1/interviews/{id}")).json());
+    assert_eq!(status["status"], "in_progress", "{status}");
+
+    // Another answer after the rejoin, then the tab closes while the candidate speaks.
+    wait_for_answers(&server, &transcript_path, 3, Duration::from_secs(120)).await;
+    let _ = tab
+        .wait_for(
+            "document.body.dataset.speaking === 'candidate'",
+            Duration::from_secs(20),
+        )
+        .await;
+    tab.close().await.unwrap();
+
+    let ended = blocking(&|| {
+        server.wait_for_interview(&id, Duration::from_secs(60), |i| {
+            i["status"] != "in_progress"
+        })
+    });
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+
+    // What was said is kept: the microphone's sentences are in the transcript. The fake
+    // microphone loops regardless of turns, so sentences overlap the interviewer's lines
+    // (where the browser's echo canceller mutes them) and some are cut: at least one whole
+    // sentence must come through, and most words heard must be words that were spoken.
+    let transcript = blocking(&|| server.get(&transcript_path).json());
+    let heard: Vec<String> = words(&candidate_text(&transcript));
+    let vocabulary: Vec<String> = clips.iter().flat_map(|(_, _, text)| words(text)).collect();
+    let whole_sentences = clips
+        .iter()
+        .filter(|(_, _, text)| {
+            let spoken = words(text);
+            spoken.iter().filter(|w| heard.contains(w)).count() * 10 >= spoken.len() * 8
+        })
+        .count();
+    let spoken_words = heard.iter().filter(|w| vocabulary.contains(w)).count();
+    eprintln!(
+        "browser call: {whole_sentences} whole sentences, {spoken_words}/{} words heard were spoken: {heard:?}",
+        heard.len()
+    );
+    assert!(
+        whole_sentences >= 1,
+        "no spoken sentence is in the transcript: {heard:?}"
+    );
+    assert!(
+        spoken_words * 10 >= heard.len() * 6,
+        "mostly words nobody said: {heard:?}"
+    );
+
+    let report = blocking(&|| {
+        server
+            .get(&format!("/api/v1/interviews/{id}/report"))
+            .json()
+    });
+    assert!(report["overall_score"].is_number(), "{report}");
+    let html = blocking(&|| {
+        Value::from(
+            server
+                .get(&format!("/api/v1/interviews/{id}/report?format=html"))
+                .text(),
+        )
+    });
+    assert!(html.as_str().unwrap().contains("Ada Lovelace"));
+
+    // The recordings: playable, and as long as the call.
+    let call_secs = ended["duration_ms"].as_f64().unwrap() / 1000.0;
+    let dir = server.data_dir.join("interviews").join(&id);
+    let recording = dir.join("recording.wav");
+    let video = dir.join("video.webm");
+    let recording_secs = probe_seconds(&recording);
+    assert!(
+        probe_streams(&recording).contains(",2"),
+        "stereo: {}",
+        probe_streams(&recording)
+    );
+    assert!(
+        (recording_secs - call_secs).abs() <= GRACE_SECS as f64 + 2.0,
+        "recording {recording_secs:.1} s, call {call_secs:.1} s"
+    );
+    let streams = probe_streams(&video);
+    assert!(
+        streams.contains("vp8") && streams.contains("opus"),
+        "{streams}"
+    );
+    let video_secs = probe_seconds(&video);
+    // The first connection's video runs until the reload.
+    assert!(
+        video_secs > 5.0 && video_secs <= call_secs + 1.0,
+        "video {video_secs:.1} s, call {call_secs:.1} s"
+    );
+    let mkvinfo = Command::new("mkvinfo").arg(&video).output().unwrap();
+    assert!(mkvinfo.status.success(), "mkvinfo rejects the video");
+
+    // Served with ranges, so a player can seek.
+    let range = tokio::task::block_in_place(|| {
+        server.request(
+            "GET",
+            &format!("/api/v1/interviews/{id}/recording"),
+            Some(server::API_KEY),
+            &[("Range", "bytes=0-99")],
+            None,
+        )
+    });
+    assert_eq!((range.status, range.body.len()), (206, 100));
+    let whole =
+        tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/video")));
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-type"), Some("video/webm"));
+
+    // The link was single-use.
+    let again = blocking(&|| {
+        Value::from(
+            server
+                .request("GET", &format!("{join_url}/details"), None, &[], None)
+                .status,
+        )
+    });
+    assert_eq!(again, 410);
+}
+
+async fn wait_for_answers(
+    server: &TestServer,
+    transcript_path: &str,
+    answers: usize,
+    timeout: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let transcript = tokio::task::block_in_place(|| server.get(transcript_path).json());
+        if candidate_turns(&transcript) >= answers {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {answers} answers after {timeout:?}: {transcript}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,224 @@
+//! A real `viva serve` for integration tests: the binary, started from the repository root
+//! (real config, jobs and models) on a free port with its own data directory, and an HTTP
+//! client for its API.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The recruiter API key the test servers use.
+pub const API_KEY: &str = "test-recruiter-key";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running server; stopped (SIGTERM, by PID) and its data removed on drop.
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    agent: ureq::Agent,
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `error.code` of an error response.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an API error: {}", self.text()))
+            .to_owned()
+    }
+}
+
+impl TestServer {
+    /// Starts `viva serve` with `env` on top of a clean `VIVA_*` environment.
+    pub fn start(name: &str, env: &[(&str, &str)]) -> TestServer {
+        let data_dir =
+            std::env::temp_dir().join(format!("viva-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
+        command.current_dir(repo());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("VIVA_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
+            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env("VIVA_API_KEY", API_KEY)
+            // Quiet unless a test asks for more; failures print what the server warned about.
+            .env("VIVA_LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("viva starts");
+        // The address is on the "listening on" line; loading the models comes first.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, addr)) = line.split_once("listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("viva serve did not start listening within 2 minutes");
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        TestServer {
+            base,
+            data_dir,
+            child,
+            agent,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// A request with the API key.
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, Some(API_KEY), &[], None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.request("POST", path, Some(API_KEY), &[], Some(body.to_string()))
+    }
+
+    /// Any request: `key` None sends no Authorization header.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = match body {
+            Some(body) => self.agent.run(
+                request
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .unwrap(),
+            ),
+            None => self.agent.run(request.body(()).unwrap()),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(512 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Schedules an interview for the shipped backend job; returns its API view.
+    pub fn schedule(&self, name: &str) -> Value {
+        let reply = self.post(
+            "/api/v1/interviews",
+            &serde_json::json!({ "job": "backend-developer", "candidate": { "name": name } }),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()
+    }
+
+    /// Polls the interview until `done` holds for it, or panics after `timeout`.
+    pub fn wait_for_interview(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let interview = self.get(&format!("/api/v1/interviews/{id}")).json();
+            if done(&interview) {
+                return interview;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "interview {id} did not reach the expected state: {interview}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}

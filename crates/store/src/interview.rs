@@ -1,0 +1,172 @@
+//! What the store knows about one interview.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Who is interviewed, as the recruiter entered them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// How the interviewer addresses the candidate.
+    pub name: String,
+    /// Where the recruiter reaches them; the store keeps it and does not check it.
+    pub email: Option<String>,
+    /// A phone number or SIP URI the candidate can be dialled at.
+    pub phone: Option<String>,
+}
+
+/// An interview to schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInterview {
+    /// The job the candidate is interviewed for (a file name in the jobs directory).
+    pub job: String,
+    /// Who is interviewed.
+    pub candidate: Candidate,
+    /// After this instant the candidate's link no longer starts the interview.
+    pub expires_at: Timestamp,
+}
+
+/// One scheduled, running or finished interview.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Interview {
+    /// Random and URL-safe: it names the interview in the API and its directory on disk.
+    pub id: String,
+    /// The job the candidate is interviewed for.
+    pub job: String,
+    /// Who is interviewed.
+    pub candidate: Candidate,
+    /// Six digits a caller enters on the phone; no two unfinished interviews share one.
+    pub pin: String,
+    /// Where the interview is in its life.
+    pub status: Status,
+    /// When it was scheduled.
+    pub created_at: Timestamp,
+    /// When its link stops starting it.
+    pub expires_at: Timestamp,
+    /// When the candidate joined and the conversation began.
+    pub started_at: Option<Timestamp>,
+    /// When it finished (completed, abandoned or failed).
+    pub ended_at: Option<Timestamp>,
+    /// From start to end, for interviews that started and finished.
+    pub duration_ms: Option<u64>,
+    /// Why it failed, or a note on how it ended.
+    pub failure: Option<String>,
+}
+
+/// Where an interview is in its life: scheduled, then in progress, then one of three ends.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Created; the candidate has not joined yet.
+    Scheduled,
+    /// The conversation is running (or was, when the server stopped).
+    InProgress,
+    /// The interviewer went through the plan and said goodbye.
+    Completed,
+    /// The candidate left (hung up, closed the tab, did not come back in time).
+    Abandoned,
+    /// The server could not run or finish it.
+    Failed,
+}
+
+impl Status {
+    /// The name used in the API and the database: `scheduled`, `in_progress`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::Abandoned => "abandoned",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Whether the interview has ended (completed, abandoned or failed): its outcome is final.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Abandoned | Status::Failed)
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Status> {
+        [
+            Status::Scheduled,
+            Status::InProgress,
+            Status::Completed,
+            Status::Abandoned,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+}
+
+/// How an interview ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The interviewer went through the plan and said goodbye.
+    Completed,
+    /// The candidate left before the end.
+    Abandoned,
+    /// The server could not run or finish it.
+    Failed,
+}
+
+impl From<Outcome> for Status {
+    fn from(outcome: Outcome) -> Status {
+        match outcome {
+            Outcome::Completed => Status::Completed,
+            Outcome::Abandoned => Status::Abandoned,
+            Outcome::Failed => Status::Failed,
+        }
+    }
+}
+
+/// One page of the newest-first interview list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// At most this many interviews.
+    pub limit: u32,
+    /// Skipping this many newer ones.
+    pub offset: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_match_serde_and_parse_back() {
+        for status in [
+            Status::Scheduled,
+            Status::InProgress,
+            Status::Completed,
+            Status::Abandoned,
+            Status::Failed,
+        ] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(Status::from_name(status.as_str()), Some(status));
+        }
+        assert_eq!(Status::from_name("InProgress"), None);
+    }
+
+    #[test]
+    fn only_the_three_ends_are_finished() {
+        let finished: Vec<Status> = [
+            Status::Scheduled,
+            Status::InProgress,
+            Status::Completed,
+            Status::Abandoned,
+            Status::Failed,
+        ]
+        .into_iter()
+        .filter(|s| s.is_finished())
+        .collect();
+        assert_eq!(
+            finished,
+            [Status::Completed, Status::Abandoned, Status::Failed]
+        );
+        for outcome in [Outcome::Completed, Outcome::Abandoned, Outcome::Failed] {
+            assert!(Status::from(outcome).is_finished(), "{outcome:?}");
+        }
+    }
+}

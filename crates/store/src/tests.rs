@@ -1,0 +1,847 @@
+//! The store's behaviour, every case run twice: on SQLite in a temporary directory and on a real
+//! PostgreSQL server (start one with `scripts/postgres-test-server` and pass its URL in
+//! `VIVA_TEST_POSTGRES_URL`; each case gets a database of its own there).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, AssertSqlSafe, Connection};
+use tokio::sync::Barrier;
+
+use super::*;
+
+/// The PostgreSQL server's URL. Missing is a failure, not a skip: the PostgreSQL option is
+/// only known to work if this suite ran on a real server.
+fn postgres_url() -> String {
+    std::env::var("VIVA_TEST_POSTGRES_URL").expect(
+        "VIVA_TEST_POSTGRES_URL must be the URL of a PostgreSQL server the tests may create \
+         databases on, e.g. VIVA_TEST_POSTGRES_URL=$(scripts/postgres-test-server) \
+         (run only the SQLite cases with: cargo test --release -p viva-store -- --skip postgres::)",
+    )
+}
+
+/// One case's database and data directory.
+struct Db {
+    url: String,
+    data_dir: PathBuf,
+    /// The server's URL and this case's database on it.
+    postgres: Option<(String, String)>,
+}
+
+impl Db {
+    fn sqlite(case: &str) -> Db {
+        let data_dir = fresh_dir(&format!("sqlite-{case}"));
+        Db {
+            url: format!("sqlite://{}/viva.db", data_dir.display()),
+            data_dir,
+            postgres: None,
+        }
+    }
+
+    async fn postgres(case: &str) -> Db {
+        let server = postgres_url();
+        let name = format!("viva_store_{case}");
+        // Dropped first: a failed earlier run leaves its database behind.
+        admin(
+            &server,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await;
+        admin(&server, &format!("CREATE DATABASE {name}")).await;
+        let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+        let (host, _) = base
+            .rsplit_once('/')
+            .expect("VIVA_TEST_POSTGRES_URL has no /DATABASE part");
+        let url = if query.is_empty() {
+            format!("{host}/{name}")
+        } else {
+            format!("{host}/{name}?{query}")
+        };
+        Db {
+            url,
+            data_dir: fresh_dir(&format!("postgres-{case}")),
+            postgres: Some((server, name)),
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url, &self.data_dir)
+            .await
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    async fn clean_up(self) {
+        if let Some((server, name)) = &self.postgres {
+            admin(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+async fn admin(server: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(server)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {server}: {err}"));
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("viva-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs each case on SQLite (`sqlite::CASE`) and on PostgreSQL (`postgres::CASE`).
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::Db::sqlite(stringify!($case));
+                    super::$case(&db).await;
+                    db.clean_up().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::Db::postgres(stringify!($case)).await;
+                    super::$case(&db).await;
+                    db.clean_up().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    created_interview_reads_back,
+    timestamps_round_trip,
+    start_is_compare_and_set,
+    start_races_have_one_winner,
+    finish_transitions,
+    pin_lookup_finds_only_open_interviews,
+    pins_are_unique_among_open_interviews,
+    interview_dirs_stay_in_the_data_dir,
+    pages_are_newest_first,
+    unfinished_lists_interviews_left_in_progress,
+    settings_keep_the_first_value,
+    reopening_keeps_data,
+);
+
+const JOB: &str = "backend-developer";
+/// 2030-01-01T00:00:00.000Z
+const EXPIRES_MS: i64 = 1_893_456_000_000;
+
+fn new_interview(name: &str) -> NewInterview {
+    NewInterview {
+        job: JOB.to_string(),
+        candidate: Candidate {
+            name: name.to_string(),
+            email: Some(format!("{}@example.com", name.to_lowercase())),
+            phone: None,
+        },
+        expires_at: Timestamp::from_unix_ms(EXPIRES_MS),
+    }
+}
+
+/// Ids `case-0`, `case-1`, ... for [`Store::create_with`].
+fn ids(prefix: &str) -> impl FnMut() -> String {
+    let prefix = prefix.to_string();
+    let mut n = 0;
+    move || {
+        n += 1;
+        format!("{prefix}-{n}")
+    }
+}
+
+/// PINs from a list, for [`Store::create_with`].
+fn pins(list: &[&str]) -> impl FnMut() -> String {
+    let mut list: Vec<String> = list.iter().rev().map(|p| p.to_string()).collect();
+    move || list.pop().expect("the test ran out of PINs")
+}
+
+async fn created_interview_reads_back(db: &Db) {
+    let store = db.open().await;
+    let before = Timestamp::now();
+    let mut new = new_interview("Ada Lovelace");
+    new.candidate.phone = Some("sip:ada@example.com".to_string());
+    let created = store.create_interview(new.clone()).await.unwrap();
+    let after = Timestamp::now();
+
+    assert_eq!(created.id.len(), ID_LEN);
+    assert!(
+        created
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert_eq!(created.pin.len(), 6);
+    assert!(created.pin.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(created.status, Status::Scheduled);
+    assert_eq!(created.job, JOB);
+    assert_eq!(created.candidate, new.candidate);
+    assert_eq!(created.expires_at, new.expires_at);
+    assert!(before <= created.created_at && created.created_at <= after);
+    assert_eq!(
+        (
+            created.started_at,
+            created.ended_at,
+            created.duration_ms,
+            &created.failure
+        ),
+        (None, None, None, &None)
+    );
+    assert_eq!(
+        store.interview(&created.id).await.unwrap(),
+        Some(created.clone())
+    );
+
+    // A candidate with no email or phone keeps them absent (NULL), not empty.
+    let mut bare = new_interview("Grace");
+    bare.candidate.email = None;
+    let bare = store.create_interview(bare).await.unwrap();
+    let read = store.interview(&bare.id).await.unwrap().unwrap();
+    assert_eq!((read.candidate.email, read.candidate.phone), (None, None));
+    assert_ne!(bare.id, created.id);
+
+    assert_eq!(store.interview("nosuchinterview0").await.unwrap(), None);
+    assert_eq!(store.interview("../../etc/passwd").await.unwrap(), None);
+}
+
+async fn timestamps_round_trip(db: &Db) {
+    let store = db.open().await;
+    // Millisecond values that a lossy (seconds, float) column would change.
+    let created_at = Timestamp::from_unix_ms(1_793_973_787_001);
+    let mut new = new_interview("Edsger");
+    new.expires_at = Timestamp::from_unix_ms(1_794_060_187_999);
+    let created = store
+        .create_with(new, created_at, ids("ts"), pins(&["111111"]))
+        .await
+        .unwrap();
+    let started_at = Timestamp::from_unix_ms(1_793_973_800_123);
+    let ended_at = Timestamp::from_unix_ms(1_793_975_600_456);
+    assert!(store.start(&created.id, started_at).await.unwrap());
+    store
+        .finish(&created.id, Outcome::Completed, ended_at, None)
+        .await
+        .unwrap();
+
+    let read = store.interview(&created.id).await.unwrap().unwrap();
+    assert_eq!(read.created_at, created_at);
+    assert_eq!(read.expires_at.unix_ms(), 1_794_060_187_999);
+    assert_eq!(read.started_at, Some(started_at));
+    assert_eq!(read.ended_at, Some(ended_at));
+    assert_eq!(read.duration_ms, Some(1_800_333));
+    assert_eq!(read.created_at.to_string(), "2026-11-06T14:03:07.001Z");
+
+    // A wall clock stepped back between start and end gives zero, not a negative duration.
+    let skewed = store.create_interview(new_interview("Skew")).await.unwrap();
+    assert!(store.start(&skewed.id, ended_at).await.unwrap());
+    store
+        .finish(&skewed.id, Outcome::Abandoned, started_at, None)
+        .await
+        .unwrap();
+    let read = store.interview(&skewed.id).await.unwrap().unwrap();
+    assert_eq!(read.duration_ms, Some(0));
+}
+
+async fn start_is_compare_and_set(db: &Db) {
+    let store = db.open().await;
+    let interview = store.create_interview(new_interview("Alan")).await.unwrap();
+    let at = Timestamp::from_unix_ms(1_793_973_787_250);
+    assert!(store.start(&interview.id, at).await.unwrap());
+    // A second start (a reload, a second tab) does not move the start time.
+    let later = Timestamp::from_unix_ms(at.unix_ms() + 5_000);
+    assert!(!store.start(&interview.id, later).await.unwrap());
+    let read = store.interview(&interview.id).await.unwrap().unwrap();
+    assert_eq!(read.status, Status::InProgress);
+    assert_eq!(read.started_at, Some(at));
+    assert!(!store.start("nosuchinterview0", at).await.unwrap());
+}
+
+async fn start_races_have_one_winner(db: &Db) {
+    // Two racers per interview: one through the same pool, one through a second store on the
+    // same database (as a second server process would be).
+    let first = db.open().await;
+    let second = db.open().await;
+    for round in 0..20 {
+        let interview = first
+            .create_interview(new_interview(&format!("Racer {round}")))
+            .await
+            .unwrap();
+        let barrier = Arc::new(Barrier::new(3));
+        let racers: Vec<_> = [first.clone(), first.clone(), second.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(n, store)| {
+                let barrier = Arc::clone(&barrier);
+                let id = interview.id.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let at = Timestamp::from_unix_ms(1_793_973_787_000 + n as i64);
+                    (at, store.start(&id, at).await.unwrap())
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for racer in racers {
+            let (at, won) = racer.await.unwrap();
+            if won {
+                winners.push(at);
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {winners:?} all started the interview"
+        );
+        let read = first.interview(&interview.id).await.unwrap().unwrap();
+        assert_eq!(read.started_at, Some(winners[0]), "round {round}");
+    }
+}
+
+async fn finish_transitions(db: &Db) {
+    let store = db.open().await;
+    let at = |ms: i64| Timestamp::from_unix_ms(1_793_973_787_000 + ms);
+
+    // in progress -> completed
+    let completed = store.create_interview(new_interview("A")).await.unwrap();
+    assert!(store.start(&completed.id, at(0)).await.unwrap());
+    store
+        .finish(&completed.id, Outcome::Completed, at(90_000), None)
+        .await
+        .unwrap();
+    let read = store.interview(&completed.id).await.unwrap().unwrap();
+    assert_eq!(read.status, Status::Completed);
+    assert_eq!(
+        (read.ended_at, read.duration_ms, read.failure),
+        (Some(at(90_000)), Some(90_000), None)
+    );
+
+    // scheduled -> abandoned: never started, so no start and no duration
+    let never = store.create_interview(new_interview("B")).await.unwrap();
+    store
+        .finish(&never.id, Outcome::Abandoned, at(1), None)
+        .await
+        .unwrap();
+    let read = store.interview(&never.id).await.unwrap().unwrap();
+    assert_eq!(read.status, Status::Abandoned);
+    assert_eq!(
+        (read.started_at, read.ended_at, read.duration_ms),
+        (None, Some(at(1)), None)
+    );
+    // A finished interview cannot start.
+    assert!(!store.start(&never.id, at(2)).await.unwrap());
+
+    // in progress -> failed, with the reason
+    let failed = store.create_interview(new_interview("C")).await.unwrap();
+    assert!(store.start(&failed.id, at(0)).await.unwrap());
+    store
+        .finish(
+            &failed.id,
+            Outcome::Failed,
+            at(10),
+            Some("the speech engine stopped"),
+        )
+        .await
+        .unwrap();
+    let read = store.interview(&failed.id).await.unwrap().unwrap();
+    assert_eq!(read.status, Status::Failed);
+    assert_eq!(read.failure.as_deref(), Some("the speech engine stopped"));
+
+    // The first end stands.
+    let again = store
+        .finish(&completed.id, Outcome::Failed, at(99_000), Some("late"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, StoreError::AlreadyFinished { id, status: Status::Completed } if *id == completed.id),
+        "{again}"
+    );
+    assert!(
+        again.to_string().contains("already ended as completed"),
+        "{again}"
+    );
+    let read = store.interview(&completed.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.ended_at, read.failure),
+        (Status::Completed, Some(at(90_000)), None)
+    );
+
+    let unknown = store
+        .finish("nosuchinterview0", Outcome::Completed, at(0), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound { .. }), "{unknown}");
+}
+
+async fn pin_lookup_finds_only_open_interviews(db: &Db) {
+    let store = db.open().await;
+    let new = || new_interview("Pin");
+    let now = Timestamp::now();
+    let scheduled = store
+        .create_with(new(), now, ids("pin"), pins(&["200001"]))
+        .await
+        .unwrap();
+    let running = store
+        .create_with(new(), now, ids("run"), pins(&["200002"]))
+        .await
+        .unwrap();
+    let finished = store
+        .create_with(new(), now, ids("end"), pins(&["200003"]))
+        .await
+        .unwrap();
+    assert!(store.start(&running.id, now).await.unwrap());
+    store
+        .finish(&finished.id, Outcome::Completed, now, None)
+        .await
+        .unwrap();
+
+    let found = |pin: &'static str| {
+        let store = store.clone();
+        async move { store.interview_by_pin(pin).await.unwrap().map(|i| i.id) }
+    };
+    assert_eq!(found("200001").await, Some(scheduled.id));
+    assert_eq!(found("200002").await, Some(running.id));
+    assert_eq!(found("200003").await, None);
+    assert_eq!(found("999999").await, None);
+    assert_eq!(found("").await, None);
+}
+
+async fn pins_are_unique_among_open_interviews(db: &Db) {
+    let store = db.open().await;
+    let now = Timestamp::now();
+    let first = store
+        .create_with(new_interview("First"), now, ids("a"), pins(&["123456"]))
+        .await
+        .unwrap();
+    // The second draw collides with the first interview's PIN, so the store draws again.
+    let second = store
+        .create_with(
+            new_interview("Second"),
+            now,
+            ids("b"),
+            pins(&["123456", "654321"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.pin.as_str(), second.pin.as_str()),
+        ("123456", "654321")
+    );
+    assert_eq!(
+        store.interview("b-1").await.unwrap(),
+        None,
+        "the colliding draw left a row"
+    );
+
+    // While 123456 and 654321 are open, every draw collides: the store gives up, clearly.
+    let exhausted = store
+        .create_with(new_interview("Third"), now, ids("c"), || {
+            "123456".to_string()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(exhausted, StoreError::NoFreePin), "{exhausted}");
+
+    // An in-progress interview still holds its PIN; a finished one gives it back.
+    assert!(store.start(&first.id, now).await.unwrap());
+    let held = store
+        .create_with(new_interview("Fourth"), now, ids("d"), || {
+            "123456".to_string()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(held, StoreError::NoFreePin), "{held}");
+    store
+        .finish(&first.id, Outcome::Completed, now, None)
+        .await
+        .unwrap();
+    let reuse = store
+        .create_with(new_interview("Fifth"), now, ids("e"), pins(&["123456"]))
+        .await
+        .unwrap();
+    assert_eq!(reuse.pin, "123456");
+    assert_eq!(
+        store
+            .interview_by_pin("123456")
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        Some(reuse.id)
+    );
+
+    // Generated PINs of many interviews are all distinct while open.
+    let mut seen = HashSet::new();
+    for n in 0..50 {
+        let interview = store
+            .create_interview(new_interview(&format!("Many {n}")))
+            .await
+            .unwrap();
+        assert!(
+            seen.insert(interview.pin.clone()),
+            "PIN {} given twice",
+            interview.pin
+        );
+    }
+}
+
+async fn interview_dirs_stay_in_the_data_dir(db: &Db) {
+    let store = db.open().await;
+    let interview = store.create_interview(new_interview("Dir")).await.unwrap();
+    let dir = store.interview_dir(&interview.id).unwrap();
+    assert_eq!(dir, db.data_dir.join("interviews").join(&interview.id));
+    assert!(dir.is_dir());
+    // Asking again is fine and gives the same directory.
+    assert_eq!(store.interview_dir(&interview.id).unwrap(), dir);
+    assert!(is_valid_id("Legacy_id-42") && is_valid_id(&"z".repeat(MAX_ID_LEN)));
+    assert!(store.interview_dir("Legacy_id-42").unwrap().is_dir());
+
+    let too_long = "a".repeat(MAX_ID_LEN + 1);
+    for bad in [
+        "", ".", "..", "../x", "a/b", "a\\b", "/etc", "a.b", "a b", "é", "a\0b", &too_long,
+    ] {
+        assert!(!is_valid_id(bad), "{bad:?}");
+        let err = store.interview_dir(bad).unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidId { .. }),
+            "{bad:?}: {err}"
+        );
+    }
+    // Nothing was created beside the interviews.
+    let entries: Vec<_> = std::fs::read_dir(&db.data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().starts_with("viva.db"))
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("interviews")]);
+}
+
+async fn pages_are_newest_first(db: &Db) {
+    let store = db.open().await;
+    let base = 1_793_973_787_000;
+    let mut pin = 300_000;
+    // Created out of order; two share a millisecond (ordered by id then).
+    for (n, ms) in [(0, 0), (3, 30), (1, 10), (6, 60), (2, 20), (5, 50), (4, 50)] {
+        pin += 1;
+        let pin = pin.to_string();
+        store
+            .create_with(
+                new_interview(&format!("Page {n}")),
+                Timestamp::from_unix_ms(base + ms),
+                move || format!("page-{n}"),
+                move || pin.clone(),
+            )
+            .await
+            .unwrap();
+    }
+    let page = |limit, offset| {
+        let store = store.clone();
+        async move {
+            store
+                .interviews(Page { limit, offset })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(3, 0).await, ["page-6", "page-5", "page-4"]);
+    assert_eq!(page(3, 3).await, ["page-3", "page-2", "page-1"]);
+    assert_eq!(page(3, 6).await, ["page-0"]);
+    assert!(page(3, 7).await.is_empty());
+    assert!(page(0, 0).await.is_empty());
+    assert_eq!(page(100, 0).await.len(), 7);
+    assert_eq!(page(2, 4).await, ["page-2", "page-1"]);
+}
+
+async fn unfinished_lists_interviews_left_in_progress(db: &Db) {
+    let store = db.open().await;
+    assert!(store.unfinished().await.unwrap().is_empty());
+    let now = Timestamp::now();
+    let mut running = Vec::new();
+    for n in 0..3 {
+        let interview = store
+            .create_interview(new_interview(&format!("Crash {n}")))
+            .await
+            .unwrap();
+        if n != 1 {
+            assert!(store.start(&interview.id, now).await.unwrap());
+            running.push(interview.id);
+        }
+    }
+    let done = store.create_interview(new_interview("Done")).await.unwrap();
+    assert!(store.start(&done.id, now).await.unwrap());
+    store
+        .finish(&done.id, Outcome::Completed, now, None)
+        .await
+        .unwrap();
+
+    let mut left: Vec<String> = store
+        .unfinished()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    left.sort();
+    running.sort();
+    assert_eq!(left, running);
+}
+
+async fn settings_keep_the_first_value(db: &Db) {
+    let store = db.open().await;
+    assert_eq!(store.setting("api_key").await.unwrap(), None);
+    assert_eq!(
+        store.set_setting_if_absent("api_key", "k1").await.unwrap(),
+        "k1"
+    );
+    assert_eq!(
+        store.set_setting_if_absent("api_key", "k2").await.unwrap(),
+        "k1"
+    );
+    assert_eq!(
+        store.setting("api_key").await.unwrap().as_deref(),
+        Some("k1")
+    );
+
+    // Racing first starts all end up with one key.
+    let other = db.open().await;
+    let barrier = Arc::new(Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .set_setting_if_absent("link_key", &format!("secret-{n}"))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for racer in racers {
+        values.insert(racer.await.unwrap());
+    }
+    assert_eq!(values.len(), 1, "{values:?}");
+    let stored = store.setting("link_key").await.unwrap().unwrap();
+    assert!(values.contains(&stored));
+}
+
+async fn reopening_keeps_data(db: &Db) {
+    let (interview, key) = {
+        let store = db.open().await;
+        let interview = store
+            .create_interview(new_interview("Again"))
+            .await
+            .unwrap();
+        assert!(store.start(&interview.id, Timestamp::now()).await.unwrap());
+        let key = store
+            .set_setting_if_absent("api_key", "kept")
+            .await
+            .unwrap();
+        (store.interview(&interview.id).await.unwrap().unwrap(), key)
+    };
+    // The migrations find the schema current and leave the rows alone.
+    let store = db.open().await;
+    assert_eq!(
+        store.interview(&interview.id).await.unwrap(),
+        Some(interview.clone())
+    );
+    assert_eq!(store.setting("api_key").await.unwrap(), Some(key));
+    assert_eq!(store.unfinished().await.unwrap(), vec![interview]);
+}
+
+// --- SQLite only: the file, its mode, and the settings that cannot work -----------------------
+
+#[tokio::test]
+async fn sqlite_file_and_directories_are_created_in_wal_mode() {
+    let dir = fresh_dir("sqlite-created");
+    // A space and a '#' check the path survives the trip through a URL.
+    let file = dir.join("nested dir #1").join("viva.db");
+    let store = Store::open(&format!("sqlite://{}", file.display()), &dir.join("data"))
+        .await
+        .unwrap();
+    assert!(file.is_file(), "{} was not created", file.display());
+    assert!(dir.join("data").join("interviews").is_dir());
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "wal");
+    let busy_ms: i64 = sqlx::query("PRAGMA busy_timeout")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert!(busy_ms >= 1_000, "busy timeout {busy_ms} ms");
+    drop(store);
+    // `sqlite:PATH` names the same file.
+    let store = Store::open(&format!("sqlite:{}", file.display()), &dir.join("data"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .interviews(Page {
+                limit: 1,
+                offset: 0
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A relative path (the server's default with a relative data dir) is relative to the
+    // working directory, case kept: enough `..` to climb from it to the root, then into `dir`.
+    let climb = "../".repeat(std::env::current_dir().unwrap().components().count());
+    let relative = format!("{climb}{}/Relative/viva.db", dir.display());
+    Store::open(&format!("sqlite://{relative}"), &dir.join("data"))
+        .await
+        .unwrap();
+    assert!(dir.join("Relative").join("viva.db").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unusable_database_settings_are_explained() {
+    let dir = fresh_dir("sqlite-unusable");
+    let data = dir.join("data");
+    for memory in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://x.db?mode=memory",
+        "sqlite:",
+    ] {
+        let err = Store::open(memory, &data).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::InMemorySqlite { .. }),
+            "{memory}: {err}"
+        );
+        assert!(err.to_string().contains("give a file"), "{err}");
+    }
+    for other in ["mysql://root@localhost/viva", "viva.db", "", "postgres:/x"] {
+        let err = Store::open(other, &data).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedDatabase { .. }),
+            "{other}: {err}"
+        );
+    }
+    let err = Store::open("sqlite:///tmp/x.db?journal=off", &data)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidSqliteUrl { .. }), "{err}");
+
+    // A database path that is a directory cannot be opened; the message names it.
+    std::fs::create_dir_all(dir.join("a-directory")).unwrap();
+    let url = format!("sqlite://{}", dir.join("a-directory").display());
+    let err = Store::open(&url, &data).await.unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains("a-directory"), "{err}");
+
+    // A database whose directory cannot be made (its parent is a file).
+    std::fs::write(dir.join("plain-file"), b"").unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.join("plain-file").join("viva.db").display()
+    );
+    let err = Store::open(&url, &data).await.unwrap_err();
+    assert!(matches!(err, StoreError::Directory { .. }), "{err}");
+    assert!(err.to_string().contains("plain-file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_explained_at_once() {
+    let started = std::time::Instant::now();
+    // Nothing listens on port 1.
+    let err = Store::open(
+        "postgres://viva:s3cret@127.0.0.1:1/viva",
+        &fresh_dir("unreachable"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("postgres://viva:***@127.0.0.1:1/viva"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(
+        message.contains("check that the server is running"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < ACQUIRE_TIMEOUT,
+        "took {:?}",
+        started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(fresh_dir("unreachable"));
+}
+
+// --- helpers -------------------------------------------------------------------------------------
+
+#[test]
+fn passwords_are_hidden_in_messages() {
+    assert_eq!(
+        redacted("postgres://viva:s3cret@db.example:5432/viva"),
+        "postgres://viva:***@db.example:5432/viva"
+    );
+    assert_eq!(
+        redacted("postgres://viva@db/viva?sslmode=require&password=s3cret"),
+        "postgres://viva@db/viva?sslmode=require&password=***"
+    );
+    assert_eq!(redacted("postgres://db/viva"), "postgres://db/viva");
+    assert_eq!(
+        redacted("sqlite:///var/lib/viva/viva.db"),
+        "sqlite:///var/lib/viva/viva.db"
+    );
+    let err = Backend::of("mysql://root:hunter2@db/viva").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn generated_ids_and_pins_have_their_shape() {
+    let ids: HashSet<String> = (0..1000).map(|_| new_id()).collect();
+    assert_eq!(ids.len(), 1000);
+    for id in &ids {
+        assert_eq!(id.len(), ID_LEN);
+        assert!(check_id(id).is_ok());
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "{id}"
+        );
+    }
+    let pins: Vec<String> = (0..1000).map(|_| new_pin()).collect();
+    for pin in &pins {
+        assert_eq!(pin.len(), 6, "{pin}");
+        assert!(
+            pin.bytes().all(|b| b.is_ascii_digit()) && !pin.starts_with('0'),
+            "{pin}"
+        );
+    }
+    // Not a constant: 1000 draws from 900,000 values are nearly all distinct.
+    assert!(pins.iter().collect::<HashSet<_>>().len() > 990);
+}
