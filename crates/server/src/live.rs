@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use viva_call::{
     Call, CallEnd, CallInput, CallOutput, CallPeer, CallSetup, SpeechEngines, SystemClock,
-    TurnTaking, converse,
+    TurnTaking, converse, response_percentile,
 };
 use viva_interview::embedding::Embedder;
 use viva_interview::job::Job;
@@ -28,6 +28,7 @@ use viva_store::{Interview, Outcome, Status, Store, Timestamp};
 use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
+use crate::metrics::Metrics;
 
 /// Sample rate of the conversation side of a live call: WebRTC's Opus clock, so browser audio
 /// needs no resampling on the way out.
@@ -46,6 +47,7 @@ pub struct LiveInterviews {
     speech: SpeechEngines,
     embedder: Arc<Embedder>,
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
     calls: Mutex<HashMap<String, Arc<LiveCall>>>,
     /// Which connection holds each interview: one tab at a time, from its offer until it
     /// goes away.
@@ -79,12 +81,14 @@ impl LiveInterviews {
         speech: SpeechEngines,
         embedder: Arc<Embedder>,
         config: Arc<Config>,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             speech,
             embedder,
             config,
+            metrics,
             calls: Mutex::new(HashMap::new()),
             claims: Mutex::new(HashMap::new()),
         })
@@ -203,6 +207,7 @@ impl LiveInterviews {
         tokio::spawn(Relay::new(peer, command_rx, grace).run());
         let this = Arc::clone(self);
         let interview = interview.clone();
+        self.metrics.call_started();
         tokio::spawn(async move {
             let clock = Arc::new(SystemClock::start());
             let result = converse(call, setup, &this.speech, clock).await;
@@ -211,7 +216,16 @@ impl LiveInterviews {
                 Ok(_) => (Outcome::Abandoned, None),
                 Err(err) => (Outcome::Failed, Some(err.to_string())),
             };
-            tracing::info!(interview_id = %interview.id, ?outcome, "the call ended");
+            let latencies = result.as_ref().map_or(&[][..], |s| &s.latencies[..]);
+            this.metrics.call_ended(outcome, latencies);
+            tracing::info!(
+                interview_id = %interview.id,
+                ?outcome,
+                answers = latencies.len(),
+                response_p50_ms = response_percentile(latencies, 50),
+                response_p95_ms = response_percentile(latencies, 95),
+                "the call ended"
+            );
             // The page learns at once; the report follows.
             let _ = outcome_tx.send(Some(outcome));
             this.conclude(interview, outcome, failure).await;

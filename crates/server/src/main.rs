@@ -9,6 +9,7 @@ mod interview_call;
 mod join;
 mod links;
 mod live;
+mod metrics;
 mod models;
 mod say;
 mod serve;

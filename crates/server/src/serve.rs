@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::engines;
 use crate::links::LinkSigner;
 use crate::live::LiveInterviews;
+use crate::metrics::Metrics;
 
 /// Settings names in the database.
 const API_KEY_SETTING: &str = "api_key";
@@ -32,6 +33,7 @@ pub struct AppState {
     pub store: Store,
     pub links: LinkSigner,
     pub live: Arc<LiveInterviews>,
+    pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub api_key: Arc<str>,
     /// Base of candidate links, without a trailing slash.
@@ -70,7 +72,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await??
     };
     let embedder = Arc::new(Embedder::load(&config.models.dir.join("minilm"))?);
-    let live = LiveInterviews::new(store.clone(), speech, embedder, Arc::clone(&config));
+    let metrics = Arc::new(Metrics::default());
+    let live = LiveInterviews::new(
+        store.clone(),
+        speech,
+        embedder,
+        Arc::clone(&config),
+        Arc::clone(&metrics),
+    );
     live.recover().await?;
 
     let listener = tokio::net::TcpListener::bind(config.server.http)
@@ -91,6 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store,
         links: LinkSigner::new(link_key.into_bytes()),
         live,
+        metrics,
         config: Arc::clone(&config),
         api_key: api_key.into(),
         public_url: public_url.into(),
@@ -175,9 +185,22 @@ fn router(state: AppState) -> Router {
         .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/version", get(version))
+        .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::routes(state.clone()))
         .merge(crate::join::routes())
         .with_state(state)
+}
+
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }
 
 async fn healthz() -> Json<Value> {

@@ -126,6 +126,7 @@ async fn a_candidate_interviews_in_the_browser() {
     let audio: Vec<(Vec<f32>, u32)> = clips.iter().map(|(s, r, _)| (s.clone(), *r)).collect();
     speech_wav_with_pauses(&mic, &audio, Duration::from_millis(3_500)).unwrap();
 
+    let idle_mib = server.resident_mib();
     let browser = Browser::launch(&mic).await.unwrap();
     let tab = browser.open(&join_url).await.unwrap();
     let ready = tab
@@ -169,6 +170,10 @@ async fn a_candidate_interviews_in_the_browser() {
 
     // Two answers, then a reload: the page rejoins the same call.
     wait_for_answers(&server, &transcript_path, 2, Duration::from_secs(120)).await;
+    eprintln!(
+        "server memory: {idle_mib:.0} MiB idle with the models loaded, {:.0} MiB during the call",
+        server.resident_mib()
+    );
     tab.eval("location.reload()").await.unwrap();
     tab.wait_for(
         "document.body.dataset.state === 'ready'",
@@ -207,6 +212,21 @@ async fn a_candidate_interviews_in_the_browser() {
         })
     });
     assert_eq!(ended["status"], "abandoned", "{ended}");
+    let metrics =
+        blocking(&|| Value::from(server.request("GET", "/metrics", None, &[], None).text()));
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("viva_calls_total{outcome=\"abandoned\"} 1"),
+        "{metrics}"
+    );
+    eprintln!(
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("viva_response"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // What was said is kept: the microphone's sentences are in the transcript. The fake
     // microphone loops regardless of turns, so sentences overlap the interviewer's lines

@@ -80,8 +80,11 @@ impl TestServer {
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .env("VIVA_API_KEY", API_KEY)
-            // Quiet unless a test asks for more; failures print what the server warned about.
-            .env("VIVA_LOG_LEVEL", "warn")
+            // Quiet unless asked (VIVA_TEST_SERVER_LOG=info); failures show the server's warnings.
+            .env(
+                "VIVA_LOG_LEVEL",
+                std::env::var("VIVA_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -115,6 +118,17 @@ impl TestServer {
             child,
             agent,
         }
+    }
+
+    /// The server's resident memory (VmRSS) in MiB.
+    pub fn resident_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib / 1024.0
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,134 @@
+//! Operational metrics in the Prometheus text format at `/metrics`: calls in progress and
+//! finished, and how long candidates wait for the interviewer to answer.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use viva_call::TurnLatency;
+use viva_store::Outcome;
+
+/// Upper bounds (ms) of the response-latency histogram buckets: a live interview should stay
+/// under a second; a few seconds is a bad experience.
+const RESPONSE_BUCKETS_MS: [u64; 10] = [250, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 15000];
+
+/// Counters shared by every call; cheap to update from any task.
+#[derive(Default)]
+pub struct Metrics {
+    calls_active: AtomicU64,
+    completed: AtomicU64,
+    abandoned: AtomicU64,
+    failed: AtomicU64,
+    response_buckets: [AtomicU64; RESPONSE_BUCKETS_MS.len()],
+    response_count: AtomicU64,
+    response_sum_ms: AtomicU64,
+}
+
+impl Metrics {
+    pub fn call_started(&self) {
+        self.calls_active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call ended with `outcome` after these responses.
+    pub fn call_ended(&self, outcome: Outcome, latencies: &[TurnLatency]) {
+        self.calls_active.fetch_sub(1, Ordering::Relaxed);
+        let counter = match outcome {
+            Outcome::Completed => &self.completed,
+            Outcome::Abandoned => &self.abandoned,
+            Outcome::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        for ms in latencies.iter().filter_map(TurnLatency::response_ms) {
+            self.response_count.fetch_add(1, Ordering::Relaxed);
+            self.response_sum_ms.fetch_add(ms, Ordering::Relaxed);
+            for (bound, bucket) in RESPONSE_BUCKETS_MS.iter().zip(&self.response_buckets) {
+                if ms <= *bound {
+                    bucket.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP viva_calls_active Interviews in progress.\n# TYPE viva_calls_active gauge\nviva_calls_active {}",
+            load(&self.calls_active)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP viva_calls_total Interviews that ended, by outcome.\n# TYPE viva_calls_total counter"
+        );
+        for (outcome, counter) in [
+            ("completed", &self.completed),
+            ("abandoned", &self.abandoned),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "viva_calls_total{{outcome=\"{outcome}\"}} {}",
+                load(counter)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP viva_response_latency_ms From the end of the candidate's speech to the interviewer's first audio.\n# TYPE viva_response_latency_ms histogram"
+        );
+        for (bound, bucket) in RESPONSE_BUCKETS_MS.iter().zip(&self.response_buckets) {
+            let _ = writeln!(
+                out,
+                "viva_response_latency_ms_bucket{{le=\"{bound}\"}} {}",
+                load(bucket)
+            );
+        }
+        let count = load(&self.response_count);
+        let _ = writeln!(
+            out,
+            "viva_response_latency_ms_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "viva_response_latency_ms_sum {}",
+            load(&self.response_sum_ms)
+        );
+        let _ = writeln!(out, "viva_response_latency_ms_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(turn: u32, speech_end_ms: u64, first_audio_ms: u64) -> TurnLatency {
+        TurnLatency {
+            turn,
+            speech_end_ms,
+            end_of_turn_ms: speech_end_ms + 100,
+            transcribed_ms: speech_end_ms + 200,
+            decided_ms: Some(speech_end_ms + 300),
+            first_audio_ms: Some(first_audio_ms),
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let metrics = Metrics::default();
+        metrics.call_started();
+        metrics.call_started();
+        metrics.call_ended(
+            Outcome::Completed,
+            &[answered(1, 1_000, 1_600), answered(2, 5_000, 7_500)],
+        );
+        let text = metrics.render();
+        assert!(text.contains("viva_calls_active 1\n"), "{text}");
+        assert!(text.contains("viva_calls_total{outcome=\"completed\"} 1\n"));
+        assert!(text.contains("viva_response_latency_ms_bucket{le=\"500\"} 0\n"));
+        assert!(text.contains("viva_response_latency_ms_bucket{le=\"750\"} 1\n"));
+        assert!(text.contains("viva_response_latency_ms_bucket{le=\"3000\"} 2\n"));
+        assert!(text.contains("viva_response_latency_ms_sum 3100\n"));
+        assert!(text.contains("viva_response_latency_ms_count 2\n"));
+    }
+}
