@@ -128,6 +128,16 @@ pub enum MediaError {
         path: PathBuf,
     },
 
+    /// A DTMF key or an RFC 4733 telephone-event payload Viva cannot represent.
+    #[error(
+        "invalid DTMF {detail}; DTMF keys are 0-9, *, # and A-D (RFC 4733 events 0-15, \
+         4-byte payloads, volume 0-63)"
+    )]
+    InvalidDtmf {
+        /// What was wrong, e.g. "key 'x'" or "telephone-event payload of 3 bytes".
+        detail: String,
+    },
+
     /// Stereo input whose two channels have different lengths.
     #[error("stereo channels differ in length: left {left} samples, right {right} samples")]
     ChannelLengthMismatch {

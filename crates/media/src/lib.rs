@@ -1,8 +1,10 @@
 //! Audio basics for Viva: PCM frames, the G.711 and Opus codecs, sample-rate conversion, audio
-//! file decoding and crash-safe WAV recording.
+//! file decoding, crash-safe WAV recording, DTMF keys ([`dtmf`]) and a jitter buffer for RTP
+//! audio ([`jitter`]).
 //!
 //! Everything here is mono `f32` in `[-1, 1]` unless a type says otherwise; 16-bit PCM appears
-//! only at codec and file boundaries. Nothing here knows about speech, interviews or networks.
+//! only at codec and file boundaries. Nothing here knows about speech or interviews, and nothing
+//! opens a socket or reads a clock.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -25,9 +27,11 @@
 //! ```
 
 mod decode;
+pub mod dtmf;
 mod error;
 mod frame;
 mod g711;
+pub mod jitter;
 mod ogg_opus;
 mod opus;
 mod resample;
@@ -37,9 +41,11 @@ mod wav;
 mod test_support;
 
 pub use decode::{DecodedAudio, decode_bytes, decode_file};
+pub use dtmf::{InBandDetector, TelephoneEvent, TelephoneEventReceiver};
 pub use error::{MediaError, SUPPORTED_FORMATS};
 pub use frame::{Channels, PcmFrame, f32_to_i16, i16_to_f32};
 pub use g711::G711Law;
+pub use jitter::{JitterBuffer, JitterStats};
 pub use opus::{OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusDecoder, OpusEncoder};
 pub use resample::{Resampler, resample};
 pub use wav::{WavWriter, write_wav_file};

@@ -16,7 +16,7 @@ use tower_http::services::ServeFile;
 use viva_interview::html::{self, HtmlOptions};
 use viva_interview::report::Report;
 use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog};
-use viva_store::{Candidate, Interview, NewInterview, Page, Timestamp};
+use viva_store::{Candidate, Interview, NewInterview, Page, Status, Timestamp};
 
 use crate::live::{self, RECORDING_FILE, REPORT_FILE, VIDEO_FILE};
 use crate::serve::AppState;
@@ -30,6 +30,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/interviews/{id}/report", get(report))
         .route("/interviews/{id}/recording", get(recording))
         .route("/interviews/{id}/video", get(video))
+        .route("/interviews/{id}/dial", post(dial))
         .route_layer(middleware::from_fn_with_state(state, require_key));
     Router::new()
         .route("/openapi.json", get(openapi))
@@ -242,6 +243,7 @@ fn view(state: &AppState, interview: &Interview) -> Value {
         "ended_at": interview.ended_at,
         "duration_ms": interview.duration_ms,
         "failure": interview.failure,
+        "dial": interview.dial,
     })
 }
 
@@ -374,6 +376,63 @@ async fn report(
         html::render(&report, &transcript, &options),
     )
         .into_response())
+}
+
+/// Calls the candidate's phone; the interview runs on the call once answered.
+async fn dial(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let interview = find(&state, &id).await?;
+    if state.sip.is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "phone_disabled",
+            "phone calls are off on this server (sip.enabled)",
+        ));
+    }
+    let Some(target) = interview
+        .candidate
+        .phone
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_phone",
+            "the candidate has no phone number or SIP address (candidate.phone)",
+        ));
+    };
+    if interview.status != Status::Scheduled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dialable",
+            format!(
+                "the interview is {}; only scheduled interviews are dialled",
+                interview.status.as_str()
+            ),
+        ));
+    }
+    let conn = state
+        .next_connection
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if !state.live.claim(&interview.id, conn) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            "the candidate is joining this interview right now",
+        ));
+    }
+    state
+        .store
+        .set_dial_status(&interview.id, "dialing", Timestamp::now())
+        .await?;
+    tracing::info!(interview_id = %interview.id, "dialling the candidate");
+    tokio::spawn(crate::phone::dial(
+        state.clone(),
+        interview.clone(),
+        target,
+        conn,
+    ));
+    let interview = find(&state, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&state, &interview))).into_response())
 }
 
 async fn recording(

@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Data directory, overriding server.data_dir.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// SIP listen address for both UDP and TCP, overriding sip.udp and sip.tcp.
+    #[arg(long, value_name = "ADDR")]
+    pub sip: Option<SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -27,6 +27,7 @@ pub struct Config {
     pub tts: TtsSettings,
     pub llm: LlmSettings,
     pub webrtc: WebRtcConfig,
+    pub sip: SipConfig,
     pub log: LogConfig,
 }
 
@@ -106,6 +107,114 @@ impl Default for WebRtcConfig {
             rejoin_grace_secs: 20,
         }
     }
+}
+
+/// Phone calls over SIP.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Answer and place phone calls at all.
+    pub enabled: bool,
+    /// SIP over UDP and TCP listen addresses (`--sip ADDR` sets both).
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    /// The public address put in SIP headers and SDP when behind a 1:1 NAT.
+    pub public_ip: Option<IpAddr>,
+    /// UDP ports for RTP media, inclusive.
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Longest phone interview; the call is ended politely after it.
+    pub max_call_minutes: u64,
+    /// How long an outgoing call may ring before it counts as not answered.
+    pub ring_timeout_secs: u64,
+    /// Numbers (or SIP user parts) callers dial, each selecting a job: a PIN then only opens
+    /// interviews for that job. Example: `numbers = { "+15550100" = "backend-developer" }`.
+    pub numbers: BTreeMap<String, String>,
+    /// SIP trunks calls come from and go to. With none, only calls from this machine are
+    /// accepted (for trying it out) and `dial` calls SIP URIs directly.
+    pub trunks: Vec<TrunkConfig>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            udp: Some(SocketAddr::from(([127, 0, 0, 1], 5060))),
+            tcp: Some(SocketAddr::from(([127, 0, 0, 1], 5060))),
+            public_ip: None,
+            rtp_port_min: 20_000,
+            rtp_port_max: 20_999,
+            max_call_minutes: 60,
+            ring_timeout_secs: 45,
+            numbers: BTreeMap::new(),
+            trunks: Vec::new(),
+        }
+    }
+}
+
+/// A SIP trunk: a carrier or PBX that sends and takes calls.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    /// `host[:port]` of the trunk's SIP server.
+    pub address: String,
+    /// `udp` or `tcp`.
+    #[serde(default = "default_trunk_transport")]
+    pub transport: String,
+    /// Addresses (IPs or CIDRs) the trunk calls from; calls from them need no password.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Digest credentials, for calls in and out and registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Register with the trunk (and keep the registration fresh).
+    #[serde(default)]
+    pub register: bool,
+    #[serde(default = "default_register_expires")]
+    pub register_expires_secs: u32,
+}
+
+impl SipConfig {
+    /// The transport's view of these settings.
+    pub fn settings(&self) -> viva_transport_sip::SipSettings {
+        viva_transport_sip::SipSettings {
+            udp: self.udp,
+            tcp: self.tcp,
+            public_ip: self.public_ip,
+            rtp_ports: (self.rtp_port_min, self.rtp_port_max),
+            trunks: self
+                .trunks
+                .iter()
+                .map(|t| viva_transport_sip::Trunk {
+                    name: t.name.clone(),
+                    address: t.address.clone(),
+                    transport: if t.transport == "tcp" {
+                        viva_transport_sip::SipTransport::Tcp
+                    } else {
+                        viva_transport_sip::SipTransport::Udp
+                    },
+                    allow: t.allow.clone(),
+                    username: t.username.clone(),
+                    password: t.password.clone(),
+                    register: t.register,
+                    register_expires_secs: t.register_expires_secs,
+                })
+                .collect(),
+            max_call: std::time::Duration::from_secs(self.max_call_minutes * 60),
+            ring_timeout: std::time::Duration::from_secs(self.ring_timeout_secs),
+        }
+    }
+}
+
+fn default_trunk_transport() -> String {
+    "udp".to_owned()
+}
+
+fn default_register_expires() -> u32 {
+    3600
 }
 
 /// One STUN or TURN server.
@@ -382,6 +491,35 @@ impl Config {
                 ),
             ));
         }
+        let (min, max) = (self.sip.rtp_port_min, self.sip.rtp_port_max);
+        if min == 0 || min > max {
+            return Err((
+                "sip.rtp_port_min",
+                format!(
+                    "rtp_port_min ({min}) and rtp_port_max ({max}) must form a range of UDP ports"
+                ),
+            ));
+        }
+        for trunk in &self.sip.trunks {
+            if trunk.transport != "udp" && trunk.transport != "tcp" {
+                return Err((
+                    "sip.trunks",
+                    format!(
+                        "trunk `{}`: transport must be `udp` or `tcp`, not `{}`",
+                        trunk.name, trunk.transport
+                    ),
+                ));
+            }
+            if trunk.register && (trunk.username.is_none() || trunk.password.is_none()) {
+                return Err((
+                    "sip.trunks",
+                    format!(
+                        "trunk `{}`: register = true needs username and password",
+                        trunk.name
+                    ),
+                ));
+            }
+        }
         if self.server.database.starts_with("mysql") {
             return Err((
                 "server.database",
@@ -434,7 +572,9 @@ fn model_path(value: &str, dir: &Path, file_name: impl Fn(&str) -> String) -> Pa
 
 /// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has.
 fn env_setting(name: &str) -> Option<(String, String)> {
-    const SECTIONS: &[&str] = &["server", "models", "stt", "tts", "llm", "webrtc", "log"];
+    const SECTIONS: &[&str] = &[
+        "server", "models", "stt", "tts", "llm", "webrtc", "sip", "log",
+    ];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
     let (section, key) = rest.split_once('_')?;
     SECTIONS

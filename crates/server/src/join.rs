@@ -20,7 +20,7 @@ use viva_transport_webrtc::{BrowserCall, RemoteCandidate};
 
 use crate::api::ApiError;
 use crate::links::LinkError;
-use crate::live::{self, ConnectionId, JoinError, LiveCall, VIDEO_FILE};
+use crate::live::{self, Carrier, ConnectionId, JoinError, LiveCall, VIDEO_FILE};
 use crate::serve::AppState;
 
 /// How long the browser's media may take to connect after the answer.
@@ -348,10 +348,19 @@ impl Session {
             .await;
             return false;
         }
-        let live = match self.state.live.join(&self.interview).await {
+        let live = match self
+            .state
+            .live
+            .join(&self.interview, Carrier::Browser)
+            .await
+        {
             Ok(live) => live,
             Err(err) => {
                 let (code, message) = match err {
+                    JoinError::OtherCarrier => (
+                        "in_use",
+                        "this interview is going on over the phone".to_owned(),
+                    ),
                     JoinError::Ended => (
                         "interview_ended",
                         "this interview has already taken place".to_owned(),
@@ -365,7 +374,7 @@ impl Session {
                 return false;
             }
         };
-        live.attach(self.conn, call);
+        live.attach(self.conn, call, Carrier::Browser);
         self.live = Some(live);
         true
     }

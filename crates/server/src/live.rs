@@ -30,9 +30,24 @@ use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::metrics::Metrics;
 
-/// Sample rate of the conversation side of a live call: WebRTC's Opus clock, so browser audio
-/// needs no resampling on the way out.
-const CALL_RATE: u32 = 48_000;
+/// What carries a call: it sets the conversation's output rate (the carrier's own, so nothing
+/// is resampled on the way out) and whether a lost connection may come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// WebRTC: 48 kHz Opus; a reload or a network blip rejoins within the grace period.
+    Browser,
+    /// SIP or a CPaaS media stream: 8 kHz; hanging up ends the interview.
+    Phone,
+}
+
+impl Carrier {
+    fn output_rate(self) -> u32 {
+        match self {
+            Carrier::Browser => 48_000,
+            Carrier::Phone => crate::phone::PHONE_RATE,
+        }
+    }
+}
 /// Files of one interview, under its directory.
 pub const RECORDING_FILE: &str = "recording.wav";
 pub const VIDEO_FILE: &str = "video.webm";
@@ -59,18 +74,24 @@ pub struct LiveInterviews {
 pub enum JoinError {
     /// The interview is over (or was never startable).
     Ended,
+    /// The interview is live on another kind of carrier (a phone call joining a browser
+    /// call's grace period).
+    OtherCarrier,
     /// Starting the conversation failed.
     Failed(anyhow::Error),
 }
 
 /// One interview in progress.
 pub struct LiveCall {
+    carrier: Carrier,
     commands: mpsc::UnboundedSender<RelayCommand>,
     outcome: watch::Receiver<Option<Outcome>>,
 }
 
 enum RelayCommand {
-    Attach(ConnectionId, Call),
+    /// A connection carries the call; `rejoinable`: losing it starts the grace period
+    /// instead of ending the call.
+    Attach(ConnectionId, Call, bool),
     Detach(ConnectionId),
     HangUp,
 }
@@ -121,8 +142,15 @@ impl LiveInterviews {
 
     /// The interview's live call, started now if the interview has not begun yet. The caller
     /// must hold the interview's [claim](Self::claim).
-    pub async fn join(self: &Arc<Self>, interview: &Interview) -> Result<Arc<LiveCall>, JoinError> {
+    pub async fn join(
+        self: &Arc<Self>,
+        interview: &Interview,
+        carrier: Carrier,
+    ) -> Result<Arc<LiveCall>, JoinError> {
         if let Some(call) = self.calls.lock().unwrap().get(&interview.id).cloned() {
+            if call.carrier != carrier {
+                return Err(JoinError::OtherCarrier);
+            }
             return call.check_running().map(|()| call);
         }
         if interview.status != Status::Scheduled {
@@ -141,7 +169,7 @@ impl LiveInterviews {
                 None => Err(JoinError::Ended),
             };
         }
-        let call = match self.start(interview) {
+        let call = match self.start(interview, carrier) {
             Ok(call) => call,
             Err(err) => {
                 let reason = format!("{err:#}");
@@ -181,7 +209,11 @@ impl LiveInterviews {
         Ok(())
     }
 
-    fn start(self: &Arc<Self>, interview: &Interview) -> anyhow::Result<Arc<LiveCall>> {
+    fn start(
+        self: &Arc<Self>,
+        interview: &Interview,
+        carrier: Carrier,
+    ) -> anyhow::Result<Arc<LiveCall>> {
         let judge = Arc::new(self.judge(&interview.job)?);
         let dir = self.store.interview_dir(&interview.id)?;
         let setup = CallSetup {
@@ -194,10 +226,14 @@ impl LiveInterviews {
             recording: Some(dir.join(RECORDING_FILE)),
             turn_taking: TurnTaking::default(),
         };
-        let (call, peer) = Call::pair(interview.id.clone(), CALL_RATE);
+        let (call, peer) = Call::pair(interview.id.clone(), carrier.output_rate());
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome) = watch::channel(None);
-        let live = Arc::new(LiveCall { commands, outcome });
+        let live = Arc::new(LiveCall {
+            carrier,
+            commands,
+            outcome,
+        });
         self.calls
             .lock()
             .unwrap()
@@ -325,8 +361,11 @@ impl LiveCall {
     }
 
     /// Carries the call over `call` (a transport's call for connection `conn`) from now on.
-    pub fn attach(&self, conn: ConnectionId, call: Call) {
-        let _ = self.commands.send(RelayCommand::Attach(conn, call));
+    pub fn attach(&self, conn: ConnectionId, call: Call, carrier: Carrier) {
+        let rejoinable = carrier == Carrier::Browser;
+        let _ = self
+            .commands
+            .send(RelayCommand::Attach(conn, call, rejoinable));
     }
 
     /// Connection `conn` went away; the grace period for rejoining starts.
@@ -359,6 +398,8 @@ struct Relay {
     commands: mpsc::UnboundedReceiver<RelayCommand>,
     grace: Duration,
     attached: Option<(ConnectionId, Call)>,
+    /// Whether the attached connection may come back after it drops.
+    rejoinable: bool,
     /// When the candidate counts as gone, while no connection is attached.
     gone_at: Option<Instant>,
 }
@@ -374,6 +415,7 @@ impl Relay {
             commands,
             grace,
             attached: None,
+            rejoinable: true,
             // The first connection is attaching right now; the same grace covers its setup.
             gone_at: Some(Instant::now() + grace),
         }
@@ -395,8 +437,9 @@ impl Relay {
             };
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(RelayCommand::Attach(conn, call)) => {
+                    Some(RelayCommand::Attach(conn, call, rejoinable)) => {
                         self.attached = Some((conn, call));
+                        self.rejoinable = rejoinable;
                         self.gone_at = None;
                     }
                     Some(RelayCommand::Detach(conn)) => {
@@ -410,8 +453,12 @@ impl Relay {
                     }
                 },
                 input = from_caller => match input {
-                    // A transport's hang-up is a lost connection: the page may come back.
-                    Some(CallInput::HangUp) | None => self.drop_connection(),
+                    // A lost browser connection may come back; a phone hang-up is final.
+                    Some(CallInput::HangUp) | None if self.rejoinable => self.drop_connection(),
+                    Some(CallInput::HangUp) | None => {
+                        self.attached = None;
+                        let _ = self.conversation.inbound.send(CallInput::HangUp).await;
+                    }
                     Some(input) => {
                         if self.conversation.inbound.send(input).await.is_err() {
                             return;

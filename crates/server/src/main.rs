@@ -9,8 +9,10 @@ mod interview_call;
 mod join;
 mod links;
 mod live;
+mod media_stream;
 mod metrics;
 mod models;
+mod phone;
 mod say;
 mod serve;
 mod simulate;
@@ -43,6 +45,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         if let Some(dir) = &args.data_dir {
             config.server.data_dir = dir.clone();
+        }
+        if let Some(sip) = args.sip {
+            config.sip.udp = Some(sip);
+            config.sip.tcp = Some(sip);
         }
     }
     init_logging(&config, &cli)?;

@@ -20,6 +20,8 @@ use crate::engines;
 use crate::links::LinkSigner;
 use crate::live::LiveInterviews;
 use crate::metrics::Metrics;
+use crate::phone::Prompts;
+use viva_transport_sip::SipEndpoint;
 
 /// Settings names in the database.
 const API_KEY_SETTING: &str = "api_key";
@@ -34,6 +36,10 @@ pub struct AppState {
     pub links: LinkSigner,
     pub live: Arc<LiveInterviews>,
     pub metrics: Arc<Metrics>,
+    /// What callers hear before their interview starts.
+    pub prompts: Arc<Prompts>,
+    /// Phone calls in and out; None when `sip.enabled` is off.
+    pub sip: Option<SipEndpoint>,
     pub config: Arc<Config>,
     pub api_key: Arc<str>,
     /// Base of candidate links, without a trailing slash.
@@ -61,13 +67,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .set_setting_if_absent(LINK_KEY_SETTING, &random_key())
         .await?;
 
-    let speech = {
+    let (speech, prompts) = {
         let config = Arc::clone(&config);
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            Ok(SpeechEngines {
-                stt: engines::speech_to_text(&config)?,
-                tts: Arc::new(engines::text_to_speech(&config)?),
-            })
+            let tts = Arc::new(engines::text_to_speech(&config)?);
+            let prompts = Prompts::synthesize(&tts)?;
+            let stt = engines::speech_to_text(&config)?;
+            Ok((SpeechEngines { stt, tts }, Arc::new(prompts)))
         })
         .await??
     };
@@ -81,6 +87,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::clone(&metrics),
     );
     live.recover().await?;
+
+    let (sip, incoming_calls) = match config.sip.enabled {
+        true => {
+            let (endpoint, incoming) = SipEndpoint::start(config.sip.settings())
+                .await
+                .context("cannot start SIP (sip.udp / sip.tcp / --sip): is another SIP server using the port? Set sip.enabled = false to run without phone calls")?;
+            (Some(endpoint), Some(incoming))
+        }
+        false => (None, None),
+    };
 
     let listener = tokio::net::TcpListener::bind(config.server.http)
         .await
@@ -101,20 +117,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         links: LinkSigner::new(link_key.into_bytes()),
         live,
         metrics,
+        prompts,
+        sip: sip.clone(),
         config: Arc::clone(&config),
         api_key: api_key.into(),
         public_url: public_url.into(),
         next_connection: Arc::new(AtomicU64::new(1)),
     };
+    if let (Some(sip), Some(incoming)) = (&sip, incoming_calls) {
+        let addrs: Vec<String> = [
+            sip.udp_addr().map(|a| format!("udp {a}")),
+            sip.tcp_addr().map(|a| format!("tcp {a}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        println!("viva answers phone calls on SIP {}", addrs.join(", "));
+        tokio::spawn(crate::phone::answer_calls(state.clone(), incoming));
+    }
     tracing::info!(%addr, data_dir = %config.server.data_dir.display(), "viva is listening");
     println!(
         "viva {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the HTTP server stopped")
+        .context("the HTTP server stopped");
+    if let Some(sip) = sip {
+        sip.shutdown().await;
+    }
+    served
 }
 
 /// Opens (creating if needed) the data directory and the database.
@@ -188,6 +221,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::routes(state.clone()))
         .merge(crate::join::routes())
+        .merge(crate::media_stream::routes())
         .with_state(state)
 }
 

@@ -346,3 +346,61 @@ async fn wait_for_answers(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_button_ends_the_interview() {
+    let server = tokio::task::block_in_place(|| TestServer::start("browser-end", &[]));
+    let interview = tokio::task::block_in_place(|| server.schedule("Grace Hopper"));
+    let id = interview["id"].as_str().unwrap().to_owned();
+    let (samples, rate, _) = clip(CLIPS[0]);
+    let mic = server.data_dir.join("mic.wav");
+    speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(3)).unwrap();
+
+    let browser = Browser::launch(&mic).await.unwrap();
+    let tab = browser
+        .open(interview["join_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    tab.wait_for(
+        "document.body.dataset.state === 'ready'",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    tab.click("#start").await.unwrap();
+    tab.wait_for(
+        "document.body.dataset.state === 'in-call'",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // The interviewer is heard in the page before the candidate leaves.
+    let heard = tab
+        .wait_for(
+            "document.body.dataset.speaking === 'interviewer'",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        heard.is_ok(),
+        "the interviewer's voice never played: {heard:?}"
+    );
+    tab.click("#end").await.unwrap();
+    tab.wait_for(
+        "document.body.dataset.state === 'ended'",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    // No grace period for a candidate who ended the call on purpose.
+    let ended = tokio::task::block_in_place(|| {
+        server.wait_for_interview(&id, Duration::from_secs(20), |i| {
+            i["status"] != "in_progress"
+        })
+    });
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+    let report =
+        tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/report")));
+    assert_eq!(report.status, 200, "{}", report.text());
+}

@@ -198,6 +198,8 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
             "serve",
             "--http",
             "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
         ])
@@ -205,10 +207,22 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The first start also announces the generated API key; the address line follows.
-    let line = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
+    // The first start generates the API key and says how to read it; the address follows.
+    let mut lines = Vec::new();
+    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let last = line.contains("listening on");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("viva api-key")),
+        "{lines:?}"
+    );
+    let line = lines
+        .iter()
         .find(|line| line.contains("listening on"))
         .expect("the server prints its address");
     let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
@@ -227,5 +241,18 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
+
+    // The generated key is kept: `viva api-key` prints it.
+    let key = viva_env(
+        &["api-key"],
+        &[("VIVA_SERVER_DATA_DIR", data.to_str().unwrap())],
+    );
+    assert!(key.status.success(), "{}", stderr(&key));
+    assert_eq!(
+        stdout(&key).trim().len(),
+        43,
+        "a 32-byte key in base64: {}",
+        stdout(&key)
+    );
     std::fs::remove_dir_all(data).ok();
 }

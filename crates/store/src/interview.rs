@@ -51,6 +51,17 @@ pub struct Interview {
     pub duration_ms: Option<u64>,
     /// Why it failed, or a note on how it ended.
     pub failure: Option<String>,
+    /// The latest outgoing phone call to the candidate, if any.
+    pub dial: Option<Dial>,
+}
+
+/// Where the latest outgoing call to the candidate got.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Dial {
+    /// `dialing`, `ringing`, `answered`, `busy`, `no_answer`, `rejected` or `failed`.
+    pub status: String,
+    /// When it got there.
+    pub at: Timestamp,
 }
 
 /// Where an interview is in its life: scheduled, then in progress, then one of three ends.

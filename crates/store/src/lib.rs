@@ -21,7 +21,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
-pub use interview::{Candidate, Interview, NewInterview, Outcome, Page, Status};
+pub use interview::{Candidate, Dial, Interview, NewInterview, Outcome, Page, Status};
 pub use timestamp::{Timestamp, TimestampError};
 
 /// The directory under the data directory that holds one directory per interview.
@@ -42,7 +42,8 @@ macro_rules! select_interviews {
     ($rest:literal) => {
         concat!(
             "SELECT id, job, candidate_name, candidate_email, candidate_phone, pin, status, ",
-            "created_at, expires_at, started_at, ended_at, duration_ms, failure FROM interviews ",
+            "created_at, expires_at, started_at, ended_at, duration_ms, failure, dial_status, ",
+            "dial_updated_at FROM interviews ",
             $rest
         )
     };
@@ -248,6 +249,7 @@ impl Store {
                 ended_at: None,
                 duration_ms: None,
                 failure: None,
+                dial: None,
             };
             let inserted = sqlx::query(
                 "INSERT INTO interviews (id, job, candidate_name, candidate_email, \
@@ -383,6 +385,26 @@ impl Store {
             }),
             None => Err(StoreError::NotFound { id: id.to_string() }),
         }
+    }
+
+    /// Records the state of the latest outgoing call to the candidate (`ringing`, `busy`, ...).
+    pub async fn set_dial_status(
+        &self,
+        id: &str,
+        status: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE interviews SET dial_status = $2, dial_updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .bind(at.unix_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::Database {
+                action: format!("record the dial status of interview {id}"),
+                source,
+            })?;
+        Ok(())
     }
 
     /// Interviews left in progress, oldest first: after a crash, calls that no process runs.
@@ -618,13 +640,22 @@ fn new_pin() -> String {
 
 fn migrator() -> Migrator {
     // Never edit an applied migration (its checksum is stored); add a new file instead.
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "interviews".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/0001_interviews.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "interviews".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0001_interviews.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "dial status".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0002_dial_status.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 fn interview_from_row(row: &AnyRow) -> Result<Interview, StoreError> {
@@ -658,6 +689,9 @@ fn interview_from_row(row: &AnyRow) -> Result<Interview, StoreError> {
         ended_at: maybe_at("ended_at")?,
         duration_ms,
         failure: column(row, "failure", &id)?,
+        dial: column::<Option<String>>(row, "dial_status", &id)?
+            .zip(maybe_at("dial_updated_at")?)
+            .map(|(status, at)| Dial { status, at }),
         id,
     })
 }

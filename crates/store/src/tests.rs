@@ -138,6 +138,7 @@ on_both_databases!(
     unfinished_lists_interviews_left_in_progress,
     settings_keep_the_first_value,
     reopening_keeps_data,
+    dial_status_is_kept,
 );
 
 const JOB: &str = "backend-developer";
@@ -218,6 +219,42 @@ async fn created_interview_reads_back(db: &Db) {
 
     assert_eq!(store.interview("nosuchinterview0").await.unwrap(), None);
     assert_eq!(store.interview("../../etc/passwd").await.unwrap(), None);
+}
+
+async fn dial_status_is_kept(db: &Db) {
+    let store = db.open().await;
+    let created = store.create_interview(new_interview("Ada")).await.unwrap();
+    assert_eq!(created.dial, None);
+    let at = Timestamp::from_unix_ms(1_800_000_000_123);
+    store
+        .set_dial_status(&created.id, "ringing", at)
+        .await
+        .unwrap();
+    store
+        .set_dial_status(
+            &created.id,
+            "busy",
+            Timestamp::from_unix_ms(at.unix_ms() + 5),
+        )
+        .await
+        .unwrap();
+    let read = store.interview(&created.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.dial,
+        Some(Dial {
+            status: "busy".to_string(),
+            at: Timestamp::from_unix_ms(at.unix_ms() + 5)
+        })
+    );
+    // Other interviews are untouched.
+    let other = store
+        .create_interview(new_interview("Grace"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.interview(&other.id).await.unwrap().unwrap().dial,
+        None
+    );
 }
 
 async fn timestamps_round_trip(db: &Db) {

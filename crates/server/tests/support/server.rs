@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -24,6 +25,10 @@ pub fn repo() -> PathBuf {
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    /// Where the server answers phone calls (SIP over UDP and TCP), as bound; None when SIP
+    /// is off.
+    pub sip_udp: Option<SocketAddr>,
+    pub sip_tcp: Option<SocketAddr>,
     child: Child,
     agent: ureq::Agent,
 }
@@ -80,6 +85,9 @@ impl TestServer {
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .env("VIVA_API_KEY", API_KEY)
+            // Any free SIP port: tests run side by side.
+            .env("VIVA_SIP_UDP", "127.0.0.1:0")
+            .env("VIVA_SIP_TCP", "127.0.0.1:0")
             // Quiet unless asked (VIVA_TEST_SERVER_LOG=info); failures show the server's warnings.
             .env(
                 "VIVA_LOG_LEVEL",
@@ -90,18 +98,23 @@ impl TestServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("viva starts");
-        // The address is on the "listening on" line; loading the models comes first.
+        // The address is on the "listening on" line, printed after the SIP line ("viva answers
+        // phone calls on SIP udp ADDR, tcp ADDR") when SIP is on; loading the models comes first.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut sip = (None, None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, addrs)) = line.split_once("phone calls on SIP ") {
+                    sip = sip_addrs(addrs);
+                }
                 if let Some((_, addr)) = line.split_once("listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
+                    let _ = tx.send((addr.trim().to_owned(), sip));
                 }
             }
         });
-        let base = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(base) => base,
+        let (base, (sip_udp, sip_tcp)) = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(started) => started,
             Err(_) => {
                 let _ = child.kill();
                 panic!("viva serve did not start listening within 2 minutes");
@@ -115,6 +128,8 @@ impl TestServer {
         TestServer {
             base,
             data_dir,
+            sip_udp,
+            sip_tcp,
             child,
             agent,
         }
@@ -225,6 +240,19 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+}
+
+/// The UDP and TCP addresses in "udp 127.0.0.1:5060, tcp 127.0.0.1:5060" (either may be absent).
+fn sip_addrs(text: &str) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let mut addrs = (None, None);
+    for part in text.split(',') {
+        match part.trim().split_once(' ') {
+            Some(("udp", addr)) => addrs.0 = addr.trim().parse().ok(),
+            Some(("tcp", addr)) => addrs.1 = addr.trim().parse().ok(),
+            _ => {}
+        }
+    }
+    addrs
 }
 
 impl Drop for TestServer {

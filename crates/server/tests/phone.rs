@@ -1,0 +1,1422 @@
+//! Phone interviews end to end against a real `viva serve`, with real SIP peers on loopback:
+//! sipp calls in over UDP and TCP, types the interview PIN (SIP INFO, RFC 4733), speaks
+//! recorded sentences as RTP and hangs up; a wrong PIN and a CANCEL are turned away politely;
+//! the server dials sipp phones that answer and talk, are busy, or ring unanswered; baresip
+//! calls in with RFC 4733 keys; and a WebSocket client plays a CPaaS media stream. Each test
+//! checks what the recruiter sees through the API: the status, the transcript's words, the
+//! recording, the report, the dial status.
+//!
+//! The sipp scenarios are in tests/sipp/; the audio, key presses and logs of each call go to a
+//! scratch directory (sipp's and baresip's working directory), removed afterwards. Peers run
+//! as child processes with a deadline and are killed by PID when it passes, so a peer that
+//! hangs fails its test instead of hanging it. Set VIVA_TEST_SERVER_LOG=info to see the
+//! server's log.
+//!
+//! Needs sipp 3.6 (`sip-tester`, with its dtmf_2833 pcaps), baresip 1.0, sox and ffprobe.
+//! sipp plays RFC 4733 key presses from pcaps through a raw socket: that test needs root or
+//! CAP_NET_RAW.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use server::{TestServer, repo};
+use tokio_tungstenite::tungstenite::Message;
+use viva_media::G711Law;
+
+/// Read speech with its transcript, from the speech set scripts/setup installs.
+const CLIPS: [&str; 2] = ["librivox-0870", "librivox-0890"];
+/// Silence between the sentences: long enough for the interviewer to take the turn.
+const PAUSE: Duration = Duration::from_secs(3);
+/// Silence before a caller who typed the PIN speaks: the rest of the PIN prompt, "your
+/// interview starts now", and the interviewer's greeting and first question.
+const LEAD_IN_AFTER_PIN: Duration = Duration::from_secs(18);
+/// Silence before a candidate who was called (or bridged by a CPaaS) speaks: the greeting and
+/// the first question.
+const LEAD_IN: Duration = Duration::from_secs(14);
+/// When the caller starts typing the PIN, after the answer (as the sipp scenarios do).
+const KEYS_AFTER: Duration = Duration::from_millis(1_500);
+/// 8 kHz mu-law: one byte per sample, 160 per 20 ms.
+const PHONE_RATE: usize = 8_000;
+const FRAME_BYTES: usize = 160;
+/// mu-law's code for a zero sample.
+const MULAW_SILENCE: u8 = 0xFF;
+/// RFC 4733 telephone-event payload type the RFC 4733 scenario offers (and sipp's pcaps use).
+const TELEPHONE_EVENT_PT: u8 = 101;
+
+// --- Tests ------------------------------------------------------------------------------
+
+#[test]
+fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
+    let server = TestServer::start("phone-udp-info", &[]);
+    let interview = server.schedule("Grace Hopper");
+    let (id, pin) = id_and_pin(&interview);
+    let scratch = Scratch::new("udp-info");
+    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN);
+    speech.write_mulaw(&scratch.join("speech.ul"));
+
+    let started = Instant::now();
+    let mut args = pin_keys(&pin);
+    args.extend(stay_for(&speech));
+    let sipp = Sipp::call(
+        "uac_info_dtmf.xml",
+        &scratch,
+        Transport::Udp,
+        server.sip_udp.expect("SIP over UDP is on"),
+        &args,
+    );
+    sipp.succeeds(call_deadline(&speech));
+    let call_secs = started.elapsed().as_secs_f64();
+
+    let ended = ended_interview(&server, &id);
+    eprintln!("udp + SIP INFO: call {call_secs:.1} s, interview {ended}");
+    assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    let heard = Heard::check(&server, &id, &speech, "udp + SIP INFO");
+    heard.assert_most_words();
+    print_response_latency(&server);
+    check_recording(&server, &id, &ended, &scratch);
+    check_report(&server, &id);
+}
+
+#[test]
+fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
+    let server = TestServer::start("phone-tcp-4733", &[]);
+    let interview = server.schedule("Alan Turing");
+    let (id, pin) = id_and_pin(&interview);
+    let scratch = Scratch::new("tcp-4733");
+    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN);
+    speech.write_mulaw(&scratch.join("speech.ul"));
+    write_key_presses(&scratch, &pin);
+
+    let scenario = std::fs::read_to_string(sipp_dir().join("uac_rfc4733_dtmf.xml")).unwrap();
+    assert!(
+        scenario.contains("m=audio [media_port] RTP/AVP 0 101")
+            && scenario.contains("a=rtpmap:101 telephone-event/8000"),
+        "the scenario must offer telephone-event/8000 as payload type 101"
+    );
+
+    let started = Instant::now();
+    let sipp = Sipp::call(
+        "uac_rfc4733_dtmf.xml",
+        &scratch,
+        Transport::Tcp,
+        server.sip_tcp.expect("SIP over TCP is on"),
+        &stay_for(&speech),
+    );
+    let messages = sipp.succeeds(call_deadline(&speech));
+    let call_secs = started.elapsed().as_secs_f64();
+    // What went over the wire: the offer with telephone-event 101, over TCP.
+    assert!(
+        messages.contains("Via: SIP/2.0/TCP")
+            && messages.contains("a=rtpmap:101 telephone-event/8000"),
+        "sipp did not send the RFC 4733 offer over TCP:\n{messages}"
+    );
+
+    let ended = ended_interview(&server, &id);
+    eprintln!("tcp + RFC 4733: call {call_secs:.1} s, interview {ended}");
+    assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    let heard = Heard::check(&server, &id, &speech, "tcp + RFC 4733");
+    heard.assert_most_words();
+    print_response_latency(&server);
+    check_recording(&server, &id, &ended, &scratch);
+    check_report(&server, &id);
+}
+
+#[test]
+fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
+    let server = TestServer::start("phone-wrong-pin", &[]);
+    let interview = server.schedule("Mallory");
+    let (id, pin) = id_and_pin(&interview);
+    let scratch = Scratch::new("wrong-pin");
+    // The only interview has the right PIN, so any other is unknown.
+    let wrong = wrong_pin(&pin);
+
+    let started = Instant::now();
+    let sipp = Sipp::call(
+        "uac_wrong_pin.xml",
+        &scratch,
+        Transport::Udp,
+        server.sip_udp.expect("SIP over UDP is on"),
+        &pin_keys(&wrong),
+    );
+    // The scenario succeeds only when the server hangs up (its BYE, answered 200).
+    let messages = sipp.succeeds(Duration::from_secs(60));
+    eprintln!(
+        "wrong PIN: the server hung up {:.1} s into the call",
+        started.elapsed().as_secs_f64()
+    );
+    let trace = sipp_trace(&messages);
+    let infos: Vec<&Traced> = trace
+        .iter()
+        .filter(|m| m.sent && m.first_line.starts_with("INFO "))
+        .collect();
+    assert!(
+        infos.len() >= 18,
+        "three wrong PINs of six keys were typed:\n{messages}"
+    );
+    let bye = trace
+        .iter()
+        .find(|m| !m.sent && m.first_line.starts_with("BYE "))
+        .expect("the server's BYE");
+    // Between the last key and the BYE, the goodbye prompt plays in real time.
+    let goodbye_secs = (bye.at - infos.last().unwrap().at).rem_euclid(86_400.0);
+    eprintln!("wrong PIN: BYE {goodbye_secs:.1} s after the third wrong PIN");
+    assert!(
+        goodbye_secs >= 3.0,
+        "the server hung up {goodbye_secs:.1} s after the last wrong PIN: no goodbye was said"
+    );
+
+    let after = server.get(&format!("/api/v1/interviews/{id}")).json();
+    assert_eq!(after["status"], "scheduled", "{after}");
+    assert!(after["started_at"].is_null(), "{after}");
+    assert_eq!(
+        server.request("GET", "/healthz", None, &[], None).status,
+        200
+    );
+}
+
+#[test]
+fn a_call_cancelled_while_ringing_gets_487_and_the_server_stays_healthy() {
+    let server = TestServer::start("phone-cancel", &[]);
+    let sip = server.sip_udp.expect("SIP over UDP is on");
+    let scratch = Scratch::new("cancel");
+
+    let messages = Sipp::call("uac_cancel.xml", &scratch, Transport::Udp, sip, &[])
+        .succeeds(Duration::from_secs(20));
+    assert!(
+        messages.contains("SIP/2.0 487"),
+        "no 487 for the INVITE:\n{messages}"
+    );
+    // A cancelled call leaves nothing behind: SIP still answers, no call is live.
+    Sipp::call("uac_options.xml", &scratch, Transport::Udp, sip, &[])
+        .succeeds(Duration::from_secs(10));
+    Sipp::call(
+        "uac_options.xml",
+        &scratch,
+        Transport::Tcp,
+        server.sip_tcp.expect("SIP over TCP is on"),
+        &[],
+    )
+    .succeeds(Duration::from_secs(10));
+    assert_eq!(
+        server.request("GET", "/healthz", None, &[], None).status,
+        200
+    );
+    let metrics = server.request("GET", "/metrics", None, &[], None).text();
+    assert!(metrics.contains("viva_calls_active 0"), "{metrics}");
+}
+
+#[test]
+fn the_server_dials_a_candidate_who_answers_and_talks() {
+    let server = TestServer::start("phone-dial-answer", &[]);
+    let scratch = Scratch::new("dial-answer");
+    let speech = Speech::from_clips(&scratch, LEAD_IN);
+    speech.write_mulaw(&scratch.join("speech.ul"));
+    let port = free_udp_port();
+    let phone = Sipp::answer("uas_answer_speak.xml", &scratch, port, &stay_for(&speech));
+    let id = schedule_with_phone(&server, "Margaret Hamilton", port);
+
+    let started = Instant::now();
+    let seen = dial(&server, &id, Duration::from_secs(20), |s| s == "answered");
+    assert_eq!(
+        seen,
+        ["dialing", "ringing", "answered"],
+        "dial status went {seen:?}"
+    );
+    phone.succeeds(call_deadline(&speech));
+    let call_secs = started.elapsed().as_secs_f64();
+
+    let ended = ended_interview(&server, &id);
+    eprintln!("outbound: call {call_secs:.1} s, interview {ended}");
+    assert_eq!(
+        ended["status"], "abandoned",
+        "the candidate hung up: {ended}"
+    );
+    assert_eq!(ended["dial"]["status"], "answered", "{ended}");
+    let heard = Heard::check(&server, &id, &speech, "outbound");
+    heard.assert_most_words();
+    print_response_latency(&server);
+    check_recording(&server, &id, &ended, &scratch);
+}
+
+#[test]
+fn a_busy_candidate_is_reported_busy() {
+    let server = TestServer::start("phone-dial-busy", &[]);
+    let scratch = Scratch::new("dial-busy");
+    let port = free_udp_port();
+    let phone = Sipp::answer("uas_busy.xml", &scratch, port, &[]);
+    let id = schedule_with_phone(&server, "Busy Bee", port);
+
+    let seen = dial(&server, &id, Duration::from_secs(20), is_final_dial_status);
+    assert_eq!(seen, ["dialing", "busy"], "dial status went {seen:?}");
+    phone.succeeds(Duration::from_secs(10));
+    let after = server.get(&format!("/api/v1/interviews/{id}")).json();
+    assert_eq!(after["status"], "scheduled", "{after}");
+
+    // Without a number there is nothing to dial.
+    let unreachable = server.schedule("No Phone")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = server.post(
+        &format!("/api/v1/interviews/{unreachable}/dial"),
+        &json!({}),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_eq!(refused.error_code(), "no_phone");
+}
+
+#[test]
+fn a_candidate_who_does_not_pick_up_is_reported_no_answer() {
+    let server = TestServer::start(
+        "phone-dial-no-answer",
+        &[("VIVA_SIP_RING_TIMEOUT_SECS", "4")],
+    );
+    let scratch = Scratch::new("dial-no-answer");
+    let port = free_udp_port();
+    let phone = Sipp::answer("uas_ring_no_answer.xml", &scratch, port, &[]);
+    let id = schedule_with_phone(&server, "Nobody Home", port);
+
+    let started = Instant::now();
+    let seen = dial(&server, &id, Duration::from_secs(20), is_final_dial_status);
+    let rang_secs = started.elapsed().as_secs_f64();
+    assert_eq!(
+        seen,
+        ["dialing", "ringing", "no_answer"],
+        "dial status went {seen:?}"
+    );
+    assert!(
+        (3.5..10.0).contains(&rang_secs),
+        "gave up after {rang_secs:.1} s with a 4 s ring timeout"
+    );
+    // The phone saw the CANCEL, answered 200 and 487, and got the ACK.
+    phone.succeeds(Duration::from_secs(10));
+    let after = server.get(&format!("/api/v1/interviews/{id}")).json();
+    assert_eq!(after["status"], "scheduled", "{after}");
+}
+
+#[test]
+fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
+    let server = TestServer::start("phone-baresip", &[]);
+    let interview = server.schedule("Ada Lovelace");
+    let (id, pin) = id_and_pin(&interview);
+    let scratch = Scratch::new("baresip");
+    // baresip starts its audio file when the call is answered; the keys come during it.
+    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN + KEYS_AFTER);
+    let sip = server.sip_udp.expect("SIP over UDP is on");
+    let started = Instant::now();
+    let mut phone = Baresip::start(&scratch, &speech);
+    phone.command("dial", &format!("sip:interview@{sip}"));
+    phone.wait_for_event("CALL_ESTABLISHED", Duration::from_secs(15));
+    std::thread::sleep(KEYS_AFTER);
+    for key in pin.chars() {
+        // One press and release per key, as a person types.
+        phone.command("sndcode", &key.to_string());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    server.wait_for_interview(&id, Duration::from_secs(20), |i| {
+        i["status"] == "in_progress"
+    });
+    // baresip hangs up when its audio file ends.
+    phone.wait_for_event("CALL_CLOSED", speech.duration() + Duration::from_secs(20));
+    let call_secs = started.elapsed().as_secs_f64();
+    let log = phone.quit();
+    assert!(
+        log.contains("send DTMF digit"),
+        "baresip sent no RFC 4733 keys:\n{log}"
+    );
+
+    let ended = ended_interview(&server, &id);
+    eprintln!("baresip: call {call_secs:.1} s, interview {ended}");
+    assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    let heard = Heard::check(&server, &id, &speech, "baresip");
+    heard.assert_most_words();
+    print_response_latency(&server);
+    check_recording(&server, &id, &ended, &scratch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpaas_media_stream_carries_an_interview() {
+    let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
+    let server = tokio::task::block_in_place(|| TestServer::start("phone-stream", &[]));
+    let interview = blocking(&|| server.schedule("Katherine Johnson"));
+    let (id, pin) = id_and_pin(&interview);
+    let url = format!("{}/media-stream", server.base.replace("http://", "ws://"));
+    let scratch = Scratch::new("stream");
+    let speech = Speech::from_clips(&scratch, LEAD_IN);
+
+    // An unknown PIN: the stream is closed.
+    let (mut unknown, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    unknown
+        .send(Message::text(connected_event()))
+        .await
+        .unwrap();
+    unknown
+        .send(Message::text(start_event("MZunknown", &wrong_pin(&pin))))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(message) = unknown.next().await {
+            match message {
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(Message::Text(text)) => {
+                    assert!(
+                        !text.contains("\"media\""),
+                        "an unknown PIN got audio: {text}"
+                    )
+                }
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a stream with an unknown PIN stayed open");
+
+    // The real call: setup, then 20 ms of mu-law every 20 ms, with junk mixed in early on.
+    let started = Instant::now();
+    let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::text(connected_event())).await.unwrap();
+    sink.send(Message::text(start_event("MZcall", &pin)))
+        .await
+        .unwrap();
+
+    let heard = Arc::new(Mutex::new(StreamLog::default()));
+    let (marks_tx, mut marks_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = {
+        let heard = Arc::clone(&heard);
+        tokio::spawn(async move {
+            while let Some(message) = stream.next().await {
+                let text = match message {
+                    Ok(Message::Text(text)) => text.to_string(),
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                let event: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("the server sent non-JSON ({e}): {text}"));
+                let mut log = heard.lock().unwrap();
+                log.note(&event, started.elapsed());
+                if event["event"] == "mark" {
+                    // As a CPaaS does once the audio before the mark has played.
+                    let _ = marks_tx.send(event["mark"]["name"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            heard.lock().unwrap().closed_at = Some(started.elapsed());
+        })
+    };
+
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for (chunk, payload) in speech.mulaw.chunks(FRAME_BYTES).enumerate() {
+        tick.tick().await;
+        while let Ok(name) = marks_rx.try_recv() {
+            let echo = json!({ "event": "mark", "streamSid": "MZcall", "mark": { "name": name } });
+            sink.send(Message::text(echo.to_string())).await.unwrap();
+        }
+        if chunk == 100 {
+            // Two seconds in, while the interviewer greets: junk the call must shrug off.
+            for junk in junk_frames() {
+                sink.send(junk)
+                    .await
+                    .unwrap_or_else(|e| panic!("the server closed the stream on bad input: {e}"));
+            }
+        }
+        let media = json!({
+            "event": "media",
+            "sequenceNumber": (chunk + 3).to_string(),
+            "media": {
+                "track": "inbound",
+                "chunk": (chunk + 1).to_string(),
+                "timestamp": (chunk * 20).to_string(),
+                "payload": BASE64.encode(payload),
+            },
+            "streamSid": "MZcall",
+        });
+        if let Err(e) = sink.send(Message::text(media.to_string())).await {
+            panic!(
+                "the server closed the stream {:.1} s into the call: {e}; it sent {:?}",
+                started.elapsed().as_secs_f64(),
+                heard.lock().unwrap()
+            );
+        }
+    }
+    let stop = json!({ "event": "stop", "streamSid": "MZcall", "stop": { "callSid": "CAcall" } });
+    sink.send(Message::text(stop.to_string())).await.unwrap();
+    let _ = sink.close().await;
+    match tokio::time::timeout(Duration::from_secs(10), reader).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("reading the server's messages failed: {e}"),
+        Err(_) => panic!("the server kept the stream open 10 s after `stop`"),
+    }
+    let call_secs = started.elapsed().as_secs_f64();
+
+    let log = heard.lock().unwrap().clone();
+    eprintln!("media stream: call {call_secs:.1} s, server sent {log:?}");
+    assert!(
+        log.media >= 100,
+        "the interviewer barely spoke: {} media messages",
+        log.media
+    );
+    assert!(
+        !log.marks.is_empty(),
+        "no mark after the interviewer's speech"
+    );
+    assert!(
+        log.foreign_sids.is_empty(),
+        "messages for other streams: {:?}",
+        log.foreign_sids
+    );
+    assert!(
+        log.bad_payloads == 0,
+        "{} media payloads were not 20 ms of mu-law",
+        log.bad_payloads
+    );
+    let first_audio = log.first_media_at.expect("media arrived");
+    assert!(
+        first_audio < Duration::from_secs(8),
+        "the interviewer started speaking {first_audio:?} into the call"
+    );
+
+    let ended = tokio::task::block_in_place(|| ended_interview(&server, &id));
+    eprintln!("media stream interview: {ended}");
+    assert_eq!(ended["status"], "abandoned", "the stream stopped: {ended}");
+    let heard = tokio::task::block_in_place(|| Heard::check(&server, &id, &speech, "media stream"));
+    heard.assert_most_words();
+    tokio::task::block_in_place(|| print_response_latency(&server));
+}
+
+// --- The candidate's speech -------------------------------------------------------------
+
+/// What the candidate says on the phone: silence, then the clips with pauses, as 8 kHz
+/// mu-law; and the words of each clip.
+struct Speech {
+    mulaw: Vec<u8>,
+    texts: Vec<String>,
+}
+
+impl Speech {
+    /// `lead_in` of silence, then each of [`CLIPS`] followed by [`PAUSE`]; sox converts the
+    /// clips to telephone audio.
+    fn from_clips(scratch: &Scratch, lead_in: Duration) -> Speech {
+        let dir = repo().join("models/speech-set");
+        let mut mulaw = silence(lead_in);
+        let mut texts = Vec::new();
+        for name in CLIPS {
+            let wav = dir.join(format!("{name}.wav"));
+            assert!(
+                wav.exists(),
+                "{} is missing: run scripts/setup",
+                wav.display()
+            );
+            let converted = scratch.join(&format!("{name}.ul"));
+            let sox = Command::new("sox")
+                .arg(&wav)
+                .args(["-r", "8000", "-c", "1", "-t", "ul"])
+                .arg(&converted)
+                .output()
+                .expect("sox runs");
+            assert!(
+                sox.status.success(),
+                "sox: {}",
+                String::from_utf8_lossy(&sox.stderr)
+            );
+            mulaw.extend(std::fs::read(&converted).unwrap());
+            mulaw.extend(silence(PAUSE));
+            texts.push(std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap());
+        }
+        Speech { mulaw, texts }
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.mulaw.len() as f64 / PHONE_RATE as f64)
+    }
+
+    /// Raw mu-law, as sipp's `rtp_stream` sends it (sipp 3.6 streams a file's bytes as they
+    /// are, so a WAV header would go out as noise).
+    fn write_mulaw(&self, path: &Path) {
+        std::fs::write(path, &self.mulaw).unwrap();
+    }
+
+    /// 16-bit 8 kHz WAV, as baresip's aufile source reads it.
+    fn write_wav(&self, path: &Path) {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: PHONE_RATE as u32,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(path, spec).unwrap();
+        for sample in G711Law::MuLaw.decode(&self.mulaw) {
+            writer.write_sample(sample).unwrap();
+        }
+        writer.finalize().unwrap();
+    }
+}
+
+fn silence(length: Duration) -> Vec<u8> {
+    vec![MULAW_SILENCE; (length.as_secs_f64() * PHONE_RATE as f64) as usize]
+}
+
+/// How long a call carrying `speech` may take, signalling and the PIN included.
+fn call_deadline(speech: &Speech) -> Duration {
+    speech.duration() + Duration::from_secs(30)
+}
+
+/// sipp's `-d`: how long its `<pause/>` lasts, i.e. how long it stays on the call once the
+/// speech starts.
+fn stay_for(speech: &Speech) -> Vec<String> {
+    let ms = (speech.duration() + Duration::from_secs(1)).as_millis();
+    vec!["-d".into(), ms.to_string()]
+}
+
+// --- What the server heard --------------------------------------------------------------
+
+/// The candidate's words in the transcript, against the words spoken.
+struct Heard {
+    label: String,
+    heard: Vec<String>,
+    /// Per clip: the share of its words found in the transcript.
+    per_clip: Vec<f64>,
+    /// The share of all spoken words found.
+    recall: f64,
+    /// The share of words heard that were spoken.
+    precision: f64,
+    /// Word error rate of the candidate's turns against the clips' text, in order.
+    wer: f64,
+}
+
+impl Heard {
+    fn check(server: &TestServer, id: &str, speech: &Speech, label: &str) -> Heard {
+        let transcript = server
+            .get(&format!("/api/v1/interviews/{id}/transcript"))
+            .json();
+        let heard = words(&candidate_text(&transcript));
+        let spoken: Vec<Vec<String>> = speech.texts.iter().map(|t| words(t)).collect();
+        let found = |clip: &[String]| clip.iter().filter(|w| heard.contains(w)).count();
+        let per_clip: Vec<f64> = spoken
+            .iter()
+            .map(|clip| found(clip) as f64 / clip.len() as f64)
+            .collect();
+        let all: Vec<String> = spoken.concat();
+        let recall = found(&all) as f64 / all.len() as f64;
+        let precision = if heard.is_empty() {
+            0.0
+        } else {
+            heard.iter().filter(|w| all.contains(w)).count() as f64 / heard.len() as f64
+        };
+        let wer = edit_distance(&all, &heard) as f64 / all.len() as f64;
+        let result = Heard {
+            label: label.to_owned(),
+            heard,
+            per_clip,
+            recall,
+            precision,
+            wer,
+        };
+        eprintln!(
+            "{label}: WER {:.1}%, {:.0}% of the spoken words heard (per sentence {:?}), {:.0}% of the words heard were spoken: {:?}",
+            result.wer * 100.0,
+            result.recall * 100.0,
+            result
+                .per_clip
+                .iter()
+                .map(|r| format!("{:.0}%", r * 100.0))
+                .collect::<Vec<_>>(),
+            result.precision * 100.0,
+            result.heard.join(" ")
+        );
+        result
+    }
+
+    /// Most of every sentence came through, and little that nobody said.
+    fn assert_most_words(&self) {
+        assert!(
+            self.per_clip.iter().all(|r| *r >= 0.6) && self.recall >= 0.75,
+            "{}: spoken sentences are missing from the transcript ({:?} of each heard): {:?}",
+            self.label,
+            self.per_clip,
+            self.heard
+        );
+        assert!(
+            self.precision >= 0.7,
+            "{}: mostly words nobody said: {:?}",
+            self.label,
+            self.heard
+        );
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn candidate_text(transcript: &Value) -> String {
+    transcript["turns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no turns in {transcript}"))
+        .iter()
+        .filter(|t| t["speaker"] == "candidate")
+        .map(|t| t["text"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Word-level Levenshtein distance.
+fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
+    let mut previous: Vec<usize> = (0..=hypothesis.len()).collect();
+    for (i, r) in reference.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, h) in hypothesis.iter().enumerate() {
+            let substitution = previous[j] + usize::from(r != h);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[hypothesis.len()]
+}
+
+fn id_and_pin(interview: &Value) -> (String, String) {
+    let id = interview["id"].as_str().unwrap().to_owned();
+    let pin = interview["pin"].as_str().unwrap().to_owned();
+    assert!(
+        pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()),
+        "a PIN is six digits: {pin}"
+    );
+    (id, pin)
+}
+
+/// A six-digit PIN that is not `pin`.
+fn wrong_pin(pin: &str) -> String {
+    pin.chars()
+        .map(|d| char::from(b'0' + (d.to_digit(10).unwrap() as u8 + 1) % 10))
+        .collect()
+}
+
+/// The interview once it is over (the report written with it).
+fn ended_interview(server: &TestServer, id: &str) -> Value {
+    server.wait_for_interview(id, Duration::from_secs(60), |i| {
+        i["status"] != "in_progress"
+    })
+}
+
+/// The recording is a playable stereo WAV about as long as the interview.
+fn check_recording(server: &TestServer, id: &str, ended: &Value, scratch: &Scratch) {
+    let reply = server.get(&format!("/api/v1/interviews/{id}/recording"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let path = scratch.join("recording.wav");
+    std::fs::write(&path, &reply.body).unwrap();
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,channels:format=duration",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "ffprobe rejects the recording: {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert!(text.contains("channels=2"), "not stereo: {text}");
+    let seconds: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no duration: {text}"));
+    let call = ended["duration_ms"].as_f64().expect("a duration") / 1000.0;
+    eprintln!("recording {seconds:.1} s, interview {call:.1} s");
+    assert!(
+        (seconds - call).abs() <= 3.0,
+        "recording {seconds:.1} s, interview {call:.1} s"
+    );
+}
+
+/// Prints the server's response latency (end of the candidate's speech to the interviewer's
+/// first audio) as its metrics have it: a measurement for the record, not an assertion.
+fn print_response_latency(server: &TestServer) {
+    let metrics = server.request("GET", "/metrics", None, &[], None).text();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (
+        value("viva_response_latency_ms_sum "),
+        value("viva_response_latency_ms_count "),
+    );
+    let buckets: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("viva_response_latency_ms_bucket"))
+        .map(|l| l.trim_start_matches("viva_response_latency_ms_bucket"))
+        .collect();
+    eprintln!(
+        "response latency: {count} answers, mean {:.0} ms; cumulative {}",
+        sum / count.max(1.0),
+        buckets.join(" ")
+    );
+}
+
+fn check_report(server: &TestServer, id: &str) {
+    let report = server.get(&format!("/api/v1/interviews/{id}/report"));
+    assert_eq!(report.status, 200, "{}", report.text());
+    assert!(
+        report.json()["overall_score"].is_number(),
+        "{}",
+        report.text()
+    );
+}
+
+fn schedule_with_phone(server: &TestServer, name: &str, port: u16) -> String {
+    let reply = server.post(
+        "/api/v1/interviews",
+        &json!({
+            "job": "backend-developer",
+            "candidate": { "name": name, "phone": format!("sip:candidate@127.0.0.1:{port}") },
+        }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+fn is_final_dial_status(status: &str) -> bool {
+    matches!(
+        status,
+        "answered" | "busy" | "no_answer" | "rejected" | "failed"
+    )
+}
+
+/// Asks the server to dial the candidate, then polls the interview's dial status until `done`
+/// holds for it; returns each status seen, in order, starting with the one the request
+/// answered with.
+fn dial(
+    server: &TestServer,
+    id: &str,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let dialled = server.post(&format!("/api/v1/interviews/{id}/dial"), &json!({}));
+    assert_eq!(dialled.status, 202, "{}", dialled.text());
+    let first = dialled.json()["dial"]["status"].as_str().map(str::to_owned);
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<String> = first.into_iter().collect();
+    loop {
+        let interview = server.get(&format!("/api/v1/interviews/{id}")).json();
+        if let Some(status) = interview["dial"]["status"].as_str()
+            && seen.last().map(String::as_str) != Some(status)
+        {
+            seen.push(status.to_owned());
+            if done(status) {
+                return seen;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dial got no further than {seen:?}: {interview}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// --- Peers --------------------------------------------------------------------------------
+
+/// A scratch directory for one test's files; removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("viva-phone-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A peer process; killed (by PID) if it is still running when dropped.
+struct Peer {
+    name: String,
+    child: Child,
+    /// Its stdout and stderr.
+    output: PathBuf,
+}
+
+impl Peer {
+    fn spawn(name: &str, mut command: Command, output: PathBuf) -> Peer {
+        let file = std::fs::File::create(&output).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        Peer {
+            name: name.to_owned(),
+            child,
+            output,
+        }
+    }
+
+    /// Waits for the peer to exit; past `deadline` it is killed and the test fails.
+    fn wait(&mut self, deadline: Duration, logs: &dyn Fn() -> String) -> ExitStatus {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= until {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not finish within {deadline:?}; killed it\n{}",
+                    self.name,
+                    logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
+}
+
+/// One sipp run of a scenario in tests/sipp/, working in the scratch directory (where the
+/// scenario finds its audio and key presses and leaves its message trace).
+struct Sipp {
+    peer: Peer,
+    scenario: String,
+    messages: PathBuf,
+    errors: PathBuf,
+}
+
+impl Sipp {
+    /// Calls `target` (a UAC scenario).
+    fn call(
+        scenario: &str,
+        scratch: &Scratch,
+        transport: Transport,
+        target: SocketAddr,
+        args: &[String],
+    ) -> Sipp {
+        let mut all = vec![
+            "-t".to_owned(),
+            match transport {
+                Transport::Udp => "u1",
+                Transport::Tcp => "t1",
+            }
+            .to_owned(),
+            "-s".to_owned(),
+            "interview".to_owned(),
+        ];
+        all.extend(args.iter().cloned());
+        all.push(target.to_string());
+        Sipp::run(scenario, scratch, &all)
+    }
+
+    /// Waits for a call on UDP `port` (a UAS scenario); returns once sipp listens there.
+    fn answer(scenario: &str, scratch: &Scratch, port: u16, args: &[String]) -> Sipp {
+        let mut all = vec![
+            "-t".to_owned(),
+            "u1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ];
+        all.extend(args.iter().cloned());
+        let mut sipp = Sipp::run(scenario, scratch, &all);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !udp_port_bound(port) {
+            if let Some(status) = sipp.peer.child.try_wait().unwrap() {
+                panic!("sipp {scenario} exited ({status}):\n{}", sipp.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sipp never listened on UDP {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sipp
+    }
+
+    fn run(scenario: &str, scratch: &Scratch, args: &[String]) -> Sipp {
+        let stem = scenario.trim_end_matches(".xml");
+        // Several runs of one scenario in a test get their own files.
+        let mut n = 0;
+        while scratch.join(&format!("{stem}.{n}.out")).exists() {
+            n += 1;
+        }
+        let messages = scratch.join(&format!("{stem}.{n}.messages.log"));
+        let errors = scratch.join(&format!("{stem}.{n}.errors.log"));
+        let mut command = Command::new("sipp");
+        command
+            .current_dir(&scratch.0)
+            .arg("-sf")
+            .arg(sipp_dir().join(scenario))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
+            .args(["-timeout", "120s", "-timeout_error"])
+            .args(["-trace_msg", "-message_file"])
+            .arg(&messages)
+            .args(["-trace_err", "-error_file"])
+            .arg(&errors)
+            .args(args);
+        let peer = Peer::spawn(
+            &format!("sipp {scenario}"),
+            command,
+            scratch.join(&format!("{stem}.{n}.out")),
+        );
+        Sipp {
+            peer,
+            scenario: scenario.to_owned(),
+            messages,
+            errors,
+        }
+    }
+
+    /// Waits for the scenario to end and asserts it succeeded (every expected message came);
+    /// returns sipp's trace of the messages sent and received.
+    fn succeeds(mut self, deadline: Duration) -> String {
+        let (messages, errors, output) = (
+            self.messages.clone(),
+            self.errors.clone(),
+            self.peer.output.clone(),
+        );
+        let status = self
+            .peer
+            .wait(deadline, &|| sipp_logs(&messages, &errors, &output));
+        assert!(
+            status.success(),
+            "sipp {} failed ({status}):\n{}",
+            self.scenario,
+            self.logs()
+        );
+        std::fs::read_to_string(&self.messages).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        sipp_logs(&self.messages, &self.errors, &self.peer.output)
+    }
+}
+
+/// sipp's trace of the messages, its errors and the end of its screen output.
+fn sipp_logs(messages: &Path, errors: &Path, output: &Path) -> String {
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    format!(
+        "--- messages\n{}\n--- errors\n{}\n--- output\n{}",
+        read(messages),
+        read(errors),
+        tail(&read(output), 40),
+    )
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One message in sipp's trace (`-trace_msg`).
+struct Traced {
+    /// Seconds since midnight (the trace's clock).
+    at: f64,
+    /// Sent by sipp (or received).
+    sent: bool,
+    /// The request or status line.
+    first_line: String,
+}
+
+/// Reads sipp's message trace: blocks of `----- DATE HH:MM:SS.micro`, `UDP message sent (N
+/// bytes):`, a blank line, then the message.
+fn sipp_trace(log: &str) -> Vec<Traced> {
+    let mut messages = Vec::new();
+    for block in log
+        .split("-----------------------------------------------")
+        .skip(1)
+    {
+        let mut lines = block.lines();
+        let stamp = lines.next().unwrap_or("").trim();
+        let Some(at) = stamp
+            .rsplit(' ')
+            .next()
+            .and_then(|time| {
+                let mut parts = time.split(':').map(|p| p.parse::<f64>().ok());
+                Some((parts.next()??, parts.next()??, parts.next()??))
+            })
+            .map(|(h, m, s)| h * 3600.0 + m * 60.0 + s)
+        else {
+            continue;
+        };
+        let sent = lines.next().unwrap_or("").contains("message sent");
+        let first_line = lines
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        messages.push(Traced {
+            at,
+            sent,
+            first_line,
+        });
+    }
+    messages
+}
+
+/// sipp's `-key pin1 D ... -key pin6 D`: the digits the INFO scenarios type.
+fn pin_keys(pin: &str) -> Vec<String> {
+    pin.chars()
+        .enumerate()
+        .flat_map(|(i, d)| ["-key".to_owned(), format!("pin{}", i + 1), d.to_string()])
+        .collect()
+}
+
+/// A UDP port nobody listens on right now, for a sipp phone to answer on.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether a socket is bound to UDP `port` on this machine (from /proc/net/udp, where the
+/// local address column reads `0100007F:PORT` in hex).
+fn udp_port_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let wanted = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .any(|local| local.ends_with(&wanted))
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes press1.pcap ... press6.pcap: the PIN's keys as RFC 4733 telephone-events, from the
+/// key presses sipp ships (/usr/share/sip-tester/dtmf_2833_N.pcap).
+///
+/// sipp's recordings of one key all carry the same RTP timestamp, and RFC 4733 identifies an
+/// event by its timestamp: a key typed twice would look like a retransmission of the first
+/// press (and be ignored, correctly). A phone gives each press its own timestamp; so does
+/// this copy: each press gets a later timestamp and sequence numbers than the one before.
+fn write_key_presses(scratch: &Scratch, pin: &str) {
+    for (n, key) in pin.chars().enumerate() {
+        let original = PathBuf::from(format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap"));
+        let mut pcap = std::fs::read(&original)
+            .unwrap_or_else(|e| panic!("{}: {e} (install sip-tester)", original.display()));
+        let packets = rtp_packets(&pcap);
+        assert!(!packets.is_empty(), "no RTP in {}", original.display());
+        for (i, &offset) in packets.iter().enumerate() {
+            let rtp = &mut pcap[offset..];
+            assert_eq!(
+                rtp[1] & 0x7f,
+                TELEPHONE_EVENT_PT,
+                "{} carries payload type {}, not telephone-event {TELEPHONE_EVENT_PT}",
+                original.display(),
+                rtp[1] & 0x7f
+            );
+            assert_eq!(
+                rtp[12],
+                key.to_digit(10).unwrap() as u8,
+                "{} is not the key {key}",
+                original.display()
+            );
+            let sequence = (1_000 + n * 50 + i) as u16;
+            let timestamp = 80_000 + n as u32 * 8_000;
+            rtp[2..4].copy_from_slice(&sequence.to_be_bytes());
+            rtp[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        }
+        std::fs::write(scratch.join(&format!("press{}.pcap", n + 1)), pcap).unwrap();
+    }
+}
+
+/// Offsets of the RTP headers in a classic little-endian Ethernet/IPv4/UDP pcap file.
+fn rtp_packets(pcap: &[u8]) -> Vec<usize> {
+    let u32_at = |at: usize| u32::from_le_bytes(pcap[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(u32_at(0), 0xa1b2_c3d4, "not a little-endian pcap file");
+    assert_eq!(u32_at(20), 1, "not an Ethernet capture");
+    let mut offsets = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let length = u32_at(at + 8);
+        let packet = at + 16;
+        let ip = packet + 14;
+        assert_eq!(pcap[ip] >> 4, 4, "not IPv4");
+        assert_eq!(pcap[ip + 9], 17, "not UDP");
+        let udp = ip + usize::from(pcap[ip] & 0x0f) * 4;
+        offsets.push(udp + 8);
+        at = packet + length;
+    }
+    offsets
+}
+
+/// baresip, headless: audio from a WAV file (aufile), no sound card, driven over its TCP
+/// control interface (JSON in netstrings).
+struct Baresip {
+    peer: Peer,
+    control: TcpStream,
+    /// Control bytes read but not yet parsed.
+    pending: Vec<u8>,
+    events: Vec<Value>,
+}
+
+impl Baresip {
+    fn start(scratch: &Scratch, speech: &Speech) -> Baresip {
+        let dir = scratch.join("baresip");
+        std::fs::create_dir_all(&dir).unwrap();
+        let audio = dir.join("speech.wav");
+        speech.write_wav(&audio);
+        let control_port = free_tcp_port();
+        std::fs::write(
+            dir.join("config"),
+            format!(
+                "poll_method\tepoll\n\
+                 sip_listen\t127.0.0.1:0\n\
+                 net_interface\t127.0.0.1\n\
+                 audio_player\taubridge,nil\n\
+                 audio_alert\taubridge,nil\n\
+                 audio_source\taufile,{}\n\
+                 module_path\t/usr/lib/baresip/modules\n\
+                 module\tg711.so\n\
+                 module\taufile.so\n\
+                 module\taubridge.so\n\
+                 module_app\taccount.so\n\
+                 module_app\tmenu.so\n\
+                 module_app\tctrl_tcp.so\n\
+                 ctrl_tcp_listen\t127.0.0.1:{control_port}\n",
+                audio.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            "<sip:candidate@127.0.0.1>;regint=0;audio_codecs=PCMU/8000/1\n",
+        )
+        .unwrap();
+        let mut command = Command::new("baresip");
+        command.current_dir(&dir).arg("-f").arg(&dir);
+        let mut peer = Peer::spawn("baresip", command, dir.join("baresip.log"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let control = loop {
+            match TcpStream::connect(("127.0.0.1", control_port)) {
+                Ok(control) => break control,
+                Err(_) if Instant::now() < deadline => {
+                    if let Some(status) = peer.child.try_wait().unwrap() {
+                        panic!("baresip exited ({status}):\n{}", peer.output());
+                    }
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("baresip's control port: {e}\n{}", peer.output()),
+            }
+        };
+        Baresip {
+            peer,
+            control,
+            pending: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Runs a baresip command (as typed after `/` in its console).
+    fn command(&mut self, command: &str, params: &str) {
+        let message = json!({ "command": command, "params": params, "token": command });
+        let body = message.to_string();
+        self.control
+            .write_all(format!("{}:{body},", body.len()).as_bytes())
+            .unwrap();
+    }
+
+    /// Reads control messages until a call event of `kind` (e.g. CALL_ESTABLISHED).
+    fn wait_for_event(&mut self, kind: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.events.iter().find(|e| e["type"] == kind) {
+                return event.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "baresip: no {kind} within {timeout:?}; events {:?}\n{}",
+                self.events,
+                tail(&self.peer.output(), 60)
+            );
+            self.control.set_read_timeout(Some(left)).unwrap();
+            let mut buffer = [0u8; 4096];
+            match self.control.read(&mut buffer) {
+                Ok(0) => panic!(
+                    "baresip closed its control connection\n{}",
+                    self.peer.output()
+                ),
+                Ok(n) => self.pending.extend_from_slice(&buffer[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("baresip's control connection: {e}"),
+            }
+            while let Some((message, rest)) = netstring(&self.pending) {
+                let message: Value = serde_json::from_slice(message).unwrap();
+                self.pending = rest.to_vec();
+                if message["event"] == true {
+                    self.events.push(message);
+                } else if message["response"] == true && message["ok"] != true {
+                    panic!("baresip refused a command: {message}");
+                }
+            }
+        }
+    }
+
+    /// Asks baresip to quit (killing it if it lingers over its last transactions) and
+    /// returns its log.
+    fn quit(mut self) -> String {
+        self.command("quit", "");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.peer.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Dropping the peer kills it if it is still there.
+        self.peer.output()
+    }
+}
+
+/// Splits one netstring (`LEN:BYTES,`) off the front of `bytes`, once it is complete.
+fn netstring(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let length: usize = std::str::from_utf8(&bytes[..colon]).ok()?.parse().ok()?;
+    let end = colon + 1 + length;
+    (bytes.len() > end).then(|| (&bytes[colon + 1..end], &bytes[end + 1..]))
+}
+
+// --- The CPaaS side of a media stream -----------------------------------------------------
+
+fn connected_event() -> String {
+    json!({ "event": "connected", "protocol": "Call", "version": "1.0.0" }).to_string()
+}
+
+fn start_event(stream_sid: &str, pin: &str) -> String {
+    json!({
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "streamSid": stream_sid,
+            "accountSid": "ACtest",
+            "callSid": "CAcall",
+            "tracks": ["inbound"],
+            "customParameters": { "pin": pin },
+            "mediaFormat": { "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1 },
+        },
+        "streamSid": stream_sid,
+    })
+    .to_string()
+}
+
+/// Frames a broken or hostile CPaaS might send: none of them may end the call.
+fn junk_frames() -> Vec<Message> {
+    vec![
+        Message::text("this is not JSON {"),
+        Message::text(r#"{"no_event": true}"#),
+        Message::text(r#"{"event": "teleport", "streamSid": "MZcall"}"#),
+        Message::text(
+            json!({ "event": "media", "streamSid": "MZcall", "media": { "payload": "@@not base64@@" } })
+                .to_string(),
+        ),
+        Message::text(json!({ "event": "media", "streamSid": "MZcall" }).to_string()),
+        Message::text(json!({ "event": "dtmf", "streamSid": "MZcall", "dtmf": { "digit": "Z" } }).to_string()),
+        Message::binary(vec![0xde, 0xad, 0xbe, 0xef]),
+        // Over the protocol's 64 KiB message limit (under the socket's own limit).
+        Message::text(
+            json!({ "event": "media", "streamSid": "MZcall", "media": { "payload": "A".repeat(100_000) } })
+                .to_string(),
+        ),
+    ]
+}
+
+/// What the server sent on the media stream.
+#[derive(Clone, Debug, Default)]
+struct StreamLog {
+    media: usize,
+    first_media_at: Option<Duration>,
+    /// `media` payloads that were not whole 20 ms frames of mu-law.
+    bad_payloads: usize,
+    marks: Vec<String>,
+    clears: usize,
+    foreign_sids: Vec<String>,
+    closed_at: Option<Duration>,
+}
+
+impl StreamLog {
+    fn note(&mut self, event: &Value, at: Duration) {
+        if event["streamSid"] != "MZcall" {
+            self.foreign_sids.push(event["streamSid"].to_string());
+        }
+        match event["event"].as_str() {
+            Some("media") => {
+                self.media += 1;
+                self.first_media_at.get_or_insert(at);
+                let payload = event["media"]["payload"].as_str().unwrap_or("");
+                match BASE64.decode(payload) {
+                    Ok(bytes) if !bytes.is_empty() && bytes.len() % FRAME_BYTES == 0 => {}
+                    _ => self.bad_payloads += 1,
+                }
+            }
+            Some("mark") => self
+                .marks
+                .push(event["mark"]["name"].as_str().unwrap_or("").to_owned()),
+            Some("clear") => self.clears += 1,
+            _ => panic!("the server sent an event a CPaaS does not know: {event}"),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! baresip, a real softphone, dials in: it streams a WAV, presses a key (RFC 4733), and
+//! hangs up. Driven through baresip's TCP control interface.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// A running baresip, killed by its PID when dropped.
+struct Baresip {
+    child: Child,
+    control: u16,
+}
+
+impl Baresip {
+    fn spawn(dir: &Path, audio: &Path) -> Baresip {
+        let sip_port = free_udp_port();
+        let control = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rtp = free_media_port();
+        let config = format!(
+            "poll_method epoll\n\
+             sip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp\n\
+             audio_player aubridge,nowhere\n\
+             audio_alert aubridge,nowhere\n\
+             audio_source aufile,{audio}\n\
+             rtp_ports {rtp}-{rtp_end}\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module aubridge.so\n\
+             module_app account.so\n\
+             module_app menu.so\n\
+             module_app ctrl_tcp.so\n\
+             ctrl_tcp_listen 127.0.0.1:{control}\n",
+            audio = audio.display(),
+            rtp_end = rtp + 3,
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            "<sip:candidate@127.0.0.1>;regint=0;audio_codecs=PCMU\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("contacts"), "").unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .arg("-4")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("baresip runs (apt install baresip)");
+        Baresip { child, control }
+    }
+
+    /// Sends one command over ctrl_tcp (a netstring of JSON).
+    async fn command(&self, command: &str, params: &str) {
+        let mut stream = None;
+        for _ in 0..50 {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", self.control)).await {
+                stream = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut stream = stream.expect("baresip control port");
+        let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
+        let netstring = format!("{}:{json},", json.len());
+        stream.write_all(netstring.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
+    let (endpoint, mut incoming) = start(loopback_settings()).await;
+    let dir = std::env::temp_dir().join(format!("viva-baresip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Three seconds of a steady vowel-like tone, 16-bit PCM as aufile reads it.
+    let audio = dir.join("speech.wav");
+    let samples: Vec<i16> = (0..24_000)
+        .map(|n| {
+            let t = n as f32 / 8_000.0;
+            let voice: f32 = (1..=5)
+                .map(|h| (2.0 * std::f32::consts::PI * 150.0 * h as f32 * t).sin() / h as f32)
+                .sum();
+            (6_000.0 * voice) as i16
+        })
+        .collect();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&audio, spec).unwrap();
+    for s in samples {
+        writer.write_sample(s).unwrap();
+    }
+    writer.finalize().unwrap();
+
+    let baresip = Baresip::spawn(&dir, &audio);
+    let target = format!("sip:4711@{}", endpoint.udp_addr().unwrap());
+    baresip.command("dial", &target).await;
+    let mut call = next_call(&mut incoming, Duration::from_secs(10)).await;
+    assert_eq!(call.dialled, "4711");
+    assert_eq!(call.caller, "candidate");
+
+    let first = drain(&mut call.call, Duration::from_millis(1_500)).await;
+    baresip.command("sndcode", "7").await;
+    let second = drain(&mut call.call, Duration::from_millis(1_000)).await;
+    baresip.command("hangup", "").await;
+    let last = drain(&mut call.call, Duration::from_secs(5)).await;
+
+    let log = std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default();
+    assert!(first.loud_frames >= 40, "{first:?}\n{log}");
+    assert_eq!(
+        [first.keys.clone(), second.keys.clone(), last.keys.clone()].concat(),
+        vec!['7'],
+        "{log}"
+    );
+    assert!(last.hung_up, "{last:?}\n{log}");
+    endpoint.shutdown().await;
+}
