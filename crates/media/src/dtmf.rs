@@ -197,20 +197,23 @@ const BLOCK_MS: u32 = 20;
 /// A new block starts every quarter block (5 ms), so a 40 ms tone always fully covers at least
 /// four blocks whatever its alignment.
 const HOPS_PER_BLOCK: usize = 4;
-/// Consecutive blocks with the same key that confirm it: four 20 ms blocks 5 ms apart span 35
-/// ms, so every tone of 40 ms is reported and tones shorter than about 25 ms are not.
+/// Consecutive blocks with the same key that confirm it. Five 20 ms blocks 5 ms apart span 40
+/// ms; a block passes once the tone fills about half of it, so every 40 ms tone is reported
+/// (it passes about eight blocks) and tones shorter than about 22 ms never are (ITU-T Q.24
+/// rejects under 23 ms), which keeps short clicks and chirps out.
 const CONFIRM_BLOCKS: u32 = 5;
 /// Consecutive blocks without the held key that end it (and let the same key be reported
-/// again): a 40 ms pause gives at least four fully silent blocks, while a single noisy block
-/// inside a tone does not split it in two.
-const RELEASE_BLOCKS: u32 = 3;
-/// Quietest tone accepted, as the peak amplitude of each of the two sines (-40 dBFS); phone
-/// DTMF is sent around -6 to -10 dBFS per tone and must be detected down to about -30.
+/// again). A 40 ms pause fails about eight blocks (every block the tone fills less than half
+/// of), while a phase jump inside a tone (a lost packet concealed by repeating the previous
+/// frame) fails up to the three blocks straddling it, and must not split the key in two.
+const RELEASE_BLOCKS: u32 = 5;
+/// Quietest tone accepted: a peak amplitude of 0.01 (-40 dBFS) for each of the two sines, well
+/// below the weakest DTMF a line should deliver (about -25 dBm0 per tone, near -28 dBFS).
 const MIN_TONE_AMPLITUDE: f32 = 0.01;
 /// How much stronger the row tone may be than the column tone (8 dB, power ratio).
 const MAX_ROW_OVER_COLUMN: f32 = 6.31;
-/// How much stronger the column tone may be than the row tone (8 dB, power ratio); lines
-/// attenuate high frequencies, so this "reverse twist" is rarer, but handsets pre-emphasise.
+/// How much stronger the column tone may be than the row tone (8 dB, power ratio). Senders make
+/// it a little louder on purpose, since lines attenuate high frequencies more.
 const MAX_COLUMN_OVER_ROW: f32 = 6.31;
 /// How far the strongest row (and column) must stand above the other rows (columns): 6 dB.
 const MIN_PEAK_OVER_NEIGHBOURS: f32 = 4.0;
@@ -253,7 +256,7 @@ impl InBandDetector {
             sample_rate >= 4_000,
             "in-band DTMF needs a sample rate of at least 4000 Hz, got {sample_rate} Hz"
         );
-        let block_len = (sample_rate * BLOCK_MS / 1_000) as usize;
+        let block_len = (u64::from(sample_rate) * u64::from(BLOCK_MS) / 1_000) as usize;
         let mut coefficients = [0.0; 8];
         for (coefficient, hz) in coefficients.iter_mut().zip(ROW_HZ.iter().chain(&COLUMN_HZ)) {
             *coefficient = 2.0 * (2.0 * PI * hz / sample_rate as f32).cos();
@@ -477,7 +480,7 @@ mod tests {
     fn speech_set() -> Vec<PathBuf> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/speech-set");
         let mut wavs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("speech set {} is readable: {e}", dir.display()))
+            .unwrap_or_else(|e| panic!("speech set {}: {e} (run scripts/setup)", dir.display()))
             .map(|entry| entry.unwrap().path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "wav"))
             .collect();
@@ -646,9 +649,13 @@ mod tests {
         for rate in [8_000, 16_000] {
             let audio = dialled(ALL_KEYS, rate, 40, 40);
             assert_eq!(detect(rate, &audio), ALL_KEYS, "{rate} Hz");
-            // Repeated keys need the gap to count twice.
-            let audio = dialled("1155##", rate, 40, 40);
-            assert_eq!(detect(rate, &audio), "1155##", "{rate} Hz");
+            // Repeated keys need the gap to count twice, wherever it falls on the block grid.
+            for shift in 0..10 {
+                let mut audio = vec![0.0; shift * rate as usize / 2_000];
+                audio.extend(dialled("1155##", rate, 40, 40));
+                let audio = add(audio, &white_noise(rate as usize, 0.01, shift as u64));
+                assert_eq!(detect(rate, &audio), "1155##", "{rate} Hz, shifted {shift}");
+            }
         }
     }
 
@@ -661,7 +668,7 @@ mod tests {
             );
             let whole = detect(rate, &audio);
             assert_eq!(whole, "159#D0*");
-            for chunk in [1, 2, 7, 80, 159, 160, 161, 333, 640, 1000] {
+            for chunk in [1, 2, 7, 80, 159, 160, 161, 333, 640, 999, 1000] {
                 let mut detector = InBandDetector::new(rate);
                 let mut keys = String::new();
                 for piece in audio.chunks(chunk) {
@@ -676,11 +683,20 @@ mod tests {
     #[test]
     fn reports_a_long_key_once_and_ignores_blips() {
         for rate in [8_000, 16_000] {
-            let mut audio = dialled("5", rate, 2_000, 100);
-            // A 20 ms blip is below the 40 ms minimum (ITU-T Q.24 rejects under 23 ms).
-            audio.extend(tone('3', rate, 20).unwrap());
-            audio.extend(silence(rate, 100));
-            assert_eq!(detect(rate, &audio), "5", "{rate} Hz");
+            let audio = dialled("5", rate, 2_000, 100);
+            // A 20 ms blip is below the 40 ms minimum (ITU-T Q.24 rejects under 23 ms), at any
+            // position against the 5 ms block grid; a 40 ms tone is always reported.
+            for shift in 0..10 {
+                let mut shifted = audio.clone();
+                shifted.extend(vec![0.0; shift * rate as usize / 2_000]);
+                let mut blip = shifted.clone();
+                blip.extend(tone('3', rate, 20).unwrap());
+                blip.extend(silence(rate, 100));
+                assert_eq!(detect(rate, &blip), "5", "{rate} Hz, shifted {shift}");
+                shifted.extend(tone('3', rate, 40).unwrap());
+                shifted.extend(silence(rate, 100));
+                assert_eq!(detect(rate, &shifted), "53", "{rate} Hz, shifted {shift}");
+            }
             // A change of key without a pause is a new key.
             assert_eq!(detect(rate, &dialled("12", rate, 60, 0)), "12", "{rate} Hz");
         }
@@ -781,6 +797,35 @@ mod tests {
             audio.extend([f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN].repeat(100));
             audio.extend(dialled("42", rate, 40, 40));
             assert_eq!(detect(rate, &audio), "42", "{rate} Hz");
+        }
+    }
+
+    #[test]
+    fn a_lost_packet_inside_a_tone_does_not_split_the_key() {
+        // In-band DTMF over RTP: a packet lost in the middle of a key is concealed by repeating
+        // the previous 20 ms frame, whose phase does not continue the tone. Any single lost
+        // packet, for every key, must still give one key.
+        for key in ALL_KEYS.chars() {
+            for lost in 2..7u16 {
+                let audio = dialled(&key.to_string(), 8_000, 140, 100);
+                let mut jitter = crate::JitterBuffer::new(8_000, 40);
+                let mut detector = InBandDetector::new(8_000);
+                let mut keys = String::new();
+                for (sequence, packet) in (0u16..).zip(audio.chunks_exact(160)) {
+                    let now_ms = u64::from(sequence) * 20;
+                    if sequence != 5 + lost {
+                        jitter.push(sequence, packet.to_vec(), now_ms);
+                    }
+                    for frame in jitter.pop_due(now_ms) {
+                        keys.extend(detector.push(&frame));
+                    }
+                }
+                assert_eq!(
+                    keys,
+                    key.to_string(),
+                    "key {key}, packet {lost} of the tone lost"
+                );
+            }
         }
     }
 
