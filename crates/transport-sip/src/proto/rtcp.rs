@@ -73,7 +73,7 @@ impl ReceptionStats {
             self.jitter_x16 = self
                 .jitter_x16
                 .wrapping_add(d)
-                .wrapping_sub((self.jitter_x16 + 8) >> 4);
+                .wrapping_sub(self.jitter_x16.wrapping_add(8) >> 4);
         }
         self.last_transit = Some(transit);
     }

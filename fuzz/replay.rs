@@ -1,0 +1,90 @@
+//! Replaying the kept fuzz inputs on the stable toolchain: shared by the regression tests
+//! `crates/transport-sip/tests/fuzz_corpus.rs` and `crates/media/tests/fuzz_corpus.rs`, which
+//! include it with `#[path]` next to the harness the fuzz targets run.
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+/// The cargo-fuzz project, beside the crates.
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The files of one target under `fuzz/<kind>/<target>`, sorted; none if the directory is
+/// absent.
+pub fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("readable corpus directory").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = fs::read(&path).expect("readable corpus file");
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// Runs every input through `run`; fails naming each input that panicked and how.
+pub fn replay(what: &str, files: &[(PathBuf, Vec<u8>)], run: fn(&[u8]) -> bool) {
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|(path, bytes)| {
+            catch_unwind(AssertUnwindSafe(|| run(bytes)))
+                .err()
+                .map(|panic| format!("{}: {}", path.display(), panic_message(&*panic)))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{what}: {} of {} inputs panic:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "non-text panic".into())
+}
+
+/// Replays corpus and seeds of `target` (which must not be empty), and checks that seeds
+/// named `valid-*` are accepted and `bad-*` rejected.
+pub fn check_target(target: &str, run: fn(&[u8]) -> bool) {
+    let corpus = inputs("corpus", target);
+    let seeds = inputs("seeds", target);
+    assert!(
+        !corpus.is_empty() && !seeds.is_empty(),
+        "fuzz/corpus/{target} and fuzz/seeds/{target} must hold the kept inputs"
+    );
+    replay(&format!("fuzz/corpus/{target}"), &corpus, run);
+    replay(&format!("fuzz/seeds/{target}"), &seeds, run);
+    for (path, bytes) in &seeds {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let expected = if name.starts_with("valid-") {
+            true
+        } else if name.starts_with("bad-") {
+            false
+        } else {
+            panic!("seed {} is named neither valid-* nor bad-*", path.display());
+        };
+        assert_eq!(
+            run(bytes),
+            expected,
+            "seed {} should be {}",
+            path.display(),
+            if expected { "accepted" } else { "rejected" }
+        );
+    }
+}
