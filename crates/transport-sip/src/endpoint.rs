@@ -52,7 +52,8 @@ pub(crate) struct Shared {
     pub(crate) rtp_ports: RtpPorts,
     pub(crate) ring_timeout: Duration,
     pub(crate) calls: CallEnvironment,
-    pub(crate) incoming: mpsc::Sender<IncomingCall>,
+    /// Where answered inbound calls go; taken at shutdown so the server's stream ends.
+    incoming: Mutex<Option<mpsc::Sender<IncomingCall>>>,
     stack_token: CancellationToken,
     registrations: CancellationToken,
     /// The registration tasks, awaited at shutdown so their unregistering REGISTERs go out.
@@ -125,7 +126,7 @@ impl Shared {
                 shutdown: CancellationToken::new(),
                 active: ActiveCalls::default(),
             },
-            incoming: incoming_tx,
+            incoming: Mutex::new(Some(incoming_tx)),
             stack_token,
             registrations: CancellationToken::new(),
             registration_tasks: Mutex::new(Vec::new()),
@@ -148,6 +149,9 @@ impl Shared {
     pub(crate) async fn shutdown(&self) {
         self.calls.shutdown.cancel();
         self.registrations.cancel();
+        if let Ok(mut incoming) = self.incoming.lock() {
+            incoming.take();
+        }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         while self.calls.active.count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -164,6 +168,11 @@ impl Shared {
         }
         self.stack_token.cancel();
         info!("SIP endpoint stopped");
+    }
+
+    /// The channel to hand answered calls to, unless the endpoint is shutting down.
+    pub(crate) fn incoming(&self) -> Option<mpsc::Sender<IncomingCall>> {
+        self.incoming.lock().ok()?.clone()
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -274,7 +283,14 @@ fn route_source(peer: IpAddr) -> Option<IpAddr> {
 
 /// Hands every new request to its handler.
 async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
-    while let Some(mut tx) = requests.recv().await {
+    loop {
+        let mut tx = tokio::select! {
+            request = requests.recv() => match request {
+                Some(tx) => tx,
+                None => break,
+            },
+            _ = shared.stack_token.cancelled() => break,
+        };
         let in_dialog = tx
             .original
             .to_header()

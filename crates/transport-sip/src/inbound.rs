@@ -88,7 +88,11 @@ async fn answer_admitted(
             return;
         }
     };
-    let Ok(permit) = shared.incoming.clone().try_reserve_owned() else {
+    let Some(incoming) = shared.incoming() else {
+        respond(&mut tx, StatusCode::ServiceUnavailable, Vec::new()).await;
+        return;
+    };
+    let Ok(permit) = incoming.try_reserve_owned() else {
         warn!("the server is not taking calls right now; answering busy");
         respond(&mut tx, StatusCode::BusyHere, Vec::new()).await;
         return;

@@ -93,7 +93,9 @@ impl SipEndpoint {
     /// returns the endpoint with the stream of answered inbound calls.
     ///
     /// Inbound calls are answered only while there is room in that stream (16 calls); beyond
-    /// it callers hear busy (486), so read it promptly.
+    /// it callers hear busy (486), so read it promptly. The stream ends after [`shutdown`].
+    ///
+    /// [`shutdown`]: SipEndpoint::shutdown
     pub async fn start(
         settings: SipSettings,
     ) -> Result<(SipEndpoint, mpsc::Receiver<IncomingCall>), SipError> {

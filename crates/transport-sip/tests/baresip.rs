@@ -143,4 +143,6 @@ async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
     );
     assert!(last.hung_up, "{last:?}\n{log}");
     endpoint.shutdown().await;
+    drop(baresip);
+    let _ = std::fs::remove_dir_all(&dir);
 }

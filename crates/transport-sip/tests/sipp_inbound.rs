@@ -163,6 +163,7 @@ async fn streamed_wav_arrives_as_audio_with_energy() {
     );
     assert!(sipp.finish(Duration::from_secs(15)).await);
     endpoint.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

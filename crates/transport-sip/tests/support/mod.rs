@@ -77,6 +77,8 @@ pub fn scenario(name: &str) -> PathBuf {
 pub struct Sipp {
     child: Child,
     log: PathBuf,
+    /// Logs are kept for a failed scenario only.
+    passed: bool,
     pub sip_port: u16,
     pub media_port: u16,
 }
@@ -113,6 +115,7 @@ impl Sipp {
         Sipp {
             child,
             log: dir,
+            passed: false,
             sip_port,
             media_port,
         }
@@ -136,7 +139,8 @@ impl Sipp {
                         }
                     }
                 }
-                return status.success();
+                self.passed = status.success();
+                return self.passed;
             }
             if Instant::now() > deadline {
                 eprintln!("sipp still running after {limit:?}; killing it");
@@ -158,6 +162,9 @@ impl Drop for Sipp {
             // `Child::kill` signals exactly this child's PID.
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if self.passed {
+            let _ = std::fs::remove_dir_all(&self.log);
         }
     }
 }
