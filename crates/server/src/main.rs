@@ -72,6 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Logs go to stderr. The server logs at `log.level`; one-shot commands only warn unless
 /// asked, so their output stays readable. whisper.cpp's chatter is kept at warn, and
 /// symphonia's probe messages are dropped: a bad file is reported by viva's own error.
+/// rsipstack logs every SIP message whole at info, callers' numbers included, so it is kept
+/// at warn: viva logs each call's progress itself.
 fn init_logging(config: &Config, cli: &Cli) -> anyhow::Result<()> {
     let level = match (&cli.log_level, &cli.command) {
         (Some(level), _) => level.clone(),
@@ -82,6 +84,7 @@ fn init_logging(config: &Config, cli: &Cli) -> anyhow::Result<()> {
     for (target, quiet) in [
         ("whisper_rs", "whisper_rs=warn"),
         ("symphonia", "symphonia=off"),
+        ("rsipstack", "rsipstack=warn"),
     ] {
         if !directives.contains(target) {
             directives = format!("{directives},{quiet}");

@@ -137,6 +137,7 @@ async fn answer_admitted(
                 return;
             }
         };
+    stamp_to_tag(&mut tx.original, &dialog.id().local_tag);
     if let Err(e) = tx.send_trying().await {
         debug!(error = %e, "100 Trying not sent");
     }
@@ -254,6 +255,16 @@ async fn wait_for_end(states: &mut DialogStateReceiver) -> &'static str {
             Some(_) => {}
             None => return "dialog closed",
         }
+    }
+}
+
+/// Puts the dialog's tag on the INVITE's To header. The dialog tags its 180 and 200 itself,
+/// but the transaction answers a CANCEL with a 487 built from the INVITE, which would get a
+/// fresh tag; RFC 3261 §8.2.6.2 wants one tag for every response of the transaction.
+fn stamp_to_tag(invite: &mut Request, tag: &str) {
+    if let Ok(to) = invite.to_header() {
+        let tagged = to.with_tag(tag.into());
+        invite.headers.unique_push(tagged.into());
     }
 }
 

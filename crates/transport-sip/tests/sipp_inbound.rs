@@ -68,6 +68,12 @@ async fn cancel_while_ringing_gets_487_and_no_call() {
         sipp.finish(Duration::from_secs(15)).await,
         "200 to CANCEL, then 487"
     );
+    // RFC 3261 §8.2.6.2: every response in the transaction carries the same To tag.
+    let messages = sipp.messages();
+    let ringing = to_tag_of(&messages, "SIP/2.0 180");
+    let terminated = to_tag_of(&messages, "SIP/2.0 487");
+    assert!(ringing.is_some(), "{messages}");
+    assert_eq!(ringing, terminated, "{messages}");
     let late = tokio::time::timeout(Duration::from_secs(1), incoming.recv()).await;
     assert!(late.is_err(), "a cancelled call is never handed over");
     endpoint.shutdown().await;
@@ -328,4 +334,14 @@ async fn conversation_hang_up_sends_bye() {
         "sipp got the BYE"
     );
     endpoint.shutdown().await;
+}
+
+/// The To tag of the first received message whose start line begins with `status`.
+fn to_tag_of(messages: &str, status: &str) -> Option<String> {
+    let message = &messages[messages.find(status)?..];
+    let to = message
+        .lines()
+        .find(|line| line.to_ascii_lowercase().starts_with("to:"))?;
+    let tag = &to[to.find(";tag=")? + 5..];
+    Some(tag.split([';', '>', ' ']).next()?.trim().to_string())
 }
