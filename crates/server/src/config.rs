@@ -272,7 +272,7 @@ pub struct SttSettings {
     pub language: String,
     /// Concurrent transcriptions; 0 sizes it to the machine.
     pub workers: usize,
-    /// Threads per transcription; 0 sizes it to the machine.
+    /// Most threads per transcription; 0 sizes it to the machine.
     pub threads: usize,
     /// Encode only the audio context an utterance needs (much faster on short utterances).
     pub trim_context: bool,
@@ -296,7 +296,7 @@ impl Default for SttSettings {
 pub struct TtsSettings {
     /// A Piper voice name under `models/piper/`, or a path to its `.onnx` file.
     pub voice: String,
-    /// Threads per synthesis.
+    /// Threads per synthesis; 0 sizes it to the machine.
     pub threads: usize,
 }
 
@@ -304,7 +304,7 @@ impl Default for TtsSettings {
     fn default() -> Self {
         Self {
             voice: "en_US-joe-medium".to_owned(),
-            threads: 1,
+            threads: 0,
         }
     }
 }
@@ -466,9 +466,6 @@ impl Config {
         }
         if self.stt.model.trim().is_empty() {
             return Err(("stt.model", "must name a model or a model file".to_owned()));
-        }
-        if self.tts.threads == 0 {
-            return Err(("tts.threads", "must be at least 1".to_owned()));
         }
         if self.tts.voice.trim().is_empty() {
             return Err(("tts.voice", "must name a voice or a voice file".to_owned()));

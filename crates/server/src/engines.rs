@@ -20,10 +20,6 @@ pub fn speech_to_text(config: &Config) -> anyhow::Result<SpeechToText> {
     stt.trim_context = config.stt.trim_context;
     if config.stt.threads > 0 {
         stt.threads = config.stt.threads;
-        if config.stt.workers == 0 {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            stt.workers = (cores / stt.threads).max(1);
-        }
     }
     if config.stt.workers > 0 {
         stt.workers = config.stt.workers;
@@ -36,7 +32,10 @@ pub fn text_to_speech(config: &Config) -> anyhow::Result<Tts> {
     Ok(Tts::load(&TtsConfig {
         voice: config.tts_voice_path(),
         onnxruntime: config.onnxruntime_path(),
-        threads: config.tts.threads,
+        threads: match config.tts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads => threads,
+        },
     })?)
 }
 

@@ -2,8 +2,9 @@
 //!
 //! One [`SpeechToText`] holds one copy of the model however many calls use it; clones are
 //! cheap handles. Each worker owns a whisper state (its scratch buffers) and at most
-//! `workers` transcriptions run at once, each on `threads` threads, so the cores are never
-//! oversubscribed: ggml's spinning threads turn oversubscription into multi-second stalls.
+//! `workers` transcriptions run at once. Each runs on the cores it leases from the process's
+//! core budget (up to `threads`), so the cores are never oversubscribed: ggml's spinning
+//! threads turn oversubscription into multi-second stalls.
 //!
 //! Input is 16 kHz mono speech that the VAD has already found ([`crate::vad`]); whisper never
 //! sees silence, and its stock inventions on noise are filtered ([`crate::hallucination`]).
@@ -26,6 +27,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
+use crate::cores;
 use crate::hallucination::{is_invented, strip_annotations};
 use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
 
@@ -56,7 +58,8 @@ pub struct SttConfig {
     pub language: String,
     /// Transcriptions that may run at the same time.
     pub workers: usize,
-    /// Threads each transcription uses.
+    /// Most threads one transcription uses. It gets fewer when other speech jobs hold the
+    /// cores or other processes keep them busy.
     pub threads: usize,
     /// Encode only as much audio context as the utterance needs (several times faster on
     /// short utterances; whisper normally encodes a full 30 s window).
@@ -64,17 +67,15 @@ pub struct SttConfig {
 }
 
 impl SttConfig {
-    /// English defaults sized to this machine: one single-threaded worker per core. ggml's
-    /// worker threads spin while they wait for each other, so a multi-threaded transcription
-    /// collapses when anything else wants the cores: measured on 2 cores with one busy
-    /// neighbour process, 3-5 s utterances took 7.6 s (p50) on 2 threads and 0.35 s on 1.
+    /// English defaults sized to this machine: one worker per core, each allowed every core
+    /// (a lone transcription on an idle machine uses them all; concurrent ones share them).
     pub fn new(model: impl Into<PathBuf>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             model: model.into(),
             language: "en".to_owned(),
             workers: cores,
-            threads: 1,
+            threads: cores,
             trim_context: true,
         }
     }
@@ -186,6 +187,8 @@ impl SpeechToText {
         }
         check_model_file(&config.model)?;
         route_whisper_logs();
+        // Starts watching the machine's load now, so the first utterance can go wide.
+        cores::machine();
 
         let path = config
             .model
@@ -265,13 +268,22 @@ impl SpeechToText {
             return Ok(Vec::new());
         }
         let mut state = self.inner.pool.take();
-        let mut result = self.run(&mut state, audio, start_ms, self.inner.trim_context);
+        let cores = cores::machine().lease(self.inner.threads);
+        let threads = cores.threads();
+        let mut result = self.run(
+            &mut state,
+            audio,
+            start_ms,
+            threads,
+            self.inner.trim_context,
+        );
         if self.inner.trim_context && result.as_ref().is_ok_and(|s| is_runaway(s, audio.len())) {
             tracing::warn!(
                 "whisper looped on a trimmed context; transcribing again with the full window"
             );
-            result = self.run(&mut state, audio, start_ms, false);
+            result = self.run(&mut state, audio, start_ms, threads, false);
         }
+        drop(cores);
         self.inner.pool.give_back(state);
         result
     }
@@ -292,11 +304,12 @@ impl SpeechToText {
         state: &mut WhisperState,
         audio: &[f32],
         start_ms: u64,
+        threads: usize,
         trim_context: bool,
     ) -> Result<Vec<Segment>, SttError> {
         let engine = &*self.inner;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(engine.threads as i32);
+        params.set_n_threads(threads as i32);
         params.set_language(Some(engine.language.as_str()));
         params.set_translate(false);
         params.set_no_context(true);

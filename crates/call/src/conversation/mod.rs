@@ -41,7 +41,7 @@ use crate::port::{CallInput, CallOutput};
 /// Audio kept before the first voiced frame, so the first syllable is not clipped.
 const PREROLL: Duration = Duration::from_millis(240);
 /// Speech transcribed in one piece at most about this long before a pause commits it.
-const COMMIT_AFTER: Duration = Duration::from_secs(8);
+const COMMIT_AFTER: Duration = Duration::from_secs(4);
 /// The recording waits at most this long for the caller's audio before writing silence.
 const RECORDING_WAIT: Duration = Duration::from_secs(2);
 /// Unvoiced frames shorter than this do not break a stretch of sustained speech.

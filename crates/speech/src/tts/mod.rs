@@ -57,8 +57,8 @@ pub struct TtsConfig {
     /// The ONNX Runtime shared library (`libonnxruntime.so.1.x`). Loaded once per process: a
     /// second engine reuses the library the first one loaded.
     pub onnxruntime: PathBuf,
-    /// Threads per synthesis (at least 1). Every core given here is taken from
-    /// speech-to-text while a sentence is synthesized.
+    /// Threads per synthesis (at least 1). Sentences are synthesized one at a time, so
+    /// every core is a good choice.
     pub threads: usize,
 }
 

@@ -10,6 +10,7 @@ use ort::value::Tensor;
 use serde::Deserialize;
 
 use super::phonemes::PhonemeIds;
+use crate::cores;
 
 /// Why a Piper voice could not be loaded. The engine then falls back to plain espeak-ng, so
 /// this only ever reaches the log.
@@ -172,6 +173,10 @@ impl PiperVoice {
         let lengths = Tensor::from_array(([1], vec![length]))?;
         let scales = Tensor::from_array(([3], self.config.scales.to_vec()))?;
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        // One core is enough to keep transcriptions from going wide while this runs; the
+        // session's own threads are fixed, and ONNX Runtime's sleep rather than spin, so they
+        // share cores with a single-threaded transcription without stalling it.
+        let _core = cores::machine().lease(1);
         let outputs = if self.takes_speaker {
             let speaker = Tensor::from_array(([1], vec![0_i64]))?;
             session.run(ort::inputs![
