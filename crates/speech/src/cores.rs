@@ -1,4 +1,4 @@
-//! The machine's cores, shared by every speech job in the process.
+//! The machine's cores, shared by every speech job.
 //!
 //! A lone transcription or synthesis is fastest on every core, but whisper.cpp's threads
 //! spin at barriers: a multi-threaded transcription that competes for its cores stalls.
@@ -8,22 +8,30 @@
 //!
 //! So each job leases cores before it runs: at least one (waiting for it if other jobs hold
 //! them all), plus any other free core that the rest of the machine has left idle over the
-//! last few tenths of a second. Jobs in this process never hold more cores than there are,
-//! and they only go wide when nothing else wants the machine.
+//! last few tenths of a second. A core is a slot: a lock file in the temp directory, one per
+//! core, held with an advisory lock while the job runs. Every viva process on the machine
+//! leases from the same slots, so two servers (or a server and `viva bench`) never put
+//! more speech threads on the cores than there are, and the operating system frees the slots
+//! of a process that dies.
 
-use std::sync::{Condvar, LazyLock, Mutex, PoisonError};
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// How often the load outside this process is sampled, and how many samples are remembered
 /// (the busiest of them counts, so a neighbour that just paused is not mistaken for gone).
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const SAMPLES_KEPT: usize = 3;
+/// How often a job waiting for a core looks for a free slot: short next to a transcription.
+const SLOT_POLL: Duration = Duration::from_millis(5);
 
-/// The process-wide budget, sized to the cores this process may use.
+/// The machine's budget, sized to the cores this process may use.
 pub(crate) fn machine() -> &'static CoreBudget {
     static MACHINE: LazyLock<CoreBudget> = LazyLock::new(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        CoreBudget::new(cores, OutsideLoad::start())
+        let slots = std::env::temp_dir().join("viva-cores");
+        CoreBudget::new(cores, slots, OutsideLoad::start())
     });
     &MACHINE
 }
@@ -31,63 +39,81 @@ pub(crate) fn machine() -> &'static CoreBudget {
 /// Cores that speech jobs lease; see the module docs.
 pub(crate) struct CoreBudget {
     total: usize,
-    free: Mutex<usize>,
-    freed: Condvar,
+    /// Where the slots' lock files are.
+    slots: PathBuf,
     outside: OutsideLoad,
 }
 
 impl CoreBudget {
-    fn new(total: usize, outside: OutsideLoad) -> Self {
-        let total = total.max(1);
+    fn new(total: usize, slots: PathBuf, outside: OutsideLoad) -> Self {
+        if let Err(error) = std::fs::create_dir_all(&slots) {
+            tracing::warn!(%error, dir = %slots.display(), "cannot make the core slots; speech runs on one core per job");
+        }
         Self {
-            total,
-            free: Mutex::new(total),
-            freed: Condvar::new(),
+            total: total.max(1),
+            slots,
             outside,
         }
     }
 
-    /// Leases between 1 and `want` cores, blocking until at least one is free.
-    pub(crate) fn lease(&self, want: usize) -> CoreLease<'_> {
-        let usable = usable_cores(self.total, self.outside.busy_cores());
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(PoisonError::into_inner);
+    /// Leases between 1 and `want` cores, waiting until at least one is free. Where the slots
+    /// cannot be used at all (an unwritable temp directory), the job runs on one core
+    /// unleased: single-threaded transcription does not stall when cores are shared.
+    pub(crate) fn lease(&self, want: usize) -> CoreLease {
+        let want = want
+            .max(1)
+            .min(usable_cores(self.total, self.outside.busy_cores()));
+        loop {
+            let mut usable_slots = 0;
+            let mut held = Vec::new();
+            for slot in 0..self.total {
+                if held.len() == want {
+                    break;
+                }
+                let Ok(file) = self.open_slot(slot) else {
+                    continue;
+                };
+                usable_slots += 1;
+                if file.try_lock().is_ok() {
+                    held.push(file);
+                }
+            }
+            if !held.is_empty() || usable_slots == 0 {
+                return CoreLease {
+                    threads: held.len().max(1),
+                    slots: held,
+                };
+            }
+            std::thread::sleep(SLOT_POLL);
         }
-        let count = want.max(1).min(*free).min(usable);
-        *free -= count;
-        CoreLease {
-            budget: self,
-            count,
-        }
+    }
+
+    fn open_slot(&self, slot: usize) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.slots.join(format!("core-{slot}.lock")))
     }
 }
 
-/// Cores leased to one job; they return to the budget when it is dropped.
-pub(crate) struct CoreLease<'a> {
-    budget: &'a CoreBudget,
-    count: usize,
+/// Cores leased to one job; their slots are freed when it is dropped.
+pub(crate) struct CoreLease {
+    threads: usize,
+    slots: Vec<File>,
 }
 
-impl CoreLease<'_> {
+impl CoreLease {
     /// How many threads the job may run.
     pub(crate) fn threads(&self) -> usize {
-        self.count
+        self.threads
     }
-}
 
-impl Drop for CoreLease<'_> {
-    fn drop(&mut self) {
-        let mut free = self
-            .budget
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *free += self.count;
-        self.budget.freed.notify_all();
+    /// Gives back every core but one (the job goes on single-threaded).
+    pub(crate) fn narrow(&mut self) {
+        self.slots.truncate(1);
+        self.threads = 1;
     }
 }
 
@@ -208,9 +234,17 @@ mod tests {
 
     use super::*;
 
+    /// A budget with slots of its own (so tests do not compete with each other).
     fn budget(total: usize, outside: f32) -> CoreBudget {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let slots = std::env::temp_dir().join(format!(
+            "viva-cores-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         CoreBudget::new(
             total,
+            slots,
             OutsideLoad {
                 busy: Arc::new(AtomicU32::new(outside.to_bits())),
             },
@@ -239,7 +273,11 @@ mod tests {
         drop(first);
         assert_eq!(waiting.join().unwrap(), 1);
         drop(second);
-        assert_eq!(budget.lease(2).threads(), 2, "every core came back");
+        let mut wide = budget.lease(2);
+        assert_eq!(wide.threads(), 2, "every core came back");
+        wide.narrow();
+        assert_eq!(wide.threads(), 1);
+        assert_eq!(budget.lease(2).threads(), 1, "narrowing gave one back");
     }
 
     #[test]
@@ -250,6 +288,41 @@ mod tests {
         assert_eq!(usable_cores(8, 3.2), 5);
         assert_eq!(usable_cores(2, f32::INFINITY), 1);
         assert_eq!(budget(2, 1.0).lease(2).threads(), 1);
+    }
+
+    #[test]
+    fn processes_sharing_the_slots_share_the_cores() {
+        let first = budget(2, 0.0);
+        let second = Arc::new(CoreBudget::new(
+            2,
+            first.slots.clone(),
+            OutsideLoad {
+                busy: Arc::new(AtomicU32::new(0.0f32.to_bits())),
+            },
+        ));
+        let wide = first.lease(2);
+        assert_eq!(wide.threads(), 2);
+        let waiting = std::thread::spawn(move || second.lease(2).threads());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !waiting.is_finished(),
+            "the other budget's job holds every core"
+        );
+        drop(wide);
+        assert_eq!(waiting.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn without_usable_slots_a_job_runs_on_one_core() {
+        let budget = CoreBudget::new(
+            2,
+            PathBuf::from("/proc/viva-cores"),
+            OutsideLoad {
+                busy: Arc::new(AtomicU32::new(0.0f32.to_bits())),
+            },
+        );
+        assert_eq!(budget.lease(2).threads(), 1);
+        assert_eq!(budget.lease(2).threads(), 1, "and never waits");
     }
 
     const STAT: &str = "cpu  100 5 50 800 10 3 2 0 0 0\ncpu0 50 2 25 400 5 1 1 0 0 0\n\

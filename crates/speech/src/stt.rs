@@ -20,7 +20,9 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use whisper_rs::{
@@ -268,24 +270,31 @@ impl SpeechToText {
             return Ok(Vec::new());
         }
         let mut state = self.inner.pool.take();
-        let cores = cores::machine().lease(self.inner.threads);
-        let threads = cores.threads();
-        let mut result = self.run(
-            &mut state,
-            audio,
-            start_ms,
-            threads,
-            self.inner.trim_context,
-        );
-        if self.inner.trim_context && result.as_ref().is_ok_and(|s| is_runaway(s, audio.len())) {
+        let mut cores = cores::machine().lease(self.inner.threads);
+        let trim_context = self.inner.trim_context;
+        let mut result = self.run(&mut state, audio, start_ms, cores.threads(), trim_context);
+        if result.as_ref().is_ok_and(Option::is_none) {
+            tracing::warn!(
+                threads = cores.threads(),
+                "transcription stalled: its cores were taken by other work; redoing it on one"
+            );
+            cores.narrow();
+            result = self.run(&mut state, audio, start_ms, 1, trim_context);
+        }
+        if trim_context
+            && result
+                .as_ref()
+                .is_ok_and(|s| s.as_ref().is_some_and(|s| is_runaway(s, audio.len())))
+        {
             tracing::warn!(
                 "whisper looped on a trimmed context; transcribing again with the full window"
             );
-            result = self.run(&mut state, audio, start_ms, threads, false);
+            result = self.run(&mut state, audio, start_ms, 1, false);
         }
         drop(cores);
         self.inner.pool.give_back(state);
-        result
+        // Single-threaded runs have no watchdog, so they always finish.
+        result.map(Option::unwrap_or_default)
     }
 
     /// Transcribes a whole 16 kHz mono recording: the VAD finds the speech, each stretch is
@@ -306,7 +315,7 @@ impl SpeechToText {
         start_ms: u64,
         threads: usize,
         trim_context: bool,
-    ) -> Result<Vec<Segment>, SttError> {
+    ) -> Result<Option<Vec<Segment>>, SttError> {
         let engine = &*self.inner;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(threads as i32);
@@ -323,7 +332,21 @@ impl SpeechToText {
         if let Some(ctx) = trimmed_audio_ctx(audio.len()).filter(|_| trim_context) {
             params.set_audio_ctx(ctx as i32);
         }
-        state.full(params, audio)?;
+        let watchdog = (threads > 1).then(|| Watchdog::new(audio.len()));
+        if let Some(watchdog) = &watchdog {
+            // SAFETY: whisper calls `Watchdog::check` with this pointer only while `full`
+            // below runs, and `watchdog` outlives that call; `check` only reads it and
+            // stores to an atomic.
+            unsafe {
+                params.set_abort_callback(Some(Watchdog::check));
+                params.set_abort_callback_user_data(std::ptr::from_ref(watchdog).cast_mut().cast());
+            }
+        }
+        let outcome = state.full(params, audio);
+        if watchdog.is_some_and(|w| w.fired.load(Ordering::Relaxed)) {
+            return Ok(None);
+        }
+        outcome?;
 
         let eot = engine.context.token_eot();
         let end_of_audio = start_ms + samples_to_ms(audio.len());
@@ -377,9 +400,44 @@ impl SpeechToText {
             .join(" ");
         if is_invented(&text, mean_probability, most_no_speech) {
             tracing::debug!(%text, mean_probability, most_no_speech, "dropped invented text");
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
-        Ok(segments)
+        Ok(Some(segments))
+    }
+}
+
+/// Stops a multi-threaded transcription that has lost its cores. ggml's threads spin at
+/// every barrier, so when other work takes one of their cores a transcription crawls
+/// (seconds instead of a fifth of a second); the core budget avoids that inside this process,
+/// but another process can start mid-run. One thread transcribes at about a tenth of real
+/// time here, so a run that takes more than a fifth of its audio's length plus 200 ms is
+/// stopped and redone on one thread, bounding the loss.
+struct Watchdog {
+    deadline: Instant,
+    fired: AtomicBool,
+}
+
+impl Watchdog {
+    fn new(samples: usize) -> Self {
+        let audio = Duration::from_secs_f64(samples as f64 / f64::from(VAD_SAMPLE_RATE));
+        Self {
+            deadline: Instant::now() + Duration::from_millis(200) + audio / 5,
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// whisper.cpp's abort callback: `true` stops the run.
+    ///
+    /// # Safety
+    /// `data` must point to a live `Watchdog`.
+    unsafe extern "C" fn check(data: *mut std::ffi::c_void) -> bool {
+        // SAFETY: the caller passes the pointer `run` registered, valid for the run.
+        let watchdog = unsafe { &*data.cast::<Watchdog>() };
+        let late = Instant::now() >= watchdog.deadline;
+        if late {
+            watchdog.fired.store(true, Ordering::Relaxed);
+        }
+        late
     }
 }
 

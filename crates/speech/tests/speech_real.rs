@@ -274,3 +274,55 @@ fn a_corrupt_model_is_an_error_not_a_crash() {
     assert!(err.to_string().contains("scripts/setup"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A transcription that goes wide and then loses its cores stalls (ggml's threads spin at
+/// every barrier); the watchdog stops it and it is redone on one thread, so the words still
+/// come out. The cores are taken here by busy threads of this process, which the core budget
+/// counts as its own and so cannot see.
+#[test]
+fn a_transcription_that_loses_its_cores_still_gives_the_words() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let clips = speech_set();
+    let stt = stt();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let hogs: Vec<_> = (0..cores)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let heard: Vec<_> = clips
+        .iter()
+        .map(|(_, samples, _)| stt.transcribe_recording(samples).unwrap().text)
+        .collect();
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        hog.join().unwrap();
+    }
+    let audio: f64 = clips
+        .iter()
+        .map(|(_, s, _)| s.len() as f64 / f64::from(VAD_SAMPLE_RATE))
+        .sum();
+    eprintln!(
+        "{} clips, {audio:.1} s of audio, transcribed in {:.1} s with every core busy",
+        clips.len(),
+        elapsed.as_secs_f64()
+    );
+    let (errors, words) = clips
+        .iter()
+        .zip(&heard)
+        .map(|((_, _, truth), text)| word_errors(truth, text))
+        .fold((0, 0), |(e, w), (de, dw)| (e + de, w + dw));
+    assert!(
+        errors * 100 <= words * 15,
+        "WER {errors}/{words}: {heard:?}"
+    );
+}
