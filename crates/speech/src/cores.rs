@@ -89,12 +89,16 @@ impl CoreBudget {
     }
 
     fn open_slot(&self, slot: usize) -> std::io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.slots.join(format!("core-{slot}.lock")))
+        let path = self.slots.join(format!("core-{slot}.lock"));
+        // Reading is enough to lock, so slots another user made are shared too; only making
+        // a slot needs write access.
+        File::open(&path).or_else(|_| {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! One [`SpeechToText`] holds one copy of the model however many calls use it; clones are
 //! cheap handles. Each worker owns a whisper state (its scratch buffers) and at most
-//! `workers` transcriptions run at once. Each runs on the cores it leases from the process's
+//! `workers` transcriptions run at once. Each runs on the cores it leases from the machine's
 //! core budget (up to `threads`), so the cores are never oversubscribed: ggml's spinning
 //! threads turn oversubscription into multi-second stalls.
 //!
