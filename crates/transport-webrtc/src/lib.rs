@@ -39,6 +39,7 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 
 pub use error::WebRtcError;
+pub use recording::{RecordingError, RecordingRepair, repair_call_recording};
 
 use interviewer_voice::VoicePacketizer;
 use live::{LiveCall, PeerEvents};

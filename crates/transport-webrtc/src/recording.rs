@@ -1,5 +1,10 @@
 //! The candidate's camera and microphone written to WebM as the call goes: VP8 frames and
-//! Opus packets exactly as the browser sent them (no re-encoding).
+//! Opus packets exactly as the browser sent them (no re-encoding). A file the server could not
+//! finish (it was killed mid-call) is made whole again by [`repair_call_recording`].
+
+mod repair;
+
+pub use repair::{RecordingRepair, repair_call_recording};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -40,18 +45,57 @@ pub(crate) enum CameraTrack {
     None,
 }
 
-/// Why the recording could not be written.
+/// Why a call recording could not be written or repaired.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RecordingError {
-    #[error("could not write {path}: {source}")]
+pub enum RecordingError {
+    /// The file system refused a read or write.
+    #[error(
+        "could not {action} {path}: {source}; check that the disk is not full and the \
+         directory is writable"
+    )]
     Io {
+        /// What was being done, e.g. "read the recording".
+        action: &'static str,
+        /// The file (or its temporary replacement) concerned.
         path: PathBuf,
+        /// The file system's error.
         source: std::io::Error,
     },
-    #[error("the WebM muxer (libwebm) failed to {operation} for {path}")]
+    /// libwebm refused a step; it reports no detail, and the usual cause is a failed write.
+    #[error(
+        "the WebM muxer (libwebm) failed to {operation} for {path}; check that the disk is not \
+         full and the file was not removed while it was written"
+    )]
     Muxer {
+        /// The file being written.
         path: PathBuf,
+        /// The step that failed.
         operation: &'static str,
+    },
+    /// The file is not a recording this crate wrote, so a repair could lose what it holds.
+    #[error(
+        "{path} is not a call recording the server wrote ({detail}); it was left as it is, \
+         check it with `mkvinfo` before deleting or replacing it"
+    )]
+    NotACallRecording {
+        /// The file asked for.
+        path: PathBuf,
+        /// What did not match a call recording.
+        detail: String,
+    },
+    /// The file grew or changed between the two reads of a repair.
+    #[error(
+        "{path} changed while it was being repaired ({before} frames, then {after}); it was \
+         left as it is. Repair a recording only once no server is writing it (after its call \
+         ended or its server died)"
+    )]
+    ChangedDuringRepair {
+        /// The recording.
+        path: PathBuf,
+        /// Frames read the first time.
+        before: u64,
+        /// Frames read the second time.
+        after: u64,
     },
 }
 
@@ -88,7 +132,7 @@ impl TrackClock {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FrameKind {
     Audio,
     Video { keyframe: bool },
@@ -103,10 +147,123 @@ struct HeldFrame {
     data: Vec<u8>,
 }
 
+/// The tracks a recording declares in its header.
+#[derive(Debug, Clone, PartialEq)]
+struct TrackLayout {
+    /// Picture size of the camera (VP8) track; `None` for an audio-only recording.
+    camera: Option<(u32, u32)>,
+    /// The microphone (Opus) track.
+    microphone: MicrophoneTrack,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct MicrophoneTrack {
+    sample_rate: u32,
+    channels: u32,
+    /// The Opus identification header, kept as the track's codec private data.
+    opus_head: Vec<u8>,
+}
+
+impl MicrophoneTrack {
+    /// A browser's microphone as a live call records it.
+    fn browser() -> MicrophoneTrack {
+        MicrophoneTrack {
+            sample_rate: OPUS_CLOCK_RATE as u32,
+            channels: 1,
+            opus_head: opus_head(),
+        }
+    }
+}
+
+/// A WebM file open for frames: libwebm's segment and the tracks it declared.
 struct Muxer {
+    path: PathBuf,
     segment: Segment<BufWriter<File>>,
     audio: AudioTrack,
     video: Option<VideoTrack>,
+}
+
+impl Muxer {
+    /// Declares the tracks at the start of `file` (which is `path`). Seekable file mode, so
+    /// [`finish`](Self::finish) can go back and write the duration, the sizes and the cues.
+    fn start(path: &Path, file: File, layout: &TrackLayout) -> Result<Muxer, RecordingError> {
+        let muxer_error = |operation| RecordingError::Muxer {
+            path: path.to_owned(),
+            operation,
+        };
+        let writer = Writer::new(BufWriter::new(file));
+        let builder = SegmentBuilder::new(writer)
+            .and_then(|builder| builder.set_mode(SegmentMode::File))
+            .and_then(|builder| builder.set_writing_app("viva"))
+            .map_err(|_| muxer_error("start the file"))?;
+        let (builder, video) = if let Some((width, height)) = layout.camera {
+            let (builder, track) = builder
+                .add_video_track(width, height, VideoCodecId::VP8, None)
+                .map_err(|_| muxer_error("add the camera track"))?;
+            (builder, Some(track))
+        } else {
+            (builder, None)
+        };
+        let microphone = &layout.microphone;
+        let (builder, audio) = builder
+            .add_audio_track(
+                microphone.sample_rate,
+                microphone.channels,
+                AudioCodecId::Opus,
+                None,
+            )
+            .map_err(|_| muxer_error("add the microphone track"))?;
+        let builder = builder
+            .set_codec_private(audio, &microphone.opus_head)
+            .map_err(|_| muxer_error("describe the microphone track"))?;
+        Ok(Muxer {
+            path: path.to_owned(),
+            segment: builder.build(),
+            audio,
+            video,
+        })
+    }
+
+    /// Writes one frame at `position` on the recording's timeline. Returns `false` (and
+    /// writes nothing) for a camera frame when the file has no camera track.
+    fn add_frame(
+        &mut self,
+        kind: FrameKind,
+        data: &[u8],
+        position: Duration,
+    ) -> Result<bool, RecordingError> {
+        let (track, keyframe) = match (kind, self.video) {
+            (FrameKind::Audio, _) => (u64::from(self.audio), true),
+            (FrameKind::Video { keyframe }, Some(video)) => (u64::from(video), keyframe),
+            (FrameKind::Video { .. }, None) => return Ok(false),
+        };
+        self.segment
+            .add_frame(track, data, position.as_nanos() as u64, keyframe)
+            .map_err(|_| RecordingError::Muxer {
+                path: self.path.clone(),
+                operation: "add a frame",
+            })?;
+        Ok(true)
+    }
+
+    /// Writes the index (duration, sizes, cues) and waits until the file is on disk.
+    fn finish(self) -> Result<(), RecordingError> {
+        let Muxer { path, segment, .. } = self;
+        let writer = segment.finalize(None).map_err(|_| RecordingError::Muxer {
+            path: path.clone(),
+            operation: "write the index at the end of the file",
+        })?;
+        writer
+            .into_inner()
+            .into_inner()
+            .map_err(|err| err.into_error())
+            .and_then(|file| file.sync_all())
+            .map_err(|source| RecordingError::Io {
+                action: "write the recording",
+                path,
+                source,
+            })
+    }
 }
 
 enum State {
@@ -193,28 +350,12 @@ impl CallRecording {
                 drop(file);
                 tracing::warn!(path = %self.path.display(), "no media reached the recording; removing the empty file");
                 std::fs::remove_file(&self.path).map_err(|source| RecordingError::Io {
+                    action: "remove the empty recording",
                     path: self.path.clone(),
                     source,
                 })
             }
-            State::Writing(muxer) => {
-                let writer = muxer
-                    .segment
-                    .finalize(None)
-                    .map_err(|_| RecordingError::Muxer {
-                        path: self.path.clone(),
-                        operation: "write the index at the end of the file",
-                    })?;
-                writer
-                    .into_inner()
-                    .into_inner()
-                    .map_err(|err| err.into_error())
-                    .and_then(|file| file.sync_all())
-                    .map_err(|source| RecordingError::Io {
-                        path: self.path.clone(),
-                        source,
-                    })
-            }
+            State::Writing(muxer) => muxer.finish(),
             State::Finished => Ok(()),
         }
     }
@@ -252,7 +393,11 @@ impl CallRecording {
             else {
                 return Ok(());
             };
-            self.state = State::Writing(self.start(file, camera_size)?);
+            let layout = TrackLayout {
+                camera: camera_size,
+                microphone: MicrophoneTrack::browser(),
+            };
+            self.state = State::Writing(Muxer::start(&self.path, file, &layout)?);
         }
         let State::Writing(muxer) = &mut self.state else {
             return Ok(());
@@ -267,23 +412,9 @@ impl CallRecording {
             // WebM needs non-decreasing timestamps across tracks; a frame that arrives later
             // than the hold allows is placed at the current end rather than dropped.
             let position = frame.position.max(self.last_written);
-            let (track, keyframe) = match (frame.kind, muxer.video) {
-                (FrameKind::Audio, _) => (u64::from(muxer.audio), true),
-                (FrameKind::Video { keyframe }, Some(video)) => (u64::from(video), keyframe),
-                (FrameKind::Video { .. }, None) => continue,
-            };
-            let timestamp = position.as_nanos() as u64;
-            if muxer
-                .segment
-                .add_frame(track, &frame.data, timestamp, keyframe)
-                .is_err()
-            {
-                return Err(RecordingError::Muxer {
-                    path: self.path.clone(),
-                    operation: "add a frame",
-                });
+            if muxer.add_frame(frame.kind, &frame.data, position)? {
+                self.last_written = position;
             }
-            self.last_written = position;
         }
         Ok(())
     }
@@ -321,37 +452,6 @@ impl CallRecording {
             return Some(video.next().map(|_| FALLBACK_SIZE));
         }
         None
-    }
-
-    fn start(&self, file: File, camera_size: Option<(u32, u32)>) -> Result<Muxer, RecordingError> {
-        let muxer_error = |operation| RecordingError::Muxer {
-            path: self.path.clone(),
-            operation,
-        };
-        let writer = Writer::new(BufWriter::new(file));
-        let builder = SegmentBuilder::new(writer)
-            .and_then(|builder| builder.set_mode(SegmentMode::File))
-            .and_then(|builder| builder.set_writing_app("viva"))
-            .map_err(|_| muxer_error("start the file"))?;
-        let (builder, video) = if let Some((width, height)) = camera_size {
-            let (builder, track) = builder
-                .add_video_track(width, height, VideoCodecId::VP8, None)
-                .map_err(|_| muxer_error("add the camera track"))?;
-            (builder, Some(track))
-        } else {
-            (builder, None)
-        };
-        let (builder, audio) = builder
-            .add_audio_track(OPUS_CLOCK_RATE as u32, 1, AudioCodecId::Opus, None)
-            .map_err(|_| muxer_error("add the microphone track"))?;
-        let builder = builder
-            .set_codec_private(audio, &opus_head())
-            .map_err(|_| muxer_error("describe the microphone track"))?;
-        Ok(Muxer {
-            segment: builder.build(),
-            audio,
-            video,
-        })
     }
 
     fn note_failure(&mut self, err: &RecordingError) {
@@ -404,10 +504,11 @@ mod tests {
     use std::process::Command;
     use viva_media::OpusEncoder;
 
-    struct Scratch(PathBuf);
+    /// A directory of its own for one test, removed afterwards.
+    pub(super) struct Scratch(pub(super) PathBuf);
 
     impl Scratch {
-        fn new(test: &str) -> Scratch {
+        pub(super) fn new(test: &str) -> Scratch {
             let dir = std::env::temp_dir().join(format!(
                 "viva-webrtc-recording-{}-{test}",
                 std::process::id()
@@ -425,7 +526,7 @@ mod tests {
     }
 
     /// Codec names and duration as ffprobe reads them; fails on any complaint.
-    fn probe(path: &Path) -> (Vec<String>, f64) {
+    pub(super) fn probe(path: &Path) -> (Vec<String>, f64) {
         let output = Command::new("ffprobe")
             .args([
                 "-v",
