@@ -1,9 +1,10 @@
 //! Measures the voice on this machine: load time and memory, time to first audio of a
-//! three-sentence reply, and real-time factor with one and two threads. Writes a spoken
-//! question to /tmp/tts-check.wav for a listen.
+//! three-sentence reply, and real-time factor. Writes a spoken question to /tmp/tts-check.wav
+//! for a listen.
 //!
 //! ```sh
-//! VIVA_TEST_PIPER_VOICE=models/en_US-joe-medium.onnx VIVA_TEST_ORT_LIB=models/libonnxruntime.so \
+//! VIVA_TEST_PIPER_VOICE=models/piper/en_US-joe-medium.onnx \
+//!     VIVA_TEST_ORT_LIB=models/onnxruntime/libonnxruntime.so \
 //!     cargo run --release -p viva-speech --example tts_bench
 //! ```
 
@@ -39,15 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("RSS before load: {} MiB", rss_mib());
     let started = Instant::now();
-    let tts = Tts::load(&TtsConfig {
-        voice: voice.clone(),
-        onnxruntime: onnxruntime.clone(),
-        threads: 1,
-    })?;
+    let tts = Tts::load(&TtsConfig { voice, onnxruntime })?;
     println!(
-        "loaded {} (fallback: {}) in {:.0} ms; RSS after load: {} MiB",
+        "loaded {} in {:.0} ms; RSS after load: {} MiB",
         tts.voice_name(),
-        tts.is_fallback(),
         started.elapsed().as_secs_f64() * 1e3,
         rss_mib()
     );
@@ -62,73 +58,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("RSS after first synthesis: {} MiB", rss_mib());
 
-    for threads in [1, 2] {
-        let tts = Tts::load(&TtsConfig {
-            voice: voice.clone(),
-            onnxruntime: onnxruntime.clone(),
-            threads,
-        })?;
-        tts.synthesize("Warming up.")?;
-        let rate = f64::from(tts.sample_rate());
-        for reply in REPLIES {
-            let mut first_audio = Vec::new();
-            let mut worst_gap: f64 = 0.0;
-            let mut first_piece = String::new();
-            for _ in 0..5 {
-                // Plays each piece as soon as it is ready and the one before has finished,
-                // recording the wait for the first and any silence between pieces.
-                let started = Instant::now();
-                let mut playing_until: Option<f64> = None;
-                for sentence in tts.sentences(reply) {
-                    let sentence = sentence?;
-                    let ready = started.elapsed().as_secs_f64();
-                    let duration = sentence.samples.len() as f64 / rate;
-                    playing_until = Some(match playing_until {
-                        None => {
-                            first_audio.push(ready * 1e3);
-                            first_piece = format!("{:?}, {duration:.2} s", sentence.text);
-                            ready + duration
-                        }
-                        Some(until) => {
-                            worst_gap = worst_gap.max(ready - until);
-                            until.max(ready) + duration
-                        }
-                    });
-                }
-            }
-            let mut sorted = first_audio.clone();
-            sorted.sort_by(f64::total_cmp);
-            println!(
-                "{threads} thread(s): first audio after median {:.0} ms (runs {:?}; first piece \
-                 {first_piece}); worst gap between pieces {:.0} ms",
-                sorted[sorted.len() / 2],
-                first_audio.iter().map(|ms| ms.round()).collect::<Vec<_>>(),
-                worst_gap.max(0.0) * 1e3
-            );
-        }
-        let mut factors = Vec::new();
-        let mut cpu_factors = Vec::new();
-        for _ in 0..3 {
+    let rate = f64::from(tts.sample_rate());
+    for reply in REPLIES {
+        let mut first_audio = Vec::new();
+        let mut worst_gap: f64 = 0.0;
+        let mut first_piece = String::new();
+        for _ in 0..5 {
+            // Plays each piece as soon as it is ready and the one before has finished,
+            // recording the wait for the first and any silence between pieces.
             let started = Instant::now();
-            let cpu_started = cpu_seconds();
-            let samples = tts.synthesize(RTF_TEXT)?;
-            let audio = samples.len() as f64 / f64::from(tts.sample_rate());
-            factors.push(started.elapsed().as_secs_f64() / audio);
-            cpu_factors.push((cpu_seconds() - cpu_started) / audio);
+            let mut playing_until: Option<f64> = None;
+            for sentence in tts.sentences(reply) {
+                let sentence = sentence?;
+                let ready = started.elapsed().as_secs_f64();
+                let duration = sentence.samples.len() as f64 / rate;
+                playing_until = Some(match playing_until {
+                    None => {
+                        first_audio.push(ready * 1e3);
+                        first_piece = format!("{:?}, {duration:.2} s", sentence.text);
+                        ready + duration
+                    }
+                    Some(until) => {
+                        worst_gap = worst_gap.max(ready - until);
+                        until.max(ready) + duration
+                    }
+                });
+            }
         }
-        factors.sort_by(f64::total_cmp);
-        cpu_factors.sort_by(f64::total_cmp);
+        let mut sorted = first_audio.clone();
+        sorted.sort_by(f64::total_cmp);
         println!(
-            "{threads} thread(s): real-time factor median {:.3} (runs {:?}); \
-             CPU seconds per audio second {:.3}",
-            factors[1],
-            factors
-                .iter()
-                .map(|f| (f * 1000.0).round() / 1000.0)
-                .collect::<Vec<_>>(),
-            cpu_factors[1]
+            "first audio after median {:.0} ms (runs {:?}; first piece \
+             {first_piece}); worst gap between pieces {:.0} ms",
+            sorted[sorted.len() / 2],
+            first_audio.iter().map(|ms| ms.round()).collect::<Vec<_>>(),
+            worst_gap.max(0.0) * 1e3
         );
     }
+    let mut factors = Vec::new();
+    let mut cpu_factors = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let cpu_started = cpu_seconds();
+        let samples = tts.synthesize(RTF_TEXT)?;
+        let audio = samples.len() as f64 / f64::from(tts.sample_rate());
+        factors.push(started.elapsed().as_secs_f64() / audio);
+        cpu_factors.push((cpu_seconds() - cpu_started) / audio);
+    }
+    factors.sort_by(f64::total_cmp);
+    cpu_factors.sort_by(f64::total_cmp);
+    println!(
+        "real-time factor median {:.3} (runs {:?}); \
+         CPU seconds per audio second {:.3}",
+        factors[1],
+        factors
+            .iter()
+            .map(|f| (f * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+        cpu_factors[1]
+    );
 
     let question = tts.synthesize("How do you approach database optimization?")?;
     write_wav("/tmp/tts-check.wav", &question, tts.sample_rate())?;

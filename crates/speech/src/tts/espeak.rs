@@ -1,5 +1,5 @@
-//! The process-wide espeak-ng instance: phonemes for Piper, and plain synthesis as the
-//! fallback voice.
+//! The process-wide espeak-ng instance: phonemes for Piper, and plain synthesis for the
+//! espeak-ng voice.
 //!
 //! espeak-ng keeps all of its state (selected voice, text decoder, output buffers) in globals
 //! and is not thread-safe, so the one instance lives behind a mutex and every call goes through

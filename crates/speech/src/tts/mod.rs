@@ -1,17 +1,25 @@
 //! Text-to-speech: the interviewer's voice.
 //!
-//! A Piper voice (VITS, run by ONNX Runtime) reads espeak-ng phonemes; when the voice or ONNX
-//! Runtime is missing, plain espeak-ng speaks instead so an interview can still go on. Text is
-//! spoken sentence by sentence so the first sentence can play while the rest is synthesized.
+//! Two voices, chosen explicitly, never swapped behind the caller's back:
+//! - [`Tts::load`]: a Piper voice (VITS, run by ONNX Runtime) reading espeak-ng phonemes. The
+//!   voice to interview with. If the voice or ONNX Runtime is missing it fails with
+//!   [`TtsError::VoiceUnavailable`], saying which file and how to get it.
+//! - [`Tts::espeak`]: espeak-ng's own formant synthesizer. Robotic and harder to understand
+//!   (about 20 % word errors when whisper transcribes it, against 5 % for Piper), but needs
+//!   no model files; only for those who ask for it.
+//!
+//! Piper synthesis is reproducible: the same text, voice and settings give the same samples,
+//! bit for bit, in every engine and process, on any number of cores (see `noise` and
+//! `piper::INFERENCE_THREADS`), so synthesized audio can be cached. Text is spoken sentence by
+//! sentence so the first sentence can play while the rest is synthesized.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use viva_speech::tts::{Tts, TtsConfig};
 //! # async fn reply() -> Result<(), viva_speech::tts::TtsError> {
 //! let tts = Arc::new(Tts::load(&TtsConfig {
-//!     voice: "models/en_US-joe-medium.onnx".into(),
-//!     onnxruntime: "models/libonnxruntime.so".into(),
-//!     threads: 1,
+//!     voice: "models/piper/en_US-joe-medium.onnx".into(),
+//!     onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
 //! })?);
 //! let mut sentences = tts.stream("Thanks. How do you approach database optimization?".into());
 //! while let Some(sentence) = sentences.recv().await {
@@ -23,21 +31,20 @@
 
 mod espeak;
 mod lexicon;
+mod noise;
 mod phonemes;
 mod piper;
+mod protobuf;
 mod text;
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::warn;
 
 use self::espeak::Espeak;
-use self::piper::{PiperVoice, VoiceConfig, VoiceLoadError};
-
-/// The espeak-ng language spoken when no voice config says otherwise.
-const FALLBACK_LANGUAGE: &str = "en-us";
+use self::piper::{PiperVoice, VoiceConfig};
 
 /// Quieter than this (about -40 dBFS) counts as silence when trimming a sentence's tail.
 const SILENCE: f32 = 0.01;
@@ -49,7 +56,8 @@ const KEPT_PAUSE_SECONDS: f32 = 0.2;
 /// them: enough to play without gaps, few enough that a barge-in wastes little work.
 const STREAM_AHEAD: usize = 2;
 
-/// Where the voice and ONNX Runtime are and how much CPU synthesis may use.
+/// Where the Piper voice and ONNX Runtime are. How many threads synthesis uses is not a
+/// setting: the audio would depend on it (see `piper::INFERENCE_THREADS`).
 #[derive(Clone, Debug)]
 pub struct TtsConfig {
     /// The Piper voice model (`.onnx`); its config (`.onnx.json`) sits next to it.
@@ -57,30 +65,64 @@ pub struct TtsConfig {
     /// The ONNX Runtime shared library (`libonnxruntime.so.1.x`). Loaded once per process: a
     /// second engine reuses the library the first one loaded.
     pub onnxruntime: PathBuf,
-    /// Threads per synthesis (at least 1). Sentences are synthesized one at a time, so
-    /// every core is a good choice.
-    pub threads: usize,
 }
 
-/// Why a sentence could not be spoken.
+/// Which file of a Piper voice could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoicePart {
+    /// The voice model, `<voice>.onnx`.
+    Model,
+    /// The voice's config, `<voice>.onnx.json`.
+    Config,
+    /// The ONNX Runtime shared library that runs the model.
+    OnnxRuntime,
+}
+
+impl fmt::Display for VoicePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VoicePart::Model => "Piper voice model",
+            VoicePart::Config => "Piper voice config",
+            VoicePart::OnnxRuntime => "ONNX Runtime library",
+        })
+    }
+}
+
+/// Why a voice could not be loaded or a sentence could not be spoken.
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
-    /// espeak-ng, needed for phonemes and for the fallback voice, did not start.
+    /// The Piper voice cannot be used. There is no silent fallback: speaking with another
+    /// voice is the operator's choice.
+    #[error(
+        "{part} {} {problem}: run scripts/setup to install the Piper voice and ONNX Runtime, \
+         or set tts.voice to another Piper voice (or to \"espeak-ng\" for espeak-ng's robotic \
+         voice, which needs neither)",
+        .path.display()
+    )]
+    VoiceUnavailable {
+        /// Which file.
+        part: VoicePart,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// What is wrong with it, e.g. "was not found".
+        problem: String,
+    },
+    /// espeak-ng, needed for phonemes and for the espeak-ng voice, did not start.
     #[error(
         "espeak-ng could not start: its data directory was not found; install the \
          espeak-ng-data package (scripts/setup does)"
     )]
     EspeakUnavailable,
-    /// espeak-ng does not know the language the voice asks for.
+    /// espeak-ng does not know the language asked for.
     #[error(
         "espeak-ng has no voice {voice:?}; install espeak-ng-data, or fix \"espeak.voice\" in \
-         the Piper voice's .onnx.json"
+         the Piper voice's .onnx.json (for the espeak-ng voice: the language it was given)"
     )]
     EspeakVoice {
         /// The espeak-ng voice name, e.g. `en-us`.
         voice: String,
     },
-    /// The fallback voice failed on a sentence.
+    /// The espeak-ng voice failed on a sentence.
     #[error("espeak-ng failed to synthesize a sentence (espeak-ng error code {code})")]
     EspeakSynthesis {
         /// espeak-ng's `espeak_ERROR` value.
@@ -94,6 +136,16 @@ pub enum TtsError {
         /// ONNX Runtime's error.
         source: ort::Error,
     },
+}
+
+impl TtsError {
+    fn voice(part: VoicePart, path: &Path, problem: String) -> TtsError {
+        TtsError::VoiceUnavailable {
+            part,
+            path: path.to_owned(),
+            problem,
+        }
+    }
 }
 
 /// One synthesized piece of a reply: a sentence, or a clause-sized part of a long one.
@@ -114,7 +166,7 @@ pub struct Tts {
 
 enum Voice {
     Piper(PiperVoice),
-    /// espeak-ng's own synthesizer in `language`, when no Piper voice could be loaded.
+    /// espeak-ng's own synthesizer in `language`.
     Espeak {
         language: String,
         sample_rate: u32,
@@ -122,62 +174,48 @@ enum Voice {
 }
 
 impl Tts {
-    /// Loads the Piper voice named in `config`. If the voice or ONNX Runtime cannot be loaded
-    /// the engine logs a warning saying what is missing and speaks with plain espeak-ng
-    /// instead (see [`Tts::is_fallback`]); it fails only when espeak-ng itself is unusable.
+    /// Loads the Piper voice named in `config`. Fails with [`TtsError::VoiceUnavailable`] when
+    /// the voice, its config or ONNX Runtime is missing or unusable, and when espeak-ng (which
+    /// makes the voice's phonemes) is.
     pub fn load(config: &TtsConfig) -> Result<Tts, TtsError> {
-        let mut espeak = Espeak::lock()?;
-        let voice_config = if config.voice.is_file() {
-            VoiceConfig::read(&config.voice.with_extension("onnx.json"))
-        } else {
-            Err(VoiceLoadError::Missing {
-                what: "Piper voice model",
-                path: config.voice.clone(),
-            })
-        };
-        let language = voice_config
-            .as_ref()
-            .map_or(FALLBACK_LANGUAGE, |voice| voice.espeak_voice.as_str())
-            .to_owned();
-        // Checked now, so a wrong language fails at start-up rather than mid-interview.
-        espeak.select_voice(&language)?;
-        let sample_rate = espeak.sample_rate();
-        drop(espeak);
-
-        let piper = voice_config.and_then(|voice_config| {
-            PiperVoice::load(
+        // The model is named first: without it, a missing config is beside the point.
+        if !config.voice.is_file() {
+            return Err(TtsError::voice(
+                VoicePart::Model,
                 &config.voice,
-                voice_config,
-                &config.onnxruntime,
-                config.threads,
-            )
-        });
-        Ok(match piper {
-            Ok(voice) => Tts {
-                name: config.voice.file_stem().map_or_else(
-                    || "piper".to_owned(),
-                    |stem| stem.to_string_lossy().into_owned(),
-                ),
-                voice: Voice::Piper(voice),
+                "was not found".to_owned(),
+            ));
+        }
+        let voice_config = VoiceConfig::read(&config.voice.with_extension("onnx.json"))?;
+        // Checked now, so a wrong language fails at start-up rather than mid-interview.
+        Espeak::lock()?.select_voice(&voice_config.espeak_voice)?;
+        let voice = PiperVoice::load(&config.voice, voice_config, &config.onnxruntime)?;
+        Ok(Tts {
+            name: config.voice.file_stem().map_or_else(
+                || "piper".to_owned(),
+                |stem| stem.to_string_lossy().into_owned(),
+            ),
+            voice: Voice::Piper(voice),
+        })
+    }
+
+    /// espeak-ng's own voice speaking `language` (an espeak-ng voice name such as `en-us`).
+    /// It needs no model files but sounds robotic and is misheard far more often than Piper,
+    /// so it is only for deployments that choose it on purpose.
+    pub fn espeak(language: &str) -> Result<Tts, TtsError> {
+        let mut espeak = Espeak::lock()?;
+        espeak.select_voice(language)?;
+        Ok(Tts {
+            name: format!("espeak-ng {language}"),
+            voice: Voice::Espeak {
+                language: language.to_owned(),
+                sample_rate: espeak.sample_rate(),
             },
-            Err(err) => {
-                warn!(
-                    "{err}; speaking with plain espeak-ng ({language}) instead, which sounds \
-                     robotic. Run scripts/setup to fetch the Piper voice and ONNX Runtime."
-                );
-                Tts {
-                    name: format!("espeak-ng {language}"),
-                    voice: Voice::Espeak {
-                        language,
-                        sample_rate,
-                    },
-                }
-            }
         })
     }
 
     /// The voice's name: the Piper model's file name (`en_US-joe-medium`), or
-    /// `espeak-ng <language>` for the fallback.
+    /// `espeak-ng <language>` for espeak-ng's voice.
     pub fn voice_name(&self) -> &str {
         &self.name
     }
@@ -188,11 +226,6 @@ impl Tts {
             Voice::Piper(voice) => voice.config.sample_rate,
             Voice::Espeak { sample_rate, .. } => *sample_rate,
         }
-    }
-
-    /// Whether the engine speaks with plain espeak-ng because the Piper voice could not load.
-    pub fn is_fallback(&self) -> bool {
-        matches!(self.voice, Voice::Espeak { .. })
     }
 
     /// Synthesizes all of `text` as one waveform. Text with nothing to pronounce gives no
@@ -297,14 +330,7 @@ mod tests {
     fn piper() -> Arc<Tts> {
         static PIPER: OnceLock<Arc<Tts>> = OnceLock::new();
         PIPER
-            .get_or_init(|| {
-                let tts = Tts::load(&real_voice_config()).expect("espeak-ng must be installed");
-                assert!(
-                    !tts.is_fallback(),
-                    "the Piper voice failed to load; see the warning above"
-                );
-                Arc::new(tts)
-            })
+            .get_or_init(|| Arc::new(Tts::load(&real_voice_config()).unwrap()))
             .clone()
     }
 
@@ -323,19 +349,48 @@ mod tests {
         TtsConfig {
             voice: path("piper/en_US-joe-medium.onnx"),
             onnxruntime: path("onnxruntime/libonnxruntime.so"),
-            threads: 1,
         }
     }
 
-    fn fallback() -> Tts {
-        let tts = Tts::load(&TtsConfig {
-            voice: "/nonexistent/voice.onnx".into(),
-            onnxruntime: "/nonexistent/libonnxruntime.so".into(),
-            threads: 1,
+    fn espeak() -> Tts {
+        Tts::espeak("en-us").expect("espeak-ng must be installed")
+    }
+
+    /// A scratch directory of this test process, emptied first.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("viva-tts-{}-{name}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The samples' exact bits, folded (FNV-1a) into one number that is easy to print.
+    fn digest(samples: &[f32]) -> u64 {
+        samples.iter().fold(0xcbf2_9ce4_8422_2325, |hash, sample| {
+            (hash ^ u64::from(sample.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
         })
-        .expect("espeak-ng must be installed");
-        assert!(tts.is_fallback());
-        tts
+    }
+
+    /// Asserts that loading fails with a message naming `part` at `path` and both fixes;
+    /// returns the message.
+    fn assert_unavailable(result: Result<Tts, TtsError>, part: VoicePart, path: &Path) -> String {
+        let err = result.err().expect("loading must fail");
+        let message = err.to_string();
+        match &err {
+            TtsError::VoiceUnavailable {
+                part: actual,
+                path: looked_at,
+                ..
+            } => {
+                assert_eq!((*actual, looked_at.as_path()), (part, path), "{message}");
+            }
+            other => panic!("not VoiceUnavailable: {other}"),
+        }
+        let path = path.display().to_string();
+        for needed in [path.as_str(), "scripts/setup", "tts.voice"] {
+            assert!(message.contains(needed), "{needed:?} missing: {message}");
+        }
+        message
     }
 
     fn rms(samples: &[f32]) -> f32 {
@@ -438,31 +493,129 @@ mod tests {
     }
 
     #[test]
-    fn missing_voice_falls_back_to_espeak_and_still_speaks() {
-        let tts = fallback();
+    fn same_text_gives_the_same_samples_every_time_in_every_engine() {
+        let reply =
+            "Thanks for walking me through that. How do you approach database optimization?";
+        let first = digest(&piper().synthesize(reply).unwrap());
+        assert_eq!(digest(&piper().synthesize(reply).unwrap()), first);
+        let another_engine = Tts::load(&real_voice_config()).unwrap();
+        assert_eq!(digest(&another_engine.synthesize(reply).unwrap()), first);
+        // Different text is different audio, and so is the same sentence said as a question.
+        let other = piper().synthesize("How do you approach caching?").unwrap();
+        assert_ne!(digest(&other), first);
+        let statement = piper()
+            .synthesize("You approach database optimization.")
+            .unwrap();
+        let question = piper()
+            .synthesize("You approach database optimization?")
+            .unwrap();
+        assert_ne!(digest(&statement), digest(&question));
+    }
+
+    /// Runs itself again as a child process confined to one core (`taskset`), which prints the
+    /// digest of its audio instead: another process on another number of cores must hear
+    /// exactly the same.
+    #[test]
+    fn same_text_gives_the_same_samples_in_another_process_on_one_core() {
+        const CHILD: &str = "VIVA_TTS_DIGEST_CHILD";
+        let digest = format!(
+            "digest {:016x}",
+            digest(&piper().synthesize(QUESTION).unwrap())
+        );
+        if std::env::var_os(CHILD).is_some() {
+            println!("{digest}");
+            return;
+        }
+        let child = std::process::Command::new("taskset")
+            .args(["--cpu-list", "0"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tts::tests::same_text_gives_the_same_samples_in_another_process_on_one_core",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .expect("taskset (util-linux) runs the test binary");
+        let printed = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{printed}");
+        assert!(printed.contains(&digest), "expected {digest}: {printed}");
+    }
+
+    #[test]
+    fn espeak_voice_speaks_when_chosen() {
+        let tts = espeak();
         assert_eq!(tts.voice_name(), "espeak-ng en-us");
         assert_eq!(tts.sample_rate(), 22050);
         let samples = tts.synthesize(QUESTION).unwrap();
         let duration = seconds(&tts, &samples);
         assert!((1.0..6.0).contains(&duration), "{duration} s");
         assert!(rms(&samples) > 0.02);
+        let err = Tts::espeak("xx-nonexistent").err().unwrap();
+        assert!(matches!(err, TtsError::EspeakVoice { .. }), "{err}");
     }
 
     #[test]
-    fn missing_onnxruntime_falls_back_to_espeak() {
-        let tts = Tts::load(&TtsConfig {
-            onnxruntime: "/nonexistent/libonnxruntime.so.1.32.0".into(),
+    fn missing_voice_is_an_error_not_a_fallback() {
+        let voice = Path::new("/nonexistent/voice.onnx");
+        let loaded = Tts::load(&TtsConfig {
+            voice: voice.to_owned(),
             ..real_voice_config()
-        })
+        });
+        assert_unavailable(loaded, VoicePart::Model, voice);
+    }
+
+    #[test]
+    fn missing_voice_config_is_an_error() {
+        let dir = scratch("no-config");
+        let voice = dir.join("voice.onnx");
+        std::os::unix::fs::symlink(real_voice_config().voice, &voice).unwrap();
+        let loaded = Tts::load(&TtsConfig {
+            voice: voice.clone(),
+            ..real_voice_config()
+        });
+        assert_unavailable(loaded, VoicePart::Config, &dir.join("voice.onnx.json"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn missing_onnxruntime_is_an_error() {
+        let library = Path::new("/nonexistent/libonnxruntime.so.1.32.0");
+        let loaded = Tts::load(&TtsConfig {
+            onnxruntime: library.to_owned(),
+            ..real_voice_config()
+        });
+        assert_unavailable(loaded, VoicePart::OnnxRuntime, library);
+    }
+
+    #[test]
+    fn a_truncated_model_is_an_error_not_a_crash() {
+        let dir = scratch("corrupt");
+        let voice = dir.join("voice.onnx");
+        let real = real_voice_config().voice;
+        let model = std::fs::read(&real).unwrap();
+        std::fs::write(&voice, &model[..model.len() / 2]).unwrap();
+        std::fs::copy(
+            real.with_extension("onnx.json"),
+            voice.with_extension("onnx.json"),
+        )
         .unwrap();
-        assert!(tts.is_fallback());
-        assert!(!tts.synthesize("Hello.").unwrap().is_empty());
+        let loaded = Tts::load(&TtsConfig {
+            voice: voice.clone(),
+            ..real_voice_config()
+        });
+        let message = assert_unavailable(loaded, VoicePart::Model, &voice);
+        assert!(
+            message.contains("is not a complete ONNX model"),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn odd_text_never_fails() {
         let long = "We scaled the cluster, and then we measured again ".repeat(20);
-        for tts in [&*piper(), &fallback()] {
+        for tts in [&*piper(), &espeak()] {
             for silent in ["", "   ", "?!", "... , ;", "\n\n"] {
                 let samples = tts.synthesize(silent).unwrap();
                 assert!(

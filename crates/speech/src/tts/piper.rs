@@ -1,7 +1,7 @@
 //! A Piper (VITS) voice run by ONNX Runtime.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use ort::environment::Environment;
@@ -9,22 +9,10 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::Deserialize;
 
+use super::noise::{self, OFFSETS_INPUT};
 use super::phonemes::PhonemeIds;
+use super::{TtsError, VoicePart};
 use crate::cores;
-
-/// Why a Piper voice could not be loaded. The engine then falls back to plain espeak-ng, so
-/// this only ever reaches the log.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum VoiceLoadError {
-    #[error("{what} {path} not found")]
-    Missing { what: &'static str, path: PathBuf },
-    #[error("Piper voice config {path} is unusable: {reason}")]
-    Config { path: PathBuf, reason: String },
-    #[error("ONNX Runtime library {path} could not be loaded: {reason}")]
-    Runtime { path: PathBuf, reason: String },
-    #[error("Piper voice model {path} could not be opened by ONNX Runtime: {source}")]
-    Model { path: PathBuf, source: ort::Error },
-}
 
 /// The voice's `.onnx.json`, as far as synthesis needs it.
 #[derive(Deserialize)]
@@ -67,22 +55,13 @@ pub(crate) struct VoiceConfig {
 }
 
 impl VoiceConfig {
-    pub(crate) fn read(path: &Path) -> Result<VoiceConfig, VoiceLoadError> {
-        let unusable = |reason: String| VoiceLoadError::Config {
-            path: path.to_owned(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|err| match err.kind() {
-            std::io::ErrorKind::NotFound => VoiceLoadError::Missing {
-                what: "Piper voice config",
-                path: path.to_owned(),
-            },
-            _ => unusable(err.to_string()),
-        })?;
-        let file: VoiceFile =
-            serde_json::from_str(&text).map_err(|err| unusable(err.to_string()))?;
+    pub(crate) fn read(path: &Path) -> Result<VoiceConfig, TtsError> {
+        let unusable = |problem: String| TtsError::voice(VoicePart::Config, path, problem);
+        let text = std::fs::read_to_string(path).map_err(|err| unusable(read_problem(&err)))?;
+        let file: VoiceFile = serde_json::from_str(&text)
+            .map_err(|err| unusable(format!("is not a Piper voice config ({err})")))?;
         if file.audio.sample_rate == 0 {
-            return Err(unusable("audio.sample_rate is 0".to_owned()));
+            return Err(unusable("says audio.sample_rate is 0".to_owned()));
         }
         let inference = file.inference;
         Ok(VoiceConfig {
@@ -94,10 +73,20 @@ impl VoiceConfig {
                 inference.noise_w,
             ],
             speakers: file.num_speakers,
-            ids: PhonemeIds::new(file.phoneme_id_map).map_err(unusable)?,
+            ids: PhonemeIds::new(file.phoneme_id_map)
+                .map_err(|reason| unusable(format!("is unusable: {reason}")))?,
         })
     }
 }
+
+/// Threads per inference, the same on every machine. ONNX Runtime cuts each matrix product
+/// into one part per thread, and a narrower part is summed in other blocks: the same sentence
+/// on 1 and on 2 threads differed by up to 7e-6 per sample (measured), and such a difference
+/// can move a duration by a frame. With a fixed count the audio is a function of the text
+/// alone, on any number of cores. Two, because on the 2-core machines Viva targets that is
+/// 1.6 times as fast as one (real-time factor 0.048 against 0.079, the interviewer lines,
+/// median of 8 runs); confined to one core the two threads take turns, 14 % slower than one.
+const INFERENCE_THREADS: usize = 2;
 
 /// The ONNX Runtime environment. ONNX Runtime allows one per process and `ort` refuses a
 /// second, so every voice shares this one.
@@ -105,28 +94,23 @@ static ONNX_RUNTIME: Mutex<Option<Environment>> = Mutex::new(None);
 
 /// Loads the ONNX Runtime library from `library` (once per process: later calls reuse the
 /// library first loaded, whatever path they name).
-fn onnx_runtime(library: &Path) -> Result<Environment, VoiceLoadError> {
+fn onnx_runtime(library: &Path) -> Result<Environment, TtsError> {
+    let failed = |problem: String| TtsError::voice(VoicePart::OnnxRuntime, library, problem);
     // A configured library that is not there is reported even when another copy is already
     // loaded: the configuration is wrong and would fail on the next start.
     if !library.is_file() {
-        return Err(VoiceLoadError::Missing {
-            what: "ONNX Runtime library",
-            path: library.to_owned(),
-        });
+        return Err(failed("was not found".to_owned()));
     }
     let mut runtime = ONNX_RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(environment) = runtime.as_ref() {
         return Ok(environment.clone());
     }
-    let failed = |reason: String| VoiceLoadError::Runtime {
-        path: library.to_owned(),
-        reason,
-    };
+    let not_loaded = |err: &dyn std::fmt::Display| failed(format!("could not be loaded ({err})"));
     let environment = ort::init_from(library)
-        .map_err(|err| failed(err.to_string()))?
+        .map_err(|err| not_loaded(&err))?
         .with_name("viva-tts")
         .build()
-        .map_err(|err| failed(err.to_string()))?;
+        .map_err(|err| not_loaded(&err))?;
     *runtime = Some(environment.clone());
     Ok(environment)
 }
@@ -139,35 +123,45 @@ pub(crate) struct PiperVoice {
     session: Mutex<Session>,
     /// Multi-speaker voices take a speaker id; speaker 0 is used.
     takes_speaker: bool,
+    /// How many noise sources the rewritten graph has (see [`noise`]).
+    noise_sources: usize,
 }
 
 impl PiperVoice {
     /// Opens the voice model `onnx` (configured by `config`) with ONNX Runtime loaded from
-    /// `runtime`, using `threads` threads for each inference (at least one).
+    /// `runtime`. The graph's noise is made reproducible on the way in, so the same utterance
+    /// always gives the same audio.
     pub(crate) fn load(
         onnx: &Path,
         config: VoiceConfig,
         runtime: &Path,
-        threads: usize,
-    ) -> Result<PiperVoice, VoiceLoadError> {
+    ) -> Result<PiperVoice, TtsError> {
+        let unusable = |problem: String| TtsError::voice(VoicePart::Model, onnx, problem);
+        // Read before the runtime is loaded, so a missing voice is named as such.
+        let model = std::fs::read(onnx).map_err(|err| unusable(read_problem(&err)))?;
         let environment = onnx_runtime(runtime)?;
-        let session =
-            open_session(&environment, onnx, threads).map_err(|source| VoiceLoadError::Model {
-                path: onnx.to_owned(),
-                source,
-            })?;
+        let seeded =
+            noise::seeded_model(&model).map_err(|problem| unusable(problem.to_string()))?;
+        // The original bytes go before ONNX Runtime makes its own copy of the weights.
+        drop(model);
+        let session = open_session(&environment, &seeded.onnx)
+            .map_err(|err| unusable(format!("could not be opened by ONNX Runtime ({err})")))?;
         let takes_speaker =
             config.speakers > 1 && session.inputs().iter().any(|input| input.name() == "sid");
         Ok(PiperVoice {
             config,
             session: Mutex::new(session),
             takes_speaker,
+            noise_sources: seeded.sources,
         })
     }
 
     /// Runs the model on one utterance's phoneme ids; returns the waveform at the voice's
     /// sample rate, clamped to [-1, 1].
     pub(crate) fn speak(&self, ids: Vec<i64>) -> ort::Result<Vec<f32>> {
+        let speaker = 0_i64;
+        let offsets = noise::offsets(self.noise_sources, &ids, &self.config.scales, speaker);
+        let offsets = Tensor::from_array(([self.noise_sources], offsets))?;
         let length = ids.len() as i64;
         let text = Tensor::from_array(([1, ids.len()], ids))?;
         let lengths = Tensor::from_array(([1], vec![length]))?;
@@ -178,18 +172,20 @@ impl PiperVoice {
         // share cores with a single-threaded transcription without stalling it.
         let _core = cores::machine().lease(1);
         let outputs = if self.takes_speaker {
-            let speaker = Tensor::from_array(([1], vec![0_i64]))?;
+            let speaker = Tensor::from_array(([1], vec![speaker]))?;
             session.run(ort::inputs![
                 "input" => text,
                 "input_lengths" => lengths,
                 "scales" => scales,
                 "sid" => speaker,
+                OFFSETS_INPUT => offsets,
             ])?
         } else {
             session.run(ort::inputs![
                 "input" => text,
                 "input_lengths" => lengths,
                 "scales" => scales,
+                OFFSETS_INPUT => offsets,
             ])?
         };
         let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
@@ -197,11 +193,19 @@ impl PiperVoice {
     }
 }
 
-fn open_session(environment: &Environment, onnx: &Path, threads: usize) -> ort::Result<Session> {
+fn open_session(environment: &Environment, onnx: &[u8]) -> ort::Result<Session> {
     Session::builder(environment)?
-        .with_intra_threads(threads.max(1))?
+        .with_intra_threads(INFERENCE_THREADS)?
         .with_inter_threads(1)?
         // Idle ONNX Runtime threads otherwise spin on the cores speech-to-text needs.
         .with_intra_op_spinning(false)?
-        .commit_from_file(onnx)
+        .commit_from_memory(onnx)
+}
+
+/// How reading a voice file failed, as the end of a sentence naming the file.
+fn read_problem(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "was not found".to_owned(),
+        _ => format!("could not be read ({err})"),
+    }
 }
