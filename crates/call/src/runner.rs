@@ -69,6 +69,8 @@ pub struct CallSummary {
     pub latencies: Vec<TurnLatency>,
     /// The recording failed part-way (the call went on; the file keeps what was flushed).
     pub recording_error: Option<CallError>,
+    /// How long the call lasted on its clock, from the start of [`converse`] to its end.
+    pub length: std::time::Duration,
 }
 
 /// Runs the interview on `call` until the interviewer finishes or the caller hangs up.
@@ -98,7 +100,8 @@ async fn run(
     speech: SpeechEngines,
     clock: Arc<dyn Clock>,
 ) -> Result<CallSummary, CallError> {
-    let mut conversation = Conversation::new(setup.turn_taking, call.output_rate, clock.now())?;
+    let started = clock.now();
+    let mut conversation = Conversation::new(setup.turn_taking, call.output_rate, started)?;
     let recorder = setup.recording.map(Recorder::start).transpose()?;
     let (work_tx, mut work_rx) = mpsc::unbounded_channel();
     let mut runner = Runner {
@@ -118,6 +121,7 @@ async fn run(
             turns: Vec::new(),
             latencies: Vec::new(),
             recording_error: None,
+            length: std::time::Duration::ZERO,
         },
         failed: None,
     };
@@ -148,6 +152,7 @@ async fn run(
             () = deadline => {}
         }
     }
+    runner.summary.length = clock.now().saturating_sub(started);
     runner.finish().await
 }
 

@@ -78,8 +78,16 @@ pub fn render(report: &Report, transcript: &Transcript, options: &HtmlOptions) -
 
 fn header(page: &mut String, report: &Report, candidate: &str) {
     let mut meta = vec![format!("Interview length {}", clock(report.duration_ms))];
-    if let Some(at) = &report.completed_at {
-        meta.push(format!("completed {}", escape(at)));
+    // How it ended, in the words the API's `end_reason` stands for: "completed" alone would
+    // misstate an interview the candidate ended.
+    let ended = report
+        .ended
+        .as_ref()
+        .map_or("ended", |ended| ended.description.as_str());
+    match &report.completed_at {
+        Some(at) => meta.push(format!("{} {}", escape(ended), escape(at))),
+        None if report.ended.is_some() => meta.push(escape(ended)),
+        None => {}
     }
     let _ = writeln!(
         page,

@@ -32,8 +32,22 @@ pub struct ReportContext {
     pub candidate: Option<String>,
     /// When the interview ended (e.g. RFC 3339), if the caller wants it in the report.
     pub completed_at: Option<String>,
+    /// How the call ended, when a live call ended.
+    pub ended: Option<EndOfCall>,
+    /// The call's length as the call measured it; `None`: from the transcript's first turn
+    /// to its last.
+    pub call_length_ms: Option<u64>,
     /// Models that took part, by role, e.g. `"stt" -> "whisper tiny.en q8_0"`.
     pub models: BTreeMap<String, String>,
+}
+
+/// How a live call ended, in the report's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndOfCall {
+    /// For programs: `reached_closing`, `ended_by_candidate`, `connection_lost`, ...
+    pub reason: String,
+    /// For people: "ended by the candidate".
+    pub description: String,
 }
 
 /// Which configuration and software produced a report.
@@ -58,7 +72,11 @@ pub struct Report {
     pub job_title: String,
     /// When the interview ended, if given.
     pub completed_at: Option<String>,
-    /// From the first turn's start to the last turn's end, in milliseconds.
+    /// How the call ended, for a live call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndOfCall>,
+    /// The call's length in milliseconds (without a live call: from the first turn's start
+    /// to the last turn's end).
     pub duration_ms: u64,
     /// The scores, knockouts, skills and coverage (flattened into the report's JSON).
     #[serde(flatten)]
@@ -99,7 +117,7 @@ impl Report {
         );
         let risks = risks(&card, job, vague_answers);
         let next_step = next_step(&card, job);
-        let duration_ms = transcript.turns.first().map_or(0, |first| {
+        let transcript_span = transcript.turns.first().map_or(0, |first| {
             let end = transcript
                 .turns
                 .iter()
@@ -112,7 +130,8 @@ impl Report {
             candidate: context.candidate.clone(),
             job_title: job.title.clone(),
             completed_at: context.completed_at.clone(),
-            duration_ms,
+            ended: context.ended.clone(),
+            duration_ms: context.call_length_ms.unwrap_or(transcript_span),
             scorecard: card,
             strengths,
             risks,

@@ -11,6 +11,8 @@ fn context() -> ReportContext {
     ReportContext {
         candidate: Some("Dana Example".to_string()),
         completed_at: None,
+        ended: None,
+        call_length_ms: None,
         models: [
             ("stt", "whisper tiny.en"),
             ("tts", "piper en_US-joe-medium"),

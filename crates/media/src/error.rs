@@ -118,6 +118,15 @@ pub enum MediaError {
         source: std::io::Error,
     },
 
+    /// A WAV file's header could not be read.
+    #[error("cannot read WAV file {}: {reason}", path.display())]
+    WavRead {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+
     /// A WAV recording would outgrow the 4 GiB limit of the RIFF format.
     #[error(
         "WAV file {} would exceed the 4 GiB RIFF limit; start a new recording file",

@@ -240,6 +240,19 @@ fn header(sample_rate: u32, channels: Channels, data_len: u32) -> [u8; HEADER_LE
     header
 }
 
+/// How much audio a WAV file holds, by its header: for a recording a crash cut short, the
+/// length up to its last flush.
+pub fn wav_length(path: &Path) -> Result<std::time::Duration, MediaError> {
+    let reader = hound::WavReader::open(path).map_err(|source| MediaError::WavRead {
+        path: path.to_owned(),
+        reason: source.to_string(),
+    })?;
+    let spec = reader.spec();
+    Ok(std::time::Duration::from_secs_f64(
+        f64::from(reader.duration()) / f64::from(spec.sample_rate.max(1)),
+    ))
+}
+
 /// Writes mono `samples` to a complete 16-bit PCM WAV file at `path` in one go.
 pub fn write_wav_file(path: &Path, sample_rate: u32, samples: &[f32]) -> Result<(), MediaError> {
     let mut writer = WavWriter::create(path, sample_rate, Channels::Mono)?;

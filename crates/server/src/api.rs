@@ -3,13 +3,14 @@
 //! `{"error": {"code", "message", "field"?}}` with a status that says what went wrong.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -18,8 +19,17 @@ use viva_interview::report::Report;
 use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog};
 use viva_store::{Candidate, Interview, NewInterview, Page, Status, Timestamp};
 
+use crate::attempts::Lockout;
 use crate::live::{self, RECORDING_FILE, REPORT_FILE, VIDEO_FILE};
-use crate::serve::AppState;
+use crate::peer::ClientAddr;
+use crate::serve::{AppState, CredentialRefusal};
+
+/// Largest JSON request body: an interview request is a few hundred bytes.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// Longest candidate fields, in characters.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_PHONE_CHARS: usize = 64;
 
 /// The API's routes, behind the key check.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -36,6 +46,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such API route") })
+        // Larger bodies are cut off while read, and answered 413 by `JsonBody`.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 /// An API error response.
@@ -78,6 +90,21 @@ impl ApiError {
             "the server could not complete the request; its log says why",
         )
     }
+
+    /// Too many wrong attempts from this source: wait `lockout.retry_after`.
+    fn locked_out(lockout: Lockout) -> Response {
+        let wait = lockout.retry_after.as_secs().max(1);
+        let mut response = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many wrong API keys from this address: try again in {wait} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -90,9 +117,68 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// A JSON request body: `Content-Type: application/json`, at most [`MAX_JSON_BODY`] bytes,
+/// deserialized with the path of the first bad field. Every refusal is an [`ApiError`].
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {MAX_JSON_BODY} bytes"),
+            )
+        };
+        // A declared length over the limit is refused before a byte of the body is read (a
+        // client waiting on `Expect: 100-continue` never sends it).
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_JSON_BODY as u64) {
+            return Err(too_large());
+        }
+        // Without one (chunked), the body is cut off as it is read.
+        let body =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+                    status => ApiError::new(status, "invalid_request", rejection.body_text()),
+                })?;
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+            .map(JsonBody)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::new() } else { field };
+                ApiError::invalid(
+                    field,
+                    format!("the request body is not valid: {}", e.inner()),
+                )
+            })
     }
 }
 
@@ -102,22 +188,28 @@ impl From<viva_store::StoreError> for ApiError {
     }
 }
 
-async fn require_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_key(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(key) if constant_time_eq(key.trim().as_bytes(), state.api_key.as_bytes()) => {
-            next.run(request).await
-        }
-        Some(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the API key is wrong",
-        )
-        .into_response(),
+        Some(key) => match state.verify_credential(client, key.trim(), &state.api_key) {
+            Ok(()) => next.run(request).await,
+            Err(CredentialRefusal::LockedOut(lockout)) => ApiError::locked_out(lockout),
+            Err(CredentialRefusal::Wrong) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the API key is wrong",
+            )
+            .into_response(),
+        },
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -125,12 +217,6 @@ async fn require_key(State(state): State<AppState>, request: Request, next: Next
         )
         .into_response(),
     }
-}
-
-/// Compares without an early exit, so response timing does not reveal how much of a guessed
-/// key was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn openapi() -> Response {
@@ -152,17 +238,10 @@ struct CreateInterview {
 /// Longest a candidate link may be valid: a month.
 const MAX_LINK_HOURS: u32 = 720;
 
-async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let request: CreateInterview =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-            .map_err(|e| {
-                let field = e.path().to_string();
-                let field = if field == "." { String::new() } else { field };
-                ApiError::invalid(
-                    field,
-                    format!("the request body is not valid: {}", e.inner()),
-                )
-            })?;
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<CreateInterview>,
+) -> Result<Response, ApiError> {
     let Some(path) = live::job_path(&state.config.server.jobs_dir, &request.job) else {
         return Err(ApiError::invalid(
             "job",
@@ -199,6 +278,18 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, 
     let candidate = request.candidate;
     if candidate.name.trim().is_empty() {
         return Err(ApiError::invalid("candidate.name", "must not be empty"));
+    }
+    for (field, value, most) in [
+        ("candidate.name", Some(&candidate.name), MAX_NAME_CHARS),
+        ("candidate.email", candidate.email.as_ref(), MAX_EMAIL_CHARS),
+        ("candidate.phone", candidate.phone.as_ref(), MAX_PHONE_CHARS),
+    ] {
+        if value.is_some_and(|v| v.chars().count() > most) {
+            return Err(ApiError::invalid(
+                field,
+                format!("must be at most {most} characters"),
+            ));
+        }
     }
     if candidate.email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(ApiError::invalid(
@@ -242,6 +333,7 @@ fn view(state: &AppState, interview: &Interview) -> Value {
         "started_at": interview.started_at,
         "ended_at": interview.ended_at,
         "duration_ms": interview.duration_ms,
+        "end_reason": interview.end_reason,
         "failure": interview.failure,
         "dial": interview.dial,
     })

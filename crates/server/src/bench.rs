@@ -106,14 +106,9 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let tts = engines::text_to_speech(config)?;
     println!(
-        "voice                {} at {} Hz{}, loaded in {:.0} ms, +{:.0} MiB resident",
+        "voice                {} at {} Hz, loaded in {:.0} ms, +{:.0} MiB resident",
         tts.voice_name(),
         tts.sample_rate(),
-        if tts.is_fallback() {
-            " (espeak-ng fallback)"
-        } else {
-            ""
-        },
         ms(started.elapsed()),
         memory_mib("VmRSS") - rss_before_tts
     );

@@ -28,6 +28,8 @@ pub struct Config {
     pub llm: LlmSettings,
     pub webrtc: WebRtcConfig,
     pub sip: SipConfig,
+    pub cpaas: CpaasConfig,
+    pub pin: PinConfig,
     pub log: LogConfig,
 }
 
@@ -51,6 +53,14 @@ pub struct ServerConfig {
     pub jobs_dir: PathBuf,
     /// How long a candidate link stays valid unless the API request says otherwise.
     pub link_ttl_hours: u32,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer TOKEN`.
+    pub metrics_token: String,
+    /// Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` names the real client: limits
+    /// per source then apply to the client, not to the proxy.
+    pub trusted_proxies: Vec<String>,
+    /// How long an interview waits for a candidate whose connection dropped (a reload, a
+    /// network blip, a phone call that fell) to come back before it ends as abandoned.
+    pub rejoin_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +73,9 @@ impl Default for ServerConfig {
             api_key: String::new(),
             jobs_dir: PathBuf::from("config/jobs"),
             link_ttl_hours: 72,
+            metrics_token: String::new(),
+            trusted_proxies: Vec::new(),
+            rejoin_grace_secs: 20,
         }
     }
 }
@@ -92,9 +105,6 @@ pub struct WebRtcConfig {
     /// `[{ urls = ["stun:stun.example.org:3478"] }]`. None by default: nothing leaves the
     /// machine unless configured.
     pub ice_servers: Vec<IceServerConfig>,
-    /// How long a call waits for a candidate whose connection dropped (a reload, a network
-    /// blip) before the interview ends as abandoned.
-    pub rejoin_grace_secs: u64,
 }
 
 impl Default for WebRtcConfig {
@@ -104,7 +114,6 @@ impl Default for WebRtcConfig {
             udp_port_min: 0,
             udp_port_max: 0,
             ice_servers: Vec::new(),
-            rejoin_grace_secs: 20,
         }
     }
 }
@@ -133,6 +142,10 @@ pub struct SipConfig {
     /// SIP trunks calls come from and go to. With none, only calls from this machine are
     /// accepted (for trying it out) and `dial` calls SIP URIs directly.
     pub trunks: Vec<TrunkConfig>,
+    /// INVITEs and REGISTERs one source address may send per second after a burst; past
+    /// that it is answered 503.
+    pub requests_per_second_per_source: u32,
+    pub request_burst_per_source: u32,
 }
 
 impl Default for SipConfig {
@@ -148,6 +161,42 @@ impl Default for SipConfig {
             ring_timeout_secs: 45,
             numbers: BTreeMap::new(),
             trunks: Vec::new(),
+            requests_per_second_per_source: 5,
+            request_burst_per_source: 20,
+        }
+    }
+}
+
+/// CPaaS media streams (a phone call bridged in as a WebSocket).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CpaasConfig {
+    /// The secret a CPaaS presents when it opens a media stream (in the URL,
+    /// `/media-stream/TOKEN`, or as the custom parameter `token`). Empty: generated at first
+    /// start and kept in the database; `viva cpaas-url` prints the URL to give the CPaaS.
+    pub stream_token: String,
+}
+
+/// How far PIN guessing on the phone can go (see docs/security.md for the bound).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinConfig {
+    /// Wrong PINs one caller may enter before being locked out.
+    pub failures_per_caller: u32,
+    /// The first lock-out; each further wrong PIN doubles it, up to `max_lockout_secs`.
+    pub lockout_secs: u64,
+    pub max_lockout_secs: u64,
+    /// Wrong PINs checked per hour across all callers; past it PIN entry waits for everyone.
+    pub failures_per_hour: u32,
+}
+
+impl Default for PinConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_caller: 5,
+            lockout_secs: 60,
+            max_lockout_secs: 3600,
+            failures_per_hour: 60,
         }
     }
 }
@@ -205,6 +254,10 @@ impl SipConfig {
                 .collect(),
             max_call: std::time::Duration::from_secs(self.max_call_minutes * 60),
             ring_timeout: std::time::Duration::from_secs(self.ring_timeout_secs),
+            source_rate: viva_transport_sip::SourceRate {
+                per_second: self.requests_per_second_per_source,
+                burst: self.request_burst_per_source,
+            },
         }
     }
 }
@@ -294,17 +347,15 @@ impl Default for SttSettings {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TtsSettings {
-    /// A Piper voice name under `models/piper/`, or a path to its `.onnx` file.
+    /// A Piper voice name under `models/piper/`, a path to its `.onnx` file, or `espeak-ng`
+    /// for plain espeak-ng.
     pub voice: String,
-    /// Threads per synthesis; 0 sizes it to the machine.
-    pub threads: usize,
 }
 
 impl Default for TtsSettings {
     fn default() -> Self {
         Self {
             voice: "en_US-joe-medium".to_owned(),
-            threads: 0,
         }
     }
 }
@@ -372,85 +423,205 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Environment variables that set a setting under a name of their own.
+const ENV_ALIASES: &[(&str, &str, &str)] = &[("VIVA_API_KEY", "server", "api_key")];
+
+/// Where the values of a loaded configuration came from: for error messages that say where to
+/// fix a value, and for `viva config`.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    /// The config file read, absolute; `None`: built-in defaults only.
+    pub file: Option<PathBuf>,
+    /// The directory relative paths of defaults and the file resolve against.
+    pub base: PathBuf,
+    /// `section.key` set by an environment variable, and which one.
+    env: BTreeMap<String, String>,
+    /// `section.key` set by a command-line flag, and which one.
+    flags: BTreeMap<String, &'static str>,
+}
+
+impl Provenance {
+    /// Where `field` (`section.key`) got its value, for messages: "environment variable
+    /// VIVA_API_KEY", "--data-dir", "config/viva.toml", or "the built-in default".
+    pub fn of(&self, field: &str) -> String {
+        if let Some(flag) = self.flags.get(field) {
+            return (*flag).to_owned();
+        }
+        if let Some(var) = self.env.get(field) {
+            return format!("environment variable {var}");
+        }
+        match &self.file {
+            Some(file) => file.display().to_string(),
+            None => "the built-in default".to_owned(),
+        }
+    }
+
+    /// Says what relative paths were resolved against and why: the start of a hint when a
+    /// path does not exist.
+    pub fn base_note(&self) -> String {
+        match &self.file {
+            Some(file) => format!(
+                "relative paths are resolved against {}, the directory of {}",
+                self.base.display(),
+                file.display()
+            ),
+            None => format!(
+                "no config file was found ({DEFAULT_CONFIG_FILE} in {}), so relative paths are \
+                 resolved against that directory; start viva from the Viva checkout, or pass \
+                 --config /path/to/viva/config/viva.toml",
+                self.base.display()
+            ),
+        }
+    }
+
+    /// Records that a flag set `field` (its relative paths are then the shell's).
+    pub fn set_by_flag(&mut self, field: &str, flag: &'static str) {
+        self.flags.insert(field.to_owned(), flag);
+    }
+}
+
 impl Config {
     /// Loads the configuration: `file` if given (it must exist), else `VIVA_CONFIG`, else
-    /// [`DEFAULT_CONFIG_FILE`] when present; then applies `VIVA_*` variables from `env`.
+    /// [`DEFAULT_CONFIG_FILE`] under `cwd` when present; then applies `VIVA_*` variables from
+    /// `env`. Relative paths from the file (and defaults) resolve against the file's
+    /// directory; relative paths from the environment against `cwd`.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+        cwd: &Path,
+    ) -> Result<(Self, Provenance), ConfigError> {
         let env: BTreeMap<String, String> = env.into_iter().collect();
         let chosen = file
             .map(Path::to_path_buf)
             .or_else(|| env.get(CONFIG_ENV).map(PathBuf::from));
         let (path, text) = match chosen {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                let text = std::fs::read_to_string(cwd.join(&path)).map_err(|e| ConfigError {
                     source: path.display().to_string(),
                     field: String::new(),
                     reason: format!("cannot read the config file: {e}"),
                 })?;
-                (path, text)
+                (Some(cwd.join(path)), text)
             }
-            None => match std::fs::read_to_string(DEFAULT_CONFIG_FILE) {
-                Ok(text) => (PathBuf::from(DEFAULT_CONFIG_FILE), text),
-                Err(_) => (PathBuf::from("built-in defaults"), String::new()),
+            None => match std::fs::read_to_string(cwd.join(DEFAULT_CONFIG_FILE)) {
+                Ok(text) => (Some(cwd.join(DEFAULT_CONFIG_FILE)), text),
+                Err(_) => (None, String::new()),
             },
         };
-        Self::from_sources(&path.display().to_string(), &text, &env)
+        Self::from_sources(path.as_deref(), &text, &env, cwd)
     }
 
-    /// Parses `text` (from `file_name`) and applies the `VIVA_*` entries of `env`.
+    /// Parses `text` (read from `file`, if any) and applies the `VIVA_*` entries of `env`;
+    /// relative paths resolve as [`Config::load`] says.
     pub fn from_sources(
-        file_name: &str,
+        file: Option<&Path>,
         text: &str,
         env: &BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+        cwd: &Path,
+    ) -> Result<(Self, Provenance), ConfigError> {
+        let file_name = file.map_or_else(
+            || "built-in defaults".to_owned(),
+            |f| f.display().to_string(),
+        );
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError {
-            source: file_name.to_owned(),
+            source: file_name.clone(),
             field: String::new(),
             reason: one_line(&e.to_string()),
         })?;
-        let mut origins = BTreeMap::new();
-        for (name, value) in env {
-            if let Some((section, key)) = env_setting(name) {
-                let section_table = table
-                    .entry(section.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                let Some(section_table) = section_table.as_table_mut() else {
-                    return Err(ConfigError {
-                        source: file_name.to_owned(),
-                        field: section,
-                        reason: "must be a table".to_owned(),
-                    });
-                };
-                section_table.insert(key.clone(), env_value(value));
-                origins.insert(format!("{section}.{key}"), name.clone());
-            }
+        let mut provenance = Provenance {
+            file: file.map(|f| std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf())),
+            base: file
+                .and_then(Path::parent)
+                .map_or_else(|| cwd.to_path_buf(), |dir| cwd.join(dir)),
+            ..Provenance::default()
+        };
+        let settings = env.iter().filter_map(|(name, value)| {
+            let setting = ENV_ALIASES
+                .iter()
+                .find(|(alias, _, _)| alias == name)
+                .map(|(_, section, key)| ((*section).to_owned(), (*key).to_owned()))
+                .or_else(|| env_setting(name))?;
+            Some((name, value, setting))
+        });
+        for (name, value, (section, key)) in settings {
+            let section_table = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(section_table) = section_table.as_table_mut() else {
+                return Err(ConfigError {
+                    source: file_name.clone(),
+                    field: section,
+                    reason: "must be a table".to_owned(),
+                });
+            };
+            section_table.insert(key.clone(), env_value(value));
+            provenance
+                .env
+                .insert(format!("{section}.{key}"), name.clone());
         }
 
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let field = e.path().to_string();
-                let source = origins.get(&field).map_or_else(
-                    || file_name.to_owned(),
-                    |var| format!("environment variable {var}"),
-                );
                 ConfigError {
-                    source,
+                    source: source_of(&provenance, &field, &file_name),
                     field: if field == "." { String::new() } else { field },
                     reason: one_line(&e.into_inner().to_string()),
                 }
             })?;
         config.validate().map_err(|(field, reason)| ConfigError {
-            source: origins.get(field).map_or_else(
-                || file_name.to_owned(),
-                |var| format!("environment variable {var}"),
-            ),
+            source: source_of(&provenance, field, &file_name),
             field: field.to_owned(),
             reason,
         })?;
-        Ok(config)
+        config.resolve_paths(&provenance, cwd);
+        Ok((config, provenance))
+    }
+
+    /// Makes every relative path absolute: against the shell's directory for values from the
+    /// environment or flags, against the config file's directory otherwise.
+    fn resolve_paths(&mut self, provenance: &Provenance, cwd: &Path) {
+        let base = |field: &str| {
+            if provenance.env.contains_key(field) || provenance.flags.contains_key(field) {
+                cwd.to_path_buf()
+            } else {
+                provenance.base.clone()
+            }
+        };
+        let resolve = |path: &mut PathBuf, field: &str| {
+            if path.is_relative() {
+                *path = normalize(&base(field).join(&*path));
+            }
+        };
+        resolve(&mut self.server.data_dir, "server.data_dir");
+        resolve(&mut self.server.jobs_dir, "server.jobs_dir");
+        resolve(&mut self.models.dir, "models.dir");
+        for (value, field) in [
+            (&mut self.stt.model, "stt.model"),
+            (&mut self.tts.voice, "tts.voice"),
+        ] {
+            if looks_like_path(value) && Path::new(value.as_str()).is_relative() {
+                *value = normalize(&base(field).join(value.as_str()))
+                    .display()
+                    .to_string();
+            }
+        }
+        if let Some(file) = self.server.database.strip_prefix("sqlite://")
+            && !file.is_empty()
+            && !file.starts_with(':')
+            && Path::new(file).is_relative()
+        {
+            self.server.database = format!(
+                "sqlite://{}",
+                normalize(&base("server.database").join(file)).display()
+            );
+        }
+    }
+
+    /// Applies a flag's value of `server.data_dir`: relative to the shell's directory.
+    pub fn set_data_dir(&mut self, dir: &Path, cwd: &Path, provenance: &mut Provenance) {
+        self.server.data_dir = normalize(&cwd.join(dir));
+        provenance.set_by_flag("server.data_dir", "--data-dir");
     }
 
     /// Checks the rules types cannot express.
@@ -517,6 +688,46 @@ impl Config {
                 ));
             }
         }
+        for proxy in &self.server.trusted_proxies {
+            if parse_ip_block(proxy).is_none() {
+                return Err((
+                    "server.trusted_proxies",
+                    format!("`{proxy}` is not an IP address or CIDR block (like 10.0.0.0/8)"),
+                ));
+            }
+        }
+        for (field, value) in [
+            (
+                "pin.failures_per_caller",
+                u64::from(self.pin.failures_per_caller),
+            ),
+            ("pin.lockout_secs", self.pin.lockout_secs),
+            (
+                "pin.failures_per_hour",
+                u64::from(self.pin.failures_per_hour),
+            ),
+            (
+                "sip.requests_per_second_per_source",
+                u64::from(self.sip.requests_per_second_per_source),
+            ),
+            (
+                "sip.request_burst_per_source",
+                u64::from(self.sip.request_burst_per_source),
+            ),
+        ] {
+            if value == 0 {
+                return Err((field, "must be at least 1".to_owned()));
+            }
+        }
+        if self.pin.max_lockout_secs < self.pin.lockout_secs {
+            return Err((
+                "pin.max_lockout_secs",
+                format!(
+                    "must be at least pin.lockout_secs ({})",
+                    self.pin.lockout_secs
+                ),
+            ));
+        }
         if self.server.database.starts_with("mysql") {
             return Err((
                 "server.database",
@@ -560,17 +771,111 @@ impl Config {
 
 /// A name resolves inside `dir`; anything that looks like a path is used as it is.
 fn model_path(value: &str, dir: &Path, file_name: impl Fn(&str) -> String) -> PathBuf {
-    if value.contains('/') || value.ends_with(".bin") || value.ends_with(".onnx") {
+    if looks_like_path(value) {
         PathBuf::from(value)
     } else {
         dir.join(file_name(value))
     }
 }
 
+/// An IP address or CIDR block (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
+pub fn parse_ip_block(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// Settings that hold secrets: `viva config` says where they are set, never what they are.
+const SECRETS: &[(&str, &str)] = &[
+    ("server", "api_key"),
+    ("server", "metrics_token"),
+    ("cpaas", "stream_token"),
+    ("llm", "api_key"),
+];
+
+impl Config {
+    /// The effective configuration as TOML for `viva config`: every value, with secrets
+    /// replaced by where they are set (`api_key = "set (from VIVA_API_KEY)"`).
+    pub fn to_masked_toml(&self, provenance: &Provenance) -> String {
+        let Ok(toml::Value::Table(mut table)) = toml::Value::try_from(self) else {
+            return String::new();
+        };
+        for (section, key) in SECRETS {
+            let field = format!("{section}.{key}");
+            if let Some(value) = table
+                .get_mut(*section)
+                .and_then(toml::Value::as_table_mut)
+                .and_then(|s| s.get_mut(*key))
+                && value.as_str().is_some_and(|v| !v.is_empty())
+            {
+                let origin = match provenance.env.get(&field) {
+                    Some(var) => var.clone(),
+                    None => provenance.of(&field),
+                };
+                *value = toml::Value::String(format!("set (from {origin})"));
+            }
+        }
+        let masked = |value: &mut toml::Value, key: &str| {
+            if let Some(entry) = value.as_table_mut().and_then(|t| t.get_mut(key)) {
+                *entry = toml::Value::String("set".to_owned());
+            }
+        };
+        if let Some(trunks) = table
+            .get_mut("sip")
+            .and_then(|s| s.get_mut("trunks"))
+            .and_then(toml::Value::as_array_mut)
+        {
+            trunks
+                .iter_mut()
+                .for_each(|trunk| masked(trunk, "password"));
+        }
+        if let Some(servers) = table
+            .get_mut("webrtc")
+            .and_then(|s| s.get_mut("ice_servers"))
+            .and_then(toml::Value::as_array_mut)
+        {
+            servers
+                .iter_mut()
+                .for_each(|server| masked(server, "credential"));
+        }
+        toml::to_string_pretty(&table).unwrap_or_default()
+    }
+}
+
+/// `a/b/../c` as `a/c`: paths in messages read as what they point to. Lexical, like a shell's
+/// `cd ..`: config paths name directories the operator laid out, not symlink tricks.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Whether a model setting names a file rather than a model under `models.dir`.
+fn looks_like_path(value: &str) -> bool {
+    value.contains('/') || value.ends_with(".bin") || value.ends_with(".onnx")
+}
+
+/// The file or environment variable a bad value of `field` came from.
+fn source_of(provenance: &Provenance, field: &str, file_name: &str) -> String {
+    provenance.env.get(field).map_or_else(
+        || file_name.to_owned(),
+        |var| format!("environment variable {var}"),
+    )
+}
+
 /// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has.
 fn env_setting(name: &str) -> Option<(String, String)> {
     const SECTIONS: &[&str] = &[
-        "server", "models", "stt", "tts", "llm", "webrtc", "sip", "log",
+        "server", "models", "stt", "tts", "llm", "webrtc", "sip", "cpaas", "pin", "log",
     ];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
     let (section, key) = rest.split_once('_')?;
@@ -602,73 +907,157 @@ mod tests {
             .collect()
     }
 
+    /// Loads `text` as the file `/srv/viva/config/viva.toml`, started from `/home/ops`.
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<(Config, Provenance), ConfigError> {
+        Config::from_sources(
+            Some(Path::new("/srv/viva/config/viva.toml")),
+            text,
+            &env(vars),
+            Path::new("/home/ops"),
+        )
+    }
+
     #[test]
     fn shipped_config_file_matches_the_built_in_defaults() {
         let text = include_str!("../../../config/viva.toml");
-        let config = Config::from_sources("config/viva.toml", text, &env(&[])).unwrap();
-        assert_eq!(config, Config::default());
+        let repo = Path::new("/srv/viva");
+        let (shipped, _) = Config::from_sources(
+            Some(&repo.join("config/viva.toml")),
+            text,
+            &env(&[]),
+            Path::new("/elsewhere"),
+        )
+        .unwrap();
+        // The defaults without a file resolve against the directory viva starts in: the
+        // checkout, as scripts/run does it.
+        let (defaults, provenance) = Config::from_sources(None, "", &env(&[]), repo).unwrap();
+        assert_eq!(shipped, defaults);
+        assert_eq!(provenance.of("models.dir"), "the built-in default");
+        assert_eq!(shipped.models.dir, Path::new("/srv/viva/models"));
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let text = "[stt]\nthreads = 1\n";
-        let config = Config::from_sources(
-            "f.toml",
+        let (config, provenance) = load(
             text,
-            &env(&[
+            &[
                 ("VIVA_STT_THREADS", "3"),
                 ("VIVA_SERVER_DATA_DIR", "/var/lib/viva"),
                 ("VIVA_SERVER_HTTP", "0.0.0.0:9000"),
+                ("VIVA_API_KEY", "k3y"),
                 ("VIVA_TEST_SOMETHING", "ignored: not a config section"),
-            ]),
+            ],
         )
         .unwrap();
         assert_eq!(config.stt.threads, 3);
         assert_eq!(config.server.data_dir, PathBuf::from("/var/lib/viva"));
         assert_eq!(config.server.http.port(), 9000);
+        assert_eq!(
+            config.server.api_key, "k3y",
+            "VIVA_API_KEY sets server.api_key"
+        );
+        assert_eq!(
+            provenance.of("server.api_key"),
+            "environment variable VIVA_API_KEY"
+        );
+        assert_eq!(
+            provenance.of("stt.threads"),
+            "environment variable VIVA_STT_THREADS"
+        );
+        assert_eq!(provenance.of("stt.model"), "/srv/viva/config/viva.toml");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file_or_the_shell() {
+        let text = "[server]\ndata_dir = \"../data\"\njobs_dir = \"jobs\"\n\
+                    database = \"sqlite://db/viva.db\"\n[stt]\nmodel = \"m/ggml-x.bin\"\n";
+        let (config, _) = load(text, &[("VIVA_MODELS_DIR", "models")]).unwrap();
+        assert_eq!(config.server.data_dir, Path::new("/srv/viva/data"));
+        assert_eq!(config.server.jobs_dir, Path::new("/srv/viva/config/jobs"));
+        assert_eq!(
+            config.server.database,
+            "sqlite:///srv/viva/config/db/viva.db"
+        );
+        assert_eq!(config.stt.model, "/srv/viva/config/m/ggml-x.bin");
+        // From the environment: the shell's directory, as a user typing it expects.
+        assert_eq!(config.models.dir, Path::new("/home/ops/models"));
+        assert_eq!(config.tts.voice, "en_US-joe-medium", "a name stays a name");
+        let mut config = config;
+        let (_, mut provenance) = load("", &[]).unwrap();
+        config.set_data_dir(Path::new("d"), Path::new("/home/ops"), &mut provenance);
+        assert_eq!(config.server.data_dir, Path::new("/home/ops/d"));
+        assert_eq!(provenance.of("server.data_dir"), "--data-dir");
+    }
+
+    #[test]
+    fn secrets_are_shown_as_where_they_are_set() {
+        let text = "[llm]\napi_key = \"sk-secret\"\n[[sip.trunks]]\nname = \"t\"\n\
+                    address = \"192.0.2.1\"\npassword = \"pw-secret\"\n";
+        let (config, provenance) = load(text, &[("VIVA_API_KEY", "api-secret")]).unwrap();
+        let shown = config.to_masked_toml(&provenance);
+        for secret in ["sk-secret", "pw-secret", "api-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked:\n{shown}");
+        }
+        assert!(
+            shown.contains("api_key = \"set (from VIVA_API_KEY)\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("api_key = \"set (from /srv/viva/config/viva.toml)\""),
+            "{shown}"
+        );
+        assert!(shown.contains("password = \"set\""), "{shown}");
+        assert!(
+            shown.contains("metrics_token = \"\""),
+            "unset stays empty: {shown}"
+        );
+        let reparsed: toml::Table = toml::from_str(&shown).unwrap();
+        assert!(reparsed.contains_key("pin"));
     }
 
     #[test]
     fn errors_name_file_field_and_reason() {
-        let err = Config::from_sources("viva.toml", "[stt]\nthreads = \"many\"\n", &env(&[]))
-            .unwrap_err();
-        assert_eq!(err.source, "viva.toml");
+        let err = load("[stt]\nthreads = \"many\"\n", &[]).unwrap_err();
+        assert_eq!(err.source, "/srv/viva/config/viva.toml");
         assert_eq!(err.field, "stt.threads");
         assert!(err.reason.contains("invalid type"), "{err}");
 
-        let err = Config::from_sources("viva.toml", "[stt]\nthredas = 2\n", &env(&[])).unwrap_err();
+        let err = load("[stt]\nthredas = 2\n", &[]).unwrap_err();
         assert_eq!(err.field, "stt.thredas");
         assert!(err.reason.contains("unknown field"), "{err}");
 
-        let err = Config::from_sources("viva.toml", "[stt\n", &env(&[])).unwrap_err();
+        let err = load("[stt\n", &[]).unwrap_err();
         assert!(err.reason.contains("line 1"), "{err}");
 
-        let err = Config::from_sources("viva.toml", "", &env(&[("VIVA_SERVER_HTTP", "nowhere")]))
-            .unwrap_err();
+        let err = load("", &[("VIVA_SERVER_HTTP", "nowhere")]).unwrap_err();
         assert_eq!(err.source, "environment variable VIVA_SERVER_HTTP");
         assert_eq!(err.field, "server.http");
 
-        let err = Config::from_sources("viva.toml", "", &env(&[("VIVA_STT_LANGUAGE", "english")]))
-            .unwrap_err();
+        let err = load("", &[("VIVA_STT_LANGUAGE", "english")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable VIVA_STT_LANGUAGE: stt.language: `english` is not a two-letter ISO 639-1 code (like `en`) or `auto`"
         );
+
+        let err = load("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", &[]).unwrap_err();
+        assert_eq!(err.field, "server.trusted_proxies");
+        let err = load("[pin]\nfailures_per_hour = 0\n", &[]).unwrap_err();
+        assert_eq!(err.field, "pin.failures_per_hour");
     }
 
     #[test]
     fn model_names_resolve_under_the_models_dir() {
-        let config = Config::default();
+        let (config, _) = load("", &[]).unwrap();
         assert_eq!(
             config.stt_model_path(),
-            PathBuf::from("models/whisper/ggml-tiny.en.bin")
+            PathBuf::from("/srv/viva/config/models/whisper/ggml-tiny.en.bin")
         );
         assert_eq!(
             config.tts_voice_path(),
-            PathBuf::from("models/piper/en_US-joe-medium.onnx")
+            PathBuf::from("/srv/viva/config/models/piper/en_US-joe-medium.onnx")
         );
-        let mut custom = Config::default();
-        custom.stt.model = "/opt/m/ggml-base.bin".to_owned();
+        let (custom, _) = load("[stt]\nmodel = \"/opt/m/ggml-base.bin\"\n", &[]).unwrap();
         assert_eq!(
             custom.stt_model_path(),
             PathBuf::from("/opt/m/ggml-base.bin")
@@ -677,7 +1066,12 @@ mod tests {
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/viva.toml")), []).unwrap_err();
+        let err = Config::load(
+            Some(Path::new("/nonexistent/viva.toml")),
+            [],
+            Path::new("/"),
+        )
+        .unwrap_err();
         assert_eq!(err.source, "/nonexistent/viva.toml");
         assert!(err.reason.contains("cannot read"));
     }

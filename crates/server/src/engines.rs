@@ -27,15 +27,23 @@ pub fn speech_to_text(config: &Config) -> anyhow::Result<SpeechToText> {
     Ok(SpeechToText::load(&stt)?)
 }
 
-/// Loads the Piper voice as configured (or the espeak-ng fallback, with a warning).
+/// `tts.voice` that chooses plain espeak-ng instead of a Piper voice.
+pub const ESPEAK_VOICE: &str = "espeak-ng";
+
+/// Loads the Piper voice as configured; plain espeak-ng only when `tts.voice = "espeak-ng"`
+/// asks for it (a missing Piper voice is an error that says what to do, never a quiet
+/// switch to a robotic voice).
 pub fn text_to_speech(config: &Config) -> anyhow::Result<Tts> {
+    if config.tts.voice == ESPEAK_VOICE {
+        let language = match config.stt.language.as_str() {
+            "en" | "auto" => "en-us",
+            other => other,
+        };
+        return Ok(Tts::espeak(language)?);
+    }
     Ok(Tts::load(&TtsConfig {
         voice: config.tts_voice_path(),
         onnxruntime: config.onnxruntime_path(),
-        threads: match config.tts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            threads => threads,
-        },
     })?)
 }
 

@@ -374,7 +374,8 @@ impl Session {
                 return false;
             }
         };
-        live.attach(self.conn, call, Carrier::Browser);
+        // The session itself sees its socket close and detaches; it needs no release signal.
+        drop(live.attach(self.conn, call, Carrier::Browser));
         self.live = Some(live);
         true
     }

@@ -4,7 +4,12 @@
 //! A [`Relay`] task sits between the conversation loop and whichever connection is attached:
 //! caller audio flows in from it, interviewer audio flows out to it. With no connection the
 //! interviewer's audio goes nowhere and a grace timer runs; when it expires the candidate is
-//! taken to have left, and the interview ends as abandoned with everything said kept.
+//! taken to have left, and the interview ends as abandoned with everything said kept. This
+//! holds for every carrier: a phone caller whose call dropped calls back and types the PIN.
+//!
+//! How the interview ended ([`EndReason`]) is known here: the interviewer's closing, the
+//! candidate's "End interview" or hang-up, a connection that never came back, or the server
+//! stopping.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use viva_call::{
     Call, CallEnd, CallInput, CallOutput, CallPeer, CallSetup, SpeechEngines, SystemClock,
@@ -21,9 +26,9 @@ use viva_call::{
 use viva_interview::embedding::Embedder;
 use viva_interview::job::Job;
 use viva_interview::judge::Judge;
-use viva_interview::report::{Report, ReportContext};
+use viva_interview::report::{EndOfCall, Report, ReportContext};
 use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog, write_atomically};
-use viva_store::{Interview, Outcome, Status, Store, Timestamp};
+use viva_store::{EndReason, Ending, Interview, Outcome, Status, Store, Timestamp};
 
 use crate::config::Config;
 use crate::engines;
@@ -31,12 +36,14 @@ use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::metrics::Metrics;
 
 /// What carries a call: it sets the conversation's output rate (the carrier's own, so nothing
-/// is resampled on the way out) and whether a lost connection may come back.
+/// is resampled on the way out) and what a dropped connection means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carrier {
-    /// WebRTC: 48 kHz Opus; a reload or a network blip rejoins within the grace period.
+    /// WebRTC: 48 kHz Opus. A dropped connection is a lost connection (the page has its own
+    /// "End interview"); a reload rejoins within the grace period.
     Browser,
-    /// SIP or a CPaaS media stream: 8 kHz; hanging up ends the interview.
+    /// SIP or a CPaaS media stream: 8 kHz. A hang-up is the candidate ending the call, unless
+    /// they call back within the grace period.
     Phone,
 }
 
@@ -45,6 +52,14 @@ impl Carrier {
         match self {
             Carrier::Browser => 48_000,
             Carrier::Phone => crate::phone::PHONE_RATE,
+        }
+    }
+
+    /// Why the interview ends if a connection of this carrier drops for good.
+    fn departure(self) -> EndReason {
+        match self {
+            Carrier::Browser => EndReason::ConnectionLost,
+            Carrier::Phone => EndReason::EndedByCandidate,
         }
     }
 }
@@ -89,11 +104,15 @@ pub struct LiveCall {
 }
 
 enum RelayCommand {
-    /// A connection carries the call; `rejoinable`: losing it starts the grace period
-    /// instead of ending the call.
-    Attach(ConnectionId, Call, bool),
+    /// A connection of `Carrier` carries the call; the sender fires when the relay lets go
+    /// of it (it dropped, or the call ended).
+    Attach(ConnectionId, Call, Carrier, oneshot::Sender<()>),
+    /// The connection went away (its socket closed).
     Detach(ConnectionId),
+    /// The candidate ended the interview.
     HangUp,
+    /// The server is stopping.
+    Stop,
 }
 
 impl LiveInterviews {
@@ -174,39 +193,66 @@ impl LiveInterviews {
             Err(err) => {
                 let reason = format!("{err:#}");
                 tracing::error!(interview_id = %interview.id, %reason, "cannot start the interview");
-                let _ = self
-                    .store
-                    .finish(
-                        &interview.id,
-                        Outcome::Failed,
-                        Timestamp::now(),
-                        Some(&reason),
-                    )
-                    .await;
+                let ending = Ending {
+                    outcome: Outcome::Failed,
+                    reason: EndReason::Error,
+                    at: Timestamp::now(),
+                    duration_ms: Some(0),
+                    failure: Some(reason),
+                };
+                let _ = self.store.finish(&interview.id, &ending).await;
                 return Err(JoinError::Failed(err));
             }
         };
         Ok(call)
     }
 
-    /// Finishes interviews a crash left in progress: their transcripts are on disk up to the
-    /// crash, so they end as abandoned with a report of what was said.
+    /// Finishes interviews a crash left in progress: their transcripts and recordings are on
+    /// disk up to the crash, so they end as abandoned (the server stopped), with a report of
+    /// what was said and the length of call that was recorded.
     pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         for interview in self.store.unfinished().await? {
             tracing::warn!(interview_id = %interview.id, "finishing an interview the server stopped during");
             let dir = self.store.interview_dir(&interview.id)?;
+            let length = recorded_length(&dir);
+            repair_videos(&dir);
             let this = Arc::clone(self);
-            let report =
-                tokio::task::spawn_blocking(move || this.write_report(&interview, &dir)).await?;
-            let (id, outcome, failure) = match report {
-                Ok(id) => (id, Outcome::Abandoned, None),
-                Err((id, err)) => (id, Outcome::Failed, Some(format!("{err:#}"))),
+            let id = interview.id.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                this.write_report(&interview, &dir, EndReason::ServerStopped, length)
+            })
+            .await?;
+            let (outcome, failure) = match report {
+                Ok(()) => (Outcome::Abandoned, None),
+                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}"))),
             };
-            self.store
-                .finish(&id, outcome, Timestamp::now(), failure.as_deref())
-                .await?;
+            let ending = Ending {
+                outcome,
+                reason: EndReason::ServerStopped,
+                at: Timestamp::now(),
+                duration_ms: length,
+                failure,
+            };
+            self.store.finish(&id, &ending).await?;
         }
         Ok(())
+    }
+
+    /// Ends every live interview because the server is stopping, and waits (up to `patience`)
+    /// until their reports are written and their ends recorded.
+    pub async fn stop_all(&self, patience: Duration) {
+        let calls: Vec<Arc<LiveCall>> = self.calls.lock().unwrap().values().cloned().collect();
+        for call in &calls {
+            let _ = call.commands.send(RelayCommand::Stop);
+        }
+        let concluded = async {
+            while !self.calls.lock().unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        if tokio::time::timeout(patience, concluded).await.is_err() {
+            tracing::warn!("live interviews did not finish in time; the next start recovers them");
+        }
     }
 
     fn start(
@@ -239,24 +285,33 @@ impl LiveInterviews {
             .unwrap()
             .insert(interview.id.clone(), Arc::clone(&live));
 
-        let grace = Duration::from_secs(self.config.webrtc.rejoin_grace_secs);
-        tokio::spawn(Relay::new(peer, command_rx, grace).run());
+        let grace = Duration::from_secs(self.config.server.rejoin_grace_secs);
+        let (departure_tx, departure) = oneshot::channel();
+        tokio::spawn(Relay::new(peer, command_rx, grace, departure_tx).run());
         let this = Arc::clone(self);
         let interview = interview.clone();
         self.metrics.call_started();
         tokio::spawn(async move {
             let clock = Arc::new(SystemClock::start());
             let result = converse(call, setup, &this.speech, clock).await;
-            let (outcome, failure) = match &result {
-                Ok(summary) if summary.ended == CallEnd::Completed => (Outcome::Completed, None),
-                Ok(_) => (Outcome::Abandoned, None),
-                Err(err) => (Outcome::Failed, Some(err.to_string())),
+            let (outcome, reason, failure) = match &result {
+                Ok(summary) if summary.ended == CallEnd::Completed => {
+                    (Outcome::Completed, EndReason::ReachedClosing, None)
+                }
+                // The relay said why it hung up; a call whose relay is gone lost its connection.
+                Ok(_) => (
+                    Outcome::Abandoned,
+                    departure.await.unwrap_or(EndReason::ConnectionLost),
+                    None,
+                ),
+                Err(err) => (Outcome::Failed, EndReason::Error, Some(err.to_string())),
             };
             let latencies = result.as_ref().map_or(&[][..], |s| &s.latencies[..]);
             this.metrics.call_ended(outcome, latencies);
             tracing::info!(
                 interview_id = %interview.id,
                 ?outcome,
+                end_reason = reason.as_str(),
                 answers = latencies.len(),
                 response_p50_ms = response_percentile(latencies, 50),
                 response_p95_ms = response_percentile(latencies, 95),
@@ -264,7 +319,9 @@ impl LiveInterviews {
             );
             // The page learns at once; the report follows.
             let _ = outcome_tx.send(Some(outcome));
-            this.conclude(interview, outcome, failure).await;
+            let length = result.as_ref().ok().map(|s| s.length.as_millis() as u64);
+            this.conclude(interview, outcome, reason, length, failure)
+                .await;
         });
         Ok(live)
     }
@@ -273,6 +330,8 @@ impl LiveInterviews {
         self: Arc<Self>,
         interview: Interview,
         outcome: Outcome,
+        reason: EndReason,
+        length: Option<u64>,
         failure: Option<String>,
     ) {
         let ended_at = Timestamp::now();
@@ -280,19 +339,28 @@ impl LiveInterviews {
         let id = interview.id.clone();
         let report = tokio::task::spawn_blocking(move || {
             let dir = this.store.interview_dir(&interview.id)?;
-            this.write_report(&interview, &dir).map_err(|(_, e)| e)
+            // A call that failed has no length of its own: the recording says how far it got.
+            let length = length.or_else(|| recorded_length(&dir));
+            this.write_report(&interview, &dir, reason, length)
+                .map(|()| length)
         })
         .await;
-        let failure = match report {
-            Ok(Ok(_)) => failure,
-            Ok(Err(err)) => Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
-            Err(err) => Some(format!("no report: {err}")),
+        let (length, failure) = match report {
+            Ok(Ok(length)) => (length, failure),
+            Ok(Err(err)) => (
+                length,
+                Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
+            ),
+            Err(err) => (length, Some(format!("no report: {err}"))),
         };
-        if let Err(err) = self
-            .store
-            .finish(&id, outcome, ended_at, failure.as_deref())
-            .await
-        {
+        let ending = Ending {
+            outcome,
+            reason,
+            at: ended_at,
+            duration_ms: length,
+            failure,
+        };
+        if let Err(err) = self.store.finish(&id, &ending).await {
             tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
         }
         self.calls.lock().unwrap().remove(&id);
@@ -303,36 +371,77 @@ impl LiveInterviews {
         &self,
         interview: &Interview,
         dir: &Path,
-    ) -> Result<String, (String, anyhow::Error)> {
-        let id = interview.id.clone();
-        let build = || -> anyhow::Result<()> {
-            let judge = self.judge(&interview.job)?;
-            let transcript = if dir.join(LOG_FILE).exists() {
-                TranscriptLog::recover(dir)?
-            } else {
-                Transcript::default()
-            };
-            let report = Report::build(
-                judge.job(),
-                &transcript,
-                &judge.assess_transcript(&transcript),
-                &ReportContext {
-                    candidate: Some(interview.candidate.name.clone()),
-                    completed_at: Some(Timestamp::now().to_string()),
-                    models: engines::model_versions(&self.config, true),
-                },
-            )?;
-            Ok(write_atomically(
-                &dir.join(REPORT_FILE),
-                report.to_json().as_bytes(),
-            )?)
+        reason: EndReason,
+        length: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let judge = self.judge(&interview.job)?;
+        let transcript = if dir.join(LOG_FILE).exists() {
+            TranscriptLog::recover(dir)?
+        } else {
+            Transcript::default()
         };
-        build().map(|()| id.clone()).map_err(|e| (id, e))
+        let report = Report::build(
+            judge.job(),
+            &transcript,
+            &judge.assess_transcript(&transcript),
+            &ReportContext {
+                candidate: Some(interview.candidate.name.clone()),
+                completed_at: Some(Timestamp::now().to_string()),
+                ended: Some(EndOfCall {
+                    reason: reason.as_str().to_owned(),
+                    description: reason.describe().to_owned(),
+                }),
+                call_length_ms: length,
+                models: engines::model_versions(&self.config, true),
+            },
+        )?;
+        Ok(write_atomically(
+            &dir.join(REPORT_FILE),
+            report.to_json().as_bytes(),
+        )?)
     }
 
     fn judge(&self, job: &str) -> anyhow::Result<Judge> {
         let job = load_job(&self.config.server.jobs_dir, job)?;
         Ok(Judge::new(Arc::new(job), Arc::clone(&self.embedder))?)
+    }
+}
+
+/// The length of call the recording holds (it is flushed as the call goes, so after a crash
+/// it says how far the call got); `None` when there is no readable recording.
+fn recorded_length(dir: &Path) -> Option<u64> {
+    let path = dir.join(RECORDING_FILE);
+    match viva_media::wav_length(&path) {
+        Ok(length) => Some(length.as_millis() as u64),
+        Err(err) => {
+            if path.exists() {
+                tracing::warn!(%err, "cannot read the recording's length");
+            }
+            None
+        }
+    }
+}
+
+/// Makes the camera recordings a crash left unfinished playable and seekable.
+fn repair_videos(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let is_video = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("video") && n.ends_with(".webm"));
+        if is_video {
+            match viva_transport_webrtc::repair_call_recording(&path) {
+                Ok(outcome) => {
+                    tracing::info!(video = %path.display(), ?outcome, "checked the camera recording")
+                }
+                Err(err) => {
+                    tracing::warn!(video = %path.display(), %err, "cannot repair the camera recording")
+                }
+            }
+        }
     }
 }
 
@@ -346,6 +455,7 @@ pub fn load_job(jobs_dir: &Path, name: &str) -> anyhow::Result<Job> {
 /// The file a job name refers to, if the name is one (it must not reach outside the directory).
 pub fn job_path(jobs_dir: &Path, name: &str) -> Option<PathBuf> {
     let valid = !name.is_empty()
+        && name.len() <= 100
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -361,11 +471,19 @@ impl LiveCall {
     }
 
     /// Carries the call over `call` (a transport's call for connection `conn`) from now on.
-    pub fn attach(&self, conn: ConnectionId, call: Call, carrier: Carrier) {
-        let rejoinable = carrier == Carrier::Browser;
+    /// The returned receiver resolves when the call lets go of this connection: it dropped
+    /// (the grace period for coming back runs) or the interview ended.
+    pub fn attach(
+        &self,
+        conn: ConnectionId,
+        call: Call,
+        carrier: Carrier,
+    ) -> oneshot::Receiver<()> {
+        let (released, on_release) = oneshot::channel();
         let _ = self
             .commands
-            .send(RelayCommand::Attach(conn, call, rejoinable));
+            .send(RelayCommand::Attach(conn, call, carrier, released));
+        on_release
     }
 
     /// Connection `conn` went away; the grace period for rejoining starts.
@@ -397,11 +515,20 @@ struct Relay {
     conversation: CallPeer,
     commands: mpsc::UnboundedReceiver<RelayCommand>,
     grace: Duration,
-    attached: Option<(ConnectionId, Call)>,
-    /// Whether the attached connection may come back after it drops.
-    rejoinable: bool,
-    /// When the candidate counts as gone, while no connection is attached.
-    gone_at: Option<Instant>,
+    attached: Option<Attached>,
+    /// When the candidate counts as gone, while no connection is attached, and why.
+    gone_at: Option<(Instant, EndReason)>,
+    /// Told why the relay hung up on the conversation.
+    departure: Option<oneshot::Sender<EndReason>>,
+}
+
+/// The connection carrying the call.
+struct Attached {
+    conn: ConnectionId,
+    call: Call,
+    carrier: Carrier,
+    /// Fired (by being dropped) when the relay lets go of the connection.
+    _released: oneshot::Sender<()>,
 }
 
 impl Relay {
@@ -409,15 +536,16 @@ impl Relay {
         conversation: CallPeer,
         commands: mpsc::UnboundedReceiver<RelayCommand>,
         grace: Duration,
+        departure: oneshot::Sender<EndReason>,
     ) -> Self {
         Self {
             conversation,
             commands,
             grace,
             attached: None,
-            rejoinable: true,
             // The first connection is attaching right now; the same grace covers its setup.
-            gone_at: Some(Instant::now() + grace),
+            gone_at: Some((Instant::now() + grace, EndReason::ConnectionLost)),
+            departure: Some(departure),
         }
     }
 
@@ -425,40 +553,33 @@ impl Relay {
         loop {
             let gone = async {
                 match self.gone_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
             let from_caller = async {
                 match &mut self.attached {
-                    Some((_, call)) => call.inbound.recv().await,
+                    Some(attached) => attached.call.inbound.recv().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(RelayCommand::Attach(conn, call, rejoinable)) => {
-                        self.attached = Some((conn, call));
-                        self.rejoinable = rejoinable;
+                    Some(RelayCommand::Attach(conn, call, carrier, released)) => {
+                        self.attached = Some(Attached { conn, call, carrier, _released: released });
                         self.gone_at = None;
                     }
                     Some(RelayCommand::Detach(conn)) => {
-                        if self.attached.as_ref().is_some_and(|(c, _)| *c == conn) {
+                        if self.attached.as_ref().is_some_and(|a| a.conn == conn) {
                             self.drop_connection();
                         }
                     }
-                    Some(RelayCommand::HangUp) | None => {
-                        let _ = self.conversation.inbound.send(CallInput::HangUp).await;
-                        self.gone_at = None;
-                    }
+                    Some(RelayCommand::HangUp) => self.end(EndReason::EndedByCandidate).await,
+                    Some(RelayCommand::Stop) | None => self.end(EndReason::ServerStopped).await,
                 },
                 input = from_caller => match input {
-                    // A lost browser connection may come back; a phone hang-up is final.
-                    Some(CallInput::HangUp) | None if self.rejoinable => self.drop_connection(),
-                    Some(CallInput::HangUp) | None => {
-                        self.attached = None;
-                        let _ = self.conversation.inbound.send(CallInput::HangUp).await;
-                    }
+                    // The connection dropped; the candidate may come back within the grace.
+                    Some(CallInput::HangUp) | None => self.drop_connection(),
                     Some(input) => {
                         if self.conversation.inbound.send(input).await.is_err() {
                             return;
@@ -467,33 +588,42 @@ impl Relay {
                 },
                 output = self.conversation.outbound.recv() => match output {
                     Some(CallOutput::HangUp) | None => {
-                        if let Some((_, call)) = &self.attached {
-                            let _ = call.outbound.send(CallOutput::HangUp).await;
+                        if let Some(attached) = &self.attached {
+                            let _ = attached.call.outbound.send(CallOutput::HangUp).await;
                         }
                         return;
                     }
                     Some(output) => {
-                        if let Some((_, call)) = &self.attached {
-                            let _ = call.outbound.send(output).await;
+                        if let Some(attached) = &self.attached {
+                            let _ = attached.call.outbound.send(output).await;
                         }
                     }
                 },
                 () = gone => {
-                    tracing::info!("the candidate did not come back: ending the call");
-                    self.gone_at = None;
-                    let _ = self.conversation.inbound.send(CallInput::HangUp).await;
+                    let reason = self.gone_at.take().map_or(EndReason::ConnectionLost, |(_, why)| why);
+                    tracing::info!(end_reason = reason.as_str(), "the candidate did not come back: ending the call");
+                    self.end(reason).await;
                 }
             }
         }
     }
 
+    /// Ends the conversation for `reason` (the first reason given stands).
+    async fn end(&mut self, reason: EndReason) {
+        self.gone_at = None;
+        if let Some(departure) = self.departure.take() {
+            let _ = departure.send(reason);
+        }
+        let _ = self.conversation.inbound.send(CallInput::HangUp).await;
+    }
+
     fn drop_connection(&mut self) {
-        if self.attached.take().is_some() {
+        if let Some(attached) = self.attached.take() {
             tracing::info!(
                 grace_secs = self.grace.as_secs(),
                 "the candidate's connection dropped; waiting for a rejoin"
             );
-            self.gone_at = Some(Instant::now() + self.grace);
+            self.gone_at = Some((Instant::now() + self.grace, attached.carrier.departure()));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `viva` binary.
 
 mod api;
+mod attempts;
 mod bench;
 mod cli;
 mod config;
@@ -12,7 +13,9 @@ mod live;
 mod media_stream;
 mod metrics;
 mod models;
+mod peer;
 mod phone;
+mod pins;
 mod say;
 mod serve;
 mod simulate;
@@ -38,13 +41,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+    let (mut config, mut provenance) = Config::load(cli.config.as_deref(), std::env::vars(), &cwd)?;
+    if let Some(dir) = &cli.data_dir {
+        config.set_data_dir(dir, &cwd, &mut provenance);
+    }
     if let Command::Serve(args) = &cli.command {
         if let Some(http) = args.http {
             config.server.http = http;
-        }
-        if let Some(dir) = &args.data_dir {
-            config.server.data_dir = dir.clone();
         }
         if let Some(sip) = args.sip {
             config.sip.udp = Some(sip);
@@ -54,7 +59,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(&config, &cli)?;
 
     match &cli.command {
-        Command::Serve(_) => tokio::runtime::Runtime::new()?.block_on(serve::run(config)),
+        Command::Serve(_) => {
+            tokio::runtime::Runtime::new()?.block_on(serve::run(config, provenance))
+        }
         Command::Transcribe(args) => transcribe::run(config, args),
         Command::Say(args) => say::run(config, args),
         Command::Simulate(args) => simulate::run(&config, args),
@@ -62,8 +69,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),
         Command::ApiKey => tokio::runtime::Runtime::new()?.block_on(serve::print_api_key(&config)),
+        Command::CpaasUrl => {
+            tokio::runtime::Runtime::new()?.block_on(serve::print_cpaas_url(&config))
+        }
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", config.to_masked_toml(&provenance));
             Ok(())
         }
     }
@@ -92,8 +102,10 @@ fn init_logging(config: &Config, cli: &Cli) -> anyhow::Result<()> {
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .map_err(|e| anyhow::anyhow!("--log-level {directives}: {e}"))?;
+    // Colour codes only for a person at a terminal, never in a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),

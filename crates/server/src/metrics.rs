@@ -1,5 +1,6 @@
 //! Operational metrics in the Prometheus text format at `/metrics`: calls in progress and
-//! finished, and how long candidates wait for the interviewer to answer.
+//! finished, how long candidates wait for the interviewer to answer, and guessing of secrets
+//! (wrong PINs and keys, lock-outs). Counts only: no candidate, interview or PIN appears here.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,9 +8,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use viva_call::TurnLatency;
 use viva_store::Outcome;
 
+use crate::attempts::Scope;
+
 /// Upper bounds (ms) of the response-latency histogram buckets: a live interview should stay
 /// under a second; a few seconds is a bad experience.
 const RESPONSE_BUCKETS_MS: [u64; 10] = [250, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 15000];
+
+/// A secret strangers can try to guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// An interview PIN on the phone (SIP keypad or CPaaS media stream).
+    Pin,
+    /// The recruiter API key, or the CPaaS stream token.
+    Credential,
+}
+
+const SECRETS: [(Secret, &str); 2] = [(Secret::Pin, "pin"), (Secret::Credential, "credential")];
+const SCOPES: [(Scope, &str); 2] = [(Scope::Caller, "caller"), (Scope::Global, "global")];
+
+/// Wrong attempts, lock-outs, and attempts refused while locked out, of one secret.
+#[derive(Default)]
+struct Guessing {
+    failures: AtomicU64,
+    lockouts: [AtomicU64; 2],
+    refused: [AtomicU64; 2],
+}
+
+fn scope_index(scope: Scope) -> usize {
+    match scope {
+        Scope::Caller => 0,
+        Scope::Global => 1,
+    }
+}
 
 /// Counters shared by every call; cheap to update from any task.
 #[derive(Default)]
@@ -21,9 +51,35 @@ pub struct Metrics {
     response_buckets: [AtomicU64; RESPONSE_BUCKETS_MS.len()],
     response_count: AtomicU64,
     response_sum_ms: AtomicU64,
+    pin: Guessing,
+    credential: Guessing,
 }
 
 impl Metrics {
+    fn guessing(&self, secret: Secret) -> &Guessing {
+        match secret {
+            Secret::Pin => &self.pin,
+            Secret::Credential => &self.credential,
+        }
+    }
+
+    /// Someone presented a wrong `secret`.
+    pub fn auth_failure(&self, secret: Secret) {
+        self.guessing(secret)
+            .failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A wrong `secret` locked a caller (or everyone) out.
+    pub fn lockout(&self, secret: Secret, scope: Scope) {
+        self.guessing(secret).lockouts[scope_index(scope)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt at `secret` was refused unchecked, because of a lock-out.
+    pub fn refused(&self, secret: Secret, scope: Scope) {
+        self.guessing(secret).refused[scope_index(scope)].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn call_started(&self) {
         self.calls_active.fetch_add(1, Ordering::Relaxed);
     }
@@ -94,6 +150,40 @@ impl Metrics {
             load(&self.response_sum_ms)
         );
         let _ = writeln!(out, "viva_response_latency_ms_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP viva_auth_failures_total Wrong secrets presented: PINs on the phone, API keys and CPaaS tokens.\n# TYPE viva_auth_failures_total counter"
+        );
+        for (secret, name) in SECRETS {
+            let _ = writeln!(
+                out,
+                "viva_auth_failures_total{{secret=\"{name}\"}} {}",
+                load(&self.guessing(secret).failures)
+            );
+        }
+        for (metric, help, pick) in [
+            (
+                "viva_lockouts_total",
+                "Lock-outs started by wrong secrets, per caller or for everyone.",
+                (|g: &Guessing| &g.lockouts) as fn(&Guessing) -> &[AtomicU64; 2],
+            ),
+            (
+                "viva_auth_refused_total",
+                "Attempts refused unchecked during a lock-out.",
+                |g: &Guessing| &g.refused,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+            for (secret, secret_name) in SECRETS {
+                for (scope, scope_name) in SCOPES {
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{secret=\"{secret_name}\",scope=\"{scope_name}\"}} {}",
+                        load(&pick(self.guessing(secret))[scope_index(scope)])
+                    );
+                }
+            }
+        }
         out
     }
 }
@@ -130,5 +220,26 @@ mod tests {
         assert!(text.contains("viva_response_latency_ms_bucket{le=\"3000\"} 2\n"));
         assert!(text.contains("viva_response_latency_ms_sum 3100\n"));
         assert!(text.contains("viva_response_latency_ms_count 2\n"));
+    }
+
+    #[test]
+    fn guessing_is_counted_per_secret_and_scope() {
+        let metrics = Metrics::default();
+        metrics.auth_failure(Secret::Pin);
+        metrics.auth_failure(Secret::Pin);
+        metrics.lockout(Secret::Pin, Scope::Caller);
+        metrics.refused(Secret::Pin, Scope::Caller);
+        metrics.refused(Secret::Credential, Scope::Global);
+        let text = metrics.render();
+        assert!(
+            text.contains("viva_auth_failures_total{secret=\"pin\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("viva_auth_failures_total{secret=\"credential\"} 0\n"));
+        assert!(text.contains("viva_lockouts_total{secret=\"pin\",scope=\"caller\"} 1\n"));
+        assert!(text.contains("viva_lockouts_total{secret=\"pin\",scope=\"global\"} 0\n"));
+        assert!(
+            text.contains("viva_auth_refused_total{secret=\"credential\",scope=\"global\"} 1\n")
+        );
     }
 }

@@ -23,12 +23,6 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         stt.workers()
     );
     let tts = engines::text_to_speech(config)?;
-    if tts.is_fallback() {
-        anyhow::bail!(
-            "text-to-speech: the Piper voice {} could not be used (espeak-ng fallback active): run scripts/setup",
-            config.tts_voice_path().display()
-        );
-    }
     println!(
         "text-to-speech: {} at {} Hz",
         tts.voice_name(),

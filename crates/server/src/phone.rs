@@ -11,22 +11,22 @@ use tokio::time::Instant;
 use viva_call::{Call, CallInput, CallOutput, FRAME_MS};
 use viva_media::PcmFrame;
 use viva_speech::tts::Tts;
-use viva_store::{Interview, Status, Timestamp};
+use viva_store::{Interview, PIN_DIGITS, Status, Timestamp};
 use viva_transport_sip::{DialError, DialProgress, IncomingCall};
 
 use crate::live::{Carrier, ConnectionId};
+use crate::pins::{PinCaller, PinRefusal};
 use crate::serve::AppState;
 
 /// Phone audio: 8 kHz G.711 or mu-law media streams.
 pub const PHONE_RATE: u32 = 8_000;
-/// Digits of an interview PIN.
-const PIN_DIGITS: usize = 6;
 /// Wrong or missing PINs before the call is ended politely.
 const PIN_ATTEMPTS: u32 = 3;
 /// How long the caller may take to type the PIN after a prompt (or since the last key).
 const KEY_TIMEOUT: Duration = Duration::from_secs(12);
 
-/// Collects a PIN from keypad presses: digits until `#` or the sixth digit; `*` starts over.
+/// Collects a PIN from keypad presses: digits until `#` or the last digit of a full PIN;
+/// `*` starts over.
 #[derive(Debug, Default)]
 pub struct PinPad {
     digits: String,
@@ -55,12 +55,19 @@ impl PinPad {
     }
 }
 
+// The welcome prompt says how many digits to type.
+const _: () = assert!(
+    PIN_DIGITS == 10,
+    "update the welcome prompt's \"ten digit\""
+);
+
 /// The phone prompts, synthesized once at 8 kHz.
 pub struct Prompts {
     welcome: Vec<f32>,
     retry: Vec<f32>,
     connecting: Vec<f32>,
     goodbye: Vec<f32>,
+    locked_out: Vec<f32>,
 }
 
 impl Prompts {
@@ -72,7 +79,7 @@ impl Prompts {
         Ok(Prompts {
             welcome: say(
                 "Hello, and welcome to your interview. This call is recorded. \
-                 Please enter your six digit interview PIN, followed by the hash key.",
+                 Please enter your ten digit interview PIN, followed by the hash key.",
             )?,
             retry: say(
                 "Sorry, that PIN was not recognised. Please enter it again, followed by the hash key.",
@@ -80,6 +87,9 @@ impl Prompts {
             connecting: say("Thank you. Your interview starts now.")?,
             goodbye: say(
                 "Sorry, we could not find your interview. Please check your PIN with the recruiter. Goodbye.",
+            )?,
+            locked_out: say(
+                "Sorry, there have been too many wrong PINs. Please try again later. Goodbye.",
             )?,
         })
     }
@@ -89,7 +99,7 @@ impl Prompts {
 enum Unmatched {
     /// The caller hung up.
     HungUp,
-    /// No usable PIN after every attempt.
+    /// No usable PIN after every attempt, or PIN entry is locked out.
     NoPin,
 }
 
@@ -184,18 +194,32 @@ pub async fn answer_calls(
     while let Some(incoming) = incoming.recv().await {
         let job = state.config.sip.numbers.get(&incoming.dialled).cloned();
         tracing::info!(caller = %incoming.caller, dialled = %incoming.dialled, ?job, "incoming phone call");
-        tokio::spawn(answer(state.clone(), incoming.call, job));
+        let caller = pin_caller(&incoming);
+        tokio::spawn(answer(state.clone(), incoming.call, caller, job));
+    }
+}
+
+/// Who is typing PINs on a SIP call: through a trunk every caller comes from the trunk's
+/// address, so the caller's number tells them apart; a call from elsewhere is its address.
+fn pin_caller(incoming: &IncomingCall) -> PinCaller {
+    match &incoming.trunk {
+        Some(trunk) if !incoming.caller.is_empty() => {
+            PinCaller::Number(format!("{trunk}:{}", incoming.caller))
+        }
+        _ => PinCaller::Address(incoming.source),
     }
 }
 
 /// Answers a phone call: asks for the PIN and runs the interview it names on the call.
 /// `job` restricts the PINs accepted to interviews for one job (a per-job number).
-pub async fn answer(state: AppState, mut call: Call, job: Option<String>) {
+pub async fn answer(state: AppState, mut call: Call, caller: PinCaller, job: Option<String>) {
     let prompts = Arc::clone(&state.prompts);
-    let matched = greet(&state, &mut call, &prompts, job.as_deref()).await;
+    let matched = greet(&state, &mut call, &prompts, &caller, job.as_deref()).await;
     match matched {
         Ok(interview) => start_interview(&state, call, &interview).await,
-        Err(Unmatched::HungUp) => tracing::info!("the caller hung up before entering a PIN"),
+        Err(Unmatched::HungUp) => {
+            tracing::info!("the caller hung up before their interview started");
+        }
         Err(Unmatched::NoPin) => {
             tracing::info!("no valid PIN: ending the call");
             let _ = call.outbound.send(CallOutput::HangUp).await;
@@ -207,12 +231,20 @@ async fn greet(
     state: &AppState,
     call: &mut Call,
     prompts: &Prompts,
+    caller: &PinCaller,
     job: Option<&str>,
 ) -> Result<Interview, Unmatched> {
     let mut greeter = Greeter {
         call,
         position: Duration::ZERO,
     };
+    // A caller already locked out is told at once instead of typing in vain; the call counts
+    // as an attempt refused.
+    if state.pins.refuse_if_locked_out(caller) {
+        tracing::info!(?caller, "a locked-out caller called: ending the call");
+        greeter.play(&prompts.locked_out).await?;
+        return Err(Unmatched::NoPin);
+    }
     let mut prompt = &prompts.welcome;
     for _ in 0..PIN_ATTEMPTS {
         let typed = greeter.play(prompt).await?;
@@ -220,12 +252,20 @@ async fn greet(
         let Some(pin) = greeter.read_pin(typed).await? else {
             continue;
         };
-        match find_by_pin(state, &pin, job).await {
-            Some(interview) => {
+        match state
+            .pins
+            .open(caller, || find_by_pin(state, &pin, job))
+            .await
+        {
+            Ok(interview) => {
                 greeter.play(&prompts.connecting).await?;
                 return Ok(interview);
             }
-            None => tracing::info!("a caller entered an unknown PIN"),
+            Err(PinRefusal::NoMatch) => tracing::info!("a caller entered an unknown PIN"),
+            Err(PinRefusal::LockedOut(_)) => {
+                greeter.play(&prompts.locked_out).await?;
+                return Err(Unmatched::NoPin);
+            }
         }
     }
     greeter.play(&prompts.goodbye).await?;
@@ -252,14 +292,15 @@ pub async fn start_interview(state: &AppState, call: Call, interview: &Interview
 }
 
 /// Runs `interview` on `call` for connection `conn`, which holds the interview's claim, and
-/// releases it at the end.
+/// releases it when the call lets go of this connection: the interview ended, or the caller
+/// hung up (they may call back within the grace period, and then need the claim).
 async fn run_claimed(state: &AppState, call: Call, interview: &Interview, conn: ConnectionId) {
     let carrier = Carrier::Phone;
     match state.live.join(interview, carrier).await {
         Ok(live) => {
-            live.attach(conn, call, carrier);
-            let outcome = live.ended().await;
-            tracing::info!(interview_id = %interview.id, ?outcome, "phone interview over");
+            let released = live.attach(conn, call, carrier);
+            let _ = released.await;
+            tracing::info!(interview_id = %interview.id, "the phone call left the interview");
         }
         Err(err) => {
             tracing::warn!(interview_id = %interview.id, ?err, "cannot start the phone interview");
@@ -327,17 +368,26 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_ends_with_hash_or_its_sixth_digit() {
-        assert_eq!(typed("123456"), ["123456"]);
+    fn a_pin_ends_with_hash_or_its_last_digit() {
+        assert_eq!(PIN_DIGITS, 10);
+        assert_eq!(typed("1234567890"), ["1234567890"]);
+        assert_eq!(
+            typed("1234567890#"),
+            ["1234567890"],
+            "a hash after a full PIN adds nothing"
+        );
         assert_eq!(
             typed("123456#"),
             ["123456"],
-            "a hash after six digits adds nothing"
+            "older, shorter PINs end with #"
         );
-        assert_eq!(typed("12#"), ["12"]);
         assert_eq!(typed("#"), Vec::<String>::new());
-        assert_eq!(typed("12*654321"), ["654321"], "star starts over");
-        assert_eq!(typed("1A2B3C4D5D6"), ["123456"], "letters are ignored");
-        assert_eq!(typed("111111222222"), ["111111", "222222"]);
+        assert_eq!(typed("12*0987654321"), ["0987654321"], "star starts over");
+        assert_eq!(
+            typed("1A2B3C4D5D67890"),
+            ["1234567890"],
+            "letters are ignored"
+        );
+        assert_eq!(typed("11111111112222222222"), ["1111111111", "2222222222"]);
     }
 }

@@ -36,6 +36,7 @@ fn the_api_needs_the_key_and_explains_bad_requests() {
         "/api/v1/interviews/{id}/report",
         "/api/v1/interviews/{id}/recording",
         "/api/v1/interviews/{id}/video",
+        "/api/v1/interviews/{id}/dial",
     ] {
         assert!(
             paths.get(path).is_some(),
@@ -103,7 +104,7 @@ fn the_api_needs_the_key_and_explains_bad_requests() {
     let created = server.schedule("Ada Lovelace");
     let id = created["id"].as_str().unwrap();
     assert_eq!(created["status"], "scheduled");
-    assert_eq!(created["pin"].as_str().unwrap().len(), 6);
+    assert_eq!(created["pin"].as_str().unwrap().len(), 10);
     assert!(
         created["join_url"]
             .as_str()

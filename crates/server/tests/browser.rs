@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use browser::{Browser, speech_wav_with_pauses};
+use browser::{Browser, Tab, speech_wav_with_pauses};
 use serde_json::Value;
 use server::{TestServer, repo};
 
@@ -111,7 +111,7 @@ fn candidate_turns(transcript: &Value) -> usize {
 async fn a_candidate_interviews_in_the_browser() {
     let grace = GRACE_SECS.to_string();
     let server = tokio::task::block_in_place(|| {
-        TestServer::start("browser", &[("VIVA_WEBRTC_REJOIN_GRACE_SECS", &grace)])
+        TestServer::start("browser", &[("VIVA_SERVER_REJOIN_GRACE_SECS", &grace)])
     });
     let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
     let interview = blocking(&|| server.schedule("Ada Lovelace"));
@@ -212,6 +212,7 @@ async fn a_candidate_interviews_in_the_browser() {
         })
     });
     assert_eq!(ended["status"], "abandoned", "{ended}");
+    assert_eq!(ended["end_reason"], "connection_lost", "{ended}");
     let metrics =
         blocking(&|| Value::from(server.request("GET", "/metrics", None, &[], None).text()));
     let metrics = metrics.as_str().unwrap();
@@ -347,33 +348,37 @@ async fn wait_for_answers(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_button_ends_the_interview() {
-    let server = tokio::task::block_in_place(|| TestServer::start("browser-end", &[]));
-    let interview = tokio::task::block_in_place(|| server.schedule("Grace Hopper"));
+/// Schedules an interview for `name` and joins it in a browser whose microphone says `clip`
+/// (then pauses); returns the interview id, the browser and its tab, once in the call.
+async fn join_call(server: &TestServer, name: &str, clip_name: &str) -> (String, Browser, Tab) {
+    let interview = tokio::task::block_in_place(|| server.schedule(name));
     let id = interview["id"].as_str().unwrap().to_owned();
-    let (samples, rate, _) = clip(CLIPS[0]);
-    let mic = server.data_dir.join("mic.wav");
+    let (samples, rate, _) = clip(clip_name);
+    let mic = server.data_dir.join(format!("mic-{id}.wav"));
     speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(3)).unwrap();
-
     let browser = Browser::launch(&mic).await.unwrap();
     let tab = browser
         .open(interview["join_url"].as_str().unwrap())
         .await
         .unwrap();
-    tab.wait_for(
-        "document.body.dataset.state === 'ready'",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
-    tab.click("#start").await.unwrap();
-    tab.wait_for(
-        "document.body.dataset.state === 'in-call'",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    for state in ["ready", "in-call"] {
+        if state == "in-call" {
+            tab.click("#start").await.unwrap();
+        }
+        tab.wait_for(
+            &format!("document.body.dataset.state === '{state}'"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    }
+    (id, browser, tab)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_button_ends_the_interview() {
+    let server = tokio::task::block_in_place(|| TestServer::start("browser-end", &[]));
+    let (id, _browser, tab) = join_call(&server, "Grace Hopper", CLIPS[0]).await;
     // The interviewer is heard in the page before the candidate leaves.
     let heard = tab
         .wait_for(
@@ -400,7 +405,72 @@ async fn the_end_button_ends_the_interview() {
         })
     });
     assert_eq!(ended["status"], "abandoned", "{ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let report =
         tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/report")));
     assert_eq!(report.status, 200, "{}", report.text());
+    // The report says how it ended, as the API does, and the same call length.
+    let report = report.json();
+    assert_eq!(report["ended"]["reason"], "ended_by_candidate", "{report}");
+    assert_eq!(report["duration_ms"], ended["duration_ms"], "{report}");
+    let html = tokio::task::block_in_place(|| {
+        server.get(&format!("/api/v1/interviews/{id}/report?format=html"))
+    });
+    assert!(
+        html.text().contains("ended by the candidate"),
+        "{}",
+        html.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
+    let server = tokio::task::block_in_place(|| TestServer::start("browser-crash", &[]));
+    let (id, browser, tab) = join_call(&server, "Barbara Liskov", CLIPS[1]).await;
+    let in_call = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    // kill -9 twelve seconds into the call, and ten seconds of downtime before the restart.
+    let call_before_crash = in_call.elapsed().as_secs_f64();
+    let server = tokio::task::block_in_place(|| server.crash_and_restart(Duration::from_secs(10)));
+    drop(tab);
+    drop(browser);
+
+    let ended = tokio::task::block_in_place(|| {
+        server.wait_for_interview(&id, Duration::from_secs(60), |i| {
+            i["status"] != "in_progress"
+        })
+    });
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+    assert_eq!(ended["end_reason"], "server_stopped", "{ended}");
+    // The call's length, not the wall-clock time to the restart (which adds the downtime).
+    let duration = ended["duration_ms"].as_f64().expect("a duration") / 1000.0;
+    eprintln!("crash: {call_before_crash:.1} s in the call, recorded duration {duration:.1} s");
+    assert!(
+        duration > 4.0 && duration <= call_before_crash + 1.0,
+        "duration {duration:.1} s for a call killed {call_before_crash:.1} s in"
+    );
+    let report =
+        tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/report")));
+    assert_eq!(report.status, 200, "{}", report.text());
+    let report = report.json();
+    assert_eq!(report["duration_ms"], ended["duration_ms"], "{report}");
+    assert_eq!(report["ended"]["reason"], "server_stopped", "{report}");
+
+    // The camera recording was repaired at the restart: a real duration, and seekable.
+    let video = server.data_dir.join(format!("interviews/{id}/video.webm"));
+    let seconds = probe_seconds(&video);
+    eprintln!("crash: video {seconds:.1} s after the repair");
+    assert!(
+        (seconds - duration).abs() < 2.5,
+        "video {seconds:.1} s, call {duration:.1} s"
+    );
+    let cues = Command::new("mkvinfo")
+        .arg("--all")
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cues.stdout).contains("Cue point"),
+        "the repaired video has no cues to seek by"
+    );
 }

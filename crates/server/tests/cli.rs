@@ -242,17 +242,131 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
 
-    // The generated key is kept: `viva api-key` prints it.
-    let key = viva_env(
-        &["api-key"],
-        &[("VIVA_SERVER_DATA_DIR", data.to_str().unwrap())],
-    );
+    // The generated secrets are kept: `viva api-key` and `viva cpaas-url` print them, given
+    // the same --data-dir as `viva serve` (or VIVA_SERVER_DATA_DIR).
+    let data_dir = data.to_str().unwrap();
+    let key = viva(&["api-key", "--data-dir", data_dir]);
     assert!(key.status.success(), "{}", stderr(&key));
     assert_eq!(
         stdout(&key).trim().len(),
         43,
         "a 32-byte key in base64: {}",
         stdout(&key)
+    );
+    let same = viva_env(&["api-key"], &[("VIVA_SERVER_DATA_DIR", data_dir)]);
+    assert_eq!(stdout(&same), stdout(&key));
+    let url = viva(&["--data-dir", data_dir, "cpaas-url"]);
+    assert!(url.status.success(), "{}", stderr(&url));
+    let url = stdout(&url);
+    assert!(
+        url.starts_with("ws://127.0.0.1:8080/media-stream/") && url.trim().len() > 50,
+        "{url}"
+    );
+    // A data directory no server ever used says so, and what to pass.
+    let fresh = scratch("no-server-yet");
+    assert_clean_failure(
+        &viva(&["api-key", "--data-dir", fresh.join("d").to_str().unwrap()]),
+        "pass the same --data-dir or --config as to `viva serve`",
+    );
+    std::fs::remove_dir_all(data).ok();
+}
+
+#[test]
+fn config_shows_where_secrets_are_set_but_never_their_values() {
+    let output = viva_env(
+        &["config"],
+        &[
+            ("VIVA_API_KEY", "sekrit-api-key"),
+            ("VIVA_LLM_API_KEY", "sekrit-llm"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown = stdout(&output);
+    assert!(!shown.contains("sekrit"), "a secret leaked:\n{shown}");
+    assert!(
+        shown.contains("api_key = \"set (from VIVA_API_KEY)\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("api_key = \"set (from VIVA_LLM_API_KEY)\""),
+        "{shown}"
+    );
+    // Paths are shown resolved, as viva uses them.
+    let models = repo().canonicalize().unwrap().join("models");
+    assert!(
+        shown.contains(&format!("dir = \"{}\"", models.display())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn started_from_elsewhere_it_says_where_it_looked() {
+    let elsewhere = scratch("elsewhere");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_viva"))
+            .current_dir(&elsewhere)
+            .args(args)
+            .env_remove("VIVA_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // No config file here: the defaults point at ./models and ./config/jobs, which are not
+    // here either. viva stops at once and says where it looked and how to fix it.
+    let serve = run(&["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"]);
+    assert_clean_failure(&serve, "is not a directory");
+    let err = stderr(&serve);
+    assert!(err.contains(&elsewhere.display().to_string()), "{err}");
+    assert!(err.contains("--config"), "{err}");
+    // With the checkout's config file, its relative paths resolve against the file, so
+    // viva works from anywhere.
+    let config = repo().join("config/viva.toml");
+    let check = run(&["--config", config.to_str().unwrap(), "models", "check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    // A missing voice is an error that says what to do, not a robotic stand-in.
+    let no_voice = run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "say",
+        "Hello.",
+        "--voice",
+        "/nonexistent/voice.onnx",
+        "--out",
+        elsewhere.join("x.wav").to_str().unwrap(),
+    ]);
+    assert_clean_failure(&no_voice, "/nonexistent/voice.onnx");
+    std::fs::remove_dir_all(elsewhere).ok();
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    // stderr is a pipe here, as under a service manager or a log collector: the server's log
+    // must be plain text.
+    let data = scratch("log-colours");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(repo())
+        .args(["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("VIVA_LOG_LEVEL", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
+        if line.unwrap().contains("listening on") {
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let output = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("viva is listening"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
     );
     std::fs::remove_dir_all(data).ok();
 }

@@ -18,11 +18,13 @@
 
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/sipp.rs"]
+mod sipp;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server::{TestServer, repo};
+use sipp::{
+    Peer, Scratch, Sipp, Traced, Transport, free_tcp_port, free_udp_port, pin_keys, sipp_dir,
+    sipp_trace, tail,
+};
 use tokio_tungstenite::tungstenite::Message;
 use viva_media::G711Law;
 
@@ -54,11 +60,15 @@ const MULAW_SILENCE: u8 = 0xFF;
 /// RFC 4733 telephone-event payload type the RFC 4733 scenario offers (and sipp's pcaps use).
 const TELEPHONE_EVENT_PT: u8 = 101;
 
+/// A phone caller who hangs up may call back within the grace period; the tests' callers
+/// never do, so a short one ends their interviews soon after.
+const PHONE_ENV: &[(&str, &str)] = &[("VIVA_SERVER_REJOIN_GRACE_SECS", "3")];
+
 // --- Tests ------------------------------------------------------------------------------
 
 #[test]
 fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
-    let server = TestServer::start("phone-udp-info", &[]);
+    let server = TestServer::start("phone-udp-info", PHONE_ENV);
     let interview = server.schedule("Grace Hopper");
     let (id, pin) = id_and_pin(&interview);
     let scratch = Scratch::new("udp-info");
@@ -81,6 +91,7 @@ fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
     let ended = ended_interview(&server, &id);
     eprintln!("udp + SIP INFO: call {call_secs:.1} s, interview {ended}");
     assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "udp + SIP INFO");
     heard.assert_most_words();
     print_response_latency(&server);
@@ -90,7 +101,7 @@ fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
 
 #[test]
 fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
-    let server = TestServer::start("phone-tcp-4733", &[]);
+    let server = TestServer::start("phone-tcp-4733", PHONE_ENV);
     let interview = server.schedule("Alan Turing");
     let (id, pin) = id_and_pin(&interview);
     let scratch = Scratch::new("tcp-4733");
@@ -125,6 +136,7 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
     let ended = ended_interview(&server, &id);
     eprintln!("tcp + RFC 4733: call {call_secs:.1} s, interview {ended}");
     assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "tcp + RFC 4733");
     heard.assert_most_words();
     print_response_latency(&server);
@@ -134,7 +146,7 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
 
 #[test]
 fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
-    let server = TestServer::start("phone-wrong-pin", &[]);
+    let server = TestServer::start("phone-wrong-pin", PHONE_ENV);
     let interview = server.schedule("Mallory");
     let (id, pin) = id_and_pin(&interview);
     let scratch = Scratch::new("wrong-pin");
@@ -161,8 +173,8 @@ fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
         .filter(|m| m.sent && m.first_line.starts_with("INFO "))
         .collect();
     assert!(
-        infos.len() >= 18,
-        "three wrong PINs of six keys were typed:\n{messages}"
+        infos.len() >= 30,
+        "three wrong PINs of ten keys were typed:\n{messages}"
     );
     let bye = trace
         .iter()
@@ -187,7 +199,7 @@ fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
 
 #[test]
 fn a_call_cancelled_while_ringing_gets_487_and_the_server_stays_healthy() {
-    let server = TestServer::start("phone-cancel", &[]);
+    let server = TestServer::start("phone-cancel", PHONE_ENV);
     let sip = server.sip_udp.expect("SIP over UDP is on");
     let scratch = Scratch::new("cancel");
 
@@ -218,7 +230,7 @@ fn a_call_cancelled_while_ringing_gets_487_and_the_server_stays_healthy() {
 
 #[test]
 fn the_server_dials_a_candidate_who_answers_and_talks() {
-    let server = TestServer::start("phone-dial-answer", &[]);
+    let server = TestServer::start("phone-dial-answer", PHONE_ENV);
     let scratch = Scratch::new("dial-answer");
     let speech = Speech::from_clips(&scratch, LEAD_IN);
     speech.write_mulaw(&scratch.join("speech.ul"));
@@ -242,6 +254,7 @@ fn the_server_dials_a_candidate_who_answers_and_talks() {
         ended["status"], "abandoned",
         "the candidate hung up: {ended}"
     );
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     assert_eq!(ended["dial"]["status"], "answered", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "outbound");
     heard.assert_most_words();
@@ -251,7 +264,7 @@ fn the_server_dials_a_candidate_who_answers_and_talks() {
 
 #[test]
 fn a_busy_candidate_is_reported_busy() {
-    let server = TestServer::start("phone-dial-busy", &[]);
+    let server = TestServer::start("phone-dial-busy", PHONE_ENV);
     let scratch = Scratch::new("dial-busy");
     let port = free_udp_port();
     let phone = Sipp::answer("uas_busy.xml", &scratch, port, &[]);
@@ -307,7 +320,7 @@ fn a_candidate_who_does_not_pick_up_is_reported_no_answer() {
 
 #[test]
 fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
-    let server = TestServer::start("phone-baresip", &[]);
+    let server = TestServer::start("phone-baresip", PHONE_ENV);
     let interview = server.schedule("Ada Lovelace");
     let (id, pin) = id_and_pin(&interview);
     let scratch = Scratch::new("baresip");
@@ -339,6 +352,7 @@ fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
     let ended = ended_interview(&server, &id);
     eprintln!("baresip: call {call_secs:.1} s, interview {ended}");
     assert_eq!(ended["status"], "abandoned", "the caller hung up: {ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "baresip");
     heard.assert_most_words();
     print_response_latency(&server);
@@ -348,10 +362,10 @@ fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpaas_media_stream_carries_an_interview() {
     let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
-    let server = tokio::task::block_in_place(|| TestServer::start("phone-stream", &[]));
+    let server = tokio::task::block_in_place(|| TestServer::start("phone-stream", PHONE_ENV));
     let interview = blocking(&|| server.schedule("Katherine Johnson"));
     let (id, pin) = id_and_pin(&interview);
-    let url = format!("{}/media-stream", server.base.replace("http://", "ws://"));
+    let url = server.stream_url();
     let scratch = Scratch::new("stream");
     let speech = Speech::from_clips(&scratch, LEAD_IN);
 
@@ -489,6 +503,7 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     let ended = tokio::task::block_in_place(|| ended_interview(&server, &id));
     eprintln!("media stream interview: {ended}");
     assert_eq!(ended["status"], "abandoned", "the stream stopped: {ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = tokio::task::block_in_place(|| Heard::check(&server, &id, &speech, "media stream"));
     heard.assert_most_words();
     tokio::task::block_in_place(|| print_response_latency(&server));
@@ -691,13 +706,13 @@ fn id_and_pin(interview: &Value) -> (String, String) {
     let id = interview["id"].as_str().unwrap().to_owned();
     let pin = interview["pin"].as_str().unwrap().to_owned();
     assert!(
-        pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()),
-        "a PIN is six digits: {pin}"
+        pin.len() == 10 && pin.chars().all(|c| c.is_ascii_digit()),
+        "a PIN is ten digits: {pin}"
     );
     (id, pin)
 }
 
-/// A six-digit PIN that is not `pin`.
+/// A PIN of the same length that is not `pin`.
 fn wrong_pin(pin: &str) -> String {
     pin.chars()
         .map(|d| char::from(b'0' + (d.to_digit(10).unwrap() as u8 + 1) % 10))
@@ -837,314 +852,7 @@ fn dial(
     }
 }
 
-// --- Peers --------------------------------------------------------------------------------
-
-/// A scratch directory for one test's files; removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("viva-phone-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A peer process; killed (by PID) if it is still running when dropped.
-struct Peer {
-    name: String,
-    child: Child,
-    /// Its stdout and stderr.
-    output: PathBuf,
-}
-
-impl Peer {
-    fn spawn(name: &str, mut command: Command, output: PathBuf) -> Peer {
-        let file = std::fs::File::create(&output).unwrap();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        Peer {
-            name: name.to_owned(),
-            child,
-            output,
-        }
-    }
-
-    /// Waits for the peer to exit; past `deadline` it is killed and the test fails.
-    fn wait(&mut self, deadline: Duration, logs: &dyn Fn() -> String) -> ExitStatus {
-        let until = Instant::now() + deadline;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= until {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not finish within {deadline:?}; killed it\n{}",
-                    self.name,
-                    logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-fn sipp_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
-}
-
-/// One sipp run of a scenario in tests/sipp/, working in the scratch directory (where the
-/// scenario finds its audio and key presses and leaves its message trace).
-struct Sipp {
-    peer: Peer,
-    scenario: String,
-    messages: PathBuf,
-    errors: PathBuf,
-}
-
-impl Sipp {
-    /// Calls `target` (a UAC scenario).
-    fn call(
-        scenario: &str,
-        scratch: &Scratch,
-        transport: Transport,
-        target: SocketAddr,
-        args: &[String],
-    ) -> Sipp {
-        let mut all = vec![
-            "-t".to_owned(),
-            match transport {
-                Transport::Udp => "u1",
-                Transport::Tcp => "t1",
-            }
-            .to_owned(),
-            "-s".to_owned(),
-            "interview".to_owned(),
-        ];
-        all.extend(args.iter().cloned());
-        all.push(target.to_string());
-        Sipp::run(scenario, scratch, &all)
-    }
-
-    /// Waits for a call on UDP `port` (a UAS scenario); returns once sipp listens there.
-    fn answer(scenario: &str, scratch: &Scratch, port: u16, args: &[String]) -> Sipp {
-        let mut all = vec![
-            "-t".to_owned(),
-            "u1".to_owned(),
-            "-p".to_owned(),
-            port.to_string(),
-        ];
-        all.extend(args.iter().cloned());
-        let mut sipp = Sipp::run(scenario, scratch, &all);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !udp_port_bound(port) {
-            if let Some(status) = sipp.peer.child.try_wait().unwrap() {
-                panic!("sipp {scenario} exited ({status}):\n{}", sipp.logs());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sipp never listened on UDP {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sipp
-    }
-
-    fn run(scenario: &str, scratch: &Scratch, args: &[String]) -> Sipp {
-        let stem = scenario.trim_end_matches(".xml");
-        // Several runs of one scenario in a test get their own files.
-        let mut n = 0;
-        while scratch.join(&format!("{stem}.{n}.out")).exists() {
-            n += 1;
-        }
-        let messages = scratch.join(&format!("{stem}.{n}.messages.log"));
-        let errors = scratch.join(&format!("{stem}.{n}.errors.log"));
-        let mut command = Command::new("sipp");
-        command
-            .current_dir(&scratch.0)
-            .arg("-sf")
-            .arg(sipp_dir().join(scenario))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
-            .args(["-timeout", "120s", "-timeout_error"])
-            .args(["-trace_msg", "-message_file"])
-            .arg(&messages)
-            .args(["-trace_err", "-error_file"])
-            .arg(&errors)
-            .args(args);
-        let peer = Peer::spawn(
-            &format!("sipp {scenario}"),
-            command,
-            scratch.join(&format!("{stem}.{n}.out")),
-        );
-        Sipp {
-            peer,
-            scenario: scenario.to_owned(),
-            messages,
-            errors,
-        }
-    }
-
-    /// Waits for the scenario to end and asserts it succeeded (every expected message came);
-    /// returns sipp's trace of the messages sent and received.
-    fn succeeds(mut self, deadline: Duration) -> String {
-        let (messages, errors, output) = (
-            self.messages.clone(),
-            self.errors.clone(),
-            self.peer.output.clone(),
-        );
-        let status = self
-            .peer
-            .wait(deadline, &|| sipp_logs(&messages, &errors, &output));
-        assert!(
-            status.success(),
-            "sipp {} failed ({status}):\n{}",
-            self.scenario,
-            self.logs()
-        );
-        std::fs::read_to_string(&self.messages).unwrap_or_default()
-    }
-
-    fn logs(&self) -> String {
-        sipp_logs(&self.messages, &self.errors, &self.peer.output)
-    }
-}
-
-/// sipp's trace of the messages, its errors and the end of its screen output.
-fn sipp_logs(messages: &Path, errors: &Path, output: &Path) -> String {
-    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
-    format!(
-        "--- messages\n{}\n--- errors\n{}\n--- output\n{}",
-        read(messages),
-        read(errors),
-        tail(&read(output), 40),
-    )
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// One message in sipp's trace (`-trace_msg`).
-struct Traced {
-    /// Seconds since midnight (the trace's clock).
-    at: f64,
-    /// Sent by sipp (or received).
-    sent: bool,
-    /// The request or status line.
-    first_line: String,
-}
-
-/// Reads sipp's message trace: blocks of `----- DATE HH:MM:SS.micro`, `UDP message sent (N
-/// bytes):`, a blank line, then the message.
-fn sipp_trace(log: &str) -> Vec<Traced> {
-    let mut messages = Vec::new();
-    for block in log
-        .split("-----------------------------------------------")
-        .skip(1)
-    {
-        let mut lines = block.lines();
-        let stamp = lines.next().unwrap_or("").trim();
-        let Some(at) = stamp
-            .rsplit(' ')
-            .next()
-            .and_then(|time| {
-                let mut parts = time.split(':').map(|p| p.parse::<f64>().ok());
-                Some((parts.next()??, parts.next()??, parts.next()??))
-            })
-            .map(|(h, m, s)| h * 3600.0 + m * 60.0 + s)
-        else {
-            continue;
-        };
-        let sent = lines.next().unwrap_or("").contains("message sent");
-        let first_line = lines
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_owned();
-        messages.push(Traced {
-            at,
-            sent,
-            first_line,
-        });
-    }
-    messages
-}
-
-/// sipp's `-key pin1 D ... -key pin6 D`: the digits the INFO scenarios type.
-fn pin_keys(pin: &str) -> Vec<String> {
-    pin.chars()
-        .enumerate()
-        .flat_map(|(i, d)| ["-key".to_owned(), format!("pin{}", i + 1), d.to_string()])
-        .collect()
-}
-
-/// A UDP port nobody listens on right now, for a sipp phone to answer on.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether a socket is bound to UDP `port` on this machine (from /proc/net/udp, where the
-/// local address column reads `0100007F:PORT` in hex).
-fn udp_port_bound(port: u16) -> bool {
-    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
-    let wanted = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(1))
-        .any(|local| local.ends_with(&wanted))
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Writes press1.pcap ... press6.pcap: the PIN's keys as RFC 4733 telephone-events, from the
+/// Writes press1.pcap ... press10.pcap: the PIN's keys as RFC 4733 telephone-events, from the
 /// key presses sipp ships (/usr/share/sip-tester/dtmf_2833_N.pcap).
 ///
 /// sipp's recordings of one key all carry the same RTP timestamp, and RFC 4733 identifies an

@@ -35,7 +35,8 @@ pub struct Interview {
     pub job: String,
     /// Who is interviewed.
     pub candidate: Candidate,
-    /// Six digits a caller enters on the phone; no two unfinished interviews share one.
+    /// The digits a caller enters on the phone ([`PIN_DIGITS`](crate::PIN_DIGITS) of them for
+    /// new interviews); no two unfinished interviews share one.
     pub pin: String,
     /// Where the interview is in its life.
     pub status: Status,
@@ -47,8 +48,11 @@ pub struct Interview {
     pub started_at: Option<Timestamp>,
     /// When it finished (completed, abandoned or failed).
     pub ended_at: Option<Timestamp>,
-    /// From start to end, for interviews that started and finished.
+    /// How long the call lasted, for interviews that started and finished: the call's own
+    /// length, so time the server was down after a crash does not count.
     pub duration_ms: Option<u64>,
+    /// How it ended, for finished interviews.
+    pub end_reason: Option<EndReason>,
     /// Why it failed, or a note on how it ended.
     pub failure: Option<String>,
     /// The latest outgoing phone call to the candidate, if any.
@@ -131,6 +135,73 @@ impl From<Outcome> for Status {
     }
 }
 
+/// Why an interview ended: the part of its story the status alone does not tell (an
+/// `abandoned` interview may have been ended by the candidate, or lost its connection).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The interviewer went through the plan and said its closing line.
+    ReachedClosing,
+    /// The candidate ended the call: the page's "End interview", or hanging up the phone
+    /// without calling back within the grace period.
+    EndedByCandidate,
+    /// The candidate's connection dropped and did not come back within the grace period.
+    ConnectionLost,
+    /// The server stopped (shut down, or crashed and recovered) while the call ran.
+    ServerStopped,
+    /// The server could not run the interview.
+    Error,
+}
+
+impl EndReason {
+    /// The name used in the API and the database: `reached_closing`, `ended_by_candidate`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::ReachedClosing => "reached_closing",
+            EndReason::EndedByCandidate => "ended_by_candidate",
+            EndReason::ConnectionLost => "connection_lost",
+            EndReason::ServerStopped => "server_stopped",
+            EndReason::Error => "error",
+        }
+    }
+
+    /// How a person reads it: "ended by the candidate".
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndReason::ReachedClosing => "reached its closing",
+            EndReason::EndedByCandidate => "ended by the candidate",
+            EndReason::ConnectionLost => "connection lost",
+            EndReason::ServerStopped => "server stopped",
+            EndReason::Error => "failed",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<EndReason> {
+        [
+            EndReason::ReachedClosing,
+            EndReason::EndedByCandidate,
+            EndReason::ConnectionLost,
+            EndReason::ServerStopped,
+            EndReason::Error,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == name)
+    }
+}
+
+/// Everything recorded when an interview ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    pub outcome: Outcome,
+    pub reason: EndReason,
+    /// When it ended.
+    pub at: Timestamp,
+    /// The call's length as the call measured it; `None` when no call ever started.
+    pub duration_ms: Option<u64>,
+    /// Why it failed, or a note on how it ended.
+    pub failure: Option<String>,
+}
+
 /// One page of the newest-first interview list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
@@ -158,6 +229,21 @@ mod tests {
             assert_eq!(Status::from_name(status.as_str()), Some(status));
         }
         assert_eq!(Status::from_name("InProgress"), None);
+    }
+
+    #[test]
+    fn end_reason_names_match_serde_and_parse_back() {
+        for reason in [
+            EndReason::ReachedClosing,
+            EndReason::EndedByCandidate,
+            EndReason::ConnectionLost,
+            EndReason::ServerStopped,
+            EndReason::Error,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(EndReason::from_name(reason.as_str()), Some(reason));
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
-pub use interview::{Candidate, Dial, Interview, NewInterview, Outcome, Page, Status};
+pub use interview::{
+    Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
+};
 pub use timestamp::{Timestamp, TimestampError};
 
 /// The directory under the data directory that holds one directory per interview.
@@ -30,6 +32,10 @@ const INTERVIEWS_DIR: &str = "interviews";
 const ID_LEN: usize = 16;
 /// The longest id a path may carry (ids are generated at 16; this only bounds what is accepted).
 const MAX_ID_LEN: usize = 64;
+/// Digits of a new interview's PIN. Ten digits (9 x 10^9 PINs, the first never 0) keep the
+/// chance of guessing any of a thousand open interviews negligible under the server's guessing
+/// limits (docs/security.md has the bound).
+pub const PIN_DIGITS: usize = 10;
 /// Fresh id/PIN pairs tried before giving up on finding an unused PIN.
 const CREATE_ATTEMPTS: usize = 32;
 /// A handful of concurrent calls and API requests; SQLite serialises writers anyway.
@@ -43,7 +49,7 @@ macro_rules! select_interviews {
         concat!(
             "SELECT id, job, candidate_name, candidate_email, candidate_phone, pin, status, ",
             "created_at, expires_at, started_at, ended_at, duration_ms, failure, dial_status, ",
-            "dial_updated_at FROM interviews ",
+            "dial_updated_at, end_reason FROM interviews ",
             $rest
         )
     };
@@ -248,6 +254,7 @@ impl Store {
                 started_at: None,
                 ended_at: None,
                 duration_ms: None,
+                end_reason: None,
                 failure: None,
                 dial: None,
             };
@@ -347,28 +354,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Ends a scheduled or in-progress interview at `at`, with its duration since the start
-    /// (none if it never started) and an optional reason. The first end stands: finishing an
-    /// interview that already ended is [`StoreError::AlreadyFinished`].
-    pub async fn finish(
-        &self,
-        id: &str,
-        outcome: Outcome,
-        at: Timestamp,
-        failure: Option<&str>,
-    ) -> Result<(), StoreError> {
-        // The duration is computed in the same statement so it is always that of the row's
-        // own start; a clock stepping back between start and end counts as zero, not negative.
+    /// Ends a scheduled or in-progress interview as `ending` says. The first end stands:
+    /// finishing an interview that already ended is [`StoreError::AlreadyFinished`].
+    pub async fn finish(&self, id: &str, ending: &Ending) -> Result<(), StoreError> {
+        let duration_ms = ending
+            .duration_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
         let done = sqlx::query(
-            "UPDATE interviews SET status = $2, ended_at = $3, failure = $4, duration_ms = \
-             CASE WHEN started_at IS NULL THEN NULL \
-                  WHEN started_at < $3 THEN $3 - started_at ELSE 0 END \
-             WHERE id = $1 AND status IN ('scheduled', 'in_progress')",
+            "UPDATE interviews SET status = $2, ended_at = $3, failure = $4, duration_ms = $5, \
+             end_reason = $6 WHERE id = $1 AND status IN ('scheduled', 'in_progress')",
         )
         .bind(id)
-        .bind(Status::from(outcome).as_str())
-        .bind(at.unix_ms())
-        .bind(failure)
+        .bind(Status::from(ending.outcome).as_str())
+        .bind(ending.at.unix_ms())
+        .bind(ending.failure.as_deref())
+        .bind(duration_ms)
+        .bind(ending.reason.as_str())
         .execute(&self.pool)
         .await
         .map_err(|source| StoreError::Database {
@@ -632,10 +633,11 @@ fn new_id() -> String {
         .collect()
 }
 
-/// A new PIN: six digits, never starting with 0, so no client that reads it as a number
-/// (a spreadsheet, a JSON number) can shorten it.
+/// A new PIN: [`PIN_DIGITS`] digits, never starting with 0, so no client that reads it as a
+/// number (a spreadsheet, a JSON number) can shorten it.
 fn new_pin() -> String {
-    rand::rng().random_range(100_000u32..=999_999).to_string()
+    let low = 10u64.pow(PIN_DIGITS as u32 - 1);
+    rand::rng().random_range(low..low * 10).to_string()
 }
 
 fn migrator() -> Migrator {
@@ -653,6 +655,13 @@ fn migrator() -> Migrator {
             "dial status".into(),
             MigrationType::Simple,
             include_str!("../migrations/0002_dial_status.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "end reason".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0003_end_reason.sql").into_sql_str(),
             false,
         ),
     ])
@@ -688,6 +697,9 @@ fn interview_from_row(row: &AnyRow) -> Result<Interview, StoreError> {
         started_at: maybe_at("started_at")?,
         ended_at: maybe_at("ended_at")?,
         duration_ms,
+        end_reason: column::<Option<String>>(row, "end_reason", &id)?
+            .map(|name| EndReason::from_name(&name).ok_or_else(|| corrupt("end_reason", name)))
+            .transpose()?,
         failure: column(row, "failure", &id)?,
         dial: column::<Option<String>>(row, "dial_status", &id)?
             .zip(maybe_at("dial_updated_at")?)

@@ -20,6 +20,26 @@ fn postgres_url() -> String {
     )
 }
 
+/// An ending with the reason its outcome usually has.
+fn ending(
+    outcome: Outcome,
+    at: Timestamp,
+    duration_ms: Option<u64>,
+    failure: Option<&str>,
+) -> Ending {
+    Ending {
+        outcome,
+        reason: match outcome {
+            Outcome::Completed => EndReason::ReachedClosing,
+            Outcome::Abandoned => EndReason::EndedByCandidate,
+            Outcome::Failed => EndReason::Error,
+        },
+        at,
+        duration_ms,
+        failure: failure.map(str::to_owned),
+    }
+}
+
 /// One case's database and data directory.
 struct Db {
     url: String,
@@ -188,7 +208,8 @@ async fn created_interview_reads_back(db: &Db) {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     );
-    assert_eq!(created.pin.len(), 6);
+    assert_eq!(created.pin.len(), PIN_DIGITS);
+    assert_ne!(created.pin.as_bytes()[0], b'0');
     assert!(created.pin.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(created.status, Status::Scheduled);
     assert_eq!(created.job, JOB);
@@ -271,7 +292,10 @@ async fn timestamps_round_trip(db: &Db) {
     let ended_at = Timestamp::from_unix_ms(1_793_975_600_456);
     assert!(store.start(&created.id, started_at).await.unwrap());
     store
-        .finish(&created.id, Outcome::Completed, ended_at, None)
+        .finish(
+            &created.id,
+            &ending(Outcome::Completed, ended_at, Some(1_800_333), None),
+        )
         .await
         .unwrap();
 
@@ -281,17 +305,22 @@ async fn timestamps_round_trip(db: &Db) {
     assert_eq!(read.started_at, Some(started_at));
     assert_eq!(read.ended_at, Some(ended_at));
     assert_eq!(read.duration_ms, Some(1_800_333));
+    assert_eq!(read.end_reason, Some(EndReason::ReachedClosing));
     assert_eq!(read.created_at.to_string(), "2026-11-06T14:03:07.001Z");
 
-    // A wall clock stepped back between start and end gives zero, not a negative duration.
-    let skewed = store.create_interview(new_interview("Skew")).await.unwrap();
-    assert!(store.start(&skewed.id, ended_at).await.unwrap());
-    store
-        .finish(&skewed.id, Outcome::Abandoned, started_at, None)
+    // The duration is the call's own length, not the wall-clock time between start and end
+    // (which would count the time a crashed server was down).
+    let recovered = store
+        .create_interview(new_interview("Crash"))
         .await
         .unwrap();
-    let read = store.interview(&skewed.id).await.unwrap().unwrap();
-    assert_eq!(read.duration_ms, Some(0));
+    assert!(store.start(&recovered.id, started_at).await.unwrap());
+    let mut after_crash = ending(Outcome::Abandoned, ended_at, Some(42_000), None);
+    after_crash.reason = EndReason::ServerStopped;
+    store.finish(&recovered.id, &after_crash).await.unwrap();
+    let read = store.interview(&recovered.id).await.unwrap().unwrap();
+    assert_eq!(read.duration_ms, Some(42_000));
+    assert_eq!(read.end_reason, Some(EndReason::ServerStopped));
 }
 
 async fn start_is_compare_and_set(db: &Db) {
@@ -357,7 +386,10 @@ async fn finish_transitions(db: &Db) {
     let completed = store.create_interview(new_interview("A")).await.unwrap();
     assert!(store.start(&completed.id, at(0)).await.unwrap());
     store
-        .finish(&completed.id, Outcome::Completed, at(90_000), None)
+        .finish(
+            &completed.id,
+            &ending(Outcome::Completed, at(90_000), Some(90_000), None),
+        )
         .await
         .unwrap();
     let read = store.interview(&completed.id).await.unwrap().unwrap();
@@ -370,7 +402,7 @@ async fn finish_transitions(db: &Db) {
     // scheduled -> abandoned: never started, so no start and no duration
     let never = store.create_interview(new_interview("B")).await.unwrap();
     store
-        .finish(&never.id, Outcome::Abandoned, at(1), None)
+        .finish(&never.id, &ending(Outcome::Abandoned, at(1), None, None))
         .await
         .unwrap();
     let read = store.interview(&never.id).await.unwrap().unwrap();
@@ -388,9 +420,12 @@ async fn finish_transitions(db: &Db) {
     store
         .finish(
             &failed.id,
-            Outcome::Failed,
-            at(10),
-            Some("the speech engine stopped"),
+            &ending(
+                Outcome::Failed,
+                at(10),
+                Some(10),
+                Some("the speech engine stopped"),
+            ),
         )
         .await
         .unwrap();
@@ -400,7 +435,10 @@ async fn finish_transitions(db: &Db) {
 
     // The first end stands.
     let again = store
-        .finish(&completed.id, Outcome::Failed, at(99_000), Some("late"))
+        .finish(
+            &completed.id,
+            &ending(Outcome::Failed, at(99_000), None, Some("late")),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -418,7 +456,10 @@ async fn finish_transitions(db: &Db) {
     );
 
     let unknown = store
-        .finish("nosuchinterview0", Outcome::Completed, at(0), None)
+        .finish(
+            "nosuchinterview0",
+            &ending(Outcome::Completed, at(0), None, None),
+        )
         .await
         .unwrap_err();
     assert!(matches!(unknown, StoreError::NotFound { .. }), "{unknown}");
@@ -442,7 +483,7 @@ async fn pin_lookup_finds_only_open_interviews(db: &Db) {
         .unwrap();
     assert!(store.start(&running.id, now).await.unwrap());
     store
-        .finish(&finished.id, Outcome::Completed, now, None)
+        .finish(&finished.id, &ending(Outcome::Completed, now, None, None))
         .await
         .unwrap();
 
@@ -503,7 +544,7 @@ async fn pins_are_unique_among_open_interviews(db: &Db) {
         .unwrap_err();
     assert!(matches!(held, StoreError::NoFreePin), "{held}");
     store
-        .finish(&first.id, Outcome::Completed, now, None)
+        .finish(&first.id, &ending(Outcome::Completed, now, None, None))
         .await
         .unwrap();
     let reuse = store
@@ -623,7 +664,7 @@ async fn unfinished_lists_interviews_left_in_progress(db: &Db) {
     let done = store.create_interview(new_interview("Done")).await.unwrap();
     assert!(store.start(&done.id, now).await.unwrap());
     store
-        .finish(&done.id, Outcome::Completed, now, None)
+        .finish(&done.id, &ending(Outcome::Completed, now, None, None))
         .await
         .unwrap();
 
@@ -873,12 +914,12 @@ fn generated_ids_and_pins_have_their_shape() {
     }
     let pins: Vec<String> = (0..1000).map(|_| new_pin()).collect();
     for pin in &pins {
-        assert_eq!(pin.len(), 6, "{pin}");
+        assert_eq!(pin.len(), PIN_DIGITS, "{pin}");
         assert!(
             pin.bytes().all(|b| b.is_ascii_digit()) && !pin.starts_with('0'),
             "{pin}"
         );
     }
-    // Not a constant: 1000 draws from 900,000 values are nearly all distinct.
-    assert!(pins.iter().collect::<HashSet<_>>().len() > 990);
+    // Not a constant: 1000 draws from 9 x 10^9 values are all distinct but for a fluke.
+    assert!(pins.iter().collect::<HashSet<_>>().len() > 998);
 }

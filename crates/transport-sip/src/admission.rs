@@ -23,12 +23,21 @@ const MAX_NONCES: usize = 4096;
 /// The verdict on an inbound INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// Accepted; names what let it in (a trunk, or "loopback").
-    Allowed(String),
+    /// Accepted, and what let it in.
+    Allowed(Admitted),
     /// Ask for digest credentials (401 with a fresh nonce).
     Challenge,
     /// Refuse (403); says why, for the log.
     Forbidden(&'static str),
+}
+
+/// What let an INVITE in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// A trunk, by its source address or its credentials: it carries many callers.
+    Trunk(String),
+    /// This machine, allowed while no trunk is configured.
+    Local,
 }
 
 /// Decides on inbound INVITEs and keeps the nonces of outstanding challenges.
@@ -54,7 +63,7 @@ impl Gatekeeper {
         };
         if self.trunks.is_empty() {
             return if source.is_loopback() {
-                Admission::Allowed("loopback".into())
+                Admission::Allowed(Admitted::Local)
             } else {
                 Admission::Forbidden("no trunk is configured, so only local calls are accepted")
             };
@@ -64,7 +73,7 @@ impl Gatekeeper {
             .iter()
             .find(|plan| plan.allow.iter().any(|block| block.contains(source)))
         {
-            return Admission::Allowed(plan.trunk.name.clone());
+            return Admission::Allowed(Admitted::Trunk(plan.trunk.name.clone()));
         }
         if !self
             .trunks
@@ -93,7 +102,7 @@ impl Gatekeeper {
             Some(plan) => {
                 let password = plan.trunk.credentials().map(|(_, p)| p).unwrap_or_default();
                 if verify_digest(&authorization, password, &request.method, raw) {
-                    Admission::Allowed(plan.trunk.name.clone())
+                    Admission::Allowed(Admitted::Trunk(plan.trunk.name.clone()))
                 } else {
                     Admission::Forbidden("digest credentials do not match")
                 }
@@ -215,11 +224,11 @@ mod tests {
         let gate = gatekeeper(Vec::new());
         assert_eq!(
             gate.admit(&invite(None), "127.0.0.1".parse().unwrap()),
-            Admission::Allowed("loopback".into())
+            Admission::Allowed(Admitted::Local)
         );
         assert_eq!(
             gate.admit(&invite(None), "::1".parse().unwrap()),
-            Admission::Allowed("loopback".into())
+            Admission::Allowed(Admitted::Local)
         );
         assert!(matches!(
             gate.admit(&invite(None), OUTSIDER),
@@ -232,7 +241,7 @@ mod tests {
         let gate = gatekeeper(vec![trunk(&["198.51.100.0/24"], false)]);
         assert_eq!(
             gate.admit(&invite(None), OUTSIDER),
-            Admission::Allowed("carrier".into())
+            Admission::Allowed(Admitted::Trunk("carrier".into()))
         );
         // With trunks configured loopback is no longer special.
         assert!(matches!(
@@ -248,7 +257,7 @@ mod tests {
         let nonce = nonce_of(&gate.challenge());
         assert_eq!(
             gate.admit(&invite(Some(authorization(&nonce, "s3cret"))), OUTSIDER),
-            Admission::Allowed("carrier".into())
+            Admission::Allowed(Admitted::Trunk("carrier".into()))
         );
         assert!(matches!(
             gate.admit(&invite(Some(authorization(&nonce, "guess"))), OUTSIDER),

@@ -25,6 +25,7 @@ use crate::IncomingCall;
 use crate::admission::Gatekeeper;
 use crate::call::{ActiveCalls, CallEnvironment};
 use crate::error::SipError;
+use crate::flood::FloodGuard;
 use crate::inbound;
 use crate::ports::RtpPorts;
 use crate::settings::{SipSettings, SipTransport, Trunk, TrunkPlan, validate};
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) stack: EndpointInnerRef,
     pub(crate) dialogs: Arc<DialogLayer>,
     pub(crate) gate: Gatekeeper,
+    /// Per-source rates of INVITEs and REGISTERs.
+    flood: FloodGuard,
     pub(crate) trunks: Vec<Trunk>,
     pub(crate) udp_addr: Option<SocketAddr>,
     pub(crate) tcp_addr: Option<SocketAddr>,
@@ -114,6 +117,7 @@ impl Shared {
             stack,
             dialogs: dialogs.clone(),
             gate: Gatekeeper::new(plans),
+            flood: FloodGuard::new(settings.source_rate),
             trunks,
             udp_addr,
             tcp_addr,
@@ -283,6 +287,8 @@ fn route_source(peer: IpAddr) -> Option<IpAddr> {
 
 /// Hands every new request to its handler.
 async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
+    // Requests refused for their source's rate so far: logged at the 1st, 10th, 100th...
+    let mut flooded: u64 = 0;
     loop {
         let mut tx = tokio::select! {
             request = requests.recv() => match request {
@@ -309,6 +315,23 @@ async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
                 }
                 None if tx.original.method == Method::Ack => {}
                 None => reply(&mut tx, StatusCode::CallTransactionDoesNotExist).await,
+            }
+            continue;
+        }
+        if matches!(tx.original.method, Method::Invite | Method::Register)
+            && let Some(source) = inbound::source_of(&tx)
+            && let Err(wait) = shared.flood.admit(source.ip())
+        {
+            flooded += 1;
+            if flooded.is_power_of_two() || flooded % 1000 == 0 {
+                warn!(%source, method = %tx.original.method, refused = flooded, "too many SIP requests from one address: answering 503");
+            }
+            let retry = Header::RetryAfter(wait.as_secs().max(1).to_string().into());
+            if let Err(e) = tx
+                .reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
+                .await
+            {
+                debug!(error = %e, "503 reply failed");
             }
             continue;
         }

@@ -13,7 +13,7 @@ use rsipstack::transaction::transaction::Transaction;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::IncomingCall;
-use crate::admission::Admission;
+use crate::admission::{Admission, Admitted};
 use crate::call::{self, AnsweredDialog};
 use crate::endpoint::Shared;
 use crate::proto::sdp::{
@@ -41,8 +41,14 @@ pub(crate) async fn answer(shared: Arc<Shared>, mut tx: Transaction) {
             respond(&mut tx, StatusCode::BadRequest, Vec::new()).await;
             return;
         };
-        match shared.gate.admit(&tx.original, source.ip()) {
-            Admission::Allowed(via) => debug!(%source, %via, "INVITE admitted"),
+        let trunk = match shared.gate.admit(&tx.original, source.ip()) {
+            Admission::Allowed(via) => {
+                debug!(%source, ?via, "INVITE admitted");
+                match via {
+                    Admitted::Trunk(name) => Some(name),
+                    Admitted::Local => None,
+                }
+            }
             Admission::Challenge => {
                 debug!(%source, "INVITE challenged for credentials");
                 let challenge = shared.gate.challenge();
@@ -54,8 +60,8 @@ pub(crate) async fn answer(shared: Arc<Shared>, mut tx: Transaction) {
                 respond(&mut tx, StatusCode::Forbidden, Vec::new()).await;
                 return;
             }
-        }
-        answer_admitted(shared, tx, source, call_id).await;
+        };
+        answer_admitted(shared, tx, source, trunk, call_id).await;
     }
     .instrument(span)
     .await
@@ -65,6 +71,7 @@ async fn answer_admitted(
     shared: Arc<Shared>,
     mut tx: Transaction,
     source: SocketAddr,
+    trunk: Option<String>,
     call_id: String,
 ) {
     // No body: a late offer, made by this side in the 200 and answered in the ACK.
@@ -198,6 +205,8 @@ async fn answer_admitted(
     permit.send(IncomingCall {
         caller,
         dialled,
+        source: source.ip(),
+        trunk,
         call,
     });
 }
@@ -269,7 +278,7 @@ fn stamp_to_tag(invite: &mut Request, tag: &str) {
 }
 
 /// Where the request came from (the socket peer, not what its headers claim).
-fn source_of(tx: &Transaction) -> Option<SocketAddr> {
+pub(crate) fn source_of(tx: &Transaction) -> Option<SocketAddr> {
     tx.connection
         .as_ref()?
         .get_remote_addr()?

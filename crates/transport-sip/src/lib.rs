@@ -15,7 +15,8 @@
 //!
 //! Admission: an INVITE is accepted from a trunk's `allow` addresses, or after a digest
 //! challenge answered with a trunk's credentials; with no trunk configured, only from the
-//! local machine. Everything else gets 403.
+//! local machine. Everything else gets 403. INVITEs and REGISTERs are rate-limited per source
+//! address ([`SourceRate`]): past the limit they get 503 with `Retry-After`.
 //!
 //! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) lives in [`proto`], free of I/O.
 //!
@@ -29,6 +30,7 @@ mod admission;
 mod call;
 mod endpoint;
 mod error;
+mod flood;
 mod inbound;
 mod media;
 mod outbound;
@@ -43,6 +45,7 @@ use tokio::sync::mpsc;
 use viva_call::Call;
 
 pub use error::{DialError, SipError};
+pub use flood::SourceRate;
 pub use settings::{SipSettings, SipTransport, Trunk};
 
 use endpoint::Shared;
@@ -56,6 +59,12 @@ pub struct IncomingCall {
     /// What was dialled: the user part of the Request-URI (a number or name that may select
     /// the job); empty when the URI has none.
     pub dialled: String,
+    /// The network address the INVITE came from (the socket peer, not a header).
+    pub source: std::net::IpAddr,
+    /// The trunk that carried the call, if one did; `None` for a call from this machine
+    /// (allowed while no trunk is configured). Through a trunk, `source` is the trunk's address
+    /// for every caller, so only `caller` tells callers apart.
+    pub trunk: Option<String>,
     /// The call, for the conversation. Its id is the SIP Call-ID.
     pub call: Call,
 }

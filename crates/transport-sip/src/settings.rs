@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::error::SipError;
+use crate::flood::SourceRate;
 
 /// How the SIP side of phone calls reaches the network.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct SipSettings {
     pub max_call: Duration,
     /// How long an outbound call may ring before it counts as not answered (CANCEL).
     pub ring_timeout: Duration,
+    /// How fast one source address may send INVITEs and REGISTERs.
+    pub source_rate: SourceRate,
 }
 
 impl Default for SipSettings {
@@ -42,6 +45,7 @@ impl Default for SipSettings {
             trunks: Vec::new(),
             max_call: Duration::from_secs(3600),
             ring_timeout: Duration::from_secs(30),
+            source_rate: SourceRate::default(),
         }
     }
 }

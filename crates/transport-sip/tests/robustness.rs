@@ -247,6 +247,67 @@ async fn unusable_sdp_is_refused_with_488() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_invites_and_registers_from_one_address_gets_503_after_its_burst() {
+    let settings = viva_transport_sip::SipSettings {
+        source_rate: viva_transport_sip::SourceRate {
+            per_second: 1,
+            burst: 5,
+        },
+        ..loopback_settings()
+    };
+    let (endpoint, mut incoming) = start(settings).await;
+    let server = endpoint.udp_addr().unwrap();
+    // 60 INVITEs with unusable SDP (each answered 488 while admitted) and 60 REGISTERs, all
+    // from one address within a few milliseconds.
+    let mut statuses = Vec::new();
+    for i in 0..60 {
+        let mut uac = RawUac::new(server, &format!("flood{i}")).await;
+        statuses.push(uac.invite("v=0\r\n").await.status);
+        uac.ack().await;
+        // Its own socket: a retransmitted INVITE response must not pass for this one's.
+        let mut registrar = RawUac::new(server, &format!("register{i}")).await;
+        let register = registrar
+            .request("REGISTER", &format!("reg{i}"), None)
+            .replacen("REGISTER sip:4711@", "REGISTER sip:", 1);
+        registrar.send(&register).await;
+        let response = registrar.final_response().await;
+        if response.status == 503 {
+            assert!(
+                response.text.contains("Retry-After: "),
+                "503 says when to retry: {}",
+                response.text
+            );
+        }
+        statuses.push(response.status);
+    }
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    let admitted = statuses.len() - refused;
+    // A burst of 5 plus at most a couple more earned during the run.
+    assert!(
+        (5..=8).contains(&admitted),
+        "{admitted} admitted of {}: {statuses:?}",
+        statuses.len()
+    );
+    // Another address is not affected (127.0.0.2 is loopback too).
+    let other = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let mut uac = RawUac::new(server, "other").await;
+    uac.socket = other;
+    let response = uac
+        .invite(&pcmu_offer("127.0.0.2:40000".parse().unwrap()))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    uac.ack().await;
+    let call = timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .expect("the call from the other address is handed over")
+        .unwrap();
+    assert_eq!(call.source.to_string(), "127.0.0.2");
+    assert_eq!(call.trunk, None);
+    assert_eq!(uac.bye().await, 200);
+    endpoint.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retransmitted_invite_makes_one_call() {
     let (endpoint, mut incoming) = start(loopback_settings()).await;
     let server = endpoint.udp_addr().unwrap();

@@ -192,8 +192,8 @@ fn job_report(
     let assessments = judge.assess_transcript(transcript);
     let context = ReportContext {
         candidate: name,
-        completed_at: None,
         models,
+        ..ReportContext::default()
     };
     Ok(Report::build(
         judge.job(),

@@ -16,6 +16,8 @@ use serde_json::Value;
 
 /// The recruiter API key the test servers use.
 pub const API_KEY: &str = "test-recruiter-key";
+/// The secret CPaaS media streams present to the test servers.
+pub const STREAM_TOKEN: &str = "test-stream-token";
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -25,6 +27,8 @@ pub fn repo() -> PathBuf {
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    /// The environment it was started with, for a restart.
+    env: Vec<(String, String)>,
     /// Where the server answers phone calls (SIP over UDP and TCP), as bound; None when SIP
     /// is off.
     pub sip_udp: Option<SocketAddr>,
@@ -74,6 +78,29 @@ impl TestServer {
             std::env::temp_dir().join(format!("viva-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TestServer::spawn(data_dir, env)
+    }
+
+    /// Kills the server as a crash would (SIGKILL: no shutdown, nothing flushed), leaves it
+    /// down for `downtime`, and starts it again on the same data directory.
+    pub fn crash_and_restart(mut self, downtime: Duration) -> TestServer {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::thread::sleep(downtime);
+        let data_dir = std::mem::take(&mut self.data_dir);
+        let env = std::mem::take(&mut self.env);
+        // The old handle's drop must not delete the data directory.
+        std::mem::forget(self);
+        TestServer::spawn(data_dir, env)
+    }
+
+    fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
         command.current_dir(repo());
         for (key, _) in std::env::vars() {
@@ -85,6 +112,7 @@ impl TestServer {
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .env("VIVA_API_KEY", API_KEY)
+            .env("VIVA_CPAAS_STREAM_TOKEN", STREAM_TOKEN)
             // Any free SIP port: tests run side by side.
             .env("VIVA_SIP_UDP", "127.0.0.1:0")
             .env("VIVA_SIP_TCP", "127.0.0.1:0")
@@ -93,7 +121,7 @@ impl TestServer {
                 "VIVA_LOG_LEVEL",
                 std::env::var("VIVA_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
             )
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -128,6 +156,7 @@ impl TestServer {
         TestServer {
             base,
             data_dir,
+            env,
             sip_udp,
             sip_tcp,
             child,
@@ -144,6 +173,14 @@ impl TestServer {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS in /proc/PID/status");
         kib / 1024.0
+    }
+
+    /// The media-stream WebSocket URL with the stream token, as a CPaaS is given it.
+    pub fn stream_url(&self) -> String {
+        format!(
+            "{}/media-stream/{STREAM_TOKEN}",
+            self.base.replace("http://", "ws://")
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -207,6 +244,71 @@ impl TestServer {
             status,
             headers,
             body,
+        }
+    }
+
+    /// A request sent from the local address `from` (any of 127.0.0.0/8: another client on
+    /// this machine), over plain HTTP/1.1 with `Connection: close`.
+    pub fn request_from(
+        &self,
+        from: std::net::IpAddr,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
+        let target = self.base.trim_start_matches("http://");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n");
+        if let Some(key) = key {
+            request.push_str(&format!("Authorization: Bearer {key}\r\n"));
+        }
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let body = body.unwrap_or_default();
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        self.exchange(from, request.as_bytes())
+    }
+
+    /// Sends `raw` bytes from the local address `from` and reads the HTTP response: for
+    /// requests no client library would send (a body shorter than its Content-Length).
+    pub fn exchange(&self, from: std::net::IpAddr, raw: &[u8]) -> Reply {
+        use std::io::{Read, Write};
+        let target: SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .unwrap_or_else(|e| panic!("cannot bind {from}: {e}"));
+        socket.connect(&target.into()).unwrap();
+        let mut stream: std::net::TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(raw).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP response head");
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: response[split + 4..].to_vec(),
         }
     }
 

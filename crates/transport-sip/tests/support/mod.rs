@@ -37,6 +37,7 @@ pub fn loopback_settings() -> SipSettings {
         trunks: Vec::new(),
         max_call: Duration::from_secs(120),
         ring_timeout: Duration::from_secs(10),
+        ..SipSettings::default()
     }
 }
 
