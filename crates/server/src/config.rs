@@ -92,7 +92,7 @@ impl ServerConfig {
 }
 
 /// Browser calls: how media reaches this server through NATs and firewalls.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebRtcConfig {
     /// The public address announced to browsers when the server sits behind a 1:1 NAT
@@ -105,17 +105,6 @@ pub struct WebRtcConfig {
     /// `[{ urls = ["stun:stun.example.org:3478"] }]`. None by default: nothing leaves the
     /// machine unless configured.
     pub ice_servers: Vec<IceServerConfig>,
-}
-
-impl Default for WebRtcConfig {
-    fn default() -> Self {
-        Self {
-            public_ip: None,
-            udp_port_min: 0,
-            udp_port_max: 0,
-            ice_servers: Vec::new(),
-        }
-    }
 }
 
 /// Phone calls over SIP.

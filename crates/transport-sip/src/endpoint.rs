@@ -323,7 +323,7 @@ async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
             && let Err(wait) = shared.flood.admit(source.ip())
         {
             flooded += 1;
-            if flooded.is_power_of_two() || flooded % 1000 == 0 {
+            if flooded.is_power_of_two() || flooded.is_multiple_of(1000) {
                 warn!(%source, method = %tx.original.method, refused = flooded, "too many SIP requests from one address: answering 503");
             }
             let retry = Header::RetryAfter(wait.as_secs().max(1).to_string().into());
