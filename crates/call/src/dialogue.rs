@@ -3,12 +3,40 @@
 
 use serde::Serialize;
 
+/// What an interviewer's line is for. The loop only passes it on to the transcript; the
+/// dialogue behind the port maps its own kinds onto these, one for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// Hello, with the recording notice.
+    Greeting,
+    /// A notice mid-call (a time warning, the recording notice repeated).
+    Notice,
+    /// A knockout question.
+    Knockout,
+    /// A planned question.
+    Question,
+    /// An adaptive follow-up chosen from the candidate's answer.
+    FollowUp,
+    /// A pre-written follow-up asked to everyone.
+    BlueprintFollowUp,
+    /// A rephrasing after "can you repeat that?".
+    Clarification,
+    /// A gentle prompt after a long silence.
+    Nudge,
+    /// Steering away from a tangent.
+    Steer,
+    /// Inviting the candidate's own questions.
+    CandidateQuestions,
+    /// Goodbye and next steps.
+    Closing,
+}
+
 /// Something the interviewer says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    /// What kind of line this is in the interview (`greeting`, `question`, `follow_up`,
-    /// `nudge`, `closing`, ...). The loop only passes it on to the transcript.
-    pub kind: String,
+    /// What the line is for.
+    pub kind: LineKind,
     /// The planned question this line asks or follows up on, if any.
     pub question_id: Option<String>,
     /// The words to speak.
@@ -70,7 +98,7 @@ pub struct Turn {
     /// Who spoke.
     pub speaker: Speaker,
     /// The interviewer line's kind; `None` for the candidate.
-    pub kind: Option<String>,
+    pub kind: Option<LineKind>,
     /// The planned question an interviewer line belongs to.
     pub question_id: Option<String>,
     /// What was said: for an interrupted interviewer line, only the words played before the

@@ -34,6 +34,10 @@
 //! To simulate a call, run it and the simulated caller on a current-thread runtime with a
 //! [`VirtualClock`] (`VirtualClock::start(ComputeTime::Measured)`), and have the caller time
 //! its frames with the same clock.
+//!
+//! Around the conversation: [`relay`] lets one conversation outlive the connections that
+//! carry it (a reload, a phone call that fell and calls back), and [`prompt`] greets a phone
+//! caller and reads their PIN before the interview starts. Both run on a [`Clock`] too.
 
 #![warn(missing_docs)]
 
@@ -43,14 +47,19 @@ mod dialogue;
 mod error;
 mod latency;
 mod port;
+pub mod prompt;
+mod relay;
 mod runner;
 
 pub use clock::{Clock, ComputeTime, Sleep, SystemClock, VirtualClock};
 pub use conversation::{
     Action, AskId, CallEnd, Conversation, DialogueEvent, JobId, LineId, TurnTaking,
 };
-pub use dialogue::{Dialogue, Line, Reply, Speaker, Turn, TurnSink};
+pub use dialogue::{Dialogue, Line, LineKind, Reply, Speaker, Turn, TurnSink};
 pub use error::CallError;
 pub use latency::{TurnLatency, response_percentile};
-pub use port::{Call, CallInput, CallOutput, CallPeer, FRAME_MS};
+pub use port::{
+    Call, CallInput, CallOutput, CallPeer, FRAME_MS, MAX_GAP_FILL, PHONE_RATE, frame_samples,
+};
+pub use relay::{ConnectionId, Departure, RelayHandle, relay};
 pub use runner::{CallSetup, CallSummary, SpeechEngines, converse};

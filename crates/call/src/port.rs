@@ -6,6 +6,19 @@ use viva_media::PcmFrame;
 /// Length of one outbound audio frame: the packet size of RTP telephony and WebRTC Opus.
 pub const FRAME_MS: u32 = 20;
 
+/// The sample rate of the phone network (G.711 over SIP, mu-law media streams).
+pub const PHONE_RATE: u32 = 8_000;
+
+/// Samples in one [`FRAME_MS`] frame at `rate` (160 at [`PHONE_RATE`]).
+pub const fn frame_samples(rate: u32) -> usize {
+    (rate as usize) * (FRAME_MS as usize) / 1000
+}
+
+/// A caller's audio that stops for longer than this is a hole, not jitter: transports fill a
+/// shorter one with silence to keep the stream continuous; the conversation realigns a longer
+/// one to its clock with silence.
+pub const MAX_GAP_FILL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// How many messages each direction of a [`Call::pair`] buffers: a second of 20 ms frames, so
 /// a briefly busy transport or conversation loses nothing.
 const CHANNEL_FRAMES: usize = 50;
@@ -17,8 +30,8 @@ pub enum CallInput {
     ///
     /// Frames form one continuous stream: the transport conceals lost packets (silence or
     /// PLC). The conversation places the stream on the call clock by arrival time, so frame
-    /// timestamps are not used; a stream that stalls for more than 200 ms is realigned with
-    /// silence.
+    /// timestamps are not used; a stream that stalls for more than [`MAX_GAP_FILL`] is
+    /// realigned with silence.
     Audio(PcmFrame),
     /// A DTMF key the caller pressed (`0-9`, `*`, `#`, `A-D`).
     Dtmf(char),
@@ -27,13 +40,21 @@ pub enum CallInput {
 }
 
 /// What the conversation asks a transport to do.
+///
+/// Interviewer audio comes in talkspurts: [`CallOutput::Audio`] frames, then
+/// [`CallOutput::EndOfSpeech`] (or [`CallOutput::ClearPlayback`] when the candidate cut in).
+/// The next frame after either starts a new talkspurt (an RTP marker bit, a fresh mark):
+/// transports never have to infer it from timestamps.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallOutput {
     /// One 20 ms frame of interviewer audio at [`Call::output_rate`], stamped with its place
-    /// on the call clock. Frames are sent when they are due (paced in real time) and only
-    /// while the interviewer speaks: a gap in timestamps is a pause (an RTP talkspurt ends).
+    /// on the call clock. Frames are sent when they are due (paced in real time).
     Audio(PcmFrame),
-    /// The candidate barged in: drop any interviewer audio still queued for playing.
+    /// The interviewer stopped speaking after the last frame: a line ended, or it pauses
+    /// while the rest of it is synthesized.
+    EndOfSpeech,
+    /// The candidate barged in: drop any interviewer audio still queued for playing. The
+    /// talkspurt ends here.
     ClearPlayback,
     /// The interview is over: end the call.
     HangUp,

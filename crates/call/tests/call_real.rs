@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::TryRecvError;
 use viva_call::{
     Call, CallEnd, CallInput, CallOutput, CallPeer, CallSetup, CallSummary, Clock, ComputeTime,
-    Dialogue, Line, Reply, Speaker, SpeechEngines, SystemClock, Turn, TurnSink, TurnTaking,
-    VirtualClock, converse, response_percentile,
+    Dialogue, Line, LineKind, Reply, Speaker, SpeechEngines, SystemClock, Turn, TurnSink,
+    TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_media::{PcmFrame, resample};
 use viva_speech::stt::{SpeechToText, SttConfig};
@@ -73,9 +73,9 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn line(kind: &str, text: &str) -> Line {
+fn line(kind: LineKind, text: &str) -> Line {
     Line {
-        kind: kind.into(),
+        kind,
         question_id: None,
         text: text.into(),
     }
@@ -96,7 +96,7 @@ impl ScriptedInterviewer {
     fn new(opening: &str, replies: Vec<Reply>) -> (Self, Told) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let interviewer = Self {
-            opening: line("greeting", opening),
+            opening: line(LineKind::Greeting, opening),
             replies: replies.into(),
             nudges: VecDeque::new(),
             log: Arc::clone(&log),
@@ -118,7 +118,7 @@ impl Dialogue for ScriptedInterviewer {
         self.note(end_ms, format!("answer:{text}"));
         self.replies
             .pop_front()
-            .unwrap_or_else(|| Reply::Finish(line("closing", "Thank you, goodbye.")))
+            .unwrap_or_else(|| Reply::Finish(line(LineKind::Closing, "Thank you, goodbye.")))
     }
 
     fn on_silence(&mut self, now_ms: u64, silent_ms: u64) -> Option<Reply> {
@@ -178,6 +178,8 @@ struct CandidateLog {
     /// Start time of every interviewer frame received.
     frames: Vec<Duration>,
     clears: Vec<Duration>,
+    /// `EndOfSpeech` commands received: one per interviewer talkspurt.
+    ends_of_speech: usize,
     hung_up: Option<Duration>,
 }
 
@@ -241,6 +243,7 @@ async fn candidate(
                     log.frames.push(frame.timestamp());
                 }
                 Ok(CallOutput::ClearPlayback) => log.clears.push(now),
+                Ok(CallOutput::EndOfSpeech) => log.ends_of_speech += 1,
                 Ok(CallOutput::HangUp) | Err(TryRecvError::Disconnected) => {
                     log.hung_up = Some(now);
                     return log;
@@ -434,14 +437,20 @@ async fn an_interview_over_a_phone_line_is_heard_answered_and_recorded() {
         .collect();
     let questions = &viva_speech::wer::INTERVIEWER_LINES;
     let replies = vec![
-        Reply::Say(line("knockout", questions[2])),
-        Reply::Say(line("knockout", &format!("Great. {}", questions[3]))),
-        Reply::Say(line("question", questions[4])),
-        Reply::Say(line("question", &format!("Thanks. {}", questions[5]))),
-        Reply::Say(line("question", questions[7])),
-        Reply::Say(line("question", questions[8])),
-        Reply::Say(line("question", questions[19])),
-        Reply::Finish(line("closing", questions[20])),
+        Reply::Say(line(LineKind::Knockout, questions[2])),
+        Reply::Say(line(
+            LineKind::Knockout,
+            &format!("Great. {}", questions[3]),
+        )),
+        Reply::Say(line(LineKind::Question, questions[4])),
+        Reply::Say(line(
+            LineKind::Question,
+            &format!("Thanks. {}", questions[5]),
+        )),
+        Reply::Say(line(LineKind::Question, questions[7])),
+        Reply::Say(line(LineKind::Question, questions[8])),
+        Reply::Say(line(LineKind::Question, questions[19])),
+        Reply::Finish(line(LineKind::Closing, questions[20])),
     ];
     let (interviewer, log) = ScriptedInterviewer::new(questions[0], replies);
     let dir = scratch("phone");
@@ -457,6 +466,18 @@ async fn an_interview_over_a_phone_line_is_heard_answered_and_recorded() {
     print_latencies("phone", &summary, &heard);
 
     assert_eq!(summary.ended, CallEnd::Completed);
+    // Every interviewer line ends its talkspurt explicitly (a line whose synthesis ran dry
+    // mid-way may end two).
+    let lines = summary
+        .turns
+        .iter()
+        .filter(|t| t.speaker == Speaker::Interviewer)
+        .count();
+    assert!(
+        heard.ends_of_speech >= lines,
+        "{} ends of speech for {lines} lines",
+        heard.ends_of_speech
+    );
     assert!(
         summary.recording_error.is_none(),
         "{:?}",
@@ -556,9 +577,9 @@ async fn barging_in_over_webrtc_audio_stops_the_interviewer_within_200_ms() {
     let (interviewer, log) = ScriptedInterviewer::new(
         "Hi, I'm your interviewer today.",
         vec![
-            Reply::Say(line("question", long_question)),
+            Reply::Say(line(LineKind::Question, long_question)),
             Reply::Finish(line(
-                "closing",
+                LineKind::Closing,
                 "Of course. Let's stop here for today, thank you.",
             )),
         ],
@@ -604,7 +625,7 @@ async fn barging_in_over_webrtc_audio_stops_the_interviewer_within_200_ms() {
     let next_line = summary
         .turns
         .iter()
-        .find(|t| t.kind.as_deref() == Some("closing"))
+        .find(|t| t.kind == Some(LineKind::Closing))
         .unwrap();
     assert!(
         heard
@@ -659,14 +680,14 @@ async fn a_silent_candidate_is_nudged_and_then_answers() {
         "Hi, are you ready to begin?",
         vec![
             Reply::Say(line(
-                "knockout",
+                LineKind::Knockout,
                 "How many years have you spent designing APIs?",
             )),
-            Reply::Finish(line("closing", "Thanks, that's all for today.")),
+            Reply::Finish(line(LineKind::Closing, "Thanks, that's all for today.")),
         ],
     );
     interviewer.nudges = VecDeque::from([Some(Reply::Say(line(
-        "nudge",
+        LineKind::Nudge,
         "No problem, take your time.",
     )))]);
     let (summary, _, _) = call("nudge-call", rate, interviewer, vec![ready, late], None).await;
@@ -675,7 +696,7 @@ async fn a_silent_candidate_is_nudged_and_then_answers() {
     let question = summary
         .turns
         .iter()
-        .find(|t| t.kind.as_deref() == Some("knockout"))
+        .find(|t| t.kind == Some(LineKind::Knockout))
         .unwrap();
     let told = log.lock().unwrap().clone();
     let silence = told
@@ -688,7 +709,7 @@ async fn a_silent_candidate_is_nudged_and_then_answers() {
     let nudge = summary
         .turns
         .iter()
-        .find(|t| t.kind.as_deref() == Some("nudge"))
+        .find(|t| t.kind == Some(LineKind::Nudge))
         .expect("a nudge was spoken");
     assert!(nudge.start_ms >= question.end_ms + 8000);
     let said = candidate_texts(&summary.turns);
@@ -719,7 +740,10 @@ async fn a_live_call_runs_on_the_real_clock() {
     };
     let (interviewer, _) = ScriptedInterviewer::new(
         "If you were offered the role, could you start within a month?",
-        vec![Reply::Finish(line("closing", "Great, thank you. Goodbye."))],
+        vec![Reply::Finish(line(
+            LineKind::Closing,
+            "Great, thank you. Goodbye.",
+        ))],
     );
     let wall = std::time::Instant::now();
     let (summary, heard, _) = call_on(

@@ -3,10 +3,10 @@
 //! Times are milliseconds on the call clock (0 = call start), the same clock the recording is
 //! aligned to, so a turn's `start_ms` is also its position in `recording.wav`.
 //!
-//! During a call [`TranscriptLog`] appends each turn to `transcript.jsonl` and flushes it, so a
-//! crash loses at most the turn being written; [`TranscriptLog::recover`] rebuilds the
-//! [`Transcript`] from that file. At the end [`Transcript::save`] writes `transcript.json` and
-//! `transcript.vtt`, each atomically.
+//! During a call [`TranscriptLog`] appends each turn to its log file and syncs it, so a crash
+//! loses at most the turn being written; [`TranscriptLog::recover`] rebuilds the
+//! [`Transcript`] from that file (where it lives is the store's business). [`Transcript::save`]
+//! writes `transcript.json` and `transcript.vtt`, each atomically, for a simulation's output.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Name of the append-only turn log inside an interview directory.
-pub const LOG_FILE: &str = "transcript.jsonl";
 /// Name of the final JSON transcript.
 pub const JSON_FILE: &str = "transcript.json";
 /// Name of the final WebVTT transcript.
@@ -70,6 +68,24 @@ pub enum TurnKind {
 }
 
 impl TurnKind {
+    /// The kind's name, as in the transcript's JSON (`follow_up`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnKind::Greeting => "greeting",
+            TurnKind::Notice => "notice",
+            TurnKind::Knockout => "knockout",
+            TurnKind::Question => "question",
+            TurnKind::FollowUp => "follow_up",
+            TurnKind::BlueprintFollowUp => "blueprint_follow_up",
+            TurnKind::Clarification => "clarification",
+            TurnKind::Nudge => "nudge",
+            TurnKind::Steer => "steer",
+            TurnKind::CandidateQuestions => "candidate_questions",
+            TurnKind::Closing => "closing",
+            TurnKind::Answer => "answer",
+        }
+    }
+
     /// Who speaks turns of this kind.
     pub fn speaker(self) -> Speaker {
         match self {
@@ -287,31 +303,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TranscriptError
 
 /// Append-only, crash-safe record of a transcript while the call runs.
 ///
-/// Each turn is one JSON line in `transcript.jsonl`, written and synced before
-/// [`append`](Self::append) returns.
+/// Each turn is one JSON line, written and synced before [`append`](Self::append) returns.
 #[derive(Debug)]
 pub struct TranscriptLog {
     path: PathBuf,
-    dir: PathBuf,
     file: File,
     transcript: Transcript,
 }
 
 impl TranscriptLog {
-    /// Opens the log in `dir` (creating the directory and the file as needed). An existing log
-    /// is continued, not truncated, so a restarted call keeps its earlier turns.
-    pub fn open(dir: &Path) -> Result<TranscriptLog, TranscriptError> {
-        let path = dir.join(LOG_FILE);
-        std::fs::create_dir_all(dir).map_err(|source| TranscriptError::Io {
-            action: "cannot create the interview directory for",
-            path: path.clone(),
-            source,
-        })?;
-        let transcript = if path.exists() {
-            TranscriptLog::recover(dir)?
-        } else {
-            Transcript::default()
-        };
+    /// Opens the log at `path` (creating its directory and the file as needed). An existing
+    /// log is continued, not truncated, so a restarted call keeps its earlier turns.
+    pub fn open(path: &Path) -> Result<TranscriptLog, TranscriptError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| TranscriptError::Io {
+                action: "cannot create the interview directory for",
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let transcript = TranscriptLog::recover(&path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -323,7 +335,6 @@ impl TranscriptLog {
             })?;
         let mut log = TranscriptLog {
             path,
-            dir: dir.to_path_buf(),
             file,
             transcript,
         };
@@ -355,18 +366,15 @@ impl TranscriptLog {
         &self.transcript
     }
 
-    /// Ends the call: writes `transcript.json` and `transcript.vtt` atomically beside the log
-    /// (which is kept as the raw record) and returns the transcript.
-    pub fn finish(self) -> Result<Transcript, TranscriptError> {
-        self.transcript.save(&self.dir)?;
-        Ok(self.transcript)
-    }
-
-    /// Rebuilds the transcript from `dir/transcript.jsonl` after a crash. A torn last line (the
-    /// turn being written when the process died) is skipped with a warning; a bad line anywhere
-    /// else is an error, since appends cannot produce one.
-    pub fn recover(dir: &Path) -> Result<Transcript, TranscriptError> {
-        let path = dir.join(LOG_FILE);
+    /// Reads the transcript the log at `path` holds, as written so far (after a crash: up to
+    /// the crash); no log yet is an empty transcript. A torn last line (the turn being written
+    /// when the process died) is skipped with a warning; a bad line anywhere else is an
+    /// error, since appends cannot produce one.
+    pub fn recover(path: &Path) -> Result<Transcript, TranscriptError> {
+        let path = path.to_path_buf();
+        if !path.exists() {
+            return Ok(Transcript::default());
+        }
         let file = File::open(&path).map_err(|source| TranscriptError::Io {
             action: "cannot open",
             path: path.clone(),
@@ -523,31 +531,55 @@ mod tests {
     }
 
     #[test]
+    fn kind_names_are_the_json_names() {
+        for kind in [
+            TurnKind::Greeting,
+            TurnKind::Notice,
+            TurnKind::Knockout,
+            TurnKind::Question,
+            TurnKind::FollowUp,
+            TurnKind::BlueprintFollowUp,
+            TurnKind::Clarification,
+            TurnKind::Nudge,
+            TurnKind::Steer,
+            TurnKind::CandidateQuestions,
+            TurnKind::Closing,
+            TurnKind::Answer,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn log_recovers_after_a_crash_and_continues() {
         let dir = scratch_dir("crash");
+        let path = dir.join("log.jsonl");
+        assert_eq!(
+            TranscriptLog::recover(&path).unwrap(),
+            Transcript::default()
+        );
         {
-            let mut log = TranscriptLog::open(&dir).unwrap();
+            let mut log = TranscriptLog::open(&path).unwrap();
             for turn in three_turns() {
                 log.append(turn).unwrap();
             }
-            // Dropped without finish(): the process "crashed".
+            // Dropped: the process "crashed"; every turn was synced as it was written.
         }
-        assert!(!dir.join(JSON_FILE).exists());
-        let recovered = TranscriptLog::recover(&dir).unwrap();
+        let recovered = TranscriptLog::recover(&path).unwrap();
         assert_eq!(recovered.turns, three_turns());
 
         // A crash in the middle of the fourth write leaves a torn line.
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(dir.join(LOG_FILE))
-            .unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(br#"{"speaker":"interviewer","kind":"follow_"#)
             .unwrap();
         drop(file);
-        assert_eq!(TranscriptLog::recover(&dir).unwrap().turns, three_turns());
+        assert_eq!(TranscriptLog::recover(&path).unwrap().turns, three_turns());
 
         // Reopening continues the log after cutting the torn line off.
-        let mut log = TranscriptLog::open(&dir).unwrap();
+        let mut log = TranscriptLog::open(&path).unwrap();
         assert_eq!(log.transcript().turns.len(), 3);
         let follow_up = Turn::interviewer(
             TurnKind::FollowUp,
@@ -557,26 +589,18 @@ mod tests {
             9_000,
         );
         assert_eq!(log.append(follow_up.clone()).unwrap(), 3);
-        let finished = log.finish().unwrap();
-        assert_eq!(finished.turns.len(), 4);
-        assert_eq!(TranscriptLog::recover(&dir).unwrap(), finished);
-
-        let json: Transcript =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(JSON_FILE)).unwrap()).unwrap();
-        assert_eq!(json, finished);
-        assert_eq!(
-            std::fs::read_to_string(dir.join(VTT_FILE)).unwrap(),
-            finished.to_vtt()
-        );
-        assert!(!dir.join("transcript.json.tmp").exists());
+        let written = log.transcript().clone();
+        assert_eq!(written.turns.len(), 4);
+        assert_eq!(TranscriptLog::recover(&path).unwrap(), written);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_damaged_middle_line_is_an_error_with_its_line() {
         let dir = scratch_dir("corrupt");
-        std::fs::write(dir.join(LOG_FILE), "garbage\n{\"not\": \"a turn\"}\n").unwrap();
-        match TranscriptLog::recover(&dir) {
+        let path = dir.join("log.jsonl");
+        std::fs::write(&path, "garbage\n{\"not\": \"a turn\"}\n").unwrap();
+        match TranscriptLog::recover(&path) {
             Err(TranscriptError::CorruptLog { line, .. }) => assert_eq!(line, 1),
             other => panic!("expected a corrupt log error, got {other:?}"),
         }
@@ -586,7 +610,7 @@ mod tests {
     #[test]
     fn inconsistent_turns_are_rejected() {
         let dir = scratch_dir("invalid");
-        let mut log = TranscriptLog::open(&dir).unwrap();
+        let mut log = TranscriptLog::open(&dir.join("log.jsonl")).unwrap();
         let mut wrong_speaker = Turn::candidate(None, "hello", 0, 10);
         wrong_speaker.kind = TurnKind::Question;
         assert!(matches!(
@@ -599,7 +623,7 @@ mod tests {
             Err(TranscriptError::InvalidTurn { .. })
         ));
         assert!(log.transcript().turns.is_empty());
-        assert_eq!(std::fs::read_to_string(dir.join(LOG_FILE)).unwrap(), "");
+        assert_eq!(std::fs::read_to_string(dir.join("log.jsonl")).unwrap(), "");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,13 +16,14 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use viva_interview::html::{self, HtmlOptions};
 use viva_interview::report::Report;
-use viva_interview::transcript::{LOG_FILE, Transcript, TranscriptLog};
-use viva_store::{Candidate, Interview, NewInterview, Page, Status, Timestamp};
+use viva_interview::transcript::{Transcript, TranscriptLog};
+use viva_store::{Candidate, Interview, InterviewFiles, NewInterview, Page, Status, Timestamp};
 
-use crate::attempts::Lockout;
-use crate::live::{self, RECORDING_FILE, REPORT_FILE, VIDEO_FILE};
+use crate::admission::Refusal;
+use crate::error::ApiError;
+use crate::live::Carrier;
 use crate::peer::ClientAddr;
-use crate::serve::{AppState, CredentialRefusal};
+use crate::state::{AppState, CredentialRefusal};
 
 /// Largest JSON request body: an interview request is a few hundred bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -48,79 +49,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .fallback(|| async { ApiError::not_found("no such API route") })
         // Larger bodies are cut off while read, and answered 413 by `JsonBody`.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-}
-
-/// An API error response.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    /// A bad request; `field` names the offending field or parameter (empty: the whole body).
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let field = field.into();
-        Self {
-            field: (!field.is_empty()).then_some(field),
-            ..Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-        }
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        tracing::error!(%err, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server could not complete the request; its log says why",
-        )
-    }
-
-    /// Too many wrong attempts from this source: wait `lockout.retry_after`.
-    fn locked_out(lockout: Lockout) -> Response {
-        let wait = lockout.retry_after.as_secs().max(1);
-        let mut response = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many wrong API keys from this address: try again in {wait} s"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        response
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = Value::from(field);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
 }
 
 /// A JSON request body: `Content-Type: application/json`, at most [`MAX_JSON_BODY`] bytes,
@@ -182,12 +110,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-impl From<viva_store::StoreError> for ApiError {
-    fn from(err: viva_store::StoreError) -> Self {
-        Self::internal(err)
-    }
-}
-
 async fn require_key(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -242,7 +164,7 @@ async fn create(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<CreateInterview>,
 ) -> Result<Response, ApiError> {
-    let Some(path) = live::job_path(&state.config.server.jobs_dir, &request.job) else {
+    let Some(path) = state.jobs.path(&request.job) else {
         return Err(ApiError::invalid(
             "job",
             format!(
@@ -252,28 +174,24 @@ async fn create(
         ));
     };
     if !path.exists() {
-        return Err(ApiError {
-            field: Some("job".to_owned()),
-            ..ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unknown_job",
-                format!(
-                    "unknown job `{}`: there is no {}",
-                    request.job,
-                    path.display()
-                ),
-            )
-        });
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_job",
+            format!(
+                "unknown job `{}`: there is no {}",
+                request.job,
+                path.display()
+            ),
+        )
+        .on_field("job"));
     }
-    if let Err(err) = live::load_job(&state.config.server.jobs_dir, &request.job) {
-        return Err(ApiError {
-            field: Some("job".to_owned()),
-            ..ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_job",
-                format!("the job `{}` cannot be used: {err:#}", request.job),
-            )
-        });
+    if let Err(err) = state.jobs.load(&request.job) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_job",
+            format!("the job `{}` cannot be used: {err:#}", request.job),
+        )
+        .on_field("job"));
     }
     let candidate = request.candidate;
     if candidate.name.trim().is_empty() {
@@ -401,11 +319,8 @@ fn format<'a>(
 }
 
 /// The transcript as written so far (the whole of it once the call has ended).
-fn read_transcript(dir: &std::path::Path) -> Result<Transcript, ApiError> {
-    if !dir.join(LOG_FILE).exists() {
-        return Ok(Transcript::default());
-    }
-    TranscriptLog::recover(dir).map_err(ApiError::internal)
+fn read_transcript(files: &InterviewFiles) -> Result<Transcript, ApiError> {
+    TranscriptLog::recover(&files.transcript_log()).map_err(ApiError::internal)
 }
 
 async fn transcript(
@@ -415,7 +330,7 @@ async fn transcript(
 ) -> Result<Response, ApiError> {
     let format = format(query, &["json", "vtt"])?;
     let interview = find(&state, &id).await?;
-    let transcript = read_transcript(&state.store.interview_dir(&interview.id)?)?;
+    let transcript = read_transcript(&state.store.files(&interview.id)?)?;
     Ok(match format {
         "vtt" => (
             [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
@@ -437,8 +352,8 @@ async fn report(
 ) -> Result<Response, ApiError> {
     let format = format(query, &["json", "html"])?;
     let interview = find(&state, &id).await?;
-    let dir = state.store.interview_dir(&interview.id)?;
-    let json = match std::fs::read_to_string(dir.join(REPORT_FILE)) {
+    let files = state.store.files(&interview.id)?;
+    let json = match std::fs::read_to_string(files.report()) {
         Ok(json) if interview.status.is_finished() => json,
         _ => {
             return Err(ApiError::new(
@@ -455,13 +370,10 @@ async fn report(
         return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
     }
     let report: Report = serde_json::from_str(&json).map_err(ApiError::internal)?;
-    let transcript = read_transcript(&dir)?;
+    let transcript = read_transcript(&files)?;
     let options = HtmlOptions {
         // Relative to .../report: the recording route beside it.
-        recording_url: dir
-            .join(RECORDING_FILE)
-            .exists()
-            .then(|| "recording".to_owned()),
+        recording_url: files.recording().exists().then(|| "recording".to_owned()),
     };
     Ok((
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -492,6 +404,8 @@ async fn dial(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
             "the candidate has no phone number or SIP address (candidate.phone)",
         ));
     };
+    // Only an interview that has not begun is dialled (a dropped phone interview is rejoined
+    // by the candidate calling back).
     if interview.status != Status::Scheduled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -502,16 +416,24 @@ async fn dial(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
             ),
         ));
     }
-    let conn = state
-        .next_connection
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if !state.live.claim(&interview.id, conn) {
+    let claim = match state.live.may_join(&interview, Carrier::Phone, None) {
+        Ok(()) => state.live.claim(&interview.id, state.next_connection()),
+        Err(Refusal::Expired) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_dialable",
+                "the interview's time to start is over (expires_at)",
+            ));
+        }
+        Err(_) => None,
+    };
+    let Some(claim) = claim else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "in_use",
             "the candidate is joining this interview right now",
         ));
-    }
+    };
     state
         .store
         .set_dial_status(&interview.id, "dialing", Timestamp::now())
@@ -521,7 +443,7 @@ async fn dial(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         state.clone(),
         interview.clone(),
         target,
-        conn,
+        claim,
     ));
     let interview = find(&state, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&state, &interview))).into_response())
@@ -532,7 +454,7 @@ async fn recording(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    media_file(&state, &id, RECORDING_FILE, "audio/wav", request).await
+    media_file(&state, &id, InterviewFiles::recording, "audio/wav", request).await
 }
 
 async fn video(
@@ -540,22 +462,24 @@ async fn video(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    media_file(&state, &id, VIDEO_FILE, "video/webm", request).await
+    media_file(&state, &id, InterviewFiles::video, "video/webm", request).await
 }
 
 /// Serves a recording with range requests, so a player can seek.
 async fn media_file(
     state: &AppState,
     id: &str,
-    name: &str,
+    file: fn(&InterviewFiles) -> std::path::PathBuf,
     mime: &str,
     request: Request,
 ) -> Result<Response, ApiError> {
     let interview = find(state, id).await?;
-    let path = state.store.interview_dir(&interview.id)?.join(name);
+    let path = file(&state.store.files(&interview.id)?);
     if !path.exists() {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         return Err(ApiError::not_found(format!(
-            "interview `{id}` has no {name} (it has not started, or was not a browser call)"
+            "interview `{id}` has no {} (it has not started, or was not a browser call)",
+            name.unwrap_or_default()
         )));
     }
     let mime = mime.parse().map_err(ApiError::internal)?;

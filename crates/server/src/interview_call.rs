@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use viva_call::{Dialogue, Line, Reply, Speaker, TurnSink};
+use viva_call::{Dialogue, Line, LineKind, Reply, Speaker, TurnSink};
 use viva_interview::interviewer::{Interviewer, Next, Prompt};
 use viva_interview::judge::Judge;
 use viva_interview::policy::Policy;
@@ -53,9 +53,45 @@ impl Dialogue for InterviewDialogue {
 
 fn line(prompt: &Prompt) -> Line {
     Line {
-        kind: kind_name(prompt.kind),
+        kind: line_kind(prompt.kind),
         question_id: prompt.question_id.clone(),
         text: prompt.text.clone(),
+    }
+}
+
+/// The call port's name for what an interviewer line is for.
+fn line_kind(kind: TurnKind) -> LineKind {
+    match kind {
+        TurnKind::Greeting => LineKind::Greeting,
+        TurnKind::Notice => LineKind::Notice,
+        TurnKind::Knockout => LineKind::Knockout,
+        TurnKind::Question => LineKind::Question,
+        TurnKind::FollowUp => LineKind::FollowUp,
+        TurnKind::BlueprintFollowUp => LineKind::BlueprintFollowUp,
+        TurnKind::Clarification => LineKind::Clarification,
+        TurnKind::Nudge => LineKind::Nudge,
+        TurnKind::Steer => LineKind::Steer,
+        TurnKind::CandidateQuestions => LineKind::CandidateQuestions,
+        TurnKind::Closing => LineKind::Closing,
+        // The interviewer never says an answer; the interview's prompts are its own lines.
+        TurnKind::Answer => unreachable!("an interviewer prompt is never an answer"),
+    }
+}
+
+/// The transcript's kind for an interviewer line.
+fn turn_kind(kind: LineKind) -> TurnKind {
+    match kind {
+        LineKind::Greeting => TurnKind::Greeting,
+        LineKind::Notice => TurnKind::Notice,
+        LineKind::Knockout => TurnKind::Knockout,
+        LineKind::Question => TurnKind::Question,
+        LineKind::FollowUp => TurnKind::FollowUp,
+        LineKind::BlueprintFollowUp => TurnKind::BlueprintFollowUp,
+        LineKind::Clarification => TurnKind::Clarification,
+        LineKind::Nudge => TurnKind::Nudge,
+        LineKind::Steer => TurnKind::Steer,
+        LineKind::CandidateQuestions => TurnKind::CandidateQuestions,
+        LineKind::Closing => TurnKind::Closing,
     }
 }
 
@@ -64,14 +100,6 @@ fn reply(next: Next) -> Reply {
         Next::Say(prompt) => Reply::Say(line(&prompt)),
         Next::Finish(prompt) => Reply::Finish(line(&prompt)),
     }
-}
-
-/// A turn kind's transcript name (`follow_up`), the form lines carry through the call.
-pub fn kind_name(kind: TurnKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Writes the call's turns to the interview's transcript log as they happen.
@@ -84,10 +112,10 @@ pub struct TranscriptSink {
 }
 
 impl TranscriptSink {
-    /// Opens (or continues) the transcript log in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, TranscriptError> {
+    /// Opens (or continues) the transcript log at `path`.
+    pub fn open(path: &Path) -> Result<Self, TranscriptError> {
         Ok(Self {
-            log: TranscriptLog::open(dir)?,
+            log: TranscriptLog::open(path)?,
             answering: None,
             observer: None,
         })
@@ -104,11 +132,8 @@ impl TurnSink for TranscriptSink {
     fn on_turn(&mut self, turn: &viva_call::Turn) {
         let entry = match turn.speaker {
             Speaker::Interviewer => {
-                let kind = turn
-                    .kind
-                    .as_deref()
-                    .and_then(|k| serde_json::from_value(serde_json::Value::from(k)).ok())
-                    .unwrap_or(TurnKind::Question);
+                // The conversation names the kind of every interviewer line.
+                let kind = turn.kind.map_or(TurnKind::Notice, turn_kind);
                 self.answering = turn.question_id.clone();
                 let entry = Turn::interviewer(
                     kind,

@@ -2,9 +2,7 @@
 //! the browser call (offer/answer, ICE candidates, hang-up, end of interview).
 
 use std::future::pending;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -14,14 +12,15 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use viva_call::Call;
+use viva_call::{Call, ConnectionId};
 use viva_store::{Interview, Outcome, Timestamp};
 use viva_transport_webrtc::{BrowserCall, RemoteCandidate};
 
-use crate::api::ApiError;
+use crate::admission::Refusal;
+use crate::error::ApiError;
 use crate::links::LinkError;
-use crate::live::{self, Carrier, ConnectionId, JoinError, LiveCall, VIDEO_FILE};
-use crate::serve::AppState;
+use crate::live::{Carrier, Claim, JoinError, LiveCall};
+use crate::state::AppState;
 
 /// How long the browser's media may take to connect after the answer.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -56,22 +55,41 @@ async fn admit(state: &AppState, token: &str) -> Result<Interview, ApiError> {
         .store
         .interview(&link.interview_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("this interview no longer exists"))?;
-    if interview.status.is_finished() {
-        return Err(ApiError::new(
+        .ok_or_else(|| refused(Refusal::Unknown))?;
+    state
+        .live
+        .may_join(&interview, Carrier::Browser, None)
+        .map_err(refused)?;
+    Ok(interview)
+}
+
+/// How the page (and a machine reading the status) hears why it cannot join.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Unknown | Refusal::OtherJob => {
+            ApiError::not_found("this interview no longer exists")
+        }
+        Refusal::Ended => ApiError::new(
             StatusCode::GONE,
             "interview_ended",
             "this interview has already taken place",
-        ));
-    }
-    if state.live.is_claimed(&interview.id) {
-        return Err(ApiError::new(
+        ),
+        Refusal::Expired => ApiError::new(
+            StatusCode::GONE,
+            "link_expired",
+            "this interview link has expired; ask the recruiter for a new one",
+        ),
+        Refusal::InUse => ApiError::new(
             StatusCode::CONFLICT,
             "in_use",
             "this interview is already open in another tab or device",
-        ));
+        ),
+        Refusal::OtherCarrier => ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            "this interview is going on over the phone",
+        ),
     }
-    Ok(interview)
 }
 
 /// The page itself; its script asks `details` what to show, so an unusable link still gets
@@ -116,7 +134,9 @@ async fn details(
     Path(token): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let interview = admit(&state, &token).await?;
-    let job = live::load_job(&state.config.server.jobs_dir, &interview.job)
+    let job = state
+        .jobs
+        .load(&interview.job)
         .map_err(ApiError::internal)?;
     Ok(axum::Json(json!({
         "interview_id": interview.id,
@@ -143,7 +163,7 @@ async fn signal(
             upgrade
                 .max_message_size(MAX_SIGNAL_BYTES)
                 .on_upgrade(move |socket| async move {
-                    let conn = state.next_connection.fetch_add(1, Ordering::Relaxed);
+                    let conn = state.next_connection();
                     let span = tracing::info_span!("browser", interview_id = %interview.id, conn);
                     tracing::Instrument::instrument(
                         Session::new(state, interview, conn).run(socket),
@@ -170,6 +190,8 @@ struct Session {
     state: AppState,
     interview: Interview,
     conn: ConnectionId,
+    /// The hold on the interview, from the offer until the session ends.
+    claim: Option<Claim>,
     browser: Option<Arc<BrowserCall>>,
     /// The browser call's side of the conversation, until its media connects.
     connecting: Option<Call>,
@@ -182,6 +204,7 @@ impl Session {
             state,
             interview,
             conn,
+            claim: None,
             browser: None,
             connecting: None,
             live: None,
@@ -247,7 +270,8 @@ impl Session {
         if let Some(live) = &self.live {
             live.detach(self.conn);
         }
-        self.state.live.release(&self.interview.id, self.conn);
+        // Another tab or a reload may hold the interview from now on.
+        self.claim = None;
         let _ = socket.send(Message::Close(None)).await;
         tracing::info!("the candidate disconnected");
     }
@@ -293,7 +317,8 @@ impl Session {
             bad_message(socket, "one offer per connection: reconnect to start over").await;
             return true;
         }
-        if !self.state.live.claim(&self.interview.id, self.conn) {
+        self.claim = self.state.live.claim(&self.interview.id, self.conn);
+        if self.claim.is_none() {
             send_error(
                 socket,
                 "in_use",
@@ -303,8 +328,8 @@ impl Session {
             return false;
         }
         // The media is set up before the interview starts, so a broken offer starts nothing.
-        let video = match self.video_path() {
-            Ok(path) => Some(path),
+        let video = match self.state.store.files(&self.interview.id) {
+            Ok(files) => Some(files.video_for(self.conn)),
             Err(err) => {
                 tracing::error!(%err, "cannot place the video recording; the call goes on without it");
                 None
@@ -348,48 +373,31 @@ impl Session {
             .await;
             return false;
         }
-        let live = match self
+        let Some(claim) = &self.claim else {
+            return false;
+        };
+        let joined = self
             .state
             .live
-            .join(&self.interview, Carrier::Browser)
-            .await
-        {
-            Ok(live) => live,
-            Err(err) => {
-                let (code, message) = match err {
-                    JoinError::OtherCarrier => (
-                        "in_use",
-                        "this interview is going on over the phone".to_owned(),
-                    ),
-                    JoinError::Ended => (
-                        "interview_ended",
-                        "this interview has already taken place".to_owned(),
-                    ),
-                    JoinError::Failed(err) => (
-                        "media_failed",
-                        format!("the interview could not start: {err:#}"),
-                    ),
-                };
-                send_error(socket, code, &message).await;
-                return false;
+            .join(&self.interview, claim, call, Carrier::Browser)
+            .await;
+        match joined {
+            // The session sees its own socket close and detaches: it needs no release signal.
+            Ok(joined) => {
+                self.live = Some(joined.call);
+                true
             }
-        };
-        // The session itself sees its socket close and detaches; it needs no release signal.
-        drop(live.attach(self.conn, call, Carrier::Browser));
-        self.live = Some(live);
-        true
-    }
-
-    /// The first connection records `video.webm`; a rejoin records its own part beside it,
-    /// so a reconnect never overwrites what was recorded before.
-    fn video_path(&self) -> Result<PathBuf, viva_store::StoreError> {
-        let dir = self.state.store.interview_dir(&self.interview.id)?;
-        let first = dir.join(VIDEO_FILE);
-        Ok(if first.exists() {
-            dir.join(format!("video-{}.webm", self.conn))
-        } else {
-            first
-        })
+            Err(JoinError::Refused(refusal)) => {
+                let error = refused(refusal);
+                send_error(socket, error.code(), error.message()).await;
+                false
+            }
+            Err(JoinError::Failed(err)) => {
+                let message = format!("the interview could not start: {err:#}");
+                send_error(socket, "media_failed", &message).await;
+                false
+            }
+        }
     }
 }
 

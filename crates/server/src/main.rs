@@ -1,12 +1,16 @@
 //! The `viva` binary.
 
+mod admission;
 mod api;
 mod attempts;
 mod bench;
 mod cli;
+mod conclusion;
 mod config;
 mod engines;
+mod error;
 mod interview_call;
+mod jobs;
 mod join;
 mod links;
 mod live;
@@ -17,8 +21,10 @@ mod peer;
 mod phone;
 mod pins;
 mod say;
+mod secrets;
 mod serve;
 mod simulate;
+mod state;
 mod transcribe;
 
 use std::process::ExitCode;
@@ -68,9 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),
-        Command::ApiKey => tokio::runtime::Runtime::new()?.block_on(serve::print_api_key(&config)),
+        Command::ApiKey => {
+            tokio::runtime::Runtime::new()?.block_on(secrets::print_api_key(&config))
+        }
         Command::CpaasUrl => {
-            tokio::runtime::Runtime::new()?.block_on(serve::print_cpaas_url(&config))
+            tokio::runtime::Runtime::new()?.block_on(secrets::print_cpaas_url(&config))
         }
         Command::Config => {
             print!("{}", config.to_masked_toml(&provenance));

@@ -19,13 +19,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt, future};
 use viva_call::CallOutput;
-use viva_store::Status;
 use viva_transport_stream::{MediaStream, WsFrame, accept};
 
 use crate::peer::ClientAddr;
 use crate::phone;
 use crate::pins::{PinCaller, PinRefusal};
-use crate::serve::{AppState, CredentialRefusal};
+use crate::state::{AppState, CredentialRefusal};
 
 /// Streams closed so far for want of the stream token.
 static UNAUTHENTICATED: AtomicU64 = AtomicU64::new(0);
@@ -101,8 +100,7 @@ fn frames(
 }
 
 async fn bridge(state: AppState, socket: WebSocket, client: ClientAddr, authenticated: bool) {
-    let conn = state.next_connection.fetch_add(1, Ordering::Relaxed);
-    let call_id = format!("stream-{conn}");
+    let call_id = format!("stream-{}", state.next_connection());
     let stream = match accept(frames(socket), &call_id).await {
         Ok(stream) => stream,
         Err(err) => {
@@ -142,29 +140,23 @@ async fn bridge(state: AppState, socket: WebSocket, client: ClientAddr, authenti
             state
                 .pins
                 .open(&caller, || async {
-                    state
-                        .store
-                        .interview(id)
-                        .await
-                        .ok()
-                        .flatten()
-                        .filter(|i| matches!(i.status, Status::Scheduled | Status::InProgress))
-                        .filter(|i| !state.live.is_claimed(&i.id))
+                    let interview = state.store.interview(id).await.ok().flatten()?;
+                    phone::hold(&state, interview, None)
                 })
                 .await
         }
         (None, Some(pin)) => {
             state
                 .pins
-                .open(&caller, || phone::find_by_pin(&state, pin, None))
+                .open(&caller, || phone::open_by_pin(&state, pin, None))
                 .await
         }
         (None, None) => Err(PinRefusal::NoMatch),
     };
     match opened {
-        Ok(interview) => {
+        Ok((interview, claim)) => {
             tracing::info!(%stream_sid, interview_id = %interview.id, "media stream joined its interview");
-            phone::start_interview(&state, call, &interview).await;
+            phone::run(&state, call, &interview, &claim).await;
         }
         Err(refusal) => {
             tracing::info!(%stream_sid, ?refusal, "media stream names no open interview (customParameters `interview` or `pin`)");

@@ -6,8 +6,6 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use viva_store::Interview;
-
 use crate::attempts::{AttemptPolicy, Attempts, GlobalLimit, Lockout};
 use crate::config::PinConfig;
 use crate::metrics::{Metrics, Secret};
@@ -77,13 +75,14 @@ impl PinGate {
         }
     }
 
-    /// Opens the interview `lookup` finds for the PIN `caller` entered, unless the caller is
-    /// locked out (then `lookup` is never run). `lookup` answers `None` for every PIN that
-    /// cannot be joined now, whatever the reason, so a refusal reveals nothing.
-    pub async fn open<F, Fut>(&self, caller: &PinCaller, lookup: F) -> Result<Interview, PinRefusal>
+    /// Opens what `lookup` finds for the PIN `caller` entered (an interview held for the
+    /// call), unless the caller is locked out (then `lookup` is never run). `lookup` answers
+    /// `None` for every PIN that cannot be joined now, whatever the reason, so a refusal
+    /// reveals nothing.
+    pub async fn open<T, F, Fut>(&self, caller: &PinCaller, lookup: F) -> Result<T, PinRefusal>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Option<Interview>>,
+        Fut: Future<Output = Option<T>>,
     {
         let attempt = match self.attempts.begin(&caller.key()) {
             Ok(attempt) => attempt,
@@ -93,9 +92,9 @@ impl PinGate {
             }
         };
         match lookup().await {
-            Some(interview) => {
+            Some(opened) => {
                 self.attempts.succeeded(attempt);
-                Ok(interview)
+                Ok(opened)
             }
             None => {
                 self.metrics.auth_failure(Secret::Pin);

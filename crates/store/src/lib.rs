@@ -3,8 +3,10 @@
 //! One SQL dialect runs on SQLite (the embedded default, a file created on first use) and on
 //! PostgreSQL: queries go through sqlx's `Any` driver with runtime SQL and `$1` placeholders,
 //! and the schema is one set of embedded migrations applied when the store opens. Each
-//! interview's recordings, transcript and report live in `<data_dir>/interviews/<id>/`.
+//! interview's recordings, transcript and report live in `<data_dir>/interviews/<id>/`
+//! ([`InterviewFiles`]).
 
+mod files;
 mod interview;
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
+pub use files::InterviewFiles;
 pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
 };
@@ -465,13 +468,13 @@ impl Store {
             })
     }
 
-    /// The directory of this interview's files, `<data_dir>/interviews/<id>/`, created if
-    /// missing. The id is checked first, so no id can name a path outside the data directory.
-    pub fn interview_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
+    /// The files of this interview, in `<data_dir>/interviews/<id>/` (created if missing).
+    /// The id is checked first, so no id can name a path outside the data directory.
+    pub fn files(&self, id: &str) -> Result<InterviewFiles, StoreError> {
         check_id(id)?;
         let dir = self.data_dir.join(INTERVIEWS_DIR).join(id);
         create_dir(&dir)?;
-        Ok(dir)
+        Ok(InterviewFiles::new(dir))
     }
 }
 

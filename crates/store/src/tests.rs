@@ -579,20 +579,22 @@ async fn pins_are_unique_among_open_interviews(db: &Db) {
 async fn interview_dirs_stay_in_the_data_dir(db: &Db) {
     let store = db.open().await;
     let interview = store.create_interview(new_interview("Dir")).await.unwrap();
-    let dir = store.interview_dir(&interview.id).unwrap();
+    let files = store.files(&interview.id).unwrap();
+    let dir = files.dir().to_path_buf();
     assert_eq!(dir, db.data_dir.join("interviews").join(&interview.id));
     assert!(dir.is_dir());
+    assert_eq!(files.recording(), dir.join("recording.wav"));
     // Asking again is fine and gives the same directory.
-    assert_eq!(store.interview_dir(&interview.id).unwrap(), dir);
+    assert_eq!(store.files(&interview.id).unwrap(), files);
     assert!(is_valid_id("Legacy_id-42") && is_valid_id(&"z".repeat(MAX_ID_LEN)));
-    assert!(store.interview_dir("Legacy_id-42").unwrap().is_dir());
+    assert!(store.files("Legacy_id-42").unwrap().dir().is_dir());
 
     let too_long = "a".repeat(MAX_ID_LEN + 1);
     for bad in [
         "", ".", "..", "../x", "a/b", "a\\b", "/etc", "a.b", "a b", "é", "a\0b", &too_long,
     ] {
         assert!(!is_valid_id(bad), "{bad:?}");
-        let err = store.interview_dir(bad).unwrap_err();
+        let err = store.files(bad).unwrap_err();
         assert!(
             matches!(err, StoreError::InvalidId { .. }),
             "{bad:?}: {err}"

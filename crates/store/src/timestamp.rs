@@ -34,8 +34,15 @@ impl Timestamp {
 
     /// The instant `ms` milliseconds after 1970-01-01T00:00:00Z (before it when negative),
     /// clamped to the years 0000-9999.
-    pub fn from_unix_ms(ms: i64) -> Timestamp {
-        Timestamp(ms.clamp(MIN_MS, MAX_MS))
+    pub const fn from_unix_ms(ms: i64) -> Timestamp {
+        // `clamp` is not const.
+        Timestamp(if ms < MIN_MS {
+            MIN_MS
+        } else if ms > MAX_MS {
+            MAX_MS
+        } else {
+            ms
+        })
     }
 
     /// Milliseconds since 1970-01-01T00:00:00Z.

@@ -152,7 +152,9 @@ struct Media {
     ssrc: u32,
     sequence: u16,
     timestamp_origin: u32,
-    last_frame_end: Option<Duration>,
+    /// Packets have gone out since the interviewer last stopped: the next one continues the
+    /// talkspurt (no marker bit).
+    speaking: bool,
     last_timestamp: u32,
     packets_sent: u32,
     octets_sent: u32,
@@ -185,7 +187,7 @@ impl Media {
             ssrc: rand::random(),
             sequence: rand::random(),
             timestamp_origin: rand::random(),
-            last_frame_end: None,
+            speaking: false,
             last_timestamp: 0,
             packets_sent: 0,
             octets_sent: 0,
@@ -252,8 +254,11 @@ impl Media {
                 _ = report_tick.tick() => self.send_report().await,
                 output = self.channels.outbound.recv(), if !self.conversation_gone => match output {
                     Some(CallOutput::Audio(frame)) => self.send_frame(&frame).await,
-                    // Frames are sent as they come, so nothing is queued here to drop.
-                    Some(CallOutput::ClearPlayback) => {}
+                    // Frames are sent as they come, so nothing is queued here to drop; the
+                    // next frame starts a talkspurt.
+                    Some(CallOutput::EndOfSpeech | CallOutput::ClearPlayback) => {
+                        self.speaking = false;
+                    }
                     Some(CallOutput::HangUp) => {
                         let _ = self.channels.events.send(MediaEvent::HangUpRequested);
                     }
@@ -306,7 +311,7 @@ impl Media {
         );
         self.negotiated = negotiated;
         // Whatever was sent before a hold, the next frame starts a new talkspurt.
-        self.last_frame_end = None;
+        self.speaking = false;
         // A resumed call gets the full media timeout again.
         self.last_rtp = Instant::now();
     }
@@ -490,11 +495,8 @@ impl Media {
         if target.ip().is_unspecified() || target.port() == 0 {
             return;
         }
-        // A new talkspurt starts after any gap (RFC 3551 section 4.1: marker bit).
-        let continuous = self
-            .last_frame_end
-            .is_some_and(|end| end.abs_diff(frame.timestamp()) < Duration::from_millis(1));
-        self.last_frame_end = Some(frame.end());
+        // The first packet of a talkspurt carries the marker bit (RFC 3551 section 4.1).
+        let continuous = std::mem::replace(&mut self.speaking, true);
         let offset =
             (frame.timestamp().as_nanos() * u128::from(SAMPLE_RATE) / 1_000_000_000) as u32;
         let samples = frame.to_i16();

@@ -3,18 +3,17 @@
 
 use std::time::Duration;
 
+use viva_call::{MAX_GAP_FILL, PHONE_RATE, frame_samples};
 use viva_media::{G711Law, PcmFrame, i16_to_f32};
 
-/// Phone audio rate: every stream carries 8 kHz mu-law.
-pub(crate) const PHONE_RATE: u32 = 8_000;
 /// Samples in one 20 ms frame at 8 kHz.
-pub(crate) const FRAME_SAMPLES: usize = 160;
+const FRAME_SAMPLES: usize = frame_samples(PHONE_RATE);
 /// Samples per millisecond at 8 kHz.
-const SAMPLES_PER_MS: u64 = 8;
-/// The longest hole filled with silence (200 ms). The conversation realigns a stream that
-/// stalls for longer with silence of its own, so filling a longer hole here as well would
-/// push the caller's audio later on the call clock.
-const MAX_FILL_SAMPLES: u64 = 1_600;
+const SAMPLES_PER_MS: u64 = PHONE_RATE as u64 / 1000;
+/// The longest hole filled with silence. The conversation realigns a stream that stalls for
+/// longer with silence of its own, so filling a longer hole here as well would push the
+/// caller's audio later on the call clock.
+const MAX_FILL_SAMPLES: u64 = MAX_GAP_FILL.as_millis() as u64 * SAMPLES_PER_MS;
 
 /// Re-chunks the caller's mu-law into 20 ms frames, filling holes in the stream with silence.
 ///

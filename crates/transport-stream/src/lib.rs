@@ -73,8 +73,8 @@ use viva_call::Call;
 pub use error::StreamError;
 
 use bad_input::BadInput;
-use caller_audio::PHONE_RATE;
 use pump::SetupEnd;
+use viva_call::PHONE_RATE;
 
 /// How long a new WebSocket may take to send `start`. A CPaaS sends it at once; anything else
 /// connecting is turned away after this.

@@ -2,12 +2,8 @@
 //! task reads the CPaaS (caller audio, keys, the end of the call), one writes to it
 //! (interviewer audio, marks, `clear`, the close).
 
-use std::future::pending;
-use std::time::Duration;
-
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep_until};
 use viva_call::{CallInput, CallOutput};
 
 use crate::WsFrame;
@@ -15,11 +11,6 @@ use crate::bad_input::BadInput;
 use crate::caller_audio::CallerAudio;
 use crate::interviewer_voice::InterviewerVoice;
 use crate::protocol::{self, Inbound, ProtocolError, Start};
-
-/// The conversation sends a frame every 20 ms while it speaks; when none has come for this
-/// long the talkspurt is over and gets its mark. The margin absorbs scheduling delays: a mark
-/// sent late is harmless, one sent in the middle of a sentence only splits a talkspurt.
-const TALKSPURT_IDLE: Duration = Duration::from_millis(100);
 
 /// Why setup ended without a `start`.
 pub(crate) enum SetupEnd {
@@ -149,46 +140,33 @@ pub(crate) async fn speak<W>(
     };
     let mut voice = InterviewerVoice::default();
     let mut refused = BadInput::default();
-    let mut talkspurt_idle: Option<Instant> = None;
     let reason = loop {
-        let idle = async {
-            match talkspurt_idle {
-                Some(at) => sleep_until(at).await,
-                None => pending().await,
-            }
-        };
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(CallOutput::Audio(frame)) => match voice.speak(&frame) {
-                    Ok(spoken) => {
-                        if let Some(mark) = spoken.mark_before {
-                            out.mark(&mark).await;
-                        }
-                        for payload in spoken.payloads {
-                            out.media(&payload).await;
-                        }
-                        talkspurt_idle = Some(Instant::now() + TALKSPURT_IDLE);
+        match commands.recv().await {
+            Some(CallOutput::Audio(frame)) => match voice.speak(&frame) {
+                Ok(payloads) => {
+                    for payload in payloads {
+                        out.media(&payload).await;
                     }
-                    Err(err) => {
-                        refused.ignore("interviewer audio", &err);
-                    }
-                },
-                Some(CallOutput::ClearPlayback) => {
-                    talkspurt_idle = None;
-                    if let Some(mark) = voice.end_talkspurt() {
-                        out.mark(&mark).await;
-                    }
-                    out.clear().await;
                 }
-                Some(CallOutput::HangUp) => break "the conversation hung up",
-                None => break "the conversation dropped the call",
+                Err(err) => {
+                    refused.ignore("interviewer audio", &err);
+                }
             },
-            () = idle => {
-                talkspurt_idle = None;
+            // The CPaaS echoes the mark once the audio before it has played: it learns where
+            // each talkspurt ends.
+            Some(CallOutput::EndOfSpeech) => {
                 if let Some(mark) = voice.end_talkspurt() {
                     out.mark(&mark).await;
                 }
             }
+            Some(CallOutput::ClearPlayback) => {
+                if let Some(mark) = voice.end_talkspurt() {
+                    out.mark(&mark).await;
+                }
+                out.clear().await;
+            }
+            Some(CallOutput::HangUp) => break "the conversation hung up",
+            None => break "the conversation dropped the call",
         }
     };
     tracing::info!(reason, "closing the media stream");

@@ -21,7 +21,8 @@ pub(crate) enum VoiceError {
 /// The RTP timestamp of every packet is the frame's position on the call clock (plus a random
 /// offset, as RFC 3550 asks), so a pause between two utterances shows up as a timestamp jump,
 /// exactly what the browser's jitter buffer expects of a talkspurt boundary. The first packet
-/// of each talkspurt carries the marker bit.
+/// after the conversation says the interviewer stopped ([`VoicePacketizer::end_talkspurt`])
+/// carries the marker bit.
 #[derive(Debug)]
 pub(crate) struct VoicePacketizer {
     encoder: OpusEncoder,
@@ -29,8 +30,8 @@ pub(crate) struct VoicePacketizer {
     payload_type: u8,
     next_sequence: u16,
     timestamp_offset: u32,
-    /// Call-clock position (in samples) where the current talkspurt's next frame would start.
-    expected_start: Option<u64>,
+    /// Packets have been sent since the last talkspurt ended.
+    speaking: bool,
 }
 
 impl VoicePacketizer {
@@ -48,13 +49,14 @@ impl VoicePacketizer {
             payload_type,
             next_sequence: first_sequence,
             timestamp_offset,
-            expected_start: None,
+            speaking: false,
         })
     }
 
-    /// The interviewer was interrupted: whatever comes next starts a new talkspurt.
+    /// The interviewer stopped (the end of a line or a pause, a barge-in): whatever comes
+    /// next starts a new talkspurt.
     pub fn end_talkspurt(&mut self) {
-        self.expected_start = None;
+        self.speaking = false;
     }
 
     /// Encodes one frame into RTP packets, one per 20 ms (a frame of another length is cut
@@ -77,8 +79,7 @@ impl VoicePacketizer {
                 padded.resize(OPUS_FRAME_SAMPLES, 0.0);
                 self.encoder.encode(&padded)?
             };
-            let marker = self.expected_start != Some(start);
-            self.expected_start = Some(start + OPUS_FRAME_SAMPLES as u64);
+            let marker = !std::mem::replace(&mut self.speaking, true);
             let sequence_number = self.next_sequence;
             self.next_sequence = self.next_sequence.wrapping_add(1);
             packets.push(rtp::Packet {
@@ -117,6 +118,9 @@ mod tests {
         let mut voice = VoicePacketizer::new(0xabcd, 111, 65534, u32::MAX - 1000).unwrap();
         let mut packets = Vec::new();
         for ms in [1000, 1020, 1040, 2500, 2520] {
+            if ms == 2500 {
+                voice.end_talkspurt();
+            }
             packets.extend(voice.packetize(&frame_at(ms, 960)).unwrap());
         }
         let timestamps: Vec<u32> = packets.iter().map(|p| p.header.timestamp).collect();

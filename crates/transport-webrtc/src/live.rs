@@ -325,7 +325,7 @@ impl LiveCall {
                     }
                     Err(err) => tracing::warn!(%err, "dropping an interviewer audio frame"),
                 },
-                CallOutput::ClearPlayback => voice.end_talkspurt(),
+                CallOutput::EndOfSpeech | CallOutput::ClearPlayback => voice.end_talkspurt(),
                 CallOutput::HangUp => {
                     self.end("the conversation hung up").await;
                     return;

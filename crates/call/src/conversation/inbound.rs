@@ -12,7 +12,7 @@ use super::timeline::{Pos, pos_at, samples_for};
 /// An inbound stream that falls this far behind the call clock has stalled (the transport
 /// stopped sending) and is realigned with silence; one this far ahead (a sender whose clock
 /// runs fast) loses a frame. Either way the recording stays in step.
-const STALL: Duration = Duration::from_millis(200);
+const STALL: Duration = crate::port::MAX_GAP_FILL;
 
 /// Scores 16 kHz audio for speech, one score in `[0, 1]` per 256-sample frame.
 pub(crate) trait VoiceDetector: Send {

@@ -696,6 +696,10 @@ impl Conversation {
             self.actions
                 .push_back(Action::Send(CallOutput::Audio(frame)));
         }
+        if playback.stops_speaking(now) {
+            self.actions
+                .push_back(Action::Send(CallOutput::EndOfSpeech));
+        }
         if playback.finished(now) {
             self.finish_line(now);
         }
@@ -735,7 +739,7 @@ impl Conversation {
         };
         self.actions.push_back(Action::Turn(Turn {
             speaker: Speaker::Interviewer,
-            kind: Some(playback.line.kind.clone()),
+            kind: Some(playback.line.kind),
             question_id: playback.line.question_id.clone(),
             text,
             start_ms: ms(start),

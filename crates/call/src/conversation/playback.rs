@@ -43,6 +43,8 @@ pub(crate) struct Playback {
     /// When the first frame was (or is to be) sent.
     started: Option<Duration>,
     next_frame: Duration,
+    /// Frames have gone out since the last end of speech.
+    speaking: bool,
 }
 
 impl Playback {
@@ -60,6 +62,7 @@ impl Playback {
             synthesis_done: false,
             started: None,
             next_frame: Duration::ZERO,
+            speaking: false,
         }
     }
 
@@ -98,8 +101,9 @@ impl Playback {
             text: text.to_owned(),
             recorded_len: recorded.len(),
         });
-        // After an underrun (synthesis slower than playing), resume on a fresh frame grid.
-        let idle = self.out.is_empty() && self.next_frame < start_at;
+        // After an underrun (synthesis slower than playing: no whole frame was ready when one
+        // was due), resume on a fresh frame grid rather than send frames dated in the past.
+        let idle = self.next_frame < start_at && !self.frame_ready();
         self.out.extend(out);
         self.recorded.extend(recorded);
         if self.started.is_none() {
@@ -118,10 +122,18 @@ impl Playback {
         self.synthesis_done = true;
     }
 
-    /// When something happens next without new input: a frame is due, or the line ends.
+    /// When something happens next without new input: a frame is due, the line ends, or the
+    /// speech stops for want of audio.
     pub fn deadline(&self) -> Option<Duration> {
-        let ready = !self.out.is_empty() || self.synthesis_done;
+        // A partial frame waiting for the next sentence is not ready: waking for it would
+        // find nothing to do, again and again.
+        let ready = self.frame_ready() || self.synthesis_done || self.speaking;
         (self.started.is_some() && ready).then_some(self.next_frame)
+    }
+
+    /// Whether a whole frame (or the line's last, padded one) can be played.
+    fn frame_ready(&self) -> bool {
+        self.out.len() >= self.out_frame || (self.synthesis_done && !self.out.is_empty())
     }
 
     /// Whether everything was played and the last frame has ended by `now`.
@@ -151,11 +163,22 @@ impl Playback {
         }
         self.recorded_played += recorded_real;
         self.next_frame += FRAME;
+        self.speaking = true;
         Some(OutFrame {
             at,
             samples,
             recorded,
         })
+    }
+
+    /// Whether the interviewer's speech stops at `now`: the last frame sent has ended and no
+    /// more audio is ready (the line is over, or synthesis is behind). True once per stop.
+    pub fn stops_speaking(&mut self, now: Duration) -> bool {
+        let stops = self.speaking && now >= self.next_frame && !self.frame_ready();
+        if stops {
+            self.speaking = false;
+        }
+        stops
     }
 
     /// The words played so far, estimated from the audio sent: whole sentences, then the
@@ -191,7 +214,7 @@ mod tests {
 
     fn line() -> Line {
         Line {
-            kind: "question".into(),
+            kind: crate::dialogue::LineKind::Question,
             question_id: Some("q".into()),
             text: "One two three four. Five six.".into(),
         }
@@ -237,11 +260,45 @@ mod tests {
     }
 
     #[test]
+    fn speech_stops_when_the_audio_runs_out_once_per_stop() {
+        let mut playback = Playback::new(LineId(1), line(), false, 16_000);
+        playback.queue("One.", &[0.5; 640], 16_000, Duration::ZERO);
+        assert!(!playback.stops_speaking(Duration::ZERO), "nothing sent yet");
+        playback.next_frame(Duration::ZERO).unwrap();
+        assert!(
+            !playback.stops_speaking(Duration::from_millis(10)),
+            "the frame is still playing and another is ready"
+        );
+        playback.next_frame(Duration::from_millis(20)).unwrap();
+        assert!(
+            playback.stops_speaking(Duration::from_millis(40)),
+            "synthesis is behind"
+        );
+        assert!(
+            !playback.stops_speaking(Duration::from_millis(60)),
+            "once per stop"
+        );
+        playback.queue("Two.", &[0.5; 320], 16_000, Duration::from_millis(70));
+        playback.synthesis_done();
+        playback.next_frame(Duration::from_millis(70)).unwrap();
+        assert!(
+            playback.stops_speaking(Duration::from_millis(90)),
+            "the line is over"
+        );
+    }
+
+    #[test]
     fn an_underrun_waits_and_resumes_on_a_new_grid() {
         let mut playback = Playback::new(LineId(1), line(), false, 16_000);
         playback.queue("One.", &[0.5; 320], 16_000, Duration::ZERO);
         assert!(playback.next_frame(Duration::ZERO).is_some());
         assert!(playback.next_frame(Duration::from_millis(50)).is_none());
+        assert_eq!(
+            playback.deadline(),
+            Some(Duration::from_millis(20)),
+            "the speech stops when its last frame has played"
+        );
+        assert!(playback.stops_speaking(Duration::from_millis(50)));
         assert_eq!(
             playback.deadline(),
             None,

@@ -9,8 +9,9 @@ use viva_media::PcmFrame;
 use viva_speech::tts::SpokenSentence;
 
 use super::inbound::VoiceDetector;
+use super::playback::FRAME;
 use super::*;
-use crate::dialogue::{Line, Reply, Speaker, Turn};
+use crate::dialogue::{Line, LineKind, Reply, Speaker, Turn};
 
 const IN_RATE: u32 = 8_000;
 const OUT_RATE: u32 = 8_000;
@@ -40,16 +41,16 @@ impl VoiceDetector for EnergyVad {
     }
 }
 
-fn line(kind: &str, text: &str) -> Line {
+fn line(kind: LineKind, text: &str) -> Line {
     Line {
-        kind: kind.into(),
+        kind,
         question_id: None,
         text: text.into(),
     }
 }
 
 fn say(text: &str) -> Reply {
-    Reply::Say(line("question", text))
+    Reply::Say(line(LineKind::Question, text))
 }
 
 /// A stretch of candidate speech and the words the fake transcriber hears in it.
@@ -88,6 +89,7 @@ struct Sim {
     log: Vec<(Duration, String)>,
     frames: Vec<PcmFrame>,
     clears: Vec<Duration>,
+    ends_of_speech: Vec<Duration>,
     hang_ups: usize,
     prepares: usize,
     turns: Vec<Turn>,
@@ -128,6 +130,7 @@ impl Sim {
             log: Vec::new(),
             frames: Vec::new(),
             clears: Vec::new(),
+            ends_of_speech: Vec::new(),
             hang_ups: 0,
             prepares: 0,
             turns: Vec::new(),
@@ -191,6 +194,7 @@ impl Sim {
                 self.frames.push(frame);
             }
             Action::Send(CallOutput::ClearPlayback) => self.clears.push(now),
+            Action::Send(CallOutput::EndOfSpeech) => self.ends_of_speech.push(now),
             Action::Send(CallOutput::HangUp) => self.hang_ups += 1,
             Action::Transcribe {
                 job,
@@ -204,7 +208,7 @@ impl Sim {
                 let reply = match &event {
                     DialogueEvent::Opening { .. } => {
                         self.log.push((now, "opening".into()));
-                        Some(Reply::Say(line("greeting", "Hello there.")))
+                        Some(Reply::Say(line(LineKind::Greeting, "Hello there.")))
                     }
                     DialogueEvent::Answer { text, .. } => {
                         self.log.push((now, format!("answer:{text}")));
@@ -370,7 +374,7 @@ fn a_complete_answer_ends_the_turn_after_the_base_silence() {
     let mut sim = Sim::new(vec![say("Good. What did you measure?")]);
     let greeting = sim.next_turn(Speaker::Interviewer);
     assert_eq!(greeting.text, "Hello there.");
-    assert_eq!(greeting.kind.as_deref(), Some("greeting"));
+    assert_eq!(greeting.kind, Some(LineKind::Greeting));
     assert_eq!(
         greeting.end_ms - greeting.start_ms,
         500,
@@ -609,12 +613,14 @@ fn a_reply_overtaken_by_more_speech_is_dropped_and_reported_first() {
 #[test]
 fn long_silences_are_reported_at_each_interval_and_nudges_keep_the_clock() {
     let mut sim = Sim::new(vec![]);
-    sim.silence_replies =
-        VecDeque::from([Some(Reply::Say(line("nudge", "Take your time."))), None]);
+    sim.silence_replies = VecDeque::from([
+        Some(Reply::Say(line(LineKind::Nudge, "Take your time."))),
+        None,
+    ]);
     let greeting = sim.next_turn(Speaker::Interviewer);
     let end = ms_(greeting.end_ms);
     let nudge = sim.next_turn(Speaker::Interviewer);
-    assert_eq!(nudge.kind.as_deref(), Some("nudge"));
+    assert_eq!(nudge.kind, Some(LineKind::Nudge));
     assert_eq!(sim.asked_at("silence:8000"), end + ms_(8000));
     sim.run_until(end + ms_(24_500));
     let silences: Vec<(Duration, &str)> = sim
@@ -722,7 +728,10 @@ fn hanging_up_mid_answer_keeps_the_last_words() {
 
 #[test]
 fn the_closing_line_plays_to_the_end_then_hangs_up() {
-    let closing = Reply::Finish(line("closing", "Thank you for your time today, goodbye."));
+    let closing = Reply::Finish(line(
+        LineKind::Closing,
+        "Thank you for your time today, goodbye.",
+    ));
     let mut sim = Sim::new(vec![closing]);
     let greeting = sim.next_turn(Speaker::Interviewer);
     sim.speak(ms_(greeting.end_ms + 300), ms_(800), "No questions.");
@@ -733,11 +742,61 @@ fn the_closing_line_plays_to_the_end_then_hangs_up() {
     sim.speak(sim.now + ms_(300), ms_(800), "Bye!");
     let last = sim.next_turn(Speaker::Interviewer);
     assert!(!last.interrupted);
-    assert_eq!(last.kind.as_deref(), Some("closing"));
+    assert_eq!(last.kind, Some(LineKind::Closing));
     sim.run_until(ms_(last.end_ms + 10));
     assert_eq!(sim.hang_ups, 1);
     assert_eq!(sim.finished, Some(CallEnd::Completed));
     assert!(sim.clears.is_empty());
+}
+
+#[test]
+fn every_talkspurt_ends_with_one_end_of_speech_after_its_last_frame() {
+    let mut sim = Sim::new(vec![say("Good. What did you measure?")]);
+    // Synthesis slower than speech: the reply's second sentence comes after the first one
+    // has played, so the reply is spoken in two talkspurts.
+    sim.voice_delay = ms_(400);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    sim.speak(ms_(greeting.end_ms + 300), ms_(800), "I measured it.");
+    sim.next_turn(Speaker::Candidate);
+    let reply = sim.next_turn(Speaker::Interviewer);
+    sim.run_until(ms_(reply.end_ms + 100));
+    assert!(sim.clears.is_empty());
+
+    // Split the frames where their timestamps jump: each run must end with exactly one end
+    // of speech, sent once its last frame has played and before the next run starts.
+    let mut runs: Vec<Vec<Duration>> = Vec::new();
+    for frame in &sim.frames {
+        let at = frame.timestamp();
+        match runs.last_mut() {
+            Some(run) if *run.last().unwrap() + FRAME == at => run.push(at),
+            _ => runs.push(vec![at]),
+        }
+    }
+    assert_eq!(
+        runs.len(),
+        3,
+        "the greeting, then the reply in two parts: {:?}",
+        runs.iter().map(|r| (r[0], r.len())).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sim.ends_of_speech.len(),
+        runs.len(),
+        "{:?}",
+        sim.ends_of_speech
+    );
+    for (i, (run, end)) in runs.iter().zip(&sim.ends_of_speech).enumerate() {
+        let last_ends = *run.last().unwrap() + FRAME;
+        assert!(
+            *end >= last_ends && *end < last_ends + FRAME,
+            "talkspurt {i} ended at {last_ends:?}, its end of speech came at {end:?}"
+        );
+        if let Some(next) = runs.get(i + 1) {
+            assert!(
+                *end <= next[0],
+                "talkspurt {i}'s end came after the next one began"
+            );
+        }
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use viva_call::{
     TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_interview::judge::Judge;
-use viva_interview::transcript::{LOG_FILE, Speaker, Transcript, TranscriptLog, Turn, TurnKind};
+use viva_interview::transcript::{Speaker, Transcript, TranscriptLog, Turn, TurnKind};
 use viva_media::{PcmFrame, resample};
 use viva_speech::tts::Tts;
 use viva_speech::wer::word_errors;
@@ -23,7 +23,7 @@ use super::ScriptedCandidate;
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::engines;
-use crate::interview_call::{InterviewDialogue, TranscriptSink, kind_name};
+use crate::interview_call::{InterviewDialogue, TranscriptSink};
 
 /// The simulated candidate is on a phone line: the hardest audio the loop must handle.
 const LINE_RATE: u32 = 8_000;
@@ -31,6 +31,9 @@ const LINE_RATE: u32 = 8_000;
 const THINKING: Duration = Duration::from_millis(600);
 /// A simulation that runs longer than this (on the call clock) is stopped.
 const LONGEST_CALL: Duration = Duration::from_secs(90 * 60);
+
+/// The turn log written during the simulated call, in the output directory.
+const TRANSCRIPT_LOG: &str = "transcript.jsonl";
 
 /// Runs the interview as a call and returns its transcript, as written during the call.
 pub fn run(
@@ -43,7 +46,8 @@ pub fn run(
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output directory {}", out.display()))?;
     // A fresh call: a log left by an earlier run in the same directory would be continued.
-    let _ = std::fs::remove_file(out.join(LOG_FILE));
+    let log = out.join(TRANSCRIPT_LOG);
+    let _ = std::fs::remove_file(&log);
     let tts = Arc::new(engines::text_to_speech(config)?);
     let speech = SpeechEngines {
         stt: engines::speech_to_text(config)?,
@@ -57,7 +61,7 @@ pub fn run(
             name,
             engines::policy(config)?,
         )),
-        transcript: Box::new(TranscriptSink::open(out)?.with_observer(turns_tx)),
+        transcript: Box::new(TranscriptSink::open(&log)?.with_observer(turns_tx)),
         recording: Some(out.join("recording.wav")),
         turn_taking: TurnTaking::default(),
     };
@@ -79,7 +83,7 @@ pub fn run(
         anyhow::bail!("the recording failed during the call: {err}");
     }
 
-    let transcript = TranscriptLog::recover(out)?;
+    let transcript = TranscriptLog::recover(&log)?;
     let heard: Vec<&str> = transcript
         .turns
         .iter()
@@ -137,7 +141,7 @@ async fn caller(
             let key = turn
                 .question_id
                 .clone()
-                .unwrap_or_else(|| kind_name(turn.kind));
+                .unwrap_or_else(|| turn.kind.as_str().to_owned());
             if let Some(answer) = script.answer_for(key) {
                 let voice = tts.synthesize(&answer)?;
                 let audio = resample(&voice, tts.sample_rate(), LINE_RATE)?;

@@ -33,7 +33,6 @@ use viva_interview::transcript::{Transcript, Turn, write_atomically};
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::engines;
-use crate::interview_call::kind_name;
 
 /// Simulated speaking pace: about 150 words a minute, plus a breath per turn.
 const MS_PER_WORD: u64 = 400;
@@ -84,7 +83,7 @@ impl ScriptedCandidate {
         let key = prompt
             .question_id
             .clone()
-            .unwrap_or_else(|| kind_name(prompt.kind));
+            .unwrap_or_else(|| prompt.kind.as_str().to_owned());
         self.answer_for(key)
     }
 

@@ -1,0 +1,161 @@
+//! How an interview ends on the record: its report written from what the transcript holds, and
+//! its end (outcome, reason, the call's length) stored. For a call that ended, and at start-up
+//! for the calls a crash or a kill left in progress (their transcripts and recordings are on
+//! disk up to the crash; camera videos are repaired).
+
+use std::sync::Arc;
+
+use viva_interview::report::{EndOfCall, Report, ReportContext};
+use viva_interview::transcript::{TranscriptLog, write_atomically};
+use viva_store::{EndReason, Ending, Interview, InterviewFiles, Outcome, Store, Timestamp};
+
+use crate::config::Config;
+use crate::engines;
+use crate::jobs::Jobs;
+
+/// Writes reports and records ends.
+pub struct Conclusions {
+    store: Store,
+    jobs: Arc<Jobs>,
+    config: Arc<Config>,
+}
+
+impl Conclusions {
+    pub fn new(store: Store, jobs: Arc<Jobs>, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            jobs,
+            config,
+        }
+    }
+
+    /// Concludes an interview whose call ended: `length` is the call's own (`None` when it
+    /// failed without one: the recording then says how far it got).
+    pub async fn conclude(
+        self: &Arc<Self>,
+        interview: Interview,
+        outcome: Outcome,
+        reason: EndReason,
+        length: Option<u64>,
+        failure: Option<String>,
+    ) {
+        let ended_at = Timestamp::now();
+        let this = Arc::clone(self);
+        let id = interview.id.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let files = this.store.files(&interview.id)?;
+            let length = length.or_else(|| recorded_length(&files));
+            this.write_report(&interview, &files, reason, length)
+                .map(|()| length)
+        })
+        .await;
+        let (length, failure) = match report {
+            Ok(Ok(length)) => (length, failure),
+            Ok(Err(err)) => (
+                length,
+                Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
+            ),
+            Err(err) => (length, Some(format!("no report: {err}"))),
+        };
+        let ending = Ending {
+            outcome,
+            reason,
+            at: ended_at,
+            duration_ms: length,
+            failure,
+        };
+        if let Err(err) = self.store.finish(&id, &ending).await {
+            tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
+        }
+    }
+
+    /// Finishes interviews a crash left in progress: they end as abandoned (the server
+    /// stopped), with a report of what was said and the length of call that was recorded.
+    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        for interview in self.store.unfinished().await? {
+            tracing::warn!(interview_id = %interview.id, "finishing an interview the server stopped during");
+            let files = self.store.files(&interview.id)?;
+            let length = recorded_length(&files);
+            repair_videos(&files);
+            let this = Arc::clone(self);
+            let id = interview.id.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                this.write_report(&interview, &files, EndReason::ServerStopped, length)
+            })
+            .await?;
+            let (outcome, failure) = match report {
+                Ok(()) => (Outcome::Abandoned, None),
+                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}"))),
+            };
+            let ending = Ending {
+                outcome,
+                reason: EndReason::ServerStopped,
+                at: Timestamp::now(),
+                duration_ms: length,
+                failure,
+            };
+            self.store.finish(&id, &ending).await?;
+        }
+        Ok(())
+    }
+
+    /// Scores what the transcript holds and writes the report beside it.
+    fn write_report(
+        &self,
+        interview: &Interview,
+        files: &InterviewFiles,
+        reason: EndReason,
+        length: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let judge = self.jobs.judge(&interview.job)?;
+        let transcript = TranscriptLog::recover(&files.transcript_log())?;
+        let report = Report::build(
+            judge.job(),
+            &transcript,
+            &judge.assess_transcript(&transcript),
+            &ReportContext {
+                candidate: Some(interview.candidate.name.clone()),
+                completed_at: Some(Timestamp::now().to_string()),
+                ended: Some(EndOfCall {
+                    reason: reason.as_str().to_owned(),
+                    description: reason.describe().to_owned(),
+                }),
+                call_length_ms: length,
+                models: engines::model_versions(&self.config, true),
+            },
+        )?;
+        Ok(write_atomically(
+            &files.report(),
+            report.to_json().as_bytes(),
+        )?)
+    }
+}
+
+/// The length of call the recording holds (it is flushed as the call goes, so after a crash
+/// it says how far the call got); `None` when there is no readable recording.
+fn recorded_length(files: &InterviewFiles) -> Option<u64> {
+    let path = files.recording();
+    match viva_media::wav_length(&path) {
+        Ok(length) => Some(length.as_millis() as u64),
+        Err(err) => {
+            if path.exists() {
+                tracing::warn!(%err, "cannot read the recording's length");
+            }
+            None
+        }
+    }
+}
+
+/// Makes the camera recordings a crash left unfinished playable and seekable.
+fn repair_videos(files: &InterviewFiles) {
+    for path in files.videos() {
+        match viva_transport_webrtc::repair_call_recording(&path) {
+            Ok(outcome) => {
+                tracing::info!(video = %path.display(), ?outcome, "checked the camera recording");
+            }
+            Err(err) => {
+                tracing::warn!(video = %path.display(), %err, "cannot repair the camera recording");
+            }
+        }
+    }
+}
