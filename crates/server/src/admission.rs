@@ -2,9 +2,29 @@
 //! PIN, a media stream, the dial API, the live call), with a reason that each protocol turns
 //! into its own answer: an HTTP status, a spoken prompt, a closed WebSocket.
 
+use viva_call::Departure;
 use viva_store::{Interview, Status, Timestamp};
 
-use crate::live::Carrier;
+/// What carries a call, and so what a connection that drops for good means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// WebRTC. A dropped connection is a lost connection (the page has its own "End
+    /// interview"); a reload rejoins within the grace period.
+    Browser,
+    /// SIP or a CPaaS media stream. A hang-up is the candidate ending the call, unless they
+    /// call back within the grace period.
+    Phone,
+}
+
+impl Carrier {
+    /// How the call ends if this carrier's connection drops and nobody comes back.
+    pub fn if_gone(self) -> Departure {
+        match self {
+            Carrier::Browser => Departure::ConnectionLost,
+            Carrier::Phone => Departure::EndedByCandidate,
+        }
+    }
+}
 
 /// Why an interview cannot be joined now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

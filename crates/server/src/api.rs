@@ -19,9 +19,9 @@ use viva_interview::report::Report;
 use viva_interview::transcript::{Transcript, TranscriptLog};
 use viva_store::{Candidate, Interview, InterviewFiles, NewInterview, Page, Status, Timestamp};
 
+use crate::admission::Carrier;
 use crate::admission::Refusal;
 use crate::error::ApiError;
-use crate::live::Carrier;
 use crate::peer::ClientAddr;
 use crate::state::{AppState, CredentialRefusal};
 

@@ -16,10 +16,11 @@ use viva_call::{Call, ConnectionId};
 use viva_store::{Interview, Outcome, Timestamp};
 use viva_transport_webrtc::{BrowserCall, RemoteCandidate};
 
+use crate::admission::Carrier;
 use crate::admission::Refusal;
 use crate::error::ApiError;
 use crate::links::LinkError;
-use crate::live::{Carrier, Claim, JoinError, LiveCall};
+use crate::live::{Claim, JoinError, LiveCall};
 use crate::state::AppState;
 
 /// How long the browser's media may take to connect after the answer.

@@ -14,33 +14,13 @@ use viva_call::{
 };
 use viva_store::{EndReason, Ending, Interview, Outcome, Status, Store, Timestamp};
 
-use crate::admission::{LiveState, Refusal, may_join};
+use crate::admission::{Carrier, LiveState, Refusal, may_join};
 use crate::conclusion::Conclusions;
 use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
-
-/// What carries a call, and so what a connection that drops for good means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carrier {
-    /// WebRTC. A dropped connection is a lost connection (the page has its own "End
-    /// interview"); a reload rejoins within the grace period.
-    Browser,
-    /// SIP or a CPaaS media stream. A hang-up is the candidate ending the call, unless they
-    /// call back within the grace period.
-    Phone,
-}
-
-impl Carrier {
-    fn if_gone(self) -> Departure {
-        match self {
-            Carrier::Browser => Departure::ConnectionLost,
-            Carrier::Phone => Departure::EndedByCandidate,
-        }
-    }
-}
 
 /// Why a connection may not join.
 #[derive(Debug)]

@@ -7,7 +7,8 @@ use viva_call::{Call, CallOutput, SystemClock};
 use viva_store::{Interview, Timestamp};
 use viva_transport_sip::{DialError, DialProgress, IncomingCall};
 
-use crate::live::{Carrier, Claim, JoinError};
+use crate::admission::Carrier;
+use crate::live::{Claim, JoinError};
 use crate::pins::{PinCaller, PinRefusal};
 use crate::state::AppState;
 
