@@ -537,6 +537,82 @@ fn check_model_file(path: &Path) -> Result<(), SttError> {
             reason: "it does not start with the ggml magic number".to_owned(),
         });
     }
+    let invalid = |reason: String| SttError::ModelInvalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut header = [0u8; 4 * HPARAMS];
+    file.read_exact(&mut header)
+        .map_err(|_| invalid("the file ends inside its header".to_owned()))?;
+    let hparams: Vec<i64> = header
+        .chunks_exact(4)
+        .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect();
+    check_hparams(&hparams).map_err(invalid)?;
+    // The token embedding alone holds n_vocab x n_text_state weights, at least half a byte
+    // each in the smallest quantization: a shorter file was cut off.
+    let least = hparams[0] * hparams[6] / 2;
+    let size = file.metadata().map_or(0, |m| m.len());
+    if (size as i64) < least {
+        return Err(invalid(format!(
+            "it is {size} bytes, too short for the model its header describes (at least {least}): \
+             a download or conversion was cut off"
+        )));
+    }
+    Ok(())
+}
+
+/// The ggml whisper header's integers after the magic: n_vocab, n_audio_ctx, n_audio_state,
+/// n_audio_head, n_audio_layer, n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels,
+/// ftype.
+const HPARAMS: usize = 11;
+
+/// whisper.cpp sizes its buffers from the header and, given zeros or absurd values, frees
+/// memory it never allocated (a crash, not an error), so the header is checked first.
+fn check_hparams(h: &[i64]) -> Result<(), String> {
+    const NAMES: [&str; HPARAMS] = [
+        "n_vocab",
+        "n_audio_ctx",
+        "n_audio_state",
+        "n_audio_head",
+        "n_audio_layer",
+        "n_text_ctx",
+        "n_text_state",
+        "n_text_head",
+        "n_text_layer",
+        "n_mels",
+        "ftype",
+    ];
+    // Far above every released whisper model, far below what overflows a buffer size.
+    const LIMITS: [i64; HPARAMS] = [
+        1 << 20,
+        1 << 14,
+        1 << 14,
+        1 << 8,
+        1 << 8,
+        1 << 14,
+        1 << 14,
+        1 << 8,
+        1 << 8,
+        1 << 9,
+        1 << 20,
+    ];
+    for ((name, &value), limit) in NAMES.iter().zip(h).zip(LIMITS) {
+        // ftype carries a quantization version in its thousands and may be zero (f32).
+        let least = if *name == "ftype" { 0 } else { 1 };
+        if !(least..=limit).contains(&value) {
+            return Err(format!(
+                "its header gives {name} = {value}, not a whisper model"
+            ));
+        }
+    }
+    for (state, head) in [(h[2], h[3]), (h[6], h[7])] {
+        if state % head != 0 {
+            return Err(format!(
+                "its header splits a width of {state} into {head} attention heads"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -640,15 +716,53 @@ mod tests {
         let err = SpeechToText::load(&SttConfig::new(&junk)).err().unwrap();
         assert!(err.to_string().contains("ggml magic"), "{err}");
 
-        // A right magic but truncated body must be an error, not a crash.
-        let truncated = dir.join("truncated.bin");
+        // A right magic with a zeroed header must be an error, not a crash: whisper.cpp
+        // frees buffers it never allocated when handed one (a SIGSEGV every few runs).
+        let zeroed = dir.join("zeroed.bin");
         let mut bytes = GGML_MAGIC.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[0u8; 64]);
+        std::fs::write(&zeroed, bytes).unwrap();
+        let err = SpeechToText::load(&SttConfig::new(&zeroed)).err().unwrap();
+        assert!(err.to_string().contains("n_vocab = 0"), "{err}");
+
+        // The header of whisper tiny.en, then nothing: a download cut off.
+        let truncated = dir.join("truncated.bin");
+        let tiny_en: [i32; HPARAMS] = [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1];
+        let mut bytes = GGML_MAGIC.to_le_bytes().to_vec();
+        bytes.extend(tiny_en.iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend_from_slice(&[0u8; 4096]);
         std::fs::write(&truncated, bytes).unwrap();
         let err = SpeechToText::load(&SttConfig::new(&truncated))
             .err()
             .unwrap();
-        assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
+        assert!(err.to_string().contains("cut off"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn implausible_headers_are_refused() {
+        let tiny_en = [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1];
+        assert_eq!(check_hparams(&tiny_en), Ok(()));
+        let mut absurd = tiny_en;
+        absurd[4] = 1 << 30;
+        assert!(
+            check_hparams(&absurd)
+                .unwrap_err()
+                .contains("n_audio_layer")
+        );
+        let mut negative = tiny_en;
+        negative[9] = -80;
+        assert!(
+            check_hparams(&negative)
+                .unwrap_err()
+                .contains("n_mels = -80")
+        );
+        let mut uneven = tiny_en;
+        uneven[3] = 5;
+        assert!(
+            check_hparams(&uneven)
+                .unwrap_err()
+                .contains("attention heads")
+        );
     }
 }
