@@ -1,5 +1,6 @@
 //! The `viva` binary.
 
+mod accounts;
 mod admission;
 mod api;
 mod attempts;
@@ -26,12 +27,13 @@ mod serve;
 mod simulate;
 mod state;
 mod transcribe;
+mod workspace;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{BenchCommand, Cli, Command, ModelsCommand};
+use cli::{BenchCommand, Cli, Command, ModelsCommand, UserCommand};
 use config::{Config, LogFormat};
 
 fn main() -> ExitCode {
@@ -83,6 +85,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config => {
             print!("{}", config.to_masked_toml(&provenance));
             Ok(())
+        }
+        Command::User(UserCommand::Add(args)) => {
+            tokio::runtime::Runtime::new()?.block_on(accounts::add(&config, args))
+        }
+        Command::User(UserCommand::List) => {
+            tokio::runtime::Runtime::new()?.block_on(accounts::list(&config))
         }
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, response::Html, routing::get};
+use axum::{Json, Router, routing::get};
 use serde_json::{Value, json};
 use viva_call::SpeechEngines;
 use viva_call::prompt::PromptAudio;
@@ -203,13 +203,13 @@ fn check_paths(config: &Config, provenance: &Provenance) -> anyhow::Result<()> {
 
 fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/version", get(version))
         .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::routes(state.clone()))
         .merge(crate::join::routes())
         .merge(crate::media_stream::routes())
+        .merge(crate::workspace::routes())
         .with_state(state)
 }
 
@@ -253,15 +253,6 @@ async fn healthz() -> Json<Value> {
 
 async fn version() -> Json<Value> {
     Json(json!({ "name": "viva", "version": env!("CARGO_PKG_VERSION") }))
-}
-
-async fn home() -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Viva</title></head>\
-         <body><h1>Viva {}</h1><p>Self-hosted AI interviews. Health: <a href=\"/healthz\">/healthz</a>.</p>\
-         </body></html>",
-        env!("CARGO_PKG_VERSION")
-    ))
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,7 @@
 //! interview's recordings, transcript and report live in `<data_dir>/interviews/<id>/`
 //! ([`InterviewFiles`]).
 
+mod accounts;
 mod files;
 mod interview;
 #[cfg(test)]
@@ -23,6 +24,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
+pub use accounts::{NewUser, Role, Session, User};
 pub use files::InterviewFiles;
 pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
@@ -138,6 +140,16 @@ pub enum StoreError {
         /// The offending value.
         value: String,
     },
+    /// An account row holds a role this version does not know.
+    #[error(
+        "account {id} in the database has an invalid role ({value}); was the row edited by hand?"
+    )]
+    CorruptAccount {
+        /// The account.
+        id: String,
+        /// The offending value.
+        value: String,
+    },
     /// An interview id with characters that could leave the data directory.
     #[error(
         "invalid interview id {id:?}: ids are 1-{MAX_ID_LEN} characters of A-Z, a-z, 0-9, '_' and '-'"
@@ -159,6 +171,12 @@ pub enum StoreError {
         id: String,
         /// How it ended.
         status: Status,
+    },
+    /// Another account has this email.
+    #[error("an account with email {email} already exists")]
+    EmailTaken {
+        /// The email, lower-cased.
+        email: String,
     },
     /// Every PIN tried belongs to an unfinished interview.
     #[error(
@@ -665,6 +683,13 @@ fn migrator() -> Migrator {
             "end reason".into(),
             MigrationType::Simple,
             include_str!("../migrations/0003_end_reason.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "accounts".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0004_accounts.sql").into_sql_str(),
             false,
         ),
     ])

@@ -159,6 +159,8 @@ on_both_databases!(
     settings_keep_the_first_value,
     reopening_keeps_data,
     dial_status_is_kept,
+    accounts_are_found_by_email_in_any_case,
+    sessions_expire_and_end,
 );
 
 const JOB: &str = "backend-developer";
@@ -924,4 +926,79 @@ fn generated_ids_and_pins_have_their_shape() {
     }
     // Not a constant: 1000 draws from 9 x 10^9 values are all distinct but for a fluke.
     assert!(pins.iter().collect::<HashSet<_>>().len() > 998);
+}
+
+async fn accounts_are_found_by_email_in_any_case(db: &Db) {
+    let store = db.open().await;
+    let new = |email: &str, role| NewUser {
+        email: email.to_string(),
+        password_hash: format!("hash-of-{email}"),
+        role,
+    };
+    let ada = store
+        .create_user(new(" Ada@Example.com", Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(ada.email, "ada@example.com");
+    let taken = store
+        .create_user(new("ADA@example.com", Role::Viewer))
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::EmailTaken { .. }), "{taken}");
+    store
+        .create_user(new("grace@example.com", Role::Viewer))
+        .await
+        .unwrap();
+
+    let (found, hash) = store.credentials("ADA@EXAMPLE.COM").await.unwrap().unwrap();
+    assert_eq!(found, ada);
+    assert_eq!(hash, "hash-of- Ada@Example.com");
+    assert!(
+        store
+            .credentials("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let roles: Vec<Role> = store
+        .users()
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.role)
+        .collect();
+    assert_eq!(roles, [Role::Admin, Role::Viewer]);
+}
+
+async fn sessions_expire_and_end(db: &Db) {
+    let store = db.open().await;
+    let user = store
+        .create_user(NewUser {
+            email: "ada@example.com".to_string(),
+            password_hash: "h".to_string(),
+            role: Role::Recruiter,
+        })
+        .await
+        .unwrap();
+    let now = Timestamp::from_unix_ms(EXPIRES_MS - 10_000);
+    let expires = Timestamp::from_unix_ms(EXPIRES_MS);
+    store
+        .create_session(&user, "token-hash", "csrf", expires)
+        .await
+        .unwrap();
+    let session = store.session("token-hash", now).await.unwrap().unwrap();
+    assert_eq!(session.user, user);
+    assert_eq!(session.csrf_token, "csrf");
+    assert!(store.session("other-hash", now).await.unwrap().is_none());
+    assert!(
+        store
+            .session("token-hash", expires)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired at its expiry"
+    );
+    assert_eq!(store.forget_expired_sessions(now).await.unwrap(), 0);
+    store.end_session("token-hash").await.unwrap();
+    assert!(store.session("token-hash", now).await.unwrap().is_none());
 }

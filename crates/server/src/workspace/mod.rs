@@ -1,0 +1,140 @@
+//! The recruiter workspace: server-rendered pages behind a sign-in.
+//!
+//! Pages are minijinja templates compiled into the binary; every value is HTML-escaped on
+//! output (templates named `*.html` escape by default), so a candidate called
+//! `<script>` is shown as text. Sessions and CSRF are in [`session`].
+
+mod interviews;
+pub mod session;
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::Environment;
+use minijinja::value::Serde;
+use serde::Serialize;
+
+use crate::state::AppState;
+use session::SignedIn;
+
+/// The workspace's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(interviews::list))
+        .route("/login", get(session::login_page).post(session::log_in))
+        .route("/logout", post(session::log_out))
+        .route("/assets/workspace.css", get(style))
+}
+
+/// The templates, parsed once.
+fn templates() -> &'static Environment<'static> {
+    static TEMPLATES: OnceLock<Environment<'static>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../../templates/base.html")),
+            ("login.html", include_str!("../../templates/login.html")),
+            ("message.html", include_str!("../../templates/message.html")),
+            (
+                "interviews.html",
+                include_str!("../../templates/interviews.html"),
+            ),
+        ] {
+            env.add_template(name, source)
+                .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
+        }
+        env
+    })
+}
+
+/// The signed-in user as pages show them.
+#[derive(Serialize)]
+struct Viewer<'a> {
+    email: &'a str,
+    role: &'static str,
+}
+
+/// Renders `template` for `signed_in` (or nobody) with `context`'s fields beside `user`,
+/// `csrf` and `section`.
+fn render(
+    template: &str,
+    signed_in: Option<&SignedIn>,
+    section: &str,
+    context: minijinja::Value,
+) -> Response {
+    let user = signed_in.map(|s| Viewer {
+        email: &s.user.email,
+        role: s.user.role.as_str(),
+    });
+    let csrf = signed_in.map(|s| s.csrf_token.as_str());
+    let page = templates().get_template(template).and_then(|t| {
+        t.render(minijinja::context! { user => Serde(user), csrf, section, ..context })
+    });
+    match page {
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(template, error = %format!("{err:#}"), "a page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A page with a heading and one message, e.g. "not allowed".
+fn message(
+    status: StatusCode,
+    signed_in: Option<&SignedIn>,
+    heading: &str,
+    text: &str,
+) -> Response {
+    let mut page = render(
+        "message.html",
+        signed_in,
+        "",
+        minijinja::context! { heading, message => text },
+    );
+    *page.status_mut() = status;
+    page
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../assets/workspace.css"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_escapes_what_it_shows() {
+        let html = templates()
+            .get_template("message.html")
+            .unwrap()
+            .render(minijinja::context! {
+                heading => "<script>alert(1)</script>",
+                message => "\"quoted\" & <b>bold</b>",
+            })
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&quot;quoted&quot; &amp; &lt;b&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"));
+        for name in ["login.html", "interviews.html"] {
+            templates().get_template(name).unwrap();
+        }
+    }
+}
