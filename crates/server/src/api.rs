@@ -4,7 +4,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -132,12 +132,23 @@ async fn require_key(
             )
             .into_response(),
         },
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the recruiter API key as `Authorization: Bearer KEY` (`viva api-key` prints it)",
-        )
-        .into_response(),
+        None => {
+            // A signed-in recruiter's browser may read (the review page plays recordings and
+            // offers downloads from here); changes need the key, so a cookie alone cannot be
+            // used to forge them.
+            let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+            match crate::workspace::session::signed_in(&state, request.headers()).await {
+                Ok(Some(_)) if reads => next.run(request).await,
+                Ok(_) => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send the recruiter API key as `Authorization: Bearer KEY` (`viva api-key` \
+                     prints it)",
+                )
+                .into_response(),
+                Err(err) => ApiError::internal(err).into_response(),
+            }
+        }
     }
 }
 

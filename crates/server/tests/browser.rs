@@ -378,7 +378,7 @@ async fn join_call(server: &TestServer, name: &str, clip_name: &str) -> (String,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_button_ends_the_interview() {
     let server = tokio::task::block_in_place(|| TestServer::start("browser-end", &[]));
-    let (id, _browser, tab) = join_call(&server, "Grace Hopper", CLIPS[0]).await;
+    let (id, browser, tab) = join_call(&server, "Grace Hopper", CLIPS[0]).await;
     // The interviewer is heard in the page before the candidate leaves.
     let heard = tab
         .wait_for(
@@ -420,6 +420,82 @@ async fn the_end_button_ends_the_interview() {
         html.text().contains("ended by the candidate"),
         "{}",
         html.text()
+    );
+    review_in_the_workspace(&server, &browser, &id).await;
+}
+
+/// A recruiter signs in through the form, finds the interview in the list, and reviews it:
+/// the recording plays in `#player`, and clicking a transcript turn (or an evidence quote)
+/// moves the player to that turn's moment.
+async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &str) {
+    let password = "a recruiter's long password";
+    let made = tokio::task::block_in_place(|| {
+        server.add_user("recruiter@example.com", "recruiter", password)
+    });
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tab = browser.open(&server.url("/")).await.unwrap();
+    tab.wait_for("location.pathname === '/login'", Duration::from_secs(10))
+        .await
+        .unwrap();
+    tab.eval(&format!(
+        "document.querySelector('input[name=email]').value = 'recruiter@example.com';
+         document.querySelector('input[name=password]').value = {};
+         document.querySelector('form[action=\"/login\"]').submit();",
+        serde_json::to_string(password).unwrap()
+    ))
+    .await
+    .unwrap();
+    let listed = tab
+        .wait_for(
+            &format!("location.pathname === '/' && !!document.querySelector('a[href=\"/interviews/{id}\"]')"),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(listed.is_ok(), "{listed:?}\nconsole: {:#?}", tab.console());
+    tab.click(&format!("a[href=\"/interviews/{id}\"]"))
+        .await
+        .unwrap();
+    tab.wait_for(
+        "!!document.querySelector('#player') && document.querySelector('#player').readyState >= 1",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // The last turn with a moment after the start, so a seek is visible; an evidence quote
+    // when the report has one.
+    let target = tab
+        .eval(
+            "(() => {
+                const all = [...document.querySelectorAll('.quote[data-at-ms], .turn[data-at-ms]')]
+                    .filter(e => Number(e.dataset.atMs) > 1000);
+                const quote = all.find(e => e.classList.contains('quote'));
+                const chosen = quote || all[all.length - 1];
+                chosen.id = 'seek-target';
+                return Number(chosen.dataset.atMs);
+            })()",
+        )
+        .await
+        .unwrap();
+    let at_ms = target.as_f64().expect("a turn with a moment");
+    tab.click("#seek-target").await.unwrap();
+    let position = tab
+        .wait_for(
+            &format!(
+                "Math.abs(document.querySelector('#player').currentTime * 1000 - {at_ms}) < 500"
+            ),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        position.is_ok(),
+        "the player did not move to {at_ms} ms: {:?}\nconsole: {:#?}",
+        tab.eval("document.querySelector('#player').currentTime")
+            .await,
+        tab.console()
     );
 }
 

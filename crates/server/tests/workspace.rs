@@ -4,35 +4,11 @@
 #[path = "support/server.rs"]
 mod server;
 
-use std::io::Write;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
-use server::{Reply, TestServer, repo};
+use server::{Reply, TestServer};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn add_user(server: &TestServer, email: &str, role: &str, password: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
-        .args([
-            "user",
-            "add",
-            email,
-            "--role",
-            role,
-            "--password-stdin",
-            "--data-dir",
-        ])
-        .arg(&server.data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn local(n: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, n])
@@ -107,7 +83,7 @@ fn sign_in(server: &TestServer, from: IpAddr, email: &str, password: &str) -> Re
 #[test]
 fn recruiters_sign_in_see_interviews_as_text_and_sign_out() {
     let server = TestServer::start("workspace-sign-in", &[]);
-    let made = add_user(&server, "Ada@Example.com", "recruiter", PASSWORD);
+    let made = server.add_user("Ada@Example.com", "recruiter", PASSWORD);
     assert!(
         made.status.success(),
         "{}",
@@ -116,10 +92,10 @@ fn recruiters_sign_in_see_interviews_as_text_and_sign_out() {
     assert!(String::from_utf8_lossy(&made.stdout).contains("created ada@example.com (recruiter)"));
 
     // Bad input to the command is refused with a reason.
-    let short = add_user(&server, "bob@example.com", "viewer", "short");
+    let short = server.add_user("bob@example.com", "viewer", "short");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
-    let again = add_user(&server, "ADA@example.com", "viewer", PASSWORD);
+    let again = server.add_user("ADA@example.com", "viewer", PASSWORD);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
     // Nobody signed in: the list sends to the sign-in page.
@@ -227,7 +203,8 @@ fn recruiters_sign_in_see_interviews_as_text_and_sign_out() {
 fn password_guessing_is_bounded_per_address_and_per_account() {
     let server = TestServer::start("workspace-guessing", &[]);
     assert!(
-        add_user(&server, "ada@example.com", "admin", PASSWORD)
+        server
+            .add_user("ada@example.com", "admin", PASSWORD)
             .status
             .success()
     );
@@ -254,4 +231,152 @@ fn password_guessing_is_bounded_per_address_and_per_account() {
     // The account itself is now locked for a while: other addresses cannot keep guessing it.
     let elsewhere = sign_in(&server, local(3), "ada@example.com", "yet another guess");
     assert_eq!(elsewhere.status, 429);
+}
+
+/// The session cookie of a signed-in `email`.
+fn session_of(server: &TestServer, from: IpAddr, email: &str) -> String {
+    let reply = sign_in(server, from, email, PASSWORD);
+    assert_eq!(reply.status, 303, "{}", reply.text());
+    format!(
+        "viva_session={}",
+        set_cookie(&reply, "viva_session").unwrap()
+    )
+}
+
+fn decide(server: &TestServer, session: &str, id: &str, fields: &[(&str, &str)]) -> Reply {
+    server.request_from(
+        local(1),
+        "POST",
+        &format!("/interviews/{id}/decision"),
+        None,
+        &[
+            ("Cookie", session),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(form(fields)),
+    )
+}
+
+#[test]
+fn recruiters_decide_viewers_only_read_and_history_is_kept() {
+    let server = TestServer::start("workspace-decisions", &[]);
+    for (email, role) in [
+        ("rec@example.com", "recruiter"),
+        ("hm@example.com", "viewer"),
+    ] {
+        assert!(server.add_user(email, role, PASSWORD).status.success());
+    }
+    let id = server.schedule("<script>alert('x')</script> Mallory")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let recruiter = session_of(&server, local(1), "rec@example.com");
+    let viewer = session_of(&server, local(1), "hm@example.com");
+    let review = |session: &str| {
+        server.request_from(
+            local(1),
+            "GET",
+            &format!("/interviews/{id}"),
+            None,
+            &[("Cookie", session)],
+            None,
+        )
+    };
+
+    let page = review(&recruiter);
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(!html.contains("<script>alert"), "the name is escaped");
+    assert!(
+        html.contains("name=\"decision\" value=\"advance\""),
+        "a recruiter gets the form"
+    );
+    let csrf = hidden(&html, "csrf");
+
+    // Without the session's CSRF token, or with a made-up decision: nothing recorded.
+    let forged = decide(
+        &server,
+        &recruiter,
+        &id,
+        &[("csrf", "nope"), ("decision", "advance")],
+    );
+    assert_eq!(forged.status, 403);
+    let odd = decide(
+        &server,
+        &recruiter,
+        &id,
+        &[("csrf", &csrf), ("decision", "maybe")],
+    );
+    assert_eq!(odd.status, 400);
+
+    for (decision, note) in [("hold", "ask the team"), ("advance", "clear <b>yes</b>")] {
+        let done = decide(
+            &server,
+            &recruiter,
+            &id,
+            &[("csrf", &csrf), ("decision", decision), ("note", note)],
+        );
+        assert_eq!(done.status, 303, "{}", done.text());
+    }
+
+    // The viewer sees the decision and its history, but gets no form and cannot post one.
+    let seen = review(&viewer).text();
+    assert!(!seen.contains("name=\"decision\""), "no form for a viewer");
+    assert!(seen.contains("History (2)"), "{seen}");
+    assert!(
+        seen.contains("clear &lt;b&gt;yes&lt;&#x2f;b&gt;"),
+        "notes are escaped"
+    );
+    let viewer_csrf = hidden(&seen, "csrf");
+    let refused = decide(
+        &server,
+        &viewer,
+        &id,
+        &[("csrf", &viewer_csrf), ("decision", "reject")],
+    );
+    assert_eq!(refused.status, 403);
+    let list = server
+        .request_from(local(1), "GET", "/", None, &[("Cookie", &viewer)], None)
+        .text();
+    assert!(
+        list.contains("verdict-tag advance"),
+        "the list shows the current decision"
+    );
+
+    // Recordings and transcripts: a signed-in browser may read them through the API, not
+    // change anything; without a session or key, nothing.
+    let transcript = format!("/api/v1/interviews/{id}/transcript");
+    let read = server.request_from(
+        local(1),
+        "GET",
+        &transcript,
+        None,
+        &[("Cookie", &viewer)],
+        None,
+    );
+    assert_eq!(read.status, 200, "{}", read.text());
+    let anonymous = server.request_from(local(1), "GET", &transcript, None, &[], None);
+    assert_eq!(anonymous.status, 401);
+    let change = server.request_from(
+        local(1),
+        "POST",
+        &format!("/api/v1/interviews/{id}/dial"),
+        None,
+        &[("Cookie", &recruiter)],
+        None,
+    );
+    assert_eq!(
+        change.status, 401,
+        "a cookie alone changes nothing through the API"
+    );
+
+    let unknown = server.request_from(
+        local(1),
+        "GET",
+        "/interviews/nope",
+        None,
+        &[("Cookie", &viewer)],
+        None,
+    );
+    assert_eq!(unknown.status, 404);
 }

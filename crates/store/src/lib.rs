@@ -7,6 +7,7 @@
 //! ([`InterviewFiles`]).
 
 mod accounts;
+mod decisions;
 mod files;
 mod interview;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
 pub use accounts::{NewUser, Role, Session, User};
+pub use decisions::{Decision, Verdict};
 pub use files::InterviewFiles;
 pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
@@ -690,6 +692,13 @@ fn migrator() -> Migrator {
             "accounts".into(),
             MigrationType::Simple,
             include_str!("../migrations/0004_accounts.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            5,
+            "decisions".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0005_decisions.sql").into_sql_str(),
             false,
         ),
     ])

@@ -161,6 +161,7 @@ on_both_databases!(
     dial_status_is_kept,
     accounts_are_found_by_email_in_any_case,
     sessions_expire_and_end,
+    decisions_keep_their_history,
 );
 
 const JOB: &str = "backend-developer";
@@ -1001,4 +1002,45 @@ async fn sessions_expire_and_end(db: &Db) {
     assert_eq!(store.forget_expired_sessions(now).await.unwrap(), 0);
     store.end_session("token-hash").await.unwrap();
     assert!(store.session("token-hash", now).await.unwrap().is_none());
+}
+
+async fn decisions_keep_their_history(db: &Db) {
+    let store = db.open().await;
+    let interview = store.create_interview(new_interview("Ada")).await.unwrap();
+    let user = store
+        .create_user(NewUser {
+            email: "hm@example.com".to_string(),
+            password_hash: "h".to_string(),
+            role: Role::Recruiter,
+        })
+        .await
+        .unwrap();
+    assert!(store.decisions(&interview.id).await.unwrap().is_empty());
+    let at = |ms| Timestamp::from_unix_ms(EXPIRES_MS - 100_000 + ms);
+    store
+        .record_decision(
+            &interview.id,
+            &user.id,
+            Verdict::Hold,
+            "ask the team",
+            at(0),
+        )
+        .await
+        .unwrap();
+    store
+        .record_decision(
+            &interview.id,
+            &user.id,
+            Verdict::Advance,
+            "strong answers <b>",
+            at(5),
+        )
+        .await
+        .unwrap();
+    let decisions = store.decisions(&interview.id).await.unwrap();
+    let verdicts: Vec<Verdict> = decisions.iter().map(|d| d.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Advance, Verdict::Hold], "current first");
+    assert_eq!(decisions[0].note, "strong answers <b>");
+    assert_eq!(decisions[0].by, "hm@example.com");
+    assert_eq!(decisions[1].at, at(0));
 }

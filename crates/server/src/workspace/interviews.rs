@@ -27,7 +27,7 @@ pub struct ListQuery {
 
 /// One row as the page shows it.
 #[derive(Serialize)]
-struct Row {
+pub struct Row {
     id: String,
     candidate: String,
     job: String,
@@ -38,6 +38,8 @@ struct Row {
     score: Option<String>,
     recommendation: Option<&'static str>,
     recommendation_label: Option<&'static str>,
+    /// The hiring team's current decision.
+    decision: Option<&'static str>,
 }
 
 /// What the list needs of a report.
@@ -84,13 +86,22 @@ pub async fn list(
     )
 }
 
-async fn row(state: &AppState, interview: Interview) -> Row {
+/// How `interview` is shown in the list and atop its review.
+pub async fn row(state: &AppState, interview: Interview) -> Row {
     let summary = if interview.status == Status::Completed {
         report_summary(state, &interview.id).await
     } else {
         None
     };
+    let decision = match state.store.decisions(&interview.id).await {
+        Ok(decisions) => decisions.first().map(|d| d.verdict.as_str()),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read decisions");
+            None
+        }
+    };
     Row {
+        decision,
         candidate: interview.candidate.name.clone(),
         job: interview.job.clone(),
         status: interview.status.as_str(),
@@ -131,7 +142,7 @@ fn status_label(status: Status) -> &'static str {
     }
 }
 
-fn recommendation_label(recommendation: Recommendation) -> &'static str {
+pub fn recommendation_label(recommendation: Recommendation) -> &'static str {
     match recommendation {
         Recommendation::StrongYes => "Strong yes",
         Recommendation::Yes => "Yes",

@@ -5,6 +5,7 @@
 //! `<script>` is shown as text. Sessions and CSRF are in [`session`].
 
 mod interviews;
+mod review;
 pub mod session;
 
 use std::sync::OnceLock;
@@ -24,9 +25,12 @@ use session::SignedIn;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(interviews::list))
+        .route("/interviews/{id}", get(review::page))
+        .route("/interviews/{id}/decision", post(review::decide))
         .route("/login", get(session::login_page).post(session::log_in))
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
+        .route("/assets/review.js", get(review_script))
 }
 
 /// The templates, parsed once.
@@ -42,10 +46,17 @@ fn templates() -> &'static Environment<'static> {
                 "interviews.html",
                 include_str!("../../templates/interviews.html"),
             ),
+            ("review.html", include_str!("../../templates/review.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
         }
+        env.add_filter("clock", clock);
+        env.add_filter("advice", |name: String| {
+            serde_json::from_value(serde_json::Value::String(name))
+                .map(interviews::recommendation_label)
+                .unwrap_or("—")
+        });
         env
     })
 }
@@ -99,6 +110,23 @@ fn message(
     page
 }
 
+/// `m:ss` of a moment in the recording, from milliseconds.
+fn clock(ms: u64) -> String {
+    let seconds = ms / 1000;
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+async fn review_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../assets/review.js"),
+    )
+        .into_response()
+}
+
 async fn style() -> Response {
     (
         [
@@ -133,7 +161,7 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script>alert"));
-        for name in ["login.html", "interviews.html"] {
+        for name in ["login.html", "interviews.html", "review.html"] {
             templates().get_template(name).unwrap();
         }
     }

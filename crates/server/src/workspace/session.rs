@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use axum::extract::{Form, FromRequestParts, Query, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -21,7 +21,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use viva_store::{Role, Timestamp, User};
+use viva_store::{Role, StoreError, Timestamp, User};
 
 use crate::accounts::{MAX_EMAIL_BYTES, MAX_PASSWORD_BYTES, hash_password, verify_password};
 use crate::metrics::Secret;
@@ -86,22 +86,11 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        if let Some(token) = jar.get(SESSION_COOKIE) {
-            let session = state
-                .store
-                .session(&token_hash(token.value()), Timestamp::now())
-                .await
-                .map_err(|err| {
-                    tracing::error!(error = %err, "cannot read a session");
-                    StatusCode::SERVICE_UNAVAILABLE.into_response()
-                })?;
-            if let Some(session) = session {
-                return Ok(SignedIn {
-                    user: session.user,
-                    csrf_token: session.csrf_token,
-                });
-            }
+        if let Some(signed_in) = signed_in(state, &parts.headers).await.map_err(|err| {
+            tracing::error!(error = %err, "cannot read a session");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        })? {
+            return Ok(signed_in);
         }
         let next = parts
             .uri
@@ -115,6 +104,25 @@ impl FromRequestParts<AppState> for SignedIn {
         };
         Err(Redirect::to(&to).into_response())
     }
+}
+
+/// Who the session cookie in `headers` signs in, if anyone.
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, StoreError> {
+    let jar = CookieJar::from_headers(headers);
+    let Some(token) = jar.get(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session = state
+        .store
+        .session(&token_hash(token.value()), Timestamp::now())
+        .await?;
+    Ok(session.map(|session| SignedIn {
+        user: session.user,
+        csrf_token: session.csrf_token,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -312,6 +312,30 @@ impl TestServer {
         }
     }
 
+    /// Runs `viva user add EMAIL --role ROLE --password-stdin` on this server's data directory.
+    pub fn add_user(&self, email: &str, role: &str, password: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_viva"))
+            .current_dir(repo())
+            .args([
+                "user",
+                "add",
+                email,
+                "--role",
+                role,
+                "--password-stdin",
+                "--data-dir",
+            ])
+            .arg(&self.data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// Schedules an interview for the shipped backend job; returns its API view.
     pub fn schedule(&self, name: &str) -> Value {
         let reply = self.post(
