@@ -17,20 +17,17 @@ use tower_http::services::ServeFile;
 use viva_interview::html::{self, HtmlOptions};
 use viva_interview::report::Report;
 use viva_interview::transcript::{Transcript, TranscriptLog};
-use viva_store::{Candidate, Interview, InterviewFiles, NewInterview, Page, Status, Timestamp};
+use viva_store::{Candidate, Interview, InterviewFiles, Page, Status, Timestamp};
 
 use crate::admission::Carrier;
 use crate::admission::Refusal;
 use crate::error::ApiError;
 use crate::peer::ClientAddr;
+use crate::scheduling::{Invitation, schedule};
 use crate::state::{AppState, CredentialRefusal};
 
 /// Largest JSON request body: an interview request is a few hundred bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
-/// Longest candidate fields, in characters.
-const MAX_NAME_CHARS: usize = 200;
-const MAX_EMAIL_CHARS: usize = 254;
-const MAX_PHONE_CHARS: usize = 64;
 
 /// The API's routes, behind the key check.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -168,83 +165,19 @@ struct CreateInterview {
     expires_in_hours: Option<u32>,
 }
 
-/// Longest a candidate link may be valid: a month.
-const MAX_LINK_HOURS: u32 = 720;
-
 async fn create(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<CreateInterview>,
 ) -> Result<Response, ApiError> {
-    let Some(path) = state.jobs.path(&request.job) else {
-        return Err(ApiError::invalid(
-            "job",
-            format!(
-                "`{}` is not a job name: use the name of a file in the jobs directory, without .toml",
-                request.job
-            ),
-        ));
-    };
-    if !path.exists() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unknown_job",
-            format!(
-                "unknown job `{}`: there is no {}",
-                request.job,
-                path.display()
-            ),
-        )
-        .on_field("job"));
-    }
-    if let Err(err) = state.jobs.load(&request.job) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_job",
-            format!("the job `{}` cannot be used: {err:#}", request.job),
-        )
-        .on_field("job"));
-    }
-    let candidate = request.candidate;
-    if candidate.name.trim().is_empty() {
-        return Err(ApiError::invalid("candidate.name", "must not be empty"));
-    }
-    for (field, value, most) in [
-        ("candidate.name", Some(&candidate.name), MAX_NAME_CHARS),
-        ("candidate.email", candidate.email.as_ref(), MAX_EMAIL_CHARS),
-        ("candidate.phone", candidate.phone.as_ref(), MAX_PHONE_CHARS),
-    ] {
-        if value.is_some_and(|v| v.chars().count() > most) {
-            return Err(ApiError::invalid(
-                field,
-                format!("must be at most {most} characters"),
-            ));
-        }
-    }
-    if candidate.email.as_deref().is_some_and(|e| !e.contains('@')) {
-        return Err(ApiError::invalid(
-            "candidate.email",
-            "is not an e-mail address",
-        ));
-    }
-    let hours = request
-        .expires_in_hours
-        .unwrap_or(state.config.server.link_ttl_hours);
-    if !(1..=MAX_LINK_HOURS).contains(&hours) {
-        return Err(ApiError::invalid(
-            "expires_in_hours",
-            format!("must be between 1 and {MAX_LINK_HOURS}"),
-        ));
-    }
-    let now = Timestamp::now();
-    let interview = state
-        .store
-        .create_interview(NewInterview {
+    let interview = schedule(
+        &state,
+        Invitation {
             job: request.job,
-            candidate,
-            expires_at: Timestamp::from_unix_ms(now.unix_ms() + i64::from(hours) * 3_600_000),
-        })
-        .await?;
-    tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
+            candidate: request.candidate,
+            expires_in_hours: request.expires_in_hours,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&state, &interview))).into_response())
 }
 

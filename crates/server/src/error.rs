@@ -47,6 +47,11 @@ impl ApiError {
         &self.message
     }
 
+    /// The offending field, if the error names one.
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
     /// The same error, naming the offending field.
     pub fn on_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());

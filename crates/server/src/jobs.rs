@@ -37,6 +37,23 @@ impl Jobs {
         Job::load(&path).map_err(|errors| anyhow::anyhow!("{errors}"))
     }
 
+    /// The names of the jobs in the directory, sorted (files whose name is not a job name
+    /// are left out).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".toml")?;
+                job_path(&self.dir, stem).map(|_| stem.to_owned())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The answer judge for the job `name`.
     pub fn judge(&self, name: &str) -> anyhow::Result<Judge> {
         let job = self.load(name)?;

@@ -22,6 +22,7 @@ mod peer;
 mod phone;
 mod pins;
 mod say;
+mod scheduling;
 mod secrets;
 mod serve;
 mod simulate;

@@ -380,3 +380,149 @@ fn recruiters_decide_viewers_only_read_and_history_is_kept() {
     );
     assert_eq!(unknown.status, 404);
 }
+
+fn multipart(fields: &[(&str, &str)], file: &str) -> (String, String) {
+    let boundary = "----viva-test-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    ));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn recruiters_invite_one_candidate_or_a_csv_file_of_them() {
+    let server = TestServer::start("workspace-invite", &[]);
+    for (email, role) in [
+        ("rec@example.com", "recruiter"),
+        ("hm@example.com", "viewer"),
+    ] {
+        assert!(server.add_user(email, role, PASSWORD).status.success());
+    }
+    let recruiter = session_of(&server, local(1), "rec@example.com");
+    let viewer = session_of(&server, local(1), "hm@example.com");
+    let get = |path: &str, session: &str| {
+        server.request_from(local(1), "GET", path, None, &[("Cookie", session)], None)
+    };
+    assert_eq!(
+        get("/invite", &viewer).status,
+        403,
+        "a viewer cannot invite"
+    );
+    let page = get("/invite", &recruiter);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("value=\"backend-developer\""),
+        "the shipped job is offered"
+    );
+    let csrf = hidden(&page.text(), "csrf");
+    let post_form = |fields: &[(&str, &str)]| {
+        server.request_from(
+            local(1),
+            "POST",
+            "/invite",
+            None,
+            &[
+                ("Cookie", &recruiter),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(form(fields)),
+        )
+    };
+
+    let done = post_form(&[
+        ("csrf", &csrf),
+        ("job", "backend-developer"),
+        ("name", "Ada Lovelace"),
+        ("email", "ada@example.com"),
+    ]);
+    assert_eq!(done.status, 200, "{}", done.text());
+    let html = done.text();
+    assert!(html.contains("Ada Lovelace is invited"), "{html}");
+    let pin = hidden_text(&html, "<strong class=\"pin\">", "</strong>");
+    assert_eq!(pin.len(), 10, "a 10-digit PIN: {pin}");
+    assert!(html.contains("&#x2f;join&#x2f;"), "the link is shown (escaped: {html})");
+
+    let empty = post_form(&[("csrf", &csrf), ("job", "backend-developer"), ("name", " ")]);
+    assert_eq!(empty.status, 400);
+    assert!(
+        empty
+            .text()
+            .contains("class=\"field-error\">must not be empty"),
+        "{}",
+        empty.text()
+    );
+    let escape = post_form(&[
+        ("csrf", &csrf),
+        ("job", "../../etc/passwd"),
+        ("name", "Eve"),
+    ]);
+    assert_eq!(escape.status, 400, "a path is not a job name");
+    let forged = post_form(&[("csrf", "x"), ("job", "backend-developer"), ("name", "Eve")]);
+    assert_eq!(forged.status, 403);
+
+    // A CSV file: good rows invited, bad rows listed with their row numbers.
+    let long_name = "x".repeat(300);
+    let file = format!(
+        "Name,Email,Phone\nGrace Hopper,grace@example.com,\n,nobody@example.com,\n\
+         Linus,not-an-email,\n{long_name},,\nBarbara Liskov,,sip:barbara@192.0.2.1\n"
+    );
+    let (content_type, body) = multipart(&[("csrf", &csrf), ("job", "backend-developer")], &file);
+    let bulk = server.request_from(
+        local(1),
+        "POST",
+        "/invite/csv",
+        None,
+        &[("Cookie", &recruiter), ("Content-Type", &content_type)],
+        Some(body),
+    );
+    assert_eq!(bulk.status, 200, "{}", bulk.text());
+    let html = bulk.text();
+    assert!(
+        html.contains("<strong>2</strong> invited, <strong>3</strong> rows"),
+        "{html}"
+    );
+    for row in [
+        "Row 3: candidate.name must not be empty",
+        "Row 4: candidate.email",
+        "Row 5: candidate.name must be at most",
+    ] {
+        assert!(html.contains(row), "{row} in {html}");
+    }
+    let listed = server.get("/api/v1/interviews").json();
+    let names: Vec<&str> = listed["interviews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["candidate"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"Barbara Liskov") && names.contains(&"Grace Hopper"));
+
+    // A file without the CSRF token invites nobody.
+    let (content_type, body) = multipart(&[("csrf", "x"), ("job", "backend-developer")], &file);
+    let forged = server.request_from(
+        local(1),
+        "POST",
+        "/invite/csv",
+        None,
+        &[("Cookie", &recruiter), ("Content-Type", &content_type)],
+        Some(body),
+    );
+    assert_eq!(forged.status, 403);
+}
+
+/// The text between `start` and the next `end` in a page.
+fn hidden_text(page: &str, start: &str, end: &str) -> String {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {page}"))
+        + start.len();
+    page[from..from + page[from..].find(end).unwrap()].to_owned()
+}

@@ -5,12 +5,14 @@
 //! `<script>` is shown as text. Sessions and CSRF are in [`session`].
 
 mod interviews;
+mod invite;
 mod review;
 pub mod session;
 
 use std::sync::OnceLock;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +29,13 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(interviews::list))
         .route("/interviews/{id}", get(review::page))
         .route("/interviews/{id}/decision", post(review::decide))
+        .route("/invite", get(invite::page).post(invite::invite))
+        .route(
+            "/invite/csv",
+            post(invite::invite_csv)
+                // The file and the form's few small fields.
+                .layer(DefaultBodyLimit::max(invite::MAX_CSV_BYTES + 16 * 1024)),
+        )
         .route("/login", get(session::login_page).post(session::log_in))
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
@@ -47,6 +56,7 @@ fn templates() -> &'static Environment<'static> {
                 include_str!("../../templates/interviews.html"),
             ),
             ("review.html", include_str!("../../templates/review.html")),
+            ("invite.html", include_str!("../../templates/invite.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
@@ -161,7 +171,12 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script>alert"));
-        for name in ["login.html", "interviews.html", "review.html"] {
+        for name in [
+            "login.html",
+            "interviews.html",
+            "review.html",
+            "invite.html",
+        ] {
             templates().get_template(name).unwrap();
         }
     }

@@ -1,0 +1,99 @@
+//! Scheduling an interview: the checks of a request (job, candidate fields, link lifetime)
+//! and the new interview, the same for the API and the workspace's invite pages.
+
+use axum::http::StatusCode;
+use viva_store::{Candidate, Interview, NewInterview, Timestamp};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Longest candidate fields accepted, in characters.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_PHONE_CHARS: usize = 64;
+/// Longest a candidate link may be valid: a month.
+const MAX_LINK_HOURS: u32 = 720;
+
+/// An interview to schedule.
+pub struct Invitation {
+    /// The job's name (its file in the jobs directory, without `.toml`).
+    pub job: String,
+    pub candidate: Candidate,
+    /// How long the link stays valid; the configured default when `None`.
+    pub expires_in_hours: Option<u32>,
+}
+
+/// Checks `invitation` and schedules it; the error names the offending field.
+pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interview, ApiError> {
+    let Some(path) = state.jobs.path(&invitation.job) else {
+        return Err(ApiError::invalid(
+            "job",
+            format!(
+                "`{}` is not a job name: use the name of a file in the jobs directory, without .toml",
+                invitation.job
+            ),
+        ));
+    };
+    if !path.exists() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_job",
+            format!(
+                "unknown job `{}`: there is no {}",
+                invitation.job,
+                path.display()
+            ),
+        )
+        .on_field("job"));
+    }
+    if let Err(err) = state.jobs.load(&invitation.job) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_job",
+            format!("the job `{}` cannot be used: {err:#}", invitation.job),
+        )
+        .on_field("job"));
+    }
+    let candidate = invitation.candidate;
+    if candidate.name.trim().is_empty() {
+        return Err(ApiError::invalid("candidate.name", "must not be empty"));
+    }
+    for (field, value, most) in [
+        ("candidate.name", Some(&candidate.name), MAX_NAME_CHARS),
+        ("candidate.email", candidate.email.as_ref(), MAX_EMAIL_CHARS),
+        ("candidate.phone", candidate.phone.as_ref(), MAX_PHONE_CHARS),
+    ] {
+        if value.is_some_and(|v| v.chars().count() > most) {
+            return Err(ApiError::invalid(
+                field,
+                format!("must be at most {most} characters"),
+            ));
+        }
+    }
+    if candidate.email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(ApiError::invalid(
+            "candidate.email",
+            "is not an e-mail address",
+        ));
+    }
+    let hours = invitation
+        .expires_in_hours
+        .unwrap_or(state.config.server.link_ttl_hours);
+    if !(1..=MAX_LINK_HOURS).contains(&hours) {
+        return Err(ApiError::invalid(
+            "expires_in_hours",
+            format!("must be between 1 and {MAX_LINK_HOURS}"),
+        ));
+    }
+    let now = Timestamp::now();
+    let interview = state
+        .store
+        .create_interview(NewInterview {
+            job: invitation.job,
+            candidate,
+            expires_at: Timestamp::from_unix_ms(now.unix_ms() + i64::from(hours) * 3_600_000),
+        })
+        .await?;
+    tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
+    Ok(interview)
+}
