@@ -441,6 +441,7 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
     tab.wait_for("location.pathname === '/login'", Duration::from_secs(10))
         .await
         .unwrap();
+    tab.screenshot("workspace-login").await.unwrap();
     tab.eval(&format!(
         "document.querySelector('input[name=email]').value = 'recruiter@example.com';
          document.querySelector('input[name=password]').value = {};
@@ -456,6 +457,7 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
         )
         .await;
     assert!(listed.is_ok(), "{listed:?}\nconsole: {:#?}", tab.console());
+    tab.screenshot("workspace-interviews").await.unwrap();
     tab.click(&format!("a[href=\"/interviews/{id}\"]"))
         .await
         .unwrap();
@@ -465,22 +467,25 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
     )
     .await
     .unwrap();
-    // The last turn with a moment after the start, so a seek is visible; an evidence quote
-    // when the report has one.
+    // An evidence quote when the report has one, else the last transcript turn.
     let target = tab
         .eval(
             "(() => {
-                const all = [...document.querySelectorAll('.quote[data-at-ms], .turn[data-at-ms]')]
-                    .filter(e => Number(e.dataset.atMs) > 1000);
+                const all = [...document.querySelectorAll('.quote[data-at-ms], .turn[data-at-ms]')];
                 const quote = all.find(e => e.classList.contains('quote'));
                 const chosen = quote || all[all.length - 1];
                 chosen.id = 'seek-target';
+                // Move the player away from the target first, so reaching it shows the seek.
+                const player = document.querySelector('#player');
+                const at = Number(chosen.dataset.atMs) / 1000;
+                player.currentTime = at > 1 ? 0 : Math.max(0, player.duration - 0.2);
                 return Number(chosen.dataset.atMs);
             })()",
         )
         .await
         .unwrap();
     let at_ms = target.as_f64().expect("a turn with a moment");
+    tab.screenshot("workspace-review").await.unwrap();
     tab.click("#seek-target").await.unwrap();
     let position = tab
         .wait_for(

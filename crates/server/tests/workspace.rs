@@ -447,7 +447,10 @@ fn recruiters_invite_one_candidate_or_a_csv_file_of_them() {
     assert!(html.contains("Ada Lovelace is invited"), "{html}");
     let pin = hidden_text(&html, "<strong class=\"pin\">", "</strong>");
     assert_eq!(pin.len(), 10, "a 10-digit PIN: {pin}");
-    assert!(html.contains("&#x2f;join&#x2f;"), "the link is shown (escaped: {html})");
+    assert!(
+        html.contains("&#x2f;join&#x2f;"),
+        "the link is shown (escaped: {html})"
+    );
 
     let empty = post_form(&[("csrf", &csrf), ("job", "backend-developer"), ("name", " ")]);
     assert_eq!(empty.status, 400);

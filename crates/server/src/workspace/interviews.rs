@@ -88,7 +88,8 @@ pub async fn list(
 
 /// How `interview` is shown in the list and atop its review.
 pub async fn row(state: &AppState, interview: Interview) -> Row {
-    let summary = if interview.status == Status::Completed {
+    // Abandoned interviews are scored too, on what was said.
+    let summary = if interview.status.is_finished() {
         report_summary(state, &interview.id).await
     } else {
         None

@@ -328,6 +328,27 @@ impl Tab {
         }
     }
 
+    /// Saves a PNG of the page as it is shown (the whole page, beyond the viewport) to
+    /// `target/screenshots/NAME.png`, for people to look at; returns the path.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        use base64::Engine;
+        let reply = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await?;
+        let data = reply["data"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no screenshot data in {reply}"))?;
+        let png = base64::engine::general_purpose::STANDARD.decode(data)?;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
     /// The page's console messages, uncaught exceptions and browser log entries (failed
     /// loads, WebSocket and WebRTC errors) so far, oldest first, each prefixed with the seconds
     /// since the tab was opened, e.g. `[1.234s] console.error: media failed`.
