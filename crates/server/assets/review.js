@@ -23,6 +23,10 @@
     }
   });
 
+  // A link from elsewhere (the compare page) may name a moment: #t=MILLISECONDS.
+  const linked = /^#t=(\d+)$/.exec(location.hash);
+  if (linked) player.currentTime = Number(linked[1]) / 1000;
+
   let playing = null;
   player.addEventListener("timeupdate", () => {
     const ms = player.currentTime * 1000;

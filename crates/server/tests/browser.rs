@@ -502,6 +502,22 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
             .await,
         tab.console()
     );
+
+    // The job's candidates, ranked: this one is there with its score.
+    tab.eval("location.href = '/compare?job=backend-developer'")
+        .await
+        .unwrap();
+    let ranked = tab
+        .wait_for(
+            &format!(
+                "location.pathname === '/compare' && \
+                 !!document.querySelector('input[name=ids][value=\"{id}\"]')"
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(ranked.is_ok(), "{ranked:?}\nconsole: {:#?}", tab.console());
+    tab.screenshot("workspace-compare").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! output (templates named `*.html` escape by default), so a candidate called
 //! `<script>` is shown as text. Sessions and CSRF are in [`session`].
 
+mod compare;
 mod interviews;
 mod invite;
 mod review;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(interviews::list))
         .route("/interviews/{id}", get(review::page))
         .route("/interviews/{id}/decision", post(review::decide))
+        .route("/compare", get(compare::page))
         .route("/invite", get(invite::page).post(invite::invite))
         .route(
             "/invite/csv",
@@ -57,6 +59,7 @@ fn templates() -> &'static Environment<'static> {
             ),
             ("review.html", include_str!("../../templates/review.html")),
             ("invite.html", include_str!("../../templates/invite.html")),
+            ("compare.html", include_str!("../../templates/compare.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
@@ -171,6 +174,25 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script>alert"));
+        // Job names and dimension ids go into URLs unencoded: they are [A-Za-z0-9_-].
+        let ada = minijinja::context! {
+            id => "a1", candidate => "Ada", composite => "7.5", recommendation => "yes",
+            scores => vec![minijinja::context! { score => "8.0", quote => "I built it", at_ms => 1200 }],
+        };
+        let compare = templates()
+            .get_template("compare.html")
+            .unwrap()
+            .render(minijinja::context! {
+                jobs => vec!["backend-developer"],
+                job => "backend-developer",
+                dimensions => vec![minijinja::context! { id => "api", name => "API", index => 0 }],
+                ranked => vec![ada.clone()],
+                chosen => vec![ada],
+                chosen_ids => vec!["a1"],
+            })
+            .unwrap();
+        assert!(compare.contains("value=\"a1\" checked"), "{compare}");
+        assert!(compare.contains("#t=1200\">“I built it”"), "{compare}");
         for name in [
             "login.html",
             "interviews.html",
