@@ -1,8 +1,6 @@
 //! Local speech for Viva.
-pub mod convert;
 mod cores;
 pub mod hallucination;
-pub mod mel;
 pub mod stt;
 pub mod tts;
 pub mod vad;

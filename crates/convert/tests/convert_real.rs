@@ -8,8 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use viva_convert::{WhisperHparams, convert_ct2_to_ggml};
 use viva_media::decode_file;
-use viva_speech::convert::{WhisperHparams, convert_ct2_to_ggml};
 use viva_speech::stt::{SpeechToText, SttConfig};
 use viva_speech::wer::word_error_rate;
 
