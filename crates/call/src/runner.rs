@@ -16,9 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::{Instrument, error, info_span, warn};
 use viva_media::{Channels, MediaError, WavWriter};
-use viva_speech::stt::SpeechToText;
-use viva_speech::tts::{SpokenSentence, Tts, TtsError};
-use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::{SpeechToText, SpokenSentence, Tts, TtsError, VAD_SAMPLE_RATE};
 
 use crate::CallError;
 use crate::clock::{Clock, Sleep};
