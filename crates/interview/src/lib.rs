@@ -14,6 +14,7 @@ mod policy;
 mod report;
 mod scoring;
 mod transcript;
+mod words;
 
 pub use embedding::{EmbedError, Embedder, SentenceEmbedding};
 pub use html::{HtmlOptions, render_html};
