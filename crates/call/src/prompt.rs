@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use viva_media::PcmFrame;
-use viva_speech::tts::{Tts, TtsError};
+use viva_speech::{Tts, TtsError};
 
 use crate::clock::Clock;
 use crate::port::{Call, CallInput, CallOutput, FRAME_MS, frame_samples};

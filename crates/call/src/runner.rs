@@ -16,9 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::{Instrument, error, info_span, warn};
 use viva_media::{Channels, MediaError, WavWriter};
-use viva_speech::stt::SpeechToText;
-use viva_speech::tts::{SpokenSentence, Tts, TtsError};
-use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::{SpeechToText, SpokenSentence, Tts, TtsError, VAD_SAMPLE_RATE};
 
 use crate::CallError;
 use crate::clock::{Clock, Sleep};
@@ -165,7 +163,7 @@ enum Done {
     Dialogue {
         /// `None` when the interviewer panicked.
         dialogue: Option<Box<dyn Dialogue>>,
-        outcome: Outcome,
+        response: DialogueResponse,
     },
     Voice {
         line: LineId,
@@ -183,7 +181,8 @@ enum DialogueCall {
     Upcoming,
 }
 
-enum Outcome {
+/// What the interviewer gave back for one [`DialogueCall`].
+enum DialogueResponse {
     Reply(AskId, Option<Reply>),
     Told,
     Upcoming(Vec<String>),
@@ -263,16 +262,16 @@ impl Runner {
         let now = self.clock.now();
         match done {
             Done::Transcribed { job, text } => conversation.on_transcript(job, &text, now),
-            Done::Dialogue { dialogue, outcome } => {
+            Done::Dialogue { dialogue, response } => {
                 let Some(dialogue) = dialogue else {
                     self.failed = Some(CallError::InterviewerFailed);
                     return;
                 };
                 self.dialogue = Some(dialogue);
-                match outcome {
-                    Outcome::Reply(ask, reply) => conversation.on_reply(ask, reply, now),
-                    Outcome::Told => {}
-                    Outcome::Upcoming(lines) => self.prepare(lines),
+                match response {
+                    DialogueResponse::Reply(ask, reply) => conversation.on_reply(ask, reply, now),
+                    DialogueResponse::Told => {}
+                    DialogueResponse::Upcoming(lines) => self.prepare(lines),
                 }
                 self.pump_dialogue();
             }
@@ -348,32 +347,32 @@ impl Runner {
                 let started = clock.now();
                 let busy = Instant::now();
                 let result = tokio::task::spawn_blocking(move || {
-                    let outcome = match call {
+                    let response = match call {
                         DialogueCall::Ask(ask, event) => {
-                            Outcome::Reply(ask, ask_dialogue(dialogue.as_mut(), event))
+                            DialogueResponse::Reply(ask, ask_dialogue(dialogue.as_mut(), event))
                         }
                         DialogueCall::Interrupted { at_ms, heard } => {
                             dialogue.on_interrupted(at_ms, &heard);
-                            Outcome::Told
+                            DialogueResponse::Told
                         }
-                        DialogueCall::Upcoming => Outcome::Upcoming(dialogue.upcoming()),
+                        DialogueCall::Upcoming => DialogueResponse::Upcoming(dialogue.upcoming()),
                     };
-                    (dialogue, outcome)
+                    (dialogue, response)
                 })
                 .await;
                 clock
                     .sleep_until(clock.work_done_at(started, busy.elapsed()))
                     .await;
                 let done = match result {
-                    Ok((dialogue, outcome)) => Done::Dialogue {
+                    Ok((dialogue, response)) => Done::Dialogue {
                         dialogue: Some(dialogue),
-                        outcome,
+                        response,
                     },
                     Err(panic) => {
                         error!(%panic, "the interviewer failed; ending the call");
                         Done::Dialogue {
                             dialogue: None,
-                            outcome: Outcome::Told,
+                            response: DialogueResponse::Told,
                         }
                     }
                 };

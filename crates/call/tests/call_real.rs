@@ -18,9 +18,7 @@ use viva_call::{
     TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_media::{PcmFrame, resample};
-use viva_speech::stt::{SpeechToText, SttConfig};
-use viva_speech::tts::{Tts, TtsConfig};
-use viva_speech::wer::word_errors;
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, word_errors};
 
 /// The cores are shared: calls measured at the same time would slow each other down.
 static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -435,7 +433,9 @@ async fn an_interview_over_a_phone_line_is_heard_answered_and_recorded() {
             answer
         })
         .collect();
-    let questions = &viva_speech::wer::INTERVIEWER_LINES;
+    let questions: Vec<&str> = include_str!("../../../config/interviewer-lines.txt")
+        .lines()
+        .collect();
     let replies = vec![
         Reply::Say(line(LineKind::Knockout, questions[2])),
         Reply::Say(line(

@@ -40,7 +40,7 @@ ul{margin:4px 0;padding-left:20px}
 ";
 
 /// Renders the report and its transcript as one HTML page.
-pub fn render(report: &Report, transcript: &Transcript, options: &HtmlOptions) -> String {
+pub fn render_html(report: &Report, transcript: &Transcript, options: &HtmlOptions) -> String {
     let mut page = String::new();
     let candidate = report.candidate.as_deref().unwrap_or("Candidate");
     let _ = write!(

@@ -290,7 +290,7 @@ pub struct Thresholds {
 
 /// Anything in a job that can be asked about or referenced by id from a transcript.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Item<'a> {
+pub(crate) enum Item<'a> {
     /// A knockout question.
     Knockout(&'a Knockout),
     /// A must-have competency.
@@ -371,7 +371,7 @@ impl Job {
     }
 
     /// Looks up anything with an id in the shared namespace (not rubric dimensions).
-    pub fn item(&self, id: &str) -> Option<Item<'_>> {
+    pub(crate) fn item(&self, id: &str) -> Option<Item<'_>> {
         self.items()
             .find(|(item_id, _, _)| *item_id == id)
             .map(|(_, _, item)| item)

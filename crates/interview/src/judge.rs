@@ -31,6 +31,7 @@ use crate::embedding::{EmbedError, Embedder, SentenceEmbedding};
 use crate::job::{DepthCues, Item, Job, KnockoutRule};
 use crate::scoring::{AnswerAssessment, Depth};
 use crate::transcript::{Speaker, Transcript};
+use crate::words::split_words;
 use text::{Phrase, Text, word_matches};
 
 /// Best-sentence similarity above which an answer is about an area at all.
@@ -520,7 +521,7 @@ impl Judge {
 /// Content words of an area that its question does not contain; if the question says them
 /// all, all of the area's content words.
 fn novel_terms(area: &str, question: &Text) -> Vec<Phrase> {
-    let content: Vec<String> = text::split_words(area)
+    let content: Vec<String> = split_words(area)
         .into_iter()
         .map(text::normalise)
         .filter(|w| w.chars().count() > 2 && !lexicon::STOPWORDS.contains(&w.as_str()))
@@ -839,7 +840,7 @@ fn depth(
 fn years_claimed(text: &Text, subject: Option<&str>) -> Option<f32> {
     let subject_words: Vec<String> = subject
         .map(|q| {
-            text::split_words(q)
+            split_words(q)
                 .into_iter()
                 .map(text::normalise)
                 .filter(|w| {
@@ -855,7 +856,7 @@ fn years_claimed(text: &Text, subject: Option<&str>) -> Option<f32> {
         // "two and a half years" must not be cut into clauses at its "and".
         let lower = text.lower_sentence(i).replace(" and a half", " and_a_half");
         for clause in CLAUSE.split(&lower) {
-            let relevance = text::split_words(clause)
+            let relevance = split_words(clause)
                 .into_iter()
                 .filter(|w| {
                     subject_words

@@ -1,11 +1,37 @@
-//! The interview engine.
-pub mod embedding;
-pub mod html;
-pub mod interviewer;
-pub mod job;
-pub mod judge;
-pub mod llm;
-pub mod policy;
-pub mod report;
-pub mod scoring;
-pub mod transcript;
+//! The interview engine: jobs and their validation, the interviewer agent and its policies,
+//! the transcript, scoring and the report.
+// The modules are private and this root is the surface: a type the surface hands out but
+// forgets to re-export would be unnameable for its users.
+#![warn(unnameable_types)]
+
+mod embedding;
+mod html;
+mod interviewer;
+mod job;
+mod judge;
+mod llm;
+mod policy;
+mod report;
+mod scoring;
+mod transcript;
+mod words;
+
+pub use embedding::{EmbedError, Embedder, SentenceEmbedding};
+pub use html::{HtmlOptions, render_html};
+pub use interviewer::{Interviewer, MOVE_ON_AFTER_MS, NUDGE_AFTER_MS, Next, Prompt};
+pub use job::{
+    BannedTopic, Blueprint, Competency, DepthCues, Dimension, DimensionBasis, FollowUp, Job,
+    JobError, JobErrors, Knockout, KnockoutRule, Problem, Question, Skill, Thresholds,
+};
+pub use judge::{AreaCoverage, Judge, Judgement, Mention, Reasoning, Specifics};
+pub use llm::{LlmConfig, LlmError, LlmPolicy};
+pub use policy::{BuiltInPolicy, Decision, FollowUpKind, Policy, Situation};
+pub use report::{EndOfCall, Report, ReportContext, Versions};
+pub use scoring::{
+    AnswerAssessment, CompetencyResult, Depth, DimensionScore, Evidence, KnockoutResult,
+    PreferredSkillResult, QuestionCoverage, QuestionKind, Recommendation, Scorecard, ScoringError,
+    SkillScore,
+};
+pub use transcript::{
+    Speaker, Transcript, TranscriptError, TranscriptLog, Turn, TurnKind, write_atomically,
+};

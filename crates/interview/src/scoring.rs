@@ -41,7 +41,8 @@
 //!
 //! Skills: an answer is evidence of a skill when its text contains one of the skill's keywords
 //! (whole words, plural `s`, or as a prefix for keywords of 5+ characters) or the judge named
-//! a matching technology. Per matching answer `a = (0.45 s + 0.40 d + 0.15 min(hits, 3)/3)`,
+//! a matching technology. Words are cut as the judge cuts them, so "node.js", "c#", "c++",
+//! ".net" and "ci/cd" are one word each: the keyword "node" does not find "node.js". Per matching answer `a = (0.45 s + 0.40 d + 0.15 min(hits, 3)/3)`,
 //! times 0.6 when vague, 0.4 when evasive; the skill scores `10 * (0.9 best + 0.1 second)`, so a
 //! second answer that corroborates the best one adds a little.
 //! A preferred skill is demonstrated by a matching answer with `s >= 0.4` that is neither
@@ -55,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::{Blueprint, DimensionBasis, Item, Job, KnockoutRule, Question, Skill};
 use crate::transcript::{Speaker, Transcript, Turn, TurnKind};
+use crate::words::word_spans;
 
 /// Bonus points on the 0-100 composite per demonstrated preferred skill.
 const PREFERRED_BONUS: f64 = 2.0;
@@ -998,7 +1000,7 @@ const CONNECTIVES: [&str; 12] = [
 
 /// Communication quality of one answer, 0-1 (see the module docs).
 fn communication_of(text: &str, a: &AnswerAssessment) -> f64 {
-    let words = words(text);
+    let words = word_spans(text);
     if words.is_empty() {
         return 0.0;
     }
@@ -1050,7 +1052,7 @@ fn communication_dimension(technical: &[&Answer]) -> (Option<f64>, String, Vec<E
     let (words_total, fillers) = technical.iter().fold((0usize, 0usize), |(w, f), a| {
         let lower = a.turn.text.to_lowercase();
         (
-            w + words(&a.turn.text).len(),
+            w + word_spans(&a.turn.text).len(),
             f + FILLERS
                 .iter()
                 .map(|x| count_phrase(&lower, x))
@@ -1279,7 +1281,7 @@ fn best_evidence(answers: &[(&Answer, Vec<&str>)], require_hint: bool) -> Vec<Ev
         for (start, end) in sentences(text) {
             let sentence = &text[start..end];
             let lower = sentence.to_lowercase();
-            let n_words = words(sentence).len();
+            let n_words = word_spans(sentence).len();
             let digits = sentence.chars().any(|c| c.is_ascii_digit())
                 || answer
                     .assessment
@@ -1326,7 +1328,7 @@ fn hint_words(hints: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for hint in hints {
         let lower = hint.to_lowercase();
-        let phrase_words: Vec<&str> = words(&lower)
+        let phrase_words: Vec<&str> = word_spans(&lower)
             .into_iter()
             .map(|(s, e)| &lower[s..e])
             .collect();
@@ -1360,27 +1362,6 @@ fn quote(answer: &Answer, start: usize, end: usize) -> Evidence {
     }
 }
 
-/// Byte ranges of the words of `text`: runs of alphanumerics and `'`, `-`, `+`, `%`.
-fn words(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    for (i, c) in text.char_indices() {
-        let inside = c.is_alphanumeric() || matches!(c, '\'' | '-' | '+' | '%');
-        match (inside, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push((s, i));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, text.len()));
-    }
-    out
-}
-
 /// Byte ranges of the sentences of `text`, trimmed, split after `.`, `!` or `?` followed by
 /// whitespace; sentences longer than [`MAX_QUOTE_WORDS`] are cut into word windows. Every range
 /// is a slice of `text`, so quotes stay verbatim.
@@ -1399,7 +1380,7 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
     raw.push((start, text.len()));
     let mut out = Vec::new();
     for (s, e) in raw {
-        let words = words(&text[s..e]);
+        let words = word_spans(&text[s..e]);
         if words.is_empty() {
             continue;
         }
@@ -1417,34 +1398,46 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Whether `phrase` (lower-case) occurs in `text` (lower-case) starting at a word boundary and
-/// ending at one, or followed by a plural `s`/`es`, or anywhere when it is a stem of 5+
-/// characters (so "denormaliz" finds "denormalized").
+/// Where the words of a text begin and end, to tell a whole-word match from part of a word.
+/// Words are the judge's ([`word_spans`]): "node.js", "c#" and "ci/cd" are one word each, so
+/// "node" is not found in "node.js" here either.
+struct WordBounds(Vec<(usize, usize)>);
+
+impl WordBounds {
+    fn of(text: &str) -> WordBounds {
+        WordBounds(word_spans(text))
+    }
+
+    fn starts_word(&self, at: usize) -> bool {
+        self.0.iter().any(|&(start, _)| start == at)
+    }
+
+    fn ends_word(&self, at: usize) -> bool {
+        self.0.iter().any(|&(_, end)| end == at)
+    }
+}
+
+/// Whether `phrase` (lower-case) occurs in `text` (lower-case) starting at the start of a word
+/// and ending at the end of one, or followed by a plural `s`/`es` or a possessive `'s` (which
+/// the words keep: "api's"), or anywhere when it is a stem of 5+ characters (so "denormaliz"
+/// finds "denormalized").
 fn mentions(text: &str, phrase: &str) -> bool {
     let phrase = phrase.trim();
     if phrase.is_empty() {
         return false;
     }
-    let is_word = |c: char| c.is_alphanumeric();
+    let bounds = WordBounds::of(text);
     let mut from = 0;
     while let Some(pos) = text[from..].find(phrase) {
         let start = from + pos;
         let end = start + phrase.len();
-        let before_ok = text[..start]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_word(c));
         let rest = &text[end..];
-        let after_ok = rest.chars().next().is_none_or(|c| !is_word(c))
-            || ["s", "es"].iter().any(|suffix| {
-                rest.starts_with(suffix)
-                    && rest[suffix.len()..]
-                        .chars()
-                        .next()
-                        .is_none_or(|c| !is_word(c))
-            })
+        let after_ok = bounds.ends_word(end)
+            || ["s", "es", "'s", "’s"]
+                .iter()
+                .any(|suffix| rest.starts_with(suffix) && bounds.ends_word(end + suffix.len()))
             || phrase.chars().count() >= 5;
-        if before_ok && after_ok {
+        if bounds.starts_word(start) && after_ok {
             return true;
         }
         from = start + text[start..].chars().next().map_or(1, char::len_utf8);
@@ -1452,19 +1445,15 @@ fn mentions(text: &str, phrase: &str) -> bool {
     false
 }
 
+/// How often `phrase` occurs in `text` as whole words.
 fn count_phrase(text: &str, phrase: &str) -> usize {
-    let is_word = |c: char| c.is_alphanumeric();
+    let bounds = WordBounds::of(text);
     let mut count = 0;
     let mut from = 0;
     while let Some(pos) = text[from..].find(phrase) {
         let start = from + pos;
         let end = start + phrase.len();
-        if text[..start]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_word(c))
-            && text[end..].chars().next().is_none_or(|c| !is_word(c))
-        {
+        if bounds.starts_word(start) && bounds.ends_word(end) {
             count += 1;
         }
         from = end;
@@ -1518,6 +1507,30 @@ mod tests {
         assert!(mentions("explain analyze showed it", "explain analyze"));
         assert!(!mentions("unexplained", "explain"));
         assert!(mentions("n+1 queries", "n+1"));
+        assert!(mentions("the api's latency", "api"));
+    }
+
+    #[test]
+    fn technology_names_are_the_same_words_to_the_scoring_and_the_judge() {
+        use crate::judge::text::{Phrase, Text};
+
+        let answer = "we ported node.js services to c# and c++, then .net, with ci/cd";
+        let judged = Text::new(answer);
+        let scored: Vec<&str> = word_spans(answer)
+            .into_iter()
+            .map(|(start, end)| &answer[start..end])
+            .collect();
+        let read: Vec<&str> = judged.words.iter().map(|w| w.original).collect();
+        assert_eq!(scored, read);
+        for keyword in ["node.js", "c#", "c++", ".net", "ci/cd"] {
+            assert!(scored.contains(&keyword), "{keyword}");
+            assert!(mentions(answer, keyword), "{keyword}");
+            assert!(judged.contains(&Phrase::loose(keyword)), "{keyword}");
+        }
+        for part in ["node", "js", "c", "net", "ci", "cd"] {
+            assert!(!mentions(answer, part), "{part}");
+            assert!(!judged.contains(&Phrase::loose(part)), "{part}");
+        }
     }
 
     #[test]

@@ -4,10 +4,10 @@
 mod agent_common;
 
 use agent_common::{Run, Script, VAGUE, VAGUE_DEFAULT, interview, judge};
-use viva_interview::interviewer::{Interviewer, MOVE_ON_AFTER_MS, NUDGE_AFTER_MS, Next};
-use viva_interview::policy::{BuiltInPolicy, Decision, FollowUpKind};
-use viva_interview::scoring::AnswerAssessment;
-use viva_interview::transcript::TurnKind;
+use viva_interview::{
+    AnswerAssessment, BuiltInPolicy, Decision, FollowUpKind, Interviewer, MOVE_ON_AFTER_MS,
+    NUDGE_AFTER_MS, Next, TurnKind,
+};
 
 const STRONG: &[(&str, &[&str])] = &[
     ("greeting", &["Yes, ready when you are."]),

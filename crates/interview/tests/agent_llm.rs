@@ -12,11 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_common::{Run, Script, VAGUE, VAGUE_DEFAULT, interview, interview_with, judge};
-use viva_interview::interviewer::Interviewer;
-use viva_interview::judge::{Judge, Judgement};
-use viva_interview::llm::{LlmConfig, LlmError, LlmPolicy};
-use viva_interview::policy::{BuiltInPolicy, Decision, Policy, Situation};
-use viva_interview::transcript::TurnKind;
+use viva_interview::{
+    BuiltInPolicy, Decision, Interviewer, Judge, Judgement, LlmConfig, LlmError, LlmPolicy, Policy,
+    Situation, TurnKind,
+};
 
 /// The real server's base URL. Missing is a failure, not a skip: this test is only meaningful
 /// against a real model.

@@ -3,8 +3,7 @@
 mod common;
 
 use common::{PASSING, Profile, interview, shipped_job};
-use viva_interview::html::{HtmlOptions, render};
-use viva_interview::report::{Report, ReportContext};
+use viva_interview::{HtmlOptions, Report, ReportContext, render_html};
 
 #[test]
 fn html_report_escapes_text_and_links_evidence() {
@@ -28,7 +27,7 @@ fn html_report_escapes_text_and_links_evidence() {
     let options = HtmlOptions {
         recording_url: Some("recording.wav?x=\"1\"".to_string()),
     };
-    let html = render(&report, &script.transcript, &options);
+    let html = render_html(&report, &script.transcript, &options);
 
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(

@@ -3,9 +3,7 @@
 mod common;
 
 use common::{Knockouts, PASSING, Profile, interview, shipped_job};
-use viva_interview::report::{Report, ReportContext};
-use viva_interview::scoring::{Recommendation, ScoringError};
-use viva_interview::transcript::{Speaker, Transcript};
+use viva_interview::{Recommendation, Report, ReportContext, ScoringError, Speaker, Transcript};
 
 fn context() -> ReportContext {
     ReportContext {

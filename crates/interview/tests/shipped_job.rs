@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use viva_interview::job::{DimensionBasis, Job, KnockoutRule};
+use viva_interview::{DimensionBasis, Job, KnockoutRule};
 
 fn shipped(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -14,9 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
-use viva_interview::html::{self, HtmlOptions};
-use viva_interview::report::Report;
-use viva_interview::transcript::{Transcript, TranscriptLog};
+use viva_interview::{HtmlOptions, Report, Transcript, TranscriptLog, render_html};
 use viva_store::{Candidate, Interview, InterviewFiles, Page, Status, Timestamp};
 
 use crate::admission::Carrier;
@@ -321,7 +319,7 @@ async fn report(
     };
     Ok((
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html::render(&report, &transcript, &options),
+        render_html(&report, &transcript, &options),
     )
         .into_response())
 }

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
-use viva_speech::stt::SpeechToText;
-use viva_speech::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
-use viva_speech::wer::{INTERVIEWER_LINES, word_errors};
+use viva_speech::{SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, find_speech, word_errors};
 
 use crate::cli::BenchSpeechArgs;
 use crate::config::Config;
@@ -23,6 +21,10 @@ use crate::engines;
 
 /// Concurrent transcriptions started to show the model is held once.
 const CONCURRENT_JOBS: usize = 4;
+
+/// What an interviewer says in a real screening, one sentence a line: the sentences whose
+/// TTS -> STT round trip is measured (the speech and call tests use the same set).
+const INTERVIEWER_LINES: &str = include_str!("../../../config/interviewer-lines.txt");
 
 struct Clip {
     name: String,
@@ -117,7 +119,7 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     let mut audio_seconds = 0.0;
     let mut round_trip = (0, 0);
     for _ in 0..args.runs {
-        for sentence in INTERVIEWER_LINES {
+        for sentence in INTERVIEWER_LINES.lines() {
             let started = Instant::now();
             let mut samples = Vec::new();
             for (i, spoken) in tts.sentences(sentence).enumerate() {

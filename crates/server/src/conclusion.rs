@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use viva_interview::report::{EndOfCall, Report, ReportContext};
-use viva_interview::transcript::{TranscriptLog, write_atomically};
+use viva_interview::{EndOfCall, Report, ReportContext, TranscriptLog, write_atomically};
 use viva_store::{EndReason, Ending, Interview, InterviewFiles, Outcome, Store, Timestamp};
 
 use crate::config::Config;

@@ -3,13 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use viva_interview::embedding::Embedder;
-use viva_interview::job::Job;
-use viva_interview::judge::Judge;
-use viva_interview::llm::{LlmConfig, LlmPolicy};
-use viva_interview::policy::{BuiltInPolicy, Policy};
-use viva_speech::stt::{SpeechToText, SttConfig};
-use viva_speech::tts::{Tts, TtsConfig};
+use viva_interview::{BuiltInPolicy, Embedder, Job, Judge, LlmConfig, LlmPolicy, Policy};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig};
 
 use crate::config::Config;
 

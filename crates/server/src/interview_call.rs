@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use viva_call::{Dialogue, Line, LineKind, Reply, Speaker, TurnSink};
-use viva_interview::interviewer::{Interviewer, Next, Prompt};
-use viva_interview::judge::Judge;
-use viva_interview::policy::Policy;
-use viva_interview::transcript::{TranscriptError, TranscriptLog, Turn, TurnKind};
+use viva_interview::{
+    Interviewer, Judge, Next, Policy, Prompt, TranscriptError, TranscriptLog, Turn, TurnKind,
+};
 
 /// The interviewer behind the call crate's [`Dialogue`] port.
 pub struct InterviewDialogue {

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use viva_interview::embedding::Embedder;
-use viva_interview::job::Job;
-use viva_interview::judge::Judge;
+use viva_interview::{Embedder, Job, Judge};
 
 /// Longest job name accepted.
 const MAX_NAME_LEN: usize = 100;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use viva_speech::convert::convert_ct2_to_ggml;
+use viva_convert::convert_ct2_to_ggml;
 
 use crate::config::Config;
 use crate::engines;

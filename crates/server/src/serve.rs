@@ -16,7 +16,7 @@ use axum::{Json, Router, routing::get};
 use serde_json::{Value, json};
 use viva_call::SpeechEngines;
 use viva_call::prompt::PromptAudio;
-use viva_interview::embedding::Embedder;
+use viva_interview::Embedder;
 use viva_store::{PIN_DIGITS, Store};
 use viva_transport_sip::SipEndpoint;
 

@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::bail;
 use viva_media::{decode_file, resample};
-use viva_speech::stt::Transcript;
-use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::{Transcript, VAD_SAMPLE_RATE};
 
 use crate::cli::{TranscribeArgs, TranscriptFormat};
 use crate::config::Config;
@@ -68,7 +67,7 @@ fn vtt_time(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use viva_speech::stt::Segment;
+    use viva_speech::Segment;
 
     #[test]
     fn webvtt_has_cues_with_timestamps() {

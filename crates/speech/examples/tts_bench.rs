@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use viva_speech::tts::{Tts, TtsConfig};
+use viva_speech::{Tts, TtsConfig};
 
 /// Three-sentence replies: one opening with a short clause, one whose ten-word first sentence
 /// has no comma to cut at.

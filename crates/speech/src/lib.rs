@@ -1,9 +1,18 @@
-//! Local speech for Viva.
-pub mod convert;
+//! Local speech for Viva: the voice activity detector that gates whisper, speech-to-text
+//! (whisper.cpp, one shared model, a bounded worker pool on the machine's core budget),
+//! text-to-speech (Piper), and the word error rate that measures them.
+// The modules are private and this root is the surface: a type the surface hands out but
+// forgets to re-export would be unnameable for its users.
+#![warn(unnameable_types)]
+
 mod cores;
-pub mod hallucination;
-pub mod mel;
-pub mod stt;
-pub mod tts;
-pub mod vad;
-pub mod wer;
+mod hallucination;
+mod stt;
+mod tts;
+mod vad;
+mod wer;
+
+pub use stt::{Segment, SpeechToText, SttConfig, SttError, Transcript, Word};
+pub use tts::{SpokenSentence, Tts, TtsConfig, TtsError, VoicePart};
+pub use vad::{SpeechRegionConfig, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity, find_speech};
+pub use wer::{word_error_rate, word_errors};

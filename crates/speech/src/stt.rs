@@ -10,8 +10,8 @@
 //! sees silence, and its stock inventions on noise are filtered ([`crate::hallucination`]).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), viva_speech::stt::SttError> {
-//! use viva_speech::stt::{SpeechToText, SttConfig};
+//! # async fn demo() -> Result<(), viva_speech::SttError> {
+//! use viva_speech::{SpeechToText, SttConfig};
 //! let stt = SpeechToText::load(&SttConfig::new("models/whisper/ggml-tiny.en.bin"))?;
 //! let utterance = vec![0.0f32; 16_000]; // one second of 16 kHz speech from the VAD
 //! let segments = stt.transcribe_utterance(utterance, 0).await?;

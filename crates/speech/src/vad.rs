@@ -10,7 +10,7 @@
 //! - [`find_speech`] finds the speech regions of a whole recording (file transcription).
 //!
 //! ```
-//! use viva_speech::vad::{find_speech, SpeechRegionConfig};
+//! use viva_speech::{find_speech, SpeechRegionConfig};
 //! let silence = vec![0.0f32; 16_000];
 //! assert!(find_speech(&silence, &SpeechRegionConfig::default()).is_empty());
 //! ```

@@ -4,36 +4,9 @@
 //! "Go forward 10 meters." matches "go forward ten meters".
 //!
 //! ```
-//! use viva_speech::wer::word_error_rate;
+//! use viva_speech::word_error_rate;
 //! assert_eq!(word_error_rate("go forward ten meters", "Go forward 10 meters."), 0.0);
 //! ```
-
-/// What an interviewer says in a real screening (the backend developer job's greeting, notice,
-/// knockouts, custom questions, blueprints with their fixed follow-ups, adaptive follow-ups and
-/// closing): the reference set for TTS -> STT round trips in tests and benchmarks.
-pub const INTERVIEWER_LINES: &[&str] = &[
-    "Hi, I'm your interviewer for the Senior Backend Developer position.",
-    "This interview is recorded and transcribed so the hiring team can review it.",
-    "How many years have you spent designing APIs?",
-    "If you were offered the role, could you start within a month?",
-    "Describe a challenging API you designed. What were the key considerations and trade-offs?",
-    "How do you approach database optimization? Share a specific example with metrics.",
-    "Tell me about a time you improved service reliability. What was your strategy and outcome?",
-    "Explain your approach to handling asynchronous tasks in a backend system. Provide a recent example.",
-    "How would you design a scalable microservices architecture for a growing SaaS platform?",
-    "How do you ensure data consistency across microservices?",
-    "What strategies do you use for service discovery?",
-    "Describe an approach to handle service failures gracefully.",
-    "What are the key considerations when implementing a caching strategy for a high-traffic application?",
-    "How do you decide which data to cache?",
-    "What are the trade-offs of different caching strategies?",
-    "How do you handle cache invalidation efficiently?",
-    "Could you give me a concrete example from a project you worked on?",
-    "You mentioned Redis. What did you measure before and after that change?",
-    "No problem, take your time.",
-    "That's all the questions I have. Do you have any questions for me?",
-    "Thank you for your time today. The hiring team will be in touch soon.",
-];
 
 /// Word errors (substitutions + deletions + insertions) divided by the reference's word count.
 /// An empty reference gives 0 for an empty hypothesis and 1 otherwise.
@@ -81,7 +54,7 @@ fn join_compounds(words: Vec<String>, other: &[String]) -> Vec<String> {
 
 /// Lower-case words without punctuation (hyphens split words), with whole numbers below a
 /// million spelt out.
-pub fn normalize_words(text: &str) -> Vec<String> {
+pub(crate) fn normalize_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     for raw in text
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))

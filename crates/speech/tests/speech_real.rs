@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
-use viva_speech::stt::{SpeechToText, SttConfig, SttError};
-use viva_speech::tts::{Tts, TtsConfig};
-use viva_speech::vad::VAD_SAMPLE_RATE;
-use viva_speech::wer::{INTERVIEWER_LINES, word_errors};
+use viva_speech::{
+    SpeechToText, SttConfig, SttError, Tts, TtsConfig, VAD_SAMPLE_RATE, word_errors,
+};
 
 fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
@@ -229,7 +228,7 @@ fn silence_and_noise_transcribe_to_nothing() {
 fn tts_to_stt_round_trip_of_interview_sentences() {
     let _turn = alone();
     let (mut errors, mut words) = (0, 0);
-    for sentence in INTERVIEWER_LINES {
+    for sentence in include_str!("../../../config/interviewer-lines.txt").lines() {
         let audio = tts().synthesize(sentence).unwrap();
         let heard = resample(&audio, tts().sample_rate(), VAD_SAMPLE_RATE).unwrap();
         let text = stt_one_thread().transcribe_recording(&heard).unwrap().text;
@@ -261,7 +260,7 @@ fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
     static POOL: OnceLock<SpeechToText> = OnceLock::new();
     let stt = || POOL.get_or_init(|| one_thread_engine(2));
     let clips = speech_set();
-    let text_of = |segments: Vec<viva_speech::stt::Segment>| {
+    let text_of = |segments: Vec<viva_speech::Segment>| {
         segments
             .into_iter()
             .map(|s| s.text)

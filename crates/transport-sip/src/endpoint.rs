@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 
 use crate::IncomingCall;
 use crate::admission::Gatekeeper;
-use crate::call::{ActiveCalls, CallEnvironment};
+use crate::dialog::{ActiveCalls, CallEnvironment};
 use crate::error::SipError;
 use crate::flood::FloodGuard;
 use crate::inbound;

@@ -14,7 +14,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::IncomingCall;
 use crate::admission::{Admission, Admitted};
-use crate::call::{self, AnsweredDialog};
+use crate::dialog::{self, AnsweredDialog};
 use crate::endpoint::Shared;
 use crate::proto::sdp::{
     LocalAudio, accept_answer, answer_offer, parse_sdp, write_answer, write_offer,
@@ -190,7 +190,7 @@ async fn answer_admitted(
         codec = negotiated.codec.encoding_name(),
         "call answered"
     );
-    let call = call::launch(
+    let call = dialog::launch(
         shared.calls.clone(),
         AnsweredDialog {
             call_id,

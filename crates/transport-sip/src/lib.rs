@@ -27,7 +27,7 @@
 //! [`CallOutput::HangUp`]: viva_call::CallOutput::HangUp
 
 mod admission;
-mod call;
+mod dialog;
 mod endpoint;
 mod error;
 mod flood;

@@ -16,7 +16,7 @@ use tracing::{Instrument, debug, info, warn};
 use viva_call::Call;
 
 use crate::DialProgress;
-use crate::call::{self, AnsweredDialog};
+use crate::dialog::{self, AnsweredDialog};
 use crate::endpoint::{LOCAL_USER, Shared, trunk_uri};
 use crate::error::DialError;
 use crate::proto::sdp::{LocalAudio, accept_answer, parse_sdp, write_offer};
@@ -286,7 +286,7 @@ async fn dial_in_span(
     };
     info!(codec = negotiated.codec.encoding_name(), "call answered");
     let _ = progress.send(DialProgress::Answered);
-    Ok(call::launch(
+    Ok(dialog::launch(
         shared.calls.clone(),
         AnsweredDialog {
             call_id: call_id.to_string(),

@@ -17,9 +17,9 @@ mod caller_audio;
 mod connection;
 mod error;
 mod interviewer_voice;
-mod live;
 mod packet_order;
 mod recording;
+mod session;
 mod vp8;
 
 use std::net::IpAddr;
@@ -42,8 +42,8 @@ pub use error::WebRtcError;
 pub use recording::{RecordingError, RecordingRepair, repair_call_recording};
 
 use interviewer_voice::VoicePacketizer;
-use live::{LiveCall, PeerEvents};
 use recording::{CallRecording, CameraTrack};
+use session::{PeerEvents, PeerSession};
 
 /// How long the answer waits for the server's ICE candidates (STUN/TURN ones take a round
 /// trip); after that it goes out with the candidates gathered so far.
@@ -87,7 +87,7 @@ pub struct RemoteCandidate {
 ///
 /// Dropping it ends the call like [`close`](Self::close) does (without waiting).
 pub struct BrowserCall {
-    live: Arc<LiveCall>,
+    session: Arc<PeerSession>,
     span: tracing::Span,
 }
 
@@ -116,7 +116,7 @@ impl BrowserCall {
         &self,
         candidate: RemoteCandidate,
     ) -> Result<(), WebRtcError> {
-        if self.live.has_ended() {
+        if self.session.has_ended() {
             return Err(WebRtcError::Ended);
         }
         let line = candidate.candidate.clone();
@@ -126,7 +126,7 @@ impl BrowserCall {
             sdp_mline_index: candidate.sdp_m_line_index,
             ..RTCIceCandidateInit::default()
         };
-        self.live
+        self.session
             .peer
             .add_ice_candidate(init)
             .instrument(self.span.clone())
@@ -143,7 +143,7 @@ impl BrowserCall {
     /// # Errors
     /// [`WebRtcError::Ended`] if the call ends before it connects.
     pub async fn connected(&self) -> Result<(), WebRtcError> {
-        if self.live.connected().await {
+        if self.session.connected().await {
             Ok(())
         } else {
             Err(WebRtcError::Ended)
@@ -154,21 +154,21 @@ impl BrowserCall {
     ///
     /// The conversation receives `CallInput::HangUp` (once per call, whoever ended it).
     pub async fn close(&self) {
-        self.live.end("closed by the server").await;
+        self.session.end("closed by the server").await;
     }
 }
 
 impl Drop for BrowserCall {
     fn drop(&mut self) {
         // Starts the shutdown; nothing here can wait for it.
-        drop(self.live.end("the call handle was dropped"));
+        drop(self.session.end("the call handle was dropped"));
     }
 }
 
 impl std::fmt::Debug for BrowserCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BrowserCall")
-            .field("ended", &self.live.has_ended())
+            .field("ended", &self.session.has_ended())
             .finish_non_exhaustive()
     }
 }
@@ -308,7 +308,7 @@ async fn negotiate(
 async fn start(
     peer: Arc<dyn PeerConnection>,
     negotiated: Negotiated,
-    events: mpsc::UnboundedReceiver<live::PeerEvent>,
+    events: mpsc::UnboundedReceiver<session::PeerEvent>,
     call_id: &str,
     video: Option<&Path>,
     span: tracing::Span,
@@ -341,13 +341,13 @@ async fn start(
     };
     let record_camera = recording.is_some() && camera == CameraTrack::Vp8;
     let (call, call_peer) = Call::pair(call_id, 48_000);
-    let live = LiveCall::new(peer, call_peer.inbound, recording, span.clone());
-    live.spawn(Arc::clone(&live).supervise(events, negotiated.transport, record_camera));
-    live.spawn(Arc::clone(&live).speak(
+    let session = PeerSession::new(peer, call_peer.inbound, recording, span.clone());
+    session.spawn(Arc::clone(&session).supervise(events, negotiated.transport, record_camera));
+    session.spawn(Arc::clone(&session).speak(
         call_peer.outbound,
         negotiated.voice_track,
         negotiated.voice,
     ));
     tracing::info!(camera = ?negotiated.camera_codec, recording = video.is_some(), "browser call answered");
-    Ok((BrowserCall { live, span }, call, negotiated.answer_sdp))
+    Ok((BrowserCall { session, span }, call, negotiated.answer_sdp))
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use viva_media::{PcmFrame, Resampler};
-use viva_speech::vad::{VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity};
+use viva_speech::{VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity};
 
 use super::timeline::{Pos, pos_at, samples_for};
 

@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use tracing::{Span, debug, info, info_span};
 use viva_media::PcmFrame;
-use viva_speech::tts::SpokenSentence;
-use viva_speech::vad::{VAD_FRAME_SAMPLES, VoiceActivity};
+use viva_speech::{SpokenSentence, VAD_FRAME_SAMPLES, VoiceActivity};
 
 use self::inbound::{Inbound, VoiceDetector};
 use self::playback::Playback;

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use viva_media::resample;
-use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::VAD_SAMPLE_RATE;
 
 use super::LineId;
 use crate::dialogue::Line;

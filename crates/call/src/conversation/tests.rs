@@ -6,7 +6,7 @@ use std::f32::consts::TAU;
 use std::time::Duration;
 
 use viva_media::PcmFrame;
-use viva_speech::tts::SpokenSentence;
+use viva_speech::SpokenSentence;
 
 use super::inbound::VoiceDetector;
 use super::playback::FRAME;

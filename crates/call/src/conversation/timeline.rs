@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use viva_speech::vad::VAD_SAMPLE_RATE;
+use viva_speech::VAD_SAMPLE_RATE;
 
 /// A sample position at 16 kHz since the call started.
 pub(crate) type Pos = u64;

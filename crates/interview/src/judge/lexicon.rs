@@ -98,7 +98,7 @@ pub(crate) const TECHNOLOGIES: &[(&str, &[&str])] = &[
     ("Ruby", &["ruby"]),
     ("PHP", &["php"]),
     ("Laravel", &["laravel"]),
-    (".NET", &["dotnet", "asp.net"]),
+    (".NET", &[".net", "dotnet", "asp.net"]),
     ("C#", &["c#"]),
     ("C++", &["c++"]),
     ("Hibernate", &["hibernate"]),

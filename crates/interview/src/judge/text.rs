@@ -1,6 +1,8 @@
 //! Reading a spoken answer: words, sentences and phrase matching that tolerate the small
 //! variations of speech-to-text output (plurals, "-ing" forms, stray capitals).
 
+use crate::words::split_words;
+
 /// One word of an answer, with where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Word<'a> {
@@ -216,58 +218,9 @@ fn push_trimmed<'a>(out: &mut Vec<&'a str>, piece: &'a str) {
     }
 }
 
-/// Words keep inner `.`, `-`, `/` and `'` ("node.js", "read-through", "req/s", "don't") and
-/// the `+`/`#` of "c++", "c#", "5+", "n+1".
-pub(crate) fn split_words(text: &str) -> Vec<&str> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let is_core = |c: char| c.is_alphanumeric() || c == '+' || c == '#';
-    let mut words = Vec::new();
-    let mut start: Option<usize> = None;
-    for (k, &(at, c)) in chars.iter().enumerate() {
-        let joiner = matches!(c, '.' | '-' | '/' | '\'' | '’')
-            && start.is_some()
-            && chars
-                .get(k + 1)
-                .is_some_and(|&(_, next)| next.is_alphanumeric());
-        if is_core(c) || joiner {
-            start.get_or_insert(at);
-        } else if let Some(s) = start.take() {
-            words.push(&text[s..at]);
-        }
-    }
-    if let Some(s) = start {
-        words.push(&text[s..]);
-    }
-    words
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_keep_technical_punctuation() {
-        assert_eq!(
-            split_words(
-                "We moved Node.js to C++ and C#, 5+ years; n+1 queries, don't read-through."
-            ),
-            [
-                "We",
-                "moved",
-                "Node.js",
-                "to",
-                "C++",
-                "and",
-                "C#",
-                "5+",
-                "years",
-                "n+1",
-                "queries",
-                "don't",
-                "read-through"
-            ]
-        );
-    }
 
     #[test]
     fn sentences_split_on_terminators_not_inside_names_or_numbers() {

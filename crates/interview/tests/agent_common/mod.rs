@@ -6,13 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use viva_interview::embedding::Embedder;
-use viva_interview::interviewer::{Interviewer, Next, Prompt};
-use viva_interview::job::Job;
-use viva_interview::judge::Judge;
-use viva_interview::policy::{BuiltInPolicy, Decision, Policy, Situation};
-use viva_interview::scoring::AnswerAssessment;
-use viva_interview::transcript::{Transcript, Turn, TurnKind};
+use viva_interview::{
+    AnswerAssessment, BuiltInPolicy, Decision, Embedder, Interviewer, Job, Judge, Next, Policy,
+    Prompt, Situation, Transcript, Turn, TurnKind,
+};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

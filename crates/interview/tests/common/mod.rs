@@ -6,9 +6,7 @@
 
 use std::path::PathBuf;
 
-use viva_interview::job::Job;
-use viva_interview::scoring::{AnswerAssessment, Depth};
-use viva_interview::transcript::{Transcript, Turn, TurnKind};
+use viva_interview::{AnswerAssessment, Depth, Job, Transcript, Turn, TurnKind};
 
 pub fn shipped_job() -> Job {
     let path =

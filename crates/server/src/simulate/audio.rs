@@ -13,11 +13,9 @@ use viva_call::{
     Call, CallInput, CallOutput, CallPeer, CallSetup, Clock, ComputeTime, SpeechEngines,
     TurnTaking, VirtualClock, converse, response_percentile,
 };
-use viva_interview::judge::Judge;
-use viva_interview::transcript::{Speaker, Transcript, TranscriptLog, Turn, TurnKind};
+use viva_interview::{Judge, Speaker, Transcript, TranscriptLog, Turn, TurnKind};
 use viva_media::{PcmFrame, resample};
-use viva_speech::tts::Tts;
-use viva_speech::wer::word_errors;
+use viva_speech::{Tts, word_errors};
 
 use super::ScriptedCandidate;
 use crate::cli::SimulateArgs;

@@ -24,11 +24,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use viva_interview::html::{self, HtmlOptions};
-use viva_interview::interviewer::{Interviewer, Next, Prompt};
-use viva_interview::judge::Judge;
-use viva_interview::report::{Report, ReportContext};
-use viva_interview::transcript::{Transcript, Turn, write_atomically};
+use viva_interview::{
+    HtmlOptions, Interviewer, Judge, Next, Prompt, Report, ReportContext, Transcript, Turn,
+    render_html, write_atomically,
+};
 
 use crate::cli::SimulateArgs;
 use crate::config::Config;
@@ -219,7 +218,7 @@ fn write_results(
     };
     write_atomically(
         &out.join("report.html"),
-        html::render(report, transcript, &options).as_bytes(),
+        render_html(report, transcript, &options).as_bytes(),
     )?;
     println!(
         "{}: {} turns, overall {:.1}/100, recommendation {}",

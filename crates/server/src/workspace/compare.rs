@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::Query;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
-use viva_interview::report::Report;
+use viva_interview::Report;
 use viva_store::{Page, Role};
 
 use crate::state::AppState;

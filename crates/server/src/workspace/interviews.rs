@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use viva_interview::scoring::Recommendation;
+use viva_interview::Recommendation;
 use viva_store::{Interview, Page, Role, Status};
 
 use minijinja::value::Serde;

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
-use viva_interview::report::Report;
-use viva_interview::transcript::TranscriptLog;
+use viva_interview::Report;
+use viva_interview::TranscriptLog;
 use viva_store::{Decision, Interview, Role, Timestamp, Verdict};
 
 use crate::state::AppState;

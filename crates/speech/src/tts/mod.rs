@@ -15,8 +15,8 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use viva_speech::tts::{Tts, TtsConfig};
-//! # async fn reply() -> Result<(), viva_speech::tts::TtsError> {
+//! # use viva_speech::{Tts, TtsConfig};
+//! # async fn reply() -> Result<(), viva_speech::TtsError> {
 //! let tts = Arc::new(Tts::load(&TtsConfig {
 //!     voice: "models/piper/en_US-joe-medium.onnx".into(),
 //!     onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),

@@ -75,8 +75,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// What every task of one call shares.
-pub(crate) struct LiveCall {
+/// One browser call's peer connection while it runs: what every task of the call shares.
+pub(crate) struct PeerSession {
     pub peer: Arc<dyn PeerConnection>,
     /// Where caller audio and the final hang-up go; taken when the call ends.
     caller: Mutex<Option<mpsc::Sender<CallInput>>>,
@@ -89,14 +89,14 @@ pub(crate) struct LiveCall {
     span: Span,
 }
 
-impl LiveCall {
+impl PeerSession {
     pub fn new(
         peer: Arc<dyn PeerConnection>,
         caller: mpsc::Sender<CallInput>,
         recording: Option<CallRecording>,
         span: Span,
     ) -> Arc<Self> {
-        Arc::new(LiveCall {
+        Arc::new(PeerSession {
             peer,
             caller: Mutex::new(Some(caller)),
             recording: recording.map(|recording| Arc::new(Mutex::new(recording))),

@@ -1,5 +1,8 @@
 //! Converts a CTranslate2 Whisper model into the ggml file whisper.cpp loads.
 //!
+//! Offline tooling, run by `viva models convert` when `scripts/setup` installs a model; nothing
+//! at run time needs it, so the speech crate carries none of it.
+//!
 //! The only Whisper weights we can fetch are CTranslate2 exports (`model.bin` plus
 //! `vocabulary.txt`), while whisper.cpp reads the single-file ggml format written by its
 //! `models/convert-pt-to-ggml.py`. The output of [`convert_ct2_to_ggml`] follows that script
@@ -13,6 +16,8 @@
 //! - the vocabulary: `i32` count, then per token `i32` length and its raw bytes;
 //! - the tensors, each `i32 n_dims`, `i32 name_len`, `i32 type` (0 f32, 1 f16), the dims
 //!   innermost first, the name, then the data.
+
+mod mel;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};

@@ -1,5 +1,5 @@
-//! An answered call: its dialog's in-dialog requests (BYE, INFO, re-INVITE, UPDATE, OPTIONS),
-//! its maximum duration, and its end on every path.
+//! The SIP dialog of an answered call: its in-dialog requests (BYE, INFO, re-INVITE, UPDATE,
+//! OPTIONS), its maximum duration, and its end on every path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,7 +86,7 @@ pub(crate) fn launch(env: CallEnvironment, answered: AnsweredDialog, span: traci
         span.clone(),
     );
     let guard = env.active.enter();
-    let session = Session {
+    let dialog = SipDialog {
         env,
         dialog: answered.dialog,
         states: answered.states,
@@ -98,7 +98,7 @@ pub(crate) fn launch(env: CallEnvironment, answered: AnsweredDialog, span: traci
     };
     tokio::spawn(
         async move {
-            session.run().await;
+            dialog.run().await;
             drop(guard);
         }
         .instrument(span),
@@ -121,7 +121,8 @@ enum Ending {
     Shutdown,
 }
 
-struct Session {
+/// A confirmed dialog while its call lasts, with the media session it controls.
+struct SipDialog {
     env: CallEnvironment,
     dialog: InviteDialog,
     states: DialogStateReceiver,
@@ -133,7 +134,7 @@ struct Session {
     awaiting_answer: bool,
 }
 
-impl Session {
+impl SipDialog {
     async fn run(mut self) {
         let deadline = Instant::now() + self.env.max_call;
         let ending = loop {

@@ -8,10 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use viva_convert::{WhisperHparams, convert_ct2_to_ggml};
 use viva_media::decode_file;
-use viva_speech::convert::{WhisperHparams, convert_ct2_to_ggml};
-use viva_speech::stt::{SpeechToText, SttConfig};
-use viva_speech::wer::word_error_rate;
+use viva_speech::{SpeechToText, SttConfig, word_error_rate};
 
 /// Size of the official `ggml-tiny.en.bin` (whisper.cpp's convert-pt-to-ggml.py output).
 const OFFICIAL_TINY_EN_BYTES: u64 = 77_704_715;
