@@ -18,7 +18,8 @@
 //! local machine. Everything else gets 403. INVITEs and REGISTERs are rate-limited per source
 //! address ([`SourceRate`]): past the limit they get 503 with `Retry-After`.
 //!
-//! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) lives in [`proto`], free of I/O.
+//! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) and each call's RTP session live in
+//! [`proto`], free of I/O.
 //!
 //! [`CallInput::Audio`]: viva_call::CallInput::Audio
 //! [`CallInput::Dtmf`]: viva_call::CallInput::Dtmf
