@@ -142,3 +142,12 @@ impl SipEndpoint {
         self.shared.shutdown().await;
     }
 }
+
+/// What the transport reads from a SIP request before any call exists, for the fuzz harnesses
+/// in `fuzz/` (and their replay in `tests/fuzz_corpus.rs`), which must run the transport's own
+/// functions rather than copies of them. Not an API: anything here may change.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::endpoint::is_in_dialog;
+    pub use crate::inbound::{call_id, parties};
+}
