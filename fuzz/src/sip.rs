@@ -1,5 +1,7 @@
 //! What the SIP transport does with bytes a far end controls, one function per fuzz target:
-//! SIP datagrams, SDP bodies, DTMF INFO bodies and RTP datagrams.
+//! SIP datagrams, SDP bodies, DTMF INFO bodies and RTP datagrams (through a call's real
+//! `RtpSession`). Where the transport reads something itself, the harness calls the
+//! transport's own function (`viva_transport_sip::fuzzing`, `proto`), never a copy of it.
 //!
 //! Shared by the cargo-fuzz targets (`fuzz/fuzz_targets`) and the stable regression test
 //! `crates/transport-sip/tests/fuzz_corpus.rs`, which includes this file with `#[path]`, so the
@@ -9,20 +11,26 @@
 //! input was accepted as the real thing, which the regression test checks for the seed inputs.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use rsipstack::dialog::DialogId;
 use rsipstack::dialog::authenticate::verify_digest;
-use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::typed::Authorization;
 use rsipstack::sip::{Method, Request, Response, SipMessage, StatusCodeKind, Transport};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::SipConnection;
-use viva_media::{G711Law, TelephoneEventReceiver};
+use viva_call::{CallInput, CallOutput};
+use viva_media::PcmFrame;
+use viva_transport_sip::fuzzing::{call_id, is_in_dialog, parties};
 use viva_transport_sip::proto::dtmf_info::parse_dtmf_info;
-use viva_transport_sip::proto::rtcp::{ReceptionStats, SenderInfo, build_report};
-use viva_transport_sip::proto::rtp::{RTP_HEADER_LEN, build_rtp, parse_rtp};
+use viva_transport_sip::proto::rtp::{RTP_HEADER_LEN, RtpHeader, build_rtp, parse_rtp};
 use viva_transport_sip::proto::sdp::{
-    LocalAudio, accept_answer, answer_offer, parse_sdp, write_answer,
+    AudioCodec, Direction, LocalAudio, Negotiated, accept_answer, answer_offer, parse_sdp,
+    write_answer,
+};
+use viva_transport_sip::proto::session::{
+    MediaPort, RtpSession, SAMPLE_RATE, SessionOutput, Transmit,
 };
 
 /// The keys DTMF can carry.
@@ -79,24 +87,7 @@ fn request_reaches_transport(request: &Request) -> bool {
     }
     let _ = DialogId::try_from((request, TransactionRole::Server));
     let _ = request.cseq_header().map(|c| c.value().to_string());
-    let _call_id = request
-        .call_id_header()
-        .map(|h| h.value().to_string())
-        .unwrap_or_default();
-    let _in_dialog = request
-        .to_header()
-        .ok()
-        .and_then(|to| to.tag().ok().flatten())
-        .is_some();
-    let _caller = request
-        .from_header()
-        .ok()
-        .and_then(|from| from.typed().ok())
-        .map(|from| match from.uri.user() {
-            Some(user) => user.to_string(),
-            None => from.uri.to_string(),
-        });
-    let _dialled = request.uri.user().unwrap_or_default().to_string();
+    let _ = (call_id(request), is_in_dialog(request), parties(request));
     if request.method == Method::Invite
         && let Some(header) = request.authorization_header()
     {
@@ -209,87 +200,147 @@ fn dtmf_key(content_type: &str, body: &[u8]) -> bool {
 }
 
 /// A stream of RTP datagrams on a call's media port, each preceded by its length in one byte
-/// (the last one runs to the end of the input), through what the media path does with them:
-/// parse, reception statistics and RTCP reports, telephone-events, G.711 decoding.
+/// (the last one runs to the end of the input), through the call's real `RtpSession`, one
+/// datagram every 20 ms of made-up time, each answered by 20 ms of interviewer audio (whose
+/// party clock restarts now and then, as when the PIN prompt hands over to the interview). The
+/// call negotiated PCMA if the first datagram is PCMA RTP, else PCMU, with telephone-events.
 ///
 /// Properties checked: a parsed packet's payload lies within the datagram after the header;
-/// building a packet from the parsed header and payload parses back to the same; the RTCP
-/// reports sent are never taken for RTP (they share the port with rtcp-mux peers); keys are
-/// keypad keys; a G.711 payload decodes to one sample per byte.
+/// building a packet from the parsed header and payload parses back to the same; what the
+/// session sends is RTP of one SSRC with consecutive sequence numbers and timestamps that never
+/// go back, or RTCP that is never taken for RTP (they share the port with rtcp-mux peers);
+/// caller audio comes in 20 ms frames at 8 kHz; keys are keypad keys.
 ///
 /// Returns whether at least one datagram parsed as RTP.
 pub fn rtp_stream(data: &[u8]) -> bool {
-    let mut stats: Option<ReceptionStats> = None;
-    let mut events = TelephoneEventReceiver::new();
+    let datagrams = length_prefixed(data);
+    let first_is_pcma = datagrams
+        .first()
+        .and_then(|d| parse_rtp(d).ok())
+        .is_some_and(|p| p.header.payload_type == 8);
+    let codec = if first_is_pcma {
+        AudioCodec::Pcma
+    } else {
+        AudioCodec::Pcmu
+    };
+    let caller = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), 4_000);
+    let negotiated = Negotiated {
+        codec,
+        payload_type: codec.static_payload_type(),
+        telephone_event: Some(TELEPHONE_EVENT_PT),
+        direction: Direction::SendRecv,
+        remote_rtp: caller,
+        remote_rtcp: SocketAddr::new(caller.ip(), caller.port() + 1),
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let mut session = RtpSession::new(negotiated, start, UNIX_EPOCH);
+    let mut sent = SentStream::default();
     let mut parsed_any = false;
+    for (n, datagram) in datagrams.iter().enumerate() {
+        now += Duration::from_millis(20);
+        while session.poll_timeout() <= now {
+            let due = session.poll_timeout();
+            session.handle_timeout(due);
+            sent.check(&mut session);
+        }
+        if let Ok(packet) = parse_rtp(datagram) {
+            parsed_any = true;
+            assert!(
+                packet.payload.len() <= datagram.len() - RTP_HEADER_LEN,
+                "RTP payload of {} bytes from a {}-byte datagram",
+                packet.payload.len(),
+                datagram.len()
+            );
+            let rebuilt = build_rtp(&packet.header, packet.payload);
+            let reparsed = parse_rtp(&rebuilt).expect("a built RTP packet parses");
+            assert_eq!(reparsed, packet, "RTP packet changed on a round trip");
+        }
+        session.on_datagram(MediaPort::Rtp, caller, datagram, now);
+        sent.check(&mut session);
+
+        // A new party every 64 frames, its clock starting at zero, after an end of speech.
+        if n % 64 == 63 {
+            session.on_call_output(CallOutput::EndOfSpeech, now);
+        }
+        let party_time = Duration::from_millis(20 * (n % 64) as u64);
+        let frame =
+            PcmFrame::new(vec![0.25; 160], SAMPLE_RATE, party_time).expect("8 kHz is a valid rate");
+        session.on_call_output(CallOutput::Audio(frame), now);
+        sent.check(&mut session);
+    }
+    session.close(now);
+    sent.check(&mut session);
+    parsed_any
+}
+
+/// Splits `[len][datagram][len][datagram]...`; the last datagram runs to the end.
+fn length_prefixed(data: &[u8]) -> Vec<&[u8]> {
+    let mut datagrams = Vec::new();
     let mut rest = data;
-    let mut arrival: u32 = 0;
     while let Some((&len, tail)) = rest.split_first() {
         let (datagram, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        datagrams.push(datagram);
         rest = tail;
-        // 20 ms apart on the 8 kHz clock.
-        arrival = arrival.wrapping_add(160);
-        let Ok(packet) = parse_rtp(datagram) else {
-            continue;
-        };
-        parsed_any = true;
-        assert!(
-            packet.payload.len() <= datagram.len() - RTP_HEADER_LEN,
-            "RTP payload of {} bytes from a {}-byte datagram",
-            packet.payload.len(),
-            datagram.len()
-        );
-        let header = packet.header;
-        let rebuilt = build_rtp(&header, packet.payload);
-        let reparsed = parse_rtp(&rebuilt).expect("a built RTP packet parses");
-        assert_eq!(
-            reparsed.header, header,
-            "RTP header changed on a round trip"
-        );
-        assert_eq!(
-            reparsed.payload, packet.payload,
-            "RTP payload changed on a round trip"
-        );
+    }
+    datagrams
+}
 
-        let stats = match &mut stats {
-            Some(stats) if stats.ssrc() == header.ssrc => stats,
-            other => other.insert(ReceptionStats::new(header.ssrc, header.sequence)),
-        };
-        stats.on_packet(header.sequence, header.timestamp, arrival);
-        if arrival.is_multiple_of(160 * 8) {
-            let block = stats.report_block();
-            let sender = SenderInfo {
-                ntp_timestamp: u64::from(arrival) << 16,
-                rtp_timestamp: arrival,
-                packets: arrival / 160,
-                octets: arrival,
-            };
-            for sender in [None, Some(&sender)] {
-                let report = build_report(0x5EED, sender, Some(&block), "viva@192.0.2.10");
-                assert_eq!(report.len() % 4, 0, "RTCP report not 32-bit aligned");
-                assert!(
-                    parse_rtp(&report).is_err(),
-                    "an RTCP report this side sends parses as RTP"
-                );
-            }
-        }
+/// What the session has sent so far, to check the next packets against.
+#[derive(Default)]
+struct SentStream {
+    last: Option<RtpHeader>,
+}
 
-        match header.payload_type {
-            TELEPHONE_EVENT_PT => {
-                if let Some(key) = events.push(header.timestamp, packet.payload) {
-                    assert!(KEYS.contains(key), "telephone-event gave key {key:?}");
+impl SentStream {
+    /// Checks and consumes everything the session asks for.
+    fn check(&mut self, session: &mut RtpSession) {
+        while let Some(output) = session.poll_output() {
+            match output {
+                SessionOutput::Transmit(Transmit {
+                    port: MediaPort::Rtp,
+                    datagram,
+                    ..
+                }) => {
+                    let packet = parse_rtp(&datagram).expect("the session sends valid RTP");
+                    assert_eq!(packet.payload.len(), 160, "one 20 ms G.711 payload");
+                    if let Some(last) = self.last {
+                        let header = packet.header;
+                        assert_eq!(header.ssrc, last.ssrc, "the SSRC changed");
+                        assert_eq!(
+                            header.sequence,
+                            last.sequence.wrapping_add(1),
+                            "sequence numbers skip"
+                        );
+                        assert!(
+                            (header.timestamp.wrapping_sub(last.timestamp) as i32) > 0,
+                            "RTP timestamp went from {} back to {}",
+                            last.timestamp,
+                            header.timestamp
+                        );
+                    }
+                    self.last = Some(packet.header);
                 }
+                SessionOutput::Transmit(Transmit {
+                    port: MediaPort::Rtcp,
+                    datagram,
+                    ..
+                }) => {
+                    assert_eq!(datagram.len() % 4, 0, "RTCP not 32-bit aligned");
+                    assert!(
+                        parse_rtp(&datagram).is_err(),
+                        "an RTCP packet this side sends parses as RTP"
+                    );
+                }
+                SessionOutput::Conversation(CallInput::Audio(frame)) => {
+                    assert_eq!(frame.sample_rate(), SAMPLE_RATE);
+                    assert_eq!(frame.samples().len(), 160, "caller frames are 20 ms");
+                }
+                SessionOutput::Conversation(CallInput::Dtmf(key)) => {
+                    assert!(KEYS.contains(key), "the session gave key {key:?}");
+                }
+                SessionOutput::Conversation(CallInput::HangUp) | SessionOutput::Event(_) => {}
             }
-            0 | 8 => {
-                let law = if header.payload_type == 0 {
-                    G711Law::MuLaw
-                } else {
-                    G711Law::ALaw
-                };
-                assert_eq!(law.decode(packet.payload).len(), packet.payload.len());
-            }
-            _ => {}
         }
     }
-    parsed_any
 }

@@ -18,12 +18,13 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 use viva_call::{Call, CallInput};
 
-use crate::media::{self, MediaChannels, MediaEvent, MediaHandle, SAMPLE_RATE};
+use crate::media::{self, MediaChannels, MediaHandle};
 use crate::ports::MediaSockets;
 use crate::proto::dtmf_info::{DtmfInfoError, parse_dtmf_info};
 use crate::proto::sdp::{
     LocalAudio, Negotiated, accept_answer, answer_offer, parse_sdp, write_answer, write_offer,
 };
+use crate::proto::session::{MediaEvent, SAMPLE_RATE};
 
 /// How long the conversation gets to take the hang-up notice before the channel is dropped
 /// (which it also reads as a hang-up).

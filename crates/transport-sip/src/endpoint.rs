@@ -11,7 +11,7 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::registration::{RefreshOutcome, Registration};
 use rsipstack::platform::CancellationToken;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Method, Param, Scheme, StatusCode, Transport, Uri};
+use rsipstack::sip::{Header, Method, Param, Request, Scheme, StatusCode, Transport, Uri};
 use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
@@ -285,6 +285,16 @@ fn route_source(peer: IpAddr) -> Option<IpAddr> {
     socket.local_addr().ok().map(|a| a.ip())
 }
 
+/// Whether a request belongs to a dialog (its To header carries a tag), rather than starting
+/// one.
+pub fn is_in_dialog(request: &Request) -> bool {
+    request
+        .to_header()
+        .ok()
+        .and_then(|to| to.tag().ok().flatten())
+        .is_some()
+}
+
 /// Hands every new request to its handler.
 async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
     // Requests refused for their source's rate so far: logged at the 1st, 10th, 100th...
@@ -297,12 +307,7 @@ async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
             },
             _ = shared.stack_token.cancelled() => break,
         };
-        let in_dialog = tx
-            .original
-            .to_header()
-            .ok()
-            .and_then(|to| to.tag().ok().flatten())
-            .is_some();
+        let in_dialog = is_in_dialog(&tx.original);
         debug!(method = %tx.original.method, in_dialog, "SIP request");
         if in_dialog {
             match shared.dialogs.match_dialog(&tx) {

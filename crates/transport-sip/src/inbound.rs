@@ -29,11 +29,7 @@ const ACK_WAIT: Duration = Duration::from_secs(34);
 
 /// Handles one out-of-dialog INVITE to its end: rejected, cancelled, or handed over.
 pub(crate) async fn answer(shared: Arc<Shared>, mut tx: Transaction) {
-    let call_id = tx
-        .original
-        .call_id_header()
-        .map(|h| h.value().to_string())
-        .unwrap_or_default();
+    let call_id = call_id(&tx.original);
     let span = tracing::info_span!("sip_call", call_id = %call_id);
     async move {
         let Some(source) = source_of(&tx) else {
@@ -286,8 +282,16 @@ pub(crate) fn source_of(tx: &Transaction) -> Option<SocketAddr> {
         .ok()
 }
 
+/// The request's Call-ID, empty when it has none: the call's name in logs and storage.
+pub fn call_id(request: &Request) -> String {
+    request
+        .call_id_header()
+        .map(|h| h.value().to_string())
+        .unwrap_or_default()
+}
+
 /// The caller (From user, or the whole URI without one) and the dialled user (Request-URI).
-fn parties(request: &Request) -> (String, String) {
+pub fn parties(request: &Request) -> (String, String) {
     let caller = request
         .from_header()
         .ok()

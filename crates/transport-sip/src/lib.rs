@@ -18,7 +18,8 @@
 //! local machine. Everything else gets 403. INVITEs and REGISTERs are rate-limited per source
 //! address ([`SourceRate`]): past the limit they get 503 with `Retry-After`.
 //!
-//! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) lives in [`proto`], free of I/O.
+//! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) and each call's RTP session live in
+//! [`proto`], free of I/O.
 //!
 //! [`CallInput::Audio`]: viva_call::CallInput::Audio
 //! [`CallInput::Dtmf`]: viva_call::CallInput::Dtmf
@@ -140,4 +141,13 @@ impl SipEndpoint {
     pub async fn shutdown(&self) {
         self.shared.shutdown().await;
     }
+}
+
+/// What the transport reads from a SIP request before any call exists, for the fuzz harnesses
+/// in `fuzz/` (and their replay in `tests/fuzz_corpus.rs`), which must run the transport's own
+/// functions rather than copies of them. Not an API: anything here may change.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::endpoint::is_in_dialog;
+    pub use crate::inbound::{call_id, parties};
 }

@@ -1,6 +1,7 @@
-//! Minimal RTCP (RFC 3550 section 6): the reception statistics of one incoming stream and the
+//! Minimal RTCP (RFC 3550 section 6): the reception statistics of one incoming stream, the
 //! compound sender/receiver report a call sends every few seconds, so trunks and monitoring
-//! see loss and jitter. Incoming RTCP is not interpreted.
+//! see loss and jitter, and the BYE that says the stream has ended. Incoming RTCP is not
+//! interpreted.
 
 /// RTCP packet type of a sender report.
 const PT_SR: u8 = 200;
@@ -8,6 +9,8 @@ const PT_SR: u8 = 200;
 const PT_RR: u8 = 201;
 /// RTCP packet type of source descriptions.
 const PT_SDES: u8 = 202;
+/// RTCP packet type of a goodbye.
+const PT_BYE: u8 = 203;
 /// SDES item type of the canonical name.
 const SDES_CNAME: u8 = 1;
 /// Sequence jumps larger than this are a restarted stream, not loss (RFC 3550 A.1 MAX_DROPOUT).
@@ -189,6 +192,25 @@ pub fn build_report(
     packet
 }
 
+/// Builds the last compound RTCP packet of a stream: the report and SDES of [`build_report`]
+/// followed by a BYE for `ssrc` (RFC 3550 6.6), so the far end drops the stream at once
+/// rather than after its timeout.
+pub fn build_goodbye(
+    ssrc: u32,
+    sender: Option<&SenderInfo>,
+    block: Option<&ReportBlock>,
+    cname: &str,
+) -> Vec<u8> {
+    let mut packet = build_report(ssrc, sender, block, cname);
+    let bye_start = packet.len();
+    packet.push(0x81);
+    packet.push(PT_BYE);
+    packet.extend_from_slice(&[0, 0]);
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    set_length(&mut packet, bye_start);
+    packet
+}
+
 /// Writes the RTCP length field (32-bit words minus one) of the packet starting at `start`.
 fn set_length(packet: &mut [u8], start: usize) {
     let words = ((packet.len() - start) / 4 - 1) as u16;
@@ -276,5 +298,14 @@ mod tests {
         assert_eq!(&packet[8..16], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(&packet[20..24], &2u32.to_be_bytes());
         assert_eq!(packet.len() % 4, 0);
+    }
+
+    #[test]
+    fn goodbye_ends_the_compound_packet_with_a_bye() {
+        let report = build_report(9, None, None, "viva");
+        let packet = build_goodbye(9, None, None, "viva");
+        assert_eq!(&packet[..report.len()], &report[..]);
+        // BYE: header 4 + one SSRC 4 = 2 words, length 1.
+        assert_eq!(&packet[report.len()..], &[0x81, 203, 0, 1, 0, 0, 0, 9]);
     }
 }

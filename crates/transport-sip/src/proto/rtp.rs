@@ -9,6 +9,9 @@ pub const RTP_VERSION: u8 = 2;
 /// Length of the fixed RTP header, before CSRCs and extensions.
 pub const RTP_HEADER_LEN: usize = 12;
 
+/// Length of the common RTCP header (version, count, packet type, length).
+const RTCP_HEADER_LEN: usize = 4;
+
 /// The fields of an RTP header this transport reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpHeader {
@@ -69,17 +72,22 @@ pub enum RtpError {
 /// extension or padding exceed the datagram.
 pub fn parse_rtp(datagram: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
     let len = datagram.len();
+    // Told apart before the length check: an RTCP receiver report without report blocks is 8
+    // bytes, shorter than an RTP header.
+    if len >= RTCP_HEADER_LEN
+        && datagram[0] >> 6 == RTP_VERSION
+        && (200..=204).contains(&datagram[1])
+    {
+        return Err(RtpError::Rtcp {
+            packet_type: datagram[1],
+        });
+    }
     if len < RTP_HEADER_LEN {
         return Err(RtpError::TooShort { len });
     }
     let version = datagram[0] >> 6;
     if version != RTP_VERSION {
         return Err(RtpError::BadVersion { version });
-    }
-    if (200..=204).contains(&datagram[1]) {
-        return Err(RtpError::Rtcp {
-            packet_type: datagram[1],
-        });
     }
     let padding = datagram[0] & 0x20 != 0;
     let extension = datagram[0] & 0x10 != 0;
@@ -113,6 +121,21 @@ pub fn parse_rtp(datagram: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
         },
         payload: &datagram[start..end],
     })
+}
+
+/// The magic cookie of every STUN message (RFC 5389 section 6), at bytes 4..8.
+const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
+
+/// Length of a STUN message header.
+const STUN_HEADER_LEN: usize = 20;
+
+/// Whether a datagram on the media port is a STUN message (RFC 5389 section 6: the first two
+/// bits zero, the magic cookie at bytes 4..8), such as the keepalives some phones send on
+/// their RTP port to hold a NAT binding open. Such traffic is expected, not malformed RTP.
+pub fn is_stun(datagram: &[u8]) -> bool {
+    datagram.len() >= STUN_HEADER_LEN
+        && datagram[0] >> 6 == 0
+        && datagram[4..8] == STUN_MAGIC_COOKIE
 }
 
 /// Builds an RTP datagram (no CSRCs, extension or padding).
@@ -182,6 +205,32 @@ mod tests {
         assert_eq!(
             parse_rtp(&rtcp_rr),
             Err(RtpError::Rtcp { packet_type: 201 })
+        );
+        // A receiver report with no blocks, shorter than any RTP packet.
+        assert_eq!(
+            parse_rtp(&rtcp_rr[..8]),
+            Err(RtpError::Rtcp { packet_type: 201 })
+        );
+    }
+
+    #[test]
+    fn recognises_stun_and_nothing_else() {
+        // A binding request: type 0x0001, no attributes, cookie, 96-bit transaction id.
+        let mut binding = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+        binding.extend_from_slice(&[7; 12]);
+        assert!(is_stun(&binding));
+        assert!(!is_stun(&binding[..19]), "shorter than a STUN header");
+        let mut rtp_with_cookie = binding.clone();
+        rtp_with_cookie[0] = 0x80;
+        assert!(
+            !is_stun(&rtp_with_cookie),
+            "RTP whose timestamp is the cookie"
+        );
+        let mut no_cookie = binding;
+        no_cookie[4] = 0;
+        assert!(
+            !is_stun(&no_cookie),
+            "classic STUN (RFC 3489) has no cookie"
         );
     }
 
