@@ -338,7 +338,8 @@ async fn interviewer_audio_goes_back_as_media_with_marks_clear_and_a_close() {
     let listener = tokio::spawn(listen_to_interviewer(cpaas));
     let out = stream.call.outbound.clone();
 
-    // A one-second sentence, paced in real time, then a pause: the mark comes on its own.
+    // A one-second sentence, paced in real time, then the conversation's end of speech: the
+    // mark follows the sentence's last media.
     let sentence = &speech[8_000..16_000];
     let mut pace = tokio::time::interval(Duration::from_millis(20));
     for (index, samples) in sentence.chunks(160).enumerate() {
@@ -346,8 +347,9 @@ async fn interviewer_audio_goes_back_as_media_with_marks_clear_and_a_close() {
         let frame = frame_at(samples, 1_000 + 20 * index as u64);
         out.send(CallOutput::Audio(frame)).await.unwrap();
     }
+    out.send(CallOutput::EndOfSpeech).await.unwrap();
     sleep(Duration::from_millis(400)).await;
-    // A second talkspurt after a gap in the call clock, cut short by the candidate.
+    // A second talkspurt, cut short by the candidate: its mark, then the clear.
     for index in 0..25u64 {
         let samples = &speech[16_000 + 160 * index as usize..][..160];
         out.send(CallOutput::Audio(frame_at(samples, 3_000 + 20 * index)))
@@ -355,13 +357,15 @@ async fn interviewer_audio_goes_back_as_media_with_marks_clear_and_a_close() {
             .unwrap();
     }
     out.send(CallOutput::ClearPlayback).await.unwrap();
-    // A third, followed at once by a frame after a gap, then the end of the interview.
+    // A third with its end of speech, then one frame with none before the interview ends:
+    // a gap in the frames' stamps alone makes no mark.
     for index in 0..10u64 {
         let samples = &speech[24_000 + 160 * index as usize..][..160];
         out.send(CallOutput::Audio(frame_at(samples, 5_000 + 20 * index)))
             .await
             .unwrap();
     }
+    out.send(CallOutput::EndOfSpeech).await.unwrap();
     out.send(CallOutput::Audio(frame_at(&speech[30_000..30_160], 6_000)))
         .await
         .unwrap();

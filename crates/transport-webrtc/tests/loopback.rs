@@ -468,13 +468,17 @@ async fn audio_flows_both_ways() {
     let outbound = conversation.outbound.clone();
     let interviewer = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_millis(20));
-        // 0.6 s of voice at 0-0.6 s, nothing for 0.4 s, 0.6 s more from 1.0 s on the call clock.
+        // 0.6 s of voice at 0-0.6 s, the conversation's end of speech, nothing for 0.4 s, then
+        // 0.6 s more from 1.0 s on the call clock.
         for index in (0..30).chain(50..80) {
             ticker.tick().await;
             let samples = tone(VOICE_HZ, 0.5, index * 960, 960);
             let at = Duration::from_millis(20 * index as u64);
             let frame = PcmFrame::new(samples, 48_000, at).unwrap();
             outbound.send(CallOutput::Audio(frame)).await.unwrap();
+            if index == 29 {
+                outbound.send(CallOutput::EndOfSpeech).await.unwrap();
+            }
         }
     });
 
