@@ -373,8 +373,8 @@ impl RtpSession {
         self.last_rtp = now;
     }
 
-    /// Ends the session: a last report with an RTCP BYE goes out, and what the media did is
-    /// logged. Nothing else happens afterwards.
+    /// Ends the session (call it last): a last report with an RTCP BYE goes out, and what the
+    /// media did is logged.
     pub fn close(&mut self, now: Instant) {
         if let Some(goodbye) = self.report(now, build_goodbye) {
             self.outputs.push_back(SessionOutput::Transmit(goodbye));
