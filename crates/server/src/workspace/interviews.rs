@@ -11,8 +11,8 @@ use minijinja::value::Serde;
 
 use crate::state::AppState;
 
-use super::render;
 use super::session::SignedIn;
+use super::{minute, render};
 
 /// Rows per page.
 const PAGE_ROWS: u32 = 50;
@@ -107,10 +107,7 @@ pub async fn row(state: &AppState, interview: Interview) -> Row {
         job: interview.job.clone(),
         status: interview.status.as_str(),
         status_label: status_label(interview.status),
-        // Minutes are enough in a list: "2026-12-04 22:52 UTC".
-        started: interview
-            .started_at
-            .map(|at| format!("{} UTC", at.to_string()[..16].replace('T', " "))),
+        started: interview.started_at.map(minute),
         duration: interview.duration_ms.map(|ms| {
             let secs = ms / 1000;
             format!("{}:{:02}", secs / 60, secs % 60)

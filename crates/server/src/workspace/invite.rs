@@ -12,7 +12,7 @@ use crate::scheduling::{Invitation, schedule};
 use crate::state::AppState;
 
 use super::session::SignedIn;
-use super::{message, render};
+use super::{message, minute, render};
 
 /// Largest CSV file accepted.
 pub const MAX_CSV_BYTES: usize = 1024 * 1024;
@@ -121,10 +121,7 @@ fn invited(state: &AppState, interview: &Interview) -> Invited {
         candidate: interview.candidate.name.clone(),
         pin: interview.pin.clone(),
         join_url: state.join_url(interview),
-        expires: format!(
-            "{} UTC",
-            interview.expires_at.to_string()[..16].replace('T', " ")
-        ),
+        expires: minute(interview.expires_at),
     }
 }
 

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::Serialize;
+use viva_store::Timestamp;
 
 use crate::state::AppState;
 use session::SignedIn;
@@ -129,26 +130,35 @@ fn clock(ms: u64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
-async fn review_script() -> Response {
+/// A script or style sheet of the pages, revalidated on every load so an upgrade shows at once.
+fn asset(mime: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_TYPE, mime),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("../../assets/review.js"),
+        body,
     )
         .into_response()
 }
 
+async fn review_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/review.js"),
+    )
+}
+
 async fn style() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
+    asset(
+        "text/css; charset=utf-8",
         include_str!("../../assets/workspace.css"),
     )
-        .into_response()
+}
+
+/// A moment to the minute, as the pages show it: "2026-12-04 22:52 UTC".
+fn minute(at: Timestamp) -> String {
+    format!("{} UTC", at.to_string()[..16].replace('T', " "))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 use super::interviews::row;
 use super::session::SignedIn;
-use super::{message, render};
+use super::{message, minute, render};
 
 pub async fn page(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ impl From<&Decision> for DecisionView {
             verdict: decision.verdict.as_str(),
             note: decision.note.clone(),
             by: decision.by.clone(),
-            at: format!("{} UTC", decision.at.to_string()[..16].replace('T', " ")),
+            at: minute(decision.at),
         }
     }
 }
