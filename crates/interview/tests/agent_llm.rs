@@ -17,14 +17,12 @@ use viva_interview::judge::{Judge, Judgement};
 use viva_interview::llm::{LlmConfig, LlmError, LlmPolicy};
 use viva_interview::policy::{BuiltInPolicy, Decision, Policy, Situation};
 use viva_interview::transcript::TurnKind;
+use viva_test_support::services::service_url;
 
-/// The real server's base URL. Missing is a failure, not a skip: this test is only meaningful
-/// against a real model.
-fn llm_url() -> String {
-    std::env::var("VIVA_TEST_LLM_URL").expect(
-        "VIVA_TEST_LLM_URL must be the base URL of an OpenAI-compatible server, e.g. \
-         VIVA_TEST_LLM_URL=$(scripts/llm-test-server)",
-    )
+/// The real server's base URL. Without one the tests on the real model pass without running
+/// (with a note), unless `VIVA_TEST_REQUIRE_SERVICES=1` (CI) makes that a failure.
+fn llm_url() -> Option<String> {
+    service_url("VIVA_TEST_LLM_URL", "scripts/llm-test-server")
 }
 
 fn policy(base_url: &str, timeout: Duration) -> LlmPolicy {
@@ -98,8 +96,9 @@ fn assert_question(text: &str) {
 
 #[test]
 fn a_real_model_writes_one_follow_up_question() {
+    let Some(url) = llm_url() else { return };
     let case = Case::new();
-    let mut llm = policy(&llm_url(), Duration::from_secs(60));
+    let mut llm = policy(&url, Duration::from_secs(60));
     let started = Instant::now();
     let decision = llm.ask(&case.situation());
     let elapsed = started.elapsed();
@@ -112,10 +111,11 @@ fn a_real_model_writes_one_follow_up_question() {
 
 #[test]
 fn an_interview_on_the_real_model_follows_up_then_moves_on() {
+    let Some(url) = llm_url() else { return };
     let (mut interviewer, _) = Interviewer::start(
         judge(),
         None,
-        Box::new(policy(&llm_url(), Duration::from_secs(60))),
+        Box::new(policy(&url, Duration::from_secs(60))),
         0,
     );
     interviewer.on_answer("Yes, ready.", 1_000, 2_000);
