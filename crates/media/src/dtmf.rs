@@ -733,7 +733,8 @@ mod tests {
         }
     }
 
-    /// Speech must not trigger keys either: `tests/inband_dtmf.rs` checks that on real speech.
+    /// Speech must not trigger keys either: `tests/inband_dtmf.rs` checks that on real speech,
+    /// and `cargo bench -p viva-media` measures what detection costs.
     #[test]
     fn white_noise_triggers_nothing() {
         for rate in [8_000, 16_000] {
