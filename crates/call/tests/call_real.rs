@@ -19,28 +19,17 @@ use viva_call::{
 };
 use viva_media::{PcmFrame, resample};
 use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, word_errors};
+use viva_test_support::models::model;
+use viva_test_support::scratch_dir;
 
 /// The cores are shared: calls measured at the same time would slow each other down.
 static ONE_CALL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
-fn require(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup first",
-        path.display()
-    );
-    path
-}
 
 fn engines() -> SpeechEngines {
     static ENGINES: OnceLock<SpeechEngines> = OnceLock::new();
     ENGINES
         .get_or_init(|| {
-            let mut config = SttConfig::new(require(models().join("whisper/ggml-tiny.en.bin")));
+            let mut config = SttConfig::new(model("whisper/ggml-tiny.en.bin"));
             if let Some(threads) = std::env::var("VIVA_STT_THREADS")
                 .ok()
                 .and_then(|t| t.parse().ok())
@@ -49,8 +38,8 @@ fn engines() -> SpeechEngines {
             }
             let stt = SpeechToText::load(&config).expect("the converted tiny.en model loads");
             let tts = Tts::load(&TtsConfig {
-                voice: require(models().join("piper/en_US-joe-medium.onnx")),
-                onnxruntime: require(models().join("onnxruntime/libonnxruntime.so")),
+                voice: model("piper/en_US-joe-medium.onnx"),
+                onnxruntime: model("onnxruntime/libonnxruntime.so"),
             })
             .expect("the Piper voice loads");
             SpeechEngines {
@@ -59,12 +48,6 @@ fn engines() -> SpeechEngines {
             }
         })
         .clone()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("viva-call-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn ms(n: u64) -> Duration {
@@ -453,8 +436,8 @@ async fn an_interview_over_a_phone_line_is_heard_answered_and_recorded() {
         Reply::Finish(line(LineKind::Closing, questions[20])),
     ];
     let (interviewer, log) = ScriptedInterviewer::new(questions[0], replies);
-    let dir = scratch("phone");
-    let recording = dir.join("call.wav");
+    let scratch = scratch_dir("call-phone");
+    let recording = scratch.path().join("call.wav");
     let (summary, heard, transcript) = call(
         "phone-call",
         rate,
@@ -551,7 +534,6 @@ async fn an_interview_over_a_phone_line_is_heard_answered_and_recorded() {
             );
         }
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -584,8 +566,8 @@ async fn barging_in_over_webrtc_audio_stops_the_interviewer_within_200_ms() {
             )),
         ],
     );
-    let dir = scratch("barge-in");
-    let recording = dir.join("call.wav");
+    let scratch = scratch_dir("call-barge-in");
+    let recording = scratch.path().join("call.wav");
     let (summary, heard, _) = call(
         "webrtc-call",
         rate,
@@ -652,7 +634,6 @@ async fn barging_in_over_webrtc_audio_stops_the_interviewer_within_200_ms() {
         "the question was playing"
     );
     assert!(right[cut_end..resume].iter().all(|&s| s == 0.0));
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -6,43 +6,29 @@
 //! point elsewhere. Missing inputs fail the test: run scripts/setup.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use viva_convert::{WhisperHparams, convert_ct2_to_ggml};
 use viva_media::decode_file;
 use viva_speech::{SpeechToText, SttConfig, word_error_rate};
+use viva_test_support::models::{cached, speech_clip};
+use viva_test_support::scratch_dir;
 
 /// Size of the official `ggml-tiny.en.bin` (whisper.cpp's convert-pt-to-ggml.py output).
 const OFFICIAL_TINY_EN_BYTES: u64 = 77_704_715;
 
-/// A directory for the converted model, removed however the test ends.
-struct OutputDir(PathBuf);
-
-impl Drop for OutputDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 fn ct2_tiny_en() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VIVA_CT2_TINY_EN") {
-        return PathBuf::from(dir);
+    match std::env::var_os("VIVA_CT2_TINY_EN") {
+        Some(dir) => PathBuf::from(dir),
+        None => cached("ct2/tiny.en"),
     }
-    let cache = std::env::var_os("VIVA_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("viva")))
-        .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/viva")))
-        .expect("HOME is set");
-    cache.join("ct2/tiny.en")
 }
 
 #[test]
 fn converted_tiny_en_has_official_size_and_transcribes_speech() {
     let model_dir = ct2_tiny_en();
-    let out_dir =
-        OutputDir(std::env::temp_dir().join(format!("viva-convert-real-{}", std::process::id())));
-    fs::create_dir_all(&out_dir.0).expect("scratch directory");
-    let out = out_dir.0.join("ggml-tiny.en.bin");
+    let scratch = scratch_dir("convert-real");
+    let out = scratch.path().join("ggml-tiny.en.bin");
 
     let summary = convert_ct2_to_ggml(&model_dir, &out)
         .unwrap_or_else(|e| panic!("{e} (run scripts/setup to unpack the model)"));
@@ -67,9 +53,7 @@ fn converted_tiny_en_has_official_size_and_transcribes_speech() {
     assert_eq!(fs::metadata(&out).unwrap().len(), OFFICIAL_TINY_EN_BYTES);
 
     let stt = SpeechToText::load(&SttConfig::new(&out)).expect("whisper.cpp loads the model");
-    let clip =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/speech-set/librivox-0870.wav");
-    let audio = decode_file(&clip).expect("run scripts/setup to install the speech set");
+    let audio = decode_file(&speech_clip("librivox-0870")).unwrap();
     let heard = stt.transcribe_recording(&audio.samples).unwrap().text;
     let said = "and mister john dashwood had then leisure to consider how much there might be \
                 prudently in his power to do for them";

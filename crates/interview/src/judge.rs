@@ -35,7 +35,7 @@ use crate::words::split_words;
 use text::{Phrase, Text, word_matches};
 
 /// Best-sentence similarity above which an answer is about an area at all.
-const ON_TOPIC_SIMILARITY: f32 = 0.25;
+pub const ON_TOPIC_SIMILARITY: f32 = 0.25;
 /// Best-sentence similarity needed, with a grounded term or a specific sentence, for an area
 /// to be covered. Measured on the shipped job: strong one-sentence answers reach 0.32-0.45 on
 /// their area, unrelated specific sentences stay under 0.21; vague answers often reach 0.6-0.86
@@ -940,6 +940,3 @@ fn asks_question(raw: &str, text: &Text) -> bool {
             .iter()
             .any(|w| w.sentence_start && OPENERS.contains(&w.lower.as_str()))
 }
-
-#[cfg(test)]
-mod tests;

@@ -23,7 +23,9 @@ pub use job::{
     BannedTopic, Blueprint, Competency, DepthCues, Dimension, DimensionBasis, FollowUp, Job,
     JobError, JobErrors, Knockout, KnockoutRule, Problem, Question, Skill, Thresholds,
 };
-pub use judge::{AreaCoverage, Judge, Judgement, Mention, Reasoning, Specifics};
+pub use judge::{
+    AreaCoverage, Judge, Judgement, Mention, ON_TOPIC_SIMILARITY, Reasoning, Specifics,
+};
 pub use llm::{LlmConfig, LlmError, LlmPolicy};
 pub use policy::{BuiltInPolicy, Decision, FollowUpKind, Policy, Situation};
 pub use report::{EndOfCall, Report, ReportContext, Versions};

@@ -438,15 +438,7 @@ impl TranscriptLog {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    /// A fresh, empty directory under the system temp dir for one test.
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("viva-transcript-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use viva_test_support::scratch_dir;
 
     fn three_turns() -> Vec<Turn> {
         vec![
@@ -555,7 +547,8 @@ mod tests {
 
     #[test]
     fn log_recovers_after_a_crash_and_continues() {
-        let dir = scratch_dir("crash");
+        let scratch = scratch_dir("transcript-crash");
+        let dir = scratch.path();
         let path = dir.join("log.jsonl");
         assert_eq!(
             TranscriptLog::recover(&path).unwrap(),
@@ -592,24 +585,24 @@ mod tests {
         let written = log.transcript().clone();
         assert_eq!(written.turns.len(), 4);
         assert_eq!(TranscriptLog::recover(&path).unwrap(), written);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_damaged_middle_line_is_an_error_with_its_line() {
-        let dir = scratch_dir("corrupt");
+        let scratch = scratch_dir("transcript-corrupt");
+        let dir = scratch.path();
         let path = dir.join("log.jsonl");
         std::fs::write(&path, "garbage\n{\"not\": \"a turn\"}\n").unwrap();
         match TranscriptLog::recover(&path) {
             Err(TranscriptError::CorruptLog { line, .. }) => assert_eq!(line, 1),
             other => panic!("expected a corrupt log error, got {other:?}"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn inconsistent_turns_are_rejected() {
-        let dir = scratch_dir("invalid");
+        let scratch = scratch_dir("transcript-invalid");
+        let dir = scratch.path();
         let mut log = TranscriptLog::open(&dir.join("log.jsonl")).unwrap();
         let mut wrong_speaker = Turn::candidate(None, "hello", 0, 10);
         wrong_speaker.kind = TurnKind::Question;
@@ -624,6 +617,5 @@ mod tests {
         ));
         assert!(log.transcript().turns.is_empty());
         assert_eq!(std::fs::read_to_string(dir.join("log.jsonl")).unwrap(), "");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

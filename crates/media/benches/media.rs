@@ -3,12 +3,13 @@
 //! Numbers, not assertions: compare them against the 20 ms real-time budget of one packet.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use viva_media::{
-    Channels, G711Law, OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder, Resampler, WavWriter,
-    decode_file, write_wav_file,
+    Channels, G711Law, InBandDetector, OPUS_FRAME_SAMPLES, OpusDecoder, OpusEncoder, Resampler,
+    WavWriter, decode_file, resample, write_wav_file,
 };
+use viva_test_support::models::{SETUP, models_dir, speech_set};
 
 /// One minute of audio: 3000 packets of 20 ms.
 const PACKETS: usize = 3000;
@@ -32,7 +33,46 @@ fn report(name: &str, mut work: impl FnMut(usize)) {
     );
 }
 
+/// In-band DTMF detection runs on every phone caller's audio, which is mostly speech: its cost
+/// on the real speech set (as recorded, and +6 dB clipped as a hot line clips it), at 8 and
+/// 16 kHz.
+fn inband_dtmf() {
+    let set = models_dir().join("speech-set");
+    if !set.is_dir() {
+        println!(
+            "in-band DTMF on speech: skipped, {} is missing (run {SETUP})",
+            set.display()
+        );
+        return;
+    }
+    // CPU time and seconds of audio, at 8 kHz and at 16 kHz.
+    let mut cost = [(Duration::ZERO, 0.0f64); 2];
+    for wav in speech_set() {
+        let speech = decode_file(&wav).expect("a speech clip decodes");
+        assert_eq!(speech.sample_rate, 16_000, "the speech set is 16 kHz");
+        let narrowband = resample(&speech.samples, 16_000, 8_000).expect("resampled");
+        for (slot, rate, audio) in [(0, 8_000, &narrowband), (1, 16_000, &speech.samples)] {
+            let hot: Vec<f32> = audio.iter().map(|s| (s * 2.0).clamp(-1.0, 1.0)).collect();
+            for audio in [audio, &hot] {
+                let start = Instant::now();
+                black_box(InBandDetector::new(rate).push(black_box(audio)));
+                cost[slot].0 += start.elapsed();
+                cost[slot].1 += audio.len() as f64 / f64::from(rate);
+            }
+        }
+    }
+    for ((busy, seconds), rate) in cost.into_iter().zip([8_000, 16_000]) {
+        let per_second = busy.as_secs_f64() / seconds;
+        println!(
+            "{:<36} {:>8.2} us per 20 ms ({seconds:.0} s of speech)",
+            format!("in-band DTMF {rate} Hz, speech"),
+            per_second * 1e6 / 50.0
+        );
+    }
+}
+
 fn main() {
+    inband_dtmf();
     const RATES: [u32; 5] = [8_000, 16_000, 22_050, 24_000, 48_000];
     for from in RATES {
         for to in RATES {

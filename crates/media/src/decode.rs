@@ -378,14 +378,15 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{ScratchDir, sinad_db, sine, zero_crossing_frequency};
+    use crate::test_support::{sinad_db, sine, zero_crossing_frequency};
     use crate::write_wav_file;
     use std::path::PathBuf;
     use std::process::Command;
+    use viva_test_support::scratch_dir;
 
     /// Converts one second of a 1 kHz sine at 48 kHz into `name` with ffmpeg, using the given
     /// output arguments.
-    fn ffmpeg(dir: &ScratchDir, name: &str, args: &[&str]) -> PathBuf {
+    fn ffmpeg(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
         let source = dir.join("source.wav");
         if !source.exists() {
             write_wav_file(&source, 48_000, &sine(1000.0, 0.5, 48_000, 48_000)).unwrap();
@@ -427,7 +428,8 @@ mod tests {
 
     #[test]
     fn decodes_wav_variants() {
-        let dir = ScratchDir::new("decodes_wav_variants");
+        let scratch = scratch_dir("media-decodes_wav_variants");
+        let dir = scratch.path();
         for (name, codec, rate, min_sinad) in [
             ("s16.wav", "pcm_s16le", "16000", 60.0),
             ("s24.wav", "pcm_s24le", "48000", 80.0),
@@ -435,7 +437,7 @@ mod tests {
             ("mulaw.wav", "pcm_mulaw", "8000", 30.0),
             ("alaw.wav", "pcm_alaw", "8000", 30.0),
         ] {
-            let path = ffmpeg(&dir, name, &["-c:a", codec, "-ar", rate]);
+            let path = ffmpeg(dir, name, &["-c:a", codec, "-ar", rate]);
             let decoded = decode_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_tone(&decoded, rate.parse().unwrap(), 1, min_sinad);
         }
@@ -443,7 +445,8 @@ mod tests {
 
     #[test]
     fn decodes_compressed_formats() {
-        let dir = ScratchDir::new("decodes_compressed_formats");
+        let scratch = scratch_dir("media-decodes_compressed_formats");
+        let dir = scratch.path();
         // Gapless formats come back sample-exact; WebM keeps the encoder's padding of the last
         // 20 ms packet because symphonia does not expose Matroska's DiscardPadding.
         for (name, args, min_sinad, max_duration_error_s) in [
@@ -473,7 +476,7 @@ mod tests {
                 0.020,
             ),
         ] {
-            let path = ffmpeg(&dir, name, args);
+            let path = ffmpeg(dir, name, args);
             let decoded = decode_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_tone_within(&decoded, 48_000, 1, min_sinad, max_duration_error_s);
         }
@@ -481,24 +484,27 @@ mod tests {
 
     #[test]
     fn decodes_stereo_by_averaging() {
-        let dir = ScratchDir::new("decodes_stereo_by_averaging");
-        let path = ffmpeg(&dir, "stereo.flac", &["-ac", "2", "-c:a", "flac"]);
+        let scratch = scratch_dir("media-decodes_stereo_by_averaging");
+        let dir = scratch.path();
+        let path = ffmpeg(dir, "stereo.flac", &["-ac", "2", "-c:a", "flac"]);
         let decoded = decode_file(&path).unwrap();
         assert_tone(&decoded, 48_000, 2, 60.0);
     }
 
     #[test]
     fn decodes_bytes_like_files() {
-        let dir = ScratchDir::new("decodes_bytes_like_files");
-        let path = ffmpeg(&dir, "bytes.wav", &["-c:a", "pcm_s16le"]);
+        let scratch = scratch_dir("media-decodes_bytes_like_files");
+        let dir = scratch.path();
+        let path = ffmpeg(dir, "bytes.wav", &["-c:a", "pcm_s16le"]);
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(decode_bytes(&bytes).unwrap(), decode_file(&path).unwrap());
     }
 
     #[test]
     fn truncated_wav_decodes_up_to_the_cut() {
-        let dir = ScratchDir::new("truncated_wav_decodes_up_to_the_cut");
-        let path = ffmpeg(&dir, "cut.wav", &["-c:a", "pcm_s16le"]);
+        let scratch = scratch_dir("media-truncated_wav_decodes_up_to_the_cut");
+        let dir = scratch.path();
+        let path = ffmpeg(dir, "cut.wav", &["-c:a", "pcm_s16le"]);
         let bytes = std::fs::read(&path).unwrap();
         // Keep the header and half of the samples; the header still claims all of them.
         let data_start = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
@@ -509,13 +515,14 @@ mod tests {
 
     #[test]
     fn errors_say_what_and_where() {
-        let dir = ScratchDir::new("errors_say_what_and_where");
+        let scratch = scratch_dir("media-errors_say_what_and_where");
+        let dir = scratch.path();
         let missing = dir.join("does-not-exist.wav");
         let error = decode_file(&missing).unwrap_err();
         assert!(matches!(error, MediaError::FileNotFound { .. }), "{error}");
         assert!(error.to_string().contains("does-not-exist.wav"), "{error}");
 
-        let error = decode_file(dir.path()).unwrap_err();
+        let error = decode_file(dir).unwrap_err();
         assert!(matches!(error, MediaError::Unreadable { .. }), "{error}");
 
         let empty = dir.join("empty.wav");
@@ -542,7 +549,8 @@ mod tests {
 
     #[test]
     fn wav_header_without_data_is_empty() {
-        let dir = ScratchDir::new("wav_header_without_data_is_empty");
+        let scratch = scratch_dir("media-wav_header_without_data_is_empty");
+        let dir = scratch.path();
         let path = dir.join("header-only.wav");
         write_wav_file(&path, 16_000, &[]).unwrap();
         let error = decode_file(&path).unwrap_err();
@@ -574,7 +582,8 @@ mod tests {
 
     #[test]
     fn damaged_and_truncated_files_never_panic() {
-        let dir = ScratchDir::new("damaged_and_truncated_files_never_panic");
+        let scratch = scratch_dir("media-damaged_and_truncated_files_never_panic");
+        let dir = scratch.path();
         let mut rng = XorShift(0x0123_4567_89AB_CDEF);
         for (name, args) in [
             ("fuzz.wav", &["-c:a", "pcm_s16le", "-ar", "8000"][..]),
@@ -584,7 +593,7 @@ mod tests {
             ("fuzz.opus", &["-c:a", "libopus"][..]),
             ("fuzz.webm", &["-c:a", "libopus"][..]),
         ] {
-            let original = std::fs::read(ffmpeg(&dir, name, args)).unwrap();
+            let original = std::fs::read(ffmpeg(dir, name, args)).unwrap();
             for cut in [1, 4, 12, 44, 100, original.len() / 2, original.len() - 1] {
                 let _ = decode_bytes(&original[..cut.min(original.len())]);
             }

@@ -184,13 +184,15 @@ fn next_packet_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{ScratchDir, best_lag_correlation, sine};
+    use crate::test_support::{best_lag_correlation, sine};
     use crate::write_wav_file;
     use std::process::Command;
+    use viva_test_support::scratch_dir;
 
     #[test]
     fn opusenc_file_honours_pre_skip_and_length() {
-        let dir = ScratchDir::new("opusenc_file_honours_pre_skip_and_length");
+        let scratch = scratch_dir("media-opusenc_file_honours_pre_skip_and_length");
+        let dir = scratch.path();
         let wav = dir.join("tone.wav");
         let opus = dir.join("tone.opus");
         // 0.75 s: not a whole number of 20 ms packets, so end trimming matters.

@@ -1,37 +1,6 @@
-//! What the unit tests share: test signals, measurements and scratch directories.
+//! What the unit tests share: test signals and measurements.
 
 use std::f64::consts::PI;
-use std::path::{Path, PathBuf};
-
-/// A directory for one test's fixtures, removed when dropped.
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    /// Creates a fresh directory named after the test (and the process, so parallel test runs
-    /// never share files).
-    pub fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("viva-media-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir is writable");
-        ScratchDir(dir)
-    }
-
-    /// Path of `name` inside the directory.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The directory itself.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `len` samples of a sine at `freq_hz` with peak `amplitude`, starting at phase 0.
 pub fn sine(freq_hz: f64, amplitude: f64, sample_rate: u32, len: usize) -> Vec<f32> {

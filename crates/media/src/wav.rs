@@ -263,8 +263,9 @@ pub fn write_wav_file(path: &Path, sample_rate: u32, samples: &[f32]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{ScratchDir, sine};
+    use crate::test_support::sine;
     use std::process::Command;
+    use viva_test_support::scratch_dir;
 
     fn read_all(path: &Path) -> (hound::WavSpec, Vec<i16>) {
         let mut reader = hound::WavReader::open(path).unwrap();
@@ -275,7 +276,8 @@ mod tests {
 
     #[test]
     fn flushed_samples_are_readable_without_finalize() {
-        let dir = ScratchDir::new("flushed_samples_are_readable_without_finalize");
+        let scratch = scratch_dir("media-flushed_samples_are_readable_without_finalize");
+        let dir = scratch.path();
         let path = dir.join("unfinalized.wav");
         let tone = sine(440.0, 0.5, 16_000, 16_000);
         let mut writer = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
@@ -302,7 +304,8 @@ mod tests {
 
     #[test]
     fn ffprobe_accepts_a_flushed_recording() {
-        let dir = ScratchDir::new("ffprobe_accepts_a_flushed_recording");
+        let scratch = scratch_dir("media-ffprobe_accepts_a_flushed_recording");
+        let dir = scratch.path();
         let path = dir.join("probe.wav");
         let mut writer = WavWriter::create(&path, 8_000, Channels::Stereo).unwrap();
         let tone = sine(1000.0, 0.5, 8_000, 8_000);
@@ -344,7 +347,8 @@ mod tests {
 
     #[test]
     fn stereo_is_interleaved_left_first() {
-        let dir = ScratchDir::new("stereo_is_interleaved_left_first");
+        let scratch = scratch_dir("media-stereo_is_interleaved_left_first");
+        let dir = scratch.path();
         let path = dir.join("stereo.wav");
         let mut writer = WavWriter::create(&path, 48_000, Channels::Stereo).unwrap();
         writer.write_stereo(&[0.5, 0.25], &[-0.5, -0.25]).unwrap();
@@ -357,7 +361,8 @@ mod tests {
 
     #[test]
     fn misuse_is_reported() {
-        let dir = ScratchDir::new("misuse_is_reported");
+        let scratch = scratch_dir("media-misuse_is_reported");
+        let dir = scratch.path();
         let path = dir.join("misuse.wav");
         let mut mono = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
         assert!(matches!(
@@ -385,7 +390,8 @@ mod tests {
 
     #[test]
     fn dropping_the_writer_keeps_unflushed_samples() {
-        let dir = ScratchDir::new("dropping_the_writer_keeps_unflushed_samples");
+        let scratch = scratch_dir("media-dropping_the_writer_keeps_unflushed_samples");
+        let dir = scratch.path();
         let path = dir.join("dropped.wav");
         let mut writer = WavWriter::create(&path, 16_000, Channels::Mono).unwrap();
         writer.write_mono(&[0.5; 100]).unwrap();

@@ -7,18 +7,13 @@
 
 #[path = "../../../fuzz/src/media.rs"]
 mod harness;
-#[path = "../../../fuzz/replay.rs"]
-mod replay;
 
-use replay::{check_target, inputs, replay};
+use viva_test_support::fuzz::{check_crashes_are_fixed, check_target};
 
 /// Counts the bytes each thread holds, so the jitter buffer's memory is bounded here as in
 /// the fuzz target.
 #[global_allocator]
 static ALLOCATOR: harness::CountingAllocator = harness::CountingAllocator;
-
-/// A fuzz target's body: runs one input, says whether it parsed.
-type Harness = fn(&[u8]) -> bool;
 
 #[test]
 fn telephone_event_corpus() {
@@ -35,22 +30,11 @@ fn inband_dtmf_corpus() {
     check_target("inband_dtmf", harness::inband_samples);
 }
 
-/// Inputs that crashed a target once; each must run through without a panic now.
 #[test]
 fn crashes_found_by_fuzzing_are_fixed() {
-    let targets: [(&str, Harness); 3] = [
+    check_crashes_are_fixed(&[
         ("telephone_event", harness::telephone_events),
         ("jitter_buffer", harness::jitter_schedule),
         ("inband_dtmf", harness::inband_samples),
-    ];
-    for (target, run) in targets {
-        replay(
-            &format!(
-                "crash reproducers in fuzz/artifacts-found/{target} (found by `cargo fuzz run \
-                 {target}`; see fuzz/README.md) still crash"
-            ),
-            &inputs("artifacts-found", target),
-            run,
-        );
-    }
+    ]);
 }

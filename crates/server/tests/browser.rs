@@ -6,96 +6,36 @@
 //! kept and a report written, and the stereo recording and the camera video are playable
 //! files (checked with ffprobe) whose durations match the call.
 
-#[path = "support/browser.rs"]
-mod browser;
 #[path = "support/server.rs"]
 mod server;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use browser::{Browser, Tab, speech_wav_with_pauses};
 use serde_json::Value;
-use server::{TestServer, repo};
+use server::{TestServer, candidate_text, words};
+use viva_test_support::browser::{Browser, Tab, speech_wav_with_pauses};
+use viva_test_support::models::speech_clip;
+use viva_test_support::video::{mkvinfo, probe};
 
 /// Reloads and tab closes leave the call waiting this long for a rejoin.
 const GRACE_SECS: u64 = 4;
+/// How long the page may take to reach its next state (device check, joining the call).
+const PAGE_STATE: Duration = Duration::from_secs(30);
 
 /// Read speech with its transcript, from the speech set scripts/setup installs.
 const CLIPS: [&str; 3] = ["librivox-0870", "librivox-0890", "librivox-0920"];
 
 fn clip(name: &str) -> (Vec<f32>, u32, String) {
-    let dir = repo().join("models/speech-set");
-    let mut reader = hound::WavReader::open(dir.join(format!("{name}.wav")))
-        .unwrap_or_else(|e| panic!("{name}.wav: {e} (run scripts/setup)"));
+    let wav = speech_clip(name);
+    let mut reader =
+        hound::WavReader::open(&wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
     let rate = reader.spec().sample_rate;
     let samples = reader
         .samples::<i16>()
         .map(|s| f32::from(s.unwrap()) / 32768.0)
         .collect();
-    let text = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
+    let text = std::fs::read_to_string(wav.with_extension("txt")).unwrap();
     (samples, rate, text)
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// Duration of a media file in seconds, as ffprobe reads it (which fails on broken files).
-fn probe_seconds(path: &Path) -> f64 {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        output.status.success(),
-        "ffprobe rejects {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no duration for {}: {text}", path.display()))
-}
-
-fn probe_streams(path: &Path) -> String {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,channels",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn candidate_text(transcript: &Value) -> String {
-    transcript["turns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["speaker"] == "candidate")
-        .map(|t| t["text"].as_str().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn candidate_turns(transcript: &Value) -> usize {
@@ -129,30 +69,14 @@ async fn a_candidate_interviews_in_the_browser() {
     let idle_mib = server.resident_mib();
     let browser = Browser::launch(&mic).await.unwrap();
     let tab = browser.open(&join_url).await.unwrap();
-    let ready = tab
-        .wait_for(
-            "document.body.dataset.state === 'ready'",
-            Duration::from_secs(30),
-        )
-        .await;
-    assert!(ready.is_ok(), "{ready:?}\nconsole: {:#?}", tab.console());
+    tab.wait_for_state("ready", PAGE_STATE).await.unwrap();
     let shown = tab.eval("document.body.innerText").await.unwrap();
     assert!(
         shown.as_str().unwrap().contains("Senior Backend Developer"),
         "{shown}"
     );
     tab.click("#start").await.unwrap();
-    let in_call = tab
-        .wait_for(
-            "document.body.dataset.state === 'in-call'",
-            Duration::from_secs(30),
-        )
-        .await;
-    assert!(
-        in_call.is_ok(),
-        "{in_call:?}\nconsole: {:#?}",
-        tab.console()
-    );
+    tab.wait_for_state("in-call", PAGE_STATE).await.unwrap();
 
     // A second tab on the live interview is turned away.
     let second = blocking(&|| {
@@ -175,24 +99,7 @@ async fn a_candidate_interviews_in_the_browser() {
         server.resident_mib()
     );
     tab.eval("location.reload()").await.unwrap();
-    tab.wait_for(
-        "document.body.dataset.state === 'ready'",
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
-    tab.click("#start").await.unwrap();
-    let rejoined = tab
-        .wait_for(
-            "document.body.dataset.state === 'in-call'",
-            Duration::from_secs(30),
-        )
-        .await;
-    assert!(
-        rejoined.is_ok(),
-        "{rejoined:?}\nconsole: {:#?}",
-        tab.console()
-    );
+    start_call(&tab).await;
     let status = blocking(&|| server.get(&format!("/api/v1/interviews/{id}")).json());
     assert_eq!(status["status"], "in_progress", "{status}");
 
@@ -277,29 +184,31 @@ async fn a_candidate_interviews_in_the_browser() {
     let dir = server.data_dir.join("interviews").join(&id);
     let recording = dir.join("recording.wav");
     let video = dir.join("video.webm");
-    let recording_secs = probe_seconds(&recording);
-    assert!(
-        probe_streams(&recording).contains(",2"),
-        "stereo: {}",
-        probe_streams(&recording)
+    let recording_probe = probe(&recording);
+    let recording_secs = recording_probe.duration;
+    assert_eq!(
+        recording_probe
+            .stream("audio")
+            .and_then(|audio| audio.channels),
+        Some(2),
+        "stereo: {recording_probe:?}"
     );
     assert!(
         (recording_secs - call_secs).abs() <= GRACE_SECS as f64 + 2.0,
         "recording {recording_secs:.1} s, call {call_secs:.1} s"
     );
-    let streams = probe_streams(&video);
+    let video_probe = probe(&video);
     assert!(
-        streams.contains("vp8") && streams.contains("opus"),
-        "{streams}"
+        video_probe.codecs().contains(&"vp8") && video_probe.codecs().contains(&"opus"),
+        "{video_probe:?}"
     );
-    let video_secs = probe_seconds(&video);
+    let video_secs = video_probe.duration;
     // The first connection's video runs until the reload.
     assert!(
         video_secs > 5.0 && video_secs <= call_secs + 1.0,
         "video {video_secs:.1} s, call {call_secs:.1} s"
     );
-    let mkvinfo = Command::new("mkvinfo").arg(&video).output().unwrap();
-    assert!(mkvinfo.status.success(), "mkvinfo rejects the video");
+    mkvinfo(&video);
 
     // Served with ranges, so a player can seek.
     let range = tokio::task::block_in_place(|| {
@@ -361,18 +270,16 @@ async fn join_call(server: &TestServer, name: &str, clip_name: &str) -> (String,
         .open(interview["join_url"].as_str().unwrap())
         .await
         .unwrap();
-    for state in ["ready", "in-call"] {
-        if state == "in-call" {
-            tab.click("#start").await.unwrap();
-        }
-        tab.wait_for(
-            &format!("document.body.dataset.state === '{state}'"),
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-    }
+    start_call(&tab).await;
     (id, browser, tab)
+}
+
+/// The candidate's way into the call: the page checks the devices and says it is ready, the
+/// candidate clicks Start, and the page says it is in the call.
+async fn start_call(tab: &Tab) {
+    tab.wait_for_state("ready", PAGE_STATE).await.unwrap();
+    tab.click("#start").await.unwrap();
+    tab.wait_for_state("in-call", PAGE_STATE).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,12 +298,9 @@ async fn the_end_button_ends_the_interview() {
         "the interviewer's voice never played: {heard:?}"
     );
     tab.click("#end").await.unwrap();
-    tab.wait_for(
-        "document.body.dataset.state === 'ended'",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    tab.wait_for_state("ended", Duration::from_secs(10))
+        .await
+        .unwrap();
 
     // No grace period for a candidate who ended the call on purpose.
     let ended = tokio::task::block_in_place(|| {
@@ -555,19 +459,14 @@ async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
 
     // The camera recording was repaired at the restart: a real duration, and seekable.
     let video = server.data_dir.join(format!("interviews/{id}/video.webm"));
-    let seconds = probe_seconds(&video);
+    let seconds = probe(&video).duration;
     eprintln!("crash: video {seconds:.1} s after the repair");
     assert!(
         (seconds - duration).abs() < 2.5,
         "video {seconds:.1} s, call {duration:.1} s"
     );
-    let cues = Command::new("mkvinfo")
-        .arg("--all")
-        .arg(&video)
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&cues.stdout).contains("Cue point"),
+        mkvinfo(&video).contains("Cue point"),
         "the repaired video has no cues to seek by"
     );
 }

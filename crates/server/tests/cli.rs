@@ -2,12 +2,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use viva_test_support::models::{models_dir, repo_root};
+use viva_test_support::scratch_dir;
 
 /// Runs viva from the repository root (where config/ and models/ are) with a clean environment.
 fn viva(args: &[&str]) -> Output {
@@ -16,7 +14,7 @@ fn viva(args: &[&str]) -> Output {
 
 fn viva_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
-    command.current_dir(repo()).args(args);
+    command.current_dir(repo_root()).args(args);
     for (key, _) in std::env::vars() {
         if key.starts_with("VIVA_") {
             command.env_remove(key);
@@ -48,12 +46,6 @@ fn assert_clean_failure(output: &Output, expected: &str) {
     );
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("viva-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 const CLIP: &str = "models/speech-set/librivox-0870.wav";
 
 #[test]
@@ -83,8 +75,9 @@ fn transcribes_a_real_recording_in_every_format() {
 
 #[test]
 fn transcribes_compressed_and_telephone_files() {
-    let dir = scratch("formats");
-    let source = repo().join(CLIP);
+    let scratch = scratch_dir("cli-formats");
+    let dir = scratch.path();
+    let source = repo_root().join(CLIP);
     let cases = [
         ("clip.mp3", vec!["-codec:a", "libmp3lame", "-b:a", "64k"]),
         ("clip.ogg", vec!["-codec:a", "libvorbis"]),
@@ -116,7 +109,8 @@ fn transcribes_compressed_and_telephone_files() {
 
 #[test]
 fn says_a_question_that_transcribes_back() {
-    let dir = scratch("say");
+    let scratch = scratch_dir("cli-say");
+    let dir = scratch.path();
     let wav = dir.join("question.wav");
     let said = viva(&[
         "say",
@@ -135,13 +129,14 @@ fn says_a_question_that_transcribes_back() {
 
 #[test]
 fn bad_inputs_give_one_line_errors() {
-    let dir = scratch("bad");
+    let scratch = scratch_dir("cli-bad");
+    let dir = scratch.path();
     let empty = dir.join("empty.wav");
     std::fs::write(&empty, b"").unwrap();
     let text = dir.join("notes.wav");
     std::fs::write(&text, b"this is not audio, just some text\n").unwrap();
     let truncated = dir.join("truncated.wav");
-    let clip = std::fs::read(repo().join(CLIP)).unwrap();
+    let clip = std::fs::read(repo_root().join(CLIP)).unwrap();
     std::fs::write(&truncated, &clip[..30]).unwrap();
     let missing = dir.join("nope.wav");
 
@@ -191,9 +186,10 @@ fn bad_inputs_give_one_line_errors() {
 
 #[test]
 fn serve_answers_health_checks_and_stops_on_sigterm() {
-    let data = scratch("serve");
+    let data_scratch = scratch_dir("cli-serve");
+    let data = data_scratch.path();
     let mut server = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
+        .current_dir(repo_root())
         .args([
             "serve",
             "--http",
@@ -263,7 +259,8 @@ fn serve_answers_health_checks_and_stops_on_sigterm() {
         "{url}"
     );
     // A data directory no server ever used says so, and what to pass.
-    let fresh = scratch("no-server-yet");
+    let fresh_scratch = scratch_dir("cli-no-server-yet");
+    let fresh = fresh_scratch.path();
     assert_clean_failure(
         &viva(&["api-key", "--data-dir", fresh.join("d").to_str().unwrap()]),
         "pass the same --data-dir or --config as to `viva serve`",
@@ -292,7 +289,7 @@ fn config_shows_where_secrets_are_set_but_never_their_values() {
         "{shown}"
     );
     // Paths are shown resolved, as viva uses them.
-    let models = repo().canonicalize().unwrap().join("models");
+    let models = models_dir();
     assert!(
         shown.contains(&format!("dir = \"{}\"", models.display())),
         "{shown}"
@@ -301,10 +298,11 @@ fn config_shows_where_secrets_are_set_but_never_their_values() {
 
 #[test]
 fn started_from_elsewhere_it_says_where_it_looked() {
-    let elsewhere = scratch("elsewhere");
+    let elsewhere_scratch = scratch_dir("cli-elsewhere");
+    let elsewhere = elsewhere_scratch.path();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_viva"))
-            .current_dir(&elsewhere)
+            .current_dir(elsewhere)
             .args(args)
             .env_remove("VIVA_CONFIG")
             .output()
@@ -319,7 +317,7 @@ fn started_from_elsewhere_it_says_where_it_looked() {
     assert!(err.contains("--config"), "{err}");
     // With the checkout's config file, its relative paths resolve against the file, so
     // viva works from anywhere.
-    let config = repo().join("config/viva.toml");
+    let config = repo_root().join("config/viva.toml");
     let check = run(&["--config", config.to_str().unwrap(), "models", "check"]);
     assert!(check.status.success(), "{}", stderr(&check));
     // A missing voice is an error that says what to do, not a robotic stand-in.
@@ -341,12 +339,13 @@ fn started_from_elsewhere_it_says_where_it_looked() {
 fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
     // stderr is a pipe here, as under a service manager or a log collector: the server's log
     // must be plain text.
-    let data = scratch("log-colours");
+    let data_scratch = scratch_dir("cli-log-colours");
+    let data = data_scratch.path();
     let mut server = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
+        .current_dir(repo_root())
         .args(["serve", "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
         .arg("--data-dir")
-        .arg(&data)
+        .arg(data)
         .env("VIVA_LOG_LEVEL", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -32,13 +32,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use server::{TestServer, repo};
-use sipp::{
-    Peer, Scratch, Sipp, Traced, Transport, free_tcp_port, free_udp_port, pin_keys, sipp_dir,
-    sipp_trace, tail,
-};
+use server::{TestServer, candidate_text, words};
+use sipp::{Transport, pin_keys, sipp_dir};
 use tokio_tungstenite::tungstenite::Message;
 use viva_media::G711Law;
+use viva_test_support::models::speech_clip;
+use viva_test_support::net::{free_tcp_port, free_udp_port};
+use viva_test_support::scratch_dir;
+use viva_test_support::sipp::{Peer, Traced, tail, trace as sipp_trace};
+use viva_test_support::video::probe;
 
 /// Read speech with its transcript, from the speech set scripts/setup installs.
 const CLIPS: [&str; 2] = ["librivox-0870", "librivox-0890"];
@@ -71,16 +73,16 @@ fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
     let server = TestServer::start("phone-udp-info", PHONE_ENV);
     let interview = server.schedule("Grace Hopper");
     let (id, pin) = id_and_pin(&interview);
-    let scratch = Scratch::new("udp-info");
-    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN);
-    speech.write_mulaw(&scratch.join("speech.ul"));
+    let scratch = scratch_dir("udp-info");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN_AFTER_PIN);
+    speech.write_mulaw(&scratch.path().join("speech.ul"));
 
     let started = Instant::now();
     let mut args = pin_keys(&pin);
     args.extend(stay_for(&speech));
-    let sipp = Sipp::call(
+    let sipp = sipp::call(
         "uac_info_dtmf.xml",
-        &scratch,
+        scratch.path(),
         Transport::Udp,
         server.sip_udp.expect("SIP over UDP is on"),
         &args,
@@ -95,7 +97,7 @@ fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
     let heard = Heard::check(&server, &id, &speech, "udp + SIP INFO");
     heard.assert_most_words();
     print_response_latency(&server);
-    check_recording(&server, &id, &ended, &scratch);
+    check_recording(&server, &id, &ended, scratch.path());
     check_report(&server, &id);
 }
 
@@ -104,10 +106,10 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
     let server = TestServer::start("phone-tcp-4733", PHONE_ENV);
     let interview = server.schedule("Alan Turing");
     let (id, pin) = id_and_pin(&interview);
-    let scratch = Scratch::new("tcp-4733");
-    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN);
-    speech.write_mulaw(&scratch.join("speech.ul"));
-    write_key_presses(&scratch, &pin);
+    let scratch = scratch_dir("tcp-4733");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN_AFTER_PIN);
+    speech.write_mulaw(&scratch.path().join("speech.ul"));
+    write_key_presses(scratch.path(), &pin);
 
     let scenario = std::fs::read_to_string(sipp_dir().join("uac_rfc4733_dtmf.xml")).unwrap();
     assert!(
@@ -117,9 +119,9 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
     );
 
     let started = Instant::now();
-    let sipp = Sipp::call(
+    let sipp = sipp::call(
         "uac_rfc4733_dtmf.xml",
-        &scratch,
+        scratch.path(),
         Transport::Tcp,
         server.sip_tcp.expect("SIP over TCP is on"),
         &stay_for(&speech),
@@ -140,7 +142,7 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
     let heard = Heard::check(&server, &id, &speech, "tcp + RFC 4733");
     heard.assert_most_words();
     print_response_latency(&server);
-    check_recording(&server, &id, &ended, &scratch);
+    check_recording(&server, &id, &ended, scratch.path());
     check_report(&server, &id);
 }
 
@@ -149,14 +151,14 @@ fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
     let server = TestServer::start("phone-wrong-pin", PHONE_ENV);
     let interview = server.schedule("Mallory");
     let (id, pin) = id_and_pin(&interview);
-    let scratch = Scratch::new("wrong-pin");
+    let scratch = scratch_dir("wrong-pin");
     // The only interview has the right PIN, so any other is unknown.
     let wrong = wrong_pin(&pin);
 
     let started = Instant::now();
-    let sipp = Sipp::call(
+    let sipp = sipp::call(
         "uac_wrong_pin.xml",
-        &scratch,
+        scratch.path(),
         Transport::Udp,
         server.sip_udp.expect("SIP over UDP is on"),
         &pin_keys(&wrong),
@@ -201,20 +203,20 @@ fn a_wrong_pin_three_times_gets_a_goodbye_and_a_bye() {
 fn a_call_cancelled_while_ringing_gets_487_and_the_server_stays_healthy() {
     let server = TestServer::start("phone-cancel", PHONE_ENV);
     let sip = server.sip_udp.expect("SIP over UDP is on");
-    let scratch = Scratch::new("cancel");
+    let scratch = scratch_dir("cancel");
 
-    let messages = Sipp::call("uac_cancel.xml", &scratch, Transport::Udp, sip, &[])
+    let messages = sipp::call("uac_cancel.xml", scratch.path(), Transport::Udp, sip, &[])
         .succeeds(Duration::from_secs(20));
     assert!(
         messages.contains("SIP/2.0 487"),
         "no 487 for the INVITE:\n{messages}"
     );
     // A cancelled call leaves nothing behind: SIP still answers, no call is live.
-    Sipp::call("uac_options.xml", &scratch, Transport::Udp, sip, &[])
+    sipp::call("uac_options.xml", scratch.path(), Transport::Udp, sip, &[])
         .succeeds(Duration::from_secs(10));
-    Sipp::call(
+    sipp::call(
         "uac_options.xml",
-        &scratch,
+        scratch.path(),
         Transport::Tcp,
         server.sip_tcp.expect("SIP over TCP is on"),
         &[],
@@ -231,11 +233,16 @@ fn a_call_cancelled_while_ringing_gets_487_and_the_server_stays_healthy() {
 #[test]
 fn the_server_dials_a_candidate_who_answers_and_talks() {
     let server = TestServer::start("phone-dial-answer", PHONE_ENV);
-    let scratch = Scratch::new("dial-answer");
-    let speech = Speech::from_clips(&scratch, LEAD_IN);
-    speech.write_mulaw(&scratch.join("speech.ul"));
+    let scratch = scratch_dir("dial-answer");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN);
+    speech.write_mulaw(&scratch.path().join("speech.ul"));
     let port = free_udp_port();
-    let phone = Sipp::answer("uas_answer_speak.xml", &scratch, port, &stay_for(&speech));
+    let phone = sipp::answer(
+        "uas_answer_speak.xml",
+        scratch.path(),
+        port,
+        &stay_for(&speech),
+    );
     let id = schedule_with_phone(&server, "Margaret Hamilton", port);
 
     let started = Instant::now();
@@ -259,15 +266,15 @@ fn the_server_dials_a_candidate_who_answers_and_talks() {
     let heard = Heard::check(&server, &id, &speech, "outbound");
     heard.assert_most_words();
     print_response_latency(&server);
-    check_recording(&server, &id, &ended, &scratch);
+    check_recording(&server, &id, &ended, scratch.path());
 }
 
 #[test]
 fn a_busy_candidate_is_reported_busy() {
     let server = TestServer::start("phone-dial-busy", PHONE_ENV);
-    let scratch = Scratch::new("dial-busy");
+    let scratch = scratch_dir("dial-busy");
     let port = free_udp_port();
-    let phone = Sipp::answer("uas_busy.xml", &scratch, port, &[]);
+    let phone = sipp::answer("uas_busy.xml", scratch.path(), port, &[]);
     let id = schedule_with_phone(&server, "Busy Bee", port);
 
     let seen = dial(&server, &id, Duration::from_secs(20), is_final_dial_status);
@@ -295,9 +302,9 @@ fn a_candidate_who_does_not_pick_up_is_reported_no_answer() {
         "phone-dial-no-answer",
         &[("VIVA_SIP_RING_TIMEOUT_SECS", "4")],
     );
-    let scratch = Scratch::new("dial-no-answer");
+    let scratch = scratch_dir("dial-no-answer");
     let port = free_udp_port();
-    let phone = Sipp::answer("uas_ring_no_answer.xml", &scratch, port, &[]);
+    let phone = sipp::answer("uas_ring_no_answer.xml", scratch.path(), port, &[]);
     let id = schedule_with_phone(&server, "Nobody Home", port);
 
     let started = Instant::now();
@@ -323,12 +330,12 @@ fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
     let server = TestServer::start("phone-baresip", PHONE_ENV);
     let interview = server.schedule("Ada Lovelace");
     let (id, pin) = id_and_pin(&interview);
-    let scratch = Scratch::new("baresip");
+    let scratch = scratch_dir("baresip");
     // baresip starts its audio file when the call is answered; the keys come during it.
-    let speech = Speech::from_clips(&scratch, LEAD_IN_AFTER_PIN + KEYS_AFTER);
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN_AFTER_PIN + KEYS_AFTER);
     let sip = server.sip_udp.expect("SIP over UDP is on");
     let started = Instant::now();
-    let mut phone = Baresip::start(&scratch, &speech);
+    let mut phone = Baresip::start(scratch.path(), &speech);
     phone.command("dial", &format!("sip:interview@{sip}"));
     phone.wait_for_event("CALL_ESTABLISHED", Duration::from_secs(15));
     std::thread::sleep(KEYS_AFTER);
@@ -356,7 +363,7 @@ fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
     let heard = Heard::check(&server, &id, &speech, "baresip");
     heard.assert_most_words();
     print_response_latency(&server);
-    check_recording(&server, &id, &ended, &scratch);
+    check_recording(&server, &id, &ended, scratch.path());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,8 +373,8 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     let interview = blocking(&|| server.schedule("Katherine Johnson"));
     let (id, pin) = id_and_pin(&interview);
     let url = server.stream_url();
-    let scratch = Scratch::new("stream");
-    let speech = Speech::from_clips(&scratch, LEAD_IN);
+    let scratch = scratch_dir("stream");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN);
 
     // An unknown PIN: the stream is closed.
     let (mut unknown, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
@@ -521,18 +528,12 @@ struct Speech {
 impl Speech {
     /// `lead_in` of silence, then each of [`CLIPS`] followed by [`PAUSE`]; sox converts the
     /// clips to telephone audio.
-    fn from_clips(scratch: &Scratch, lead_in: Duration) -> Speech {
-        let dir = repo().join("models/speech-set");
+    fn from_clips(scratch: &Path, lead_in: Duration) -> Speech {
         let mut mulaw = silence(lead_in);
         let mut texts = Vec::new();
         for name in CLIPS {
-            let wav = dir.join(format!("{name}.wav"));
-            assert!(
-                wav.exists(),
-                "{} is missing: run scripts/setup",
-                wav.display()
-            );
-            let converted = scratch.join(&format!("{name}.ul"));
+            let wav = speech_clip(name);
+            let converted = scratch.join(format!("{name}.ul"));
             let sox = Command::new("sox")
                 .arg(&wav)
                 .args(["-r", "8000", "-c", "1", "-t", "ul"])
@@ -546,7 +547,7 @@ impl Speech {
             );
             mulaw.extend(std::fs::read(&converted).unwrap());
             mulaw.extend(silence(PAUSE));
-            texts.push(std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap());
+            texts.push(std::fs::read_to_string(wav.with_extension("txt")).unwrap());
         }
         Speech { mulaw, texts }
     }
@@ -670,24 +671,6 @@ impl Heard {
     }
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-fn candidate_text(transcript: &Value) -> String {
-    transcript["turns"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no turns in {transcript}"))
-        .iter()
-        .filter(|t| t["speaker"] == "candidate")
-        .map(|t| t["text"].as_str().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Word-level Levenshtein distance.
 fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
     let mut previous: Vec<usize> = (0..=hypothesis.len()).collect();
@@ -727,35 +710,18 @@ fn ended_interview(server: &TestServer, id: &str) -> Value {
 }
 
 /// The recording is a playable stereo WAV about as long as the interview.
-fn check_recording(server: &TestServer, id: &str, ended: &Value, scratch: &Scratch) {
+fn check_recording(server: &TestServer, id: &str, ended: &Value, scratch: &Path) {
     let reply = server.get(&format!("/api/v1/interviews/{id}/recording"));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let path = scratch.join("recording.wav");
     std::fs::write(&path, &reply.body).unwrap();
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,channels:format=duration",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs");
-    let text = String::from_utf8_lossy(&probe.stdout);
-    assert!(
-        probe.status.success(),
-        "ffprobe rejects the recording: {}",
-        String::from_utf8_lossy(&probe.stderr)
+    let probe = probe(&path);
+    assert_eq!(
+        probe.stream("audio").and_then(|audio| audio.channels),
+        Some(2),
+        "not stereo: {probe:?}"
     );
-    assert!(text.contains("channels=2"), "not stereo: {text}");
-    let seconds: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("duration="))
-        .and_then(|d| d.parse().ok())
-        .unwrap_or_else(|| panic!("no duration: {text}"));
+    let seconds = probe.duration;
     let call = ended["duration_ms"].as_f64().expect("a duration") / 1000.0;
     eprintln!("recording {seconds:.1} s, interview {call:.1} s");
     assert!(
@@ -859,7 +825,7 @@ fn dial(
 /// event by its timestamp: a key typed twice would look like a retransmission of the first
 /// press (and be ignored, correctly). A phone gives each press its own timestamp; so does
 /// this copy: each press gets a later timestamp and sequence numbers than the one before.
-fn write_key_presses(scratch: &Scratch, pin: &str) {
+fn write_key_presses(scratch: &Path, pin: &str) {
     for (n, key) in pin.chars().enumerate() {
         let original = PathBuf::from(format!("/usr/share/sip-tester/dtmf_2833_{key}.pcap"));
         let mut pcap = std::fs::read(&original)
@@ -886,7 +852,7 @@ fn write_key_presses(scratch: &Scratch, pin: &str) {
             rtp[2..4].copy_from_slice(&sequence.to_be_bytes());
             rtp[4..8].copy_from_slice(&timestamp.to_be_bytes());
         }
-        std::fs::write(scratch.join(&format!("press{}.pcap", n + 1)), pcap).unwrap();
+        std::fs::write(scratch.join(format!("press{}.pcap", n + 1)), pcap).unwrap();
     }
 }
 
@@ -921,7 +887,7 @@ struct Baresip {
 }
 
 impl Baresip {
-    fn start(scratch: &Scratch, speech: &Speech) -> Baresip {
+    fn start(scratch: &Path, speech: &Speech) -> Baresip {
         let dir = scratch.join("baresip");
         std::fs::create_dir_all(&dir).unwrap();
         let audio = dir.join("speech.wav");
@@ -961,7 +927,7 @@ impl Baresip {
             match TcpStream::connect(("127.0.0.1", control_port)) {
                 Ok(control) => break control,
                 Err(_) if Instant::now() < deadline => {
-                    if let Some(status) = peer.child.try_wait().unwrap() {
+                    if let Some(status) = peer.exited() {
                         panic!("baresip exited ({status}):\n{}", peer.output());
                     }
                     std::thread::sleep(Duration::from_millis(100))
@@ -1032,7 +998,7 @@ impl Baresip {
     fn quit(mut self) -> String {
         self.command("quit", "");
         let deadline = Instant::now() + Duration::from_secs(3);
-        while self.peer.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        while self.peer.exited().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         // Dropping the peer kills it if it is still there.

@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
 use server::{API_KEY, TestServer};
-use sipp::{Scratch, Sipp, Transport, pin_keys};
+use sipp::{Transport, pin_keys};
 use tokio_tungstenite::tungstenite::Message;
+use viva_test_support::scratch_dir;
+use viva_test_support::sipp::final_counts;
 
 /// Wrong PINs one caller may enter before being locked out (`pin.failures_per_caller`).
 const FAILURES_PER_CALLER: u64 = 5;
@@ -347,7 +349,7 @@ fn guessing_pins_over_sip_opens_no_interview() {
     );
     let interviews = schedule_many(&server, 50);
     let target = server.sip_udp.expect("SIP over UDP is on");
-    let scratch = Scratch::new("security-sip");
+    let scratch = scratch_dir("security-sip");
 
     // 700 calls from one address, 35 a second, each typing three wrong PINs as SIP INFO
     // digits: 2,100 guesses. After five wrong PINs the address is locked out: later calls are
@@ -359,9 +361,15 @@ fn guessing_pins_over_sip_opens_no_interview() {
             .iter()
             .map(|s| s.to_string()),
     );
-    let flood = Sipp::call("uac_wrong_pin.xml", &scratch, Transport::Udp, target, &args);
+    let flood = sipp::call(
+        "uac_wrong_pin.xml",
+        scratch.path(),
+        Transport::Udp,
+        target,
+        &args,
+    );
     let output = flood.finishes(Duration::from_secs(180));
-    let (succeeded, failed) = sipp::final_counts(&output);
+    let (succeeded, failed) = final_counts(&output);
     eprintln!(
         "700 guessing calls in {:.1} s: {succeeded} went through the scenario, {failed} were \
          hung up on while locked out",
@@ -392,8 +400,14 @@ fn guessing_pins_over_sip_opens_no_interview() {
     let (id, pin) = &interviews[3];
     let mut args = pin_keys(pin);
     args.extend(["-d".to_owned(), "8000".to_owned()]);
-    std::fs::write(scratch.join("speech.ul"), vec![0xFF_u8; 64_000]).unwrap();
-    let locked = Sipp::call("uac_info_dtmf.xml", &scratch, Transport::Udp, target, &args);
+    std::fs::write(scratch.path().join("speech.ul"), vec![0xFF_u8; 64_000]).unwrap();
+    let locked = sipp::call(
+        "uac_info_dtmf.xml",
+        scratch.path(),
+        Transport::Udp,
+        target,
+        &args,
+    );
     let _ = locked.finishes(Duration::from_secs(60));
     assert_eq!(
         statuses(&server),
@@ -402,9 +416,9 @@ fn guessing_pins_over_sip_opens_no_interview() {
     );
 
     // A caller from another address with the right PIN is interviewed.
-    let legit = Sipp::call_from(
+    let legit = sipp::call_from(
         "uac_info_dtmf.xml",
-        &scratch,
+        scratch.path(),
         Transport::Udp,
         target,
         ip("127.0.0.2"),

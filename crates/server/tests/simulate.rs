@@ -1,32 +1,27 @@
 //! `viva simulate` with scripted candidates on the shipped job (text mode), using the real
 //! sentence-embedding model that scripts/setup installs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use viva_test_support::models::repo_root;
+use viva_test_support::{TempDir, scratch_dir};
 
 struct Run {
+    /// Where the simulation wrote its files.
     dir: PathBuf,
+    /// Holds `dir`, removed with it.
+    _scratch: TempDir,
     transcript: Value,
     report: Value,
 }
 
-impl Drop for Run {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
 fn simulate(candidate: &str, tag: &str) -> Run {
-    let dir =
-        std::env::temp_dir().join(format!("viva-sim-{}-{candidate}-{tag}", std::process::id()));
+    let scratch = scratch_dir(&format!("sim-{candidate}-{tag}"));
+    let dir = scratch.path().join("out");
     let output = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
+        .current_dir(repo_root())
         .args([
             "simulate",
             "--job",
@@ -56,6 +51,7 @@ fn simulate(candidate: &str, tag: &str) -> Run {
         transcript: read("transcript.json"),
         report: read("report.json"),
         dir,
+        _scratch: scratch,
     }
 }
 
@@ -194,14 +190,15 @@ fn evidence_is_quoted_verbatim_and_reports_are_identical_across_runs() {
 
 #[test]
 fn an_invalid_job_names_file_field_and_reason() {
-    let dir = std::env::temp_dir().join(format!("viva-sim-badjob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let job = std::fs::read_to_string(repo().join("config/jobs/backend-developer.toml")).unwrap();
+    let scratch = scratch_dir("sim-badjob");
+    let dir = scratch.path();
+    let job =
+        std::fs::read_to_string(repo_root().join("config/jobs/backend-developer.toml")).unwrap();
     let bad = job.replacen("id = \"start_date\"", "id = \"api_experience\"", 1);
     let path = dir.join("bad.toml");
     std::fs::write(&path, bad).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
+        .current_dir(repo_root())
         .args(["simulate", "--job"])
         .arg(&path)
         .args(["--candidate", "config/candidates/strong.toml", "--out"])
@@ -214,7 +211,6 @@ fn an_invalid_job_names_file_field_and_reason() {
         err.contains("bad.toml: knockouts[1].id: duplicate id \"api_experience\""),
         "{err}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// RMS of a stretch of one channel, in milliseconds of a 16 kHz recording.
@@ -226,9 +222,10 @@ fn rms(channel: &[f32], from_ms: u64, to_ms: u64) -> f32 {
 
 #[test]
 fn an_audio_interview_runs_through_the_live_loop_with_an_aligned_recording() {
-    let dir = std::env::temp_dir().join(format!("viva-sim-audio-{}", std::process::id()));
+    let scratch = scratch_dir("sim-audio");
+    let dir = scratch.path().join("out");
     let output = Command::new(env!("CARGO_BIN_EXE_viva"))
-        .current_dir(repo())
+        .current_dir(repo_root())
         .args([
             "simulate",
             "--audio",
@@ -312,5 +309,4 @@ fn an_audio_interview_runs_through_the_live_loop_with_an_aligned_recording() {
             "{turn}"
         );
     }
-    std::fs::remove_dir_all(dir).ok();
 }

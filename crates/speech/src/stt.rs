@@ -699,8 +699,8 @@ mod tests {
 
     #[test]
     fn missing_and_corrupt_models_are_named() {
-        let dir = std::env::temp_dir().join(format!("viva-stt-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = viva_test_support::scratch_dir("stt-models");
+        let dir = scratch.path();
         let missing = dir.join("nope.bin");
         let err = SpeechToText::load(&SttConfig::new(&missing)).err().unwrap();
         assert!(matches!(err, SttError::ModelMissing { .. }));
@@ -736,7 +736,6 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("cut off"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

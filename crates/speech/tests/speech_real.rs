@@ -8,26 +8,14 @@
 //!   <= 8 % (measured 5.2 %, the same every run; see the test for the spread behind the bound)
 //! - silence and noise: no words at all.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::{
     SpeechToText, SttConfig, SttError, Tts, TtsConfig, VAD_SAMPLE_RATE, word_errors,
 };
-
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
-}
-
-fn require(path: PathBuf) -> PathBuf {
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup first",
-        path.display()
-    );
-    path
-}
+use viva_test_support::models::{model, speech_set as speech_clips};
+use viva_test_support::scratch_dir;
 
 /// Whisper runs in one process disturb each other: with another transcription running, 5 of
 /// 40 transcriptions of one synthesized sentence came out different, 4 of them with the
@@ -41,7 +29,7 @@ fn alone() -> MutexGuard<'static, ()> {
 fn stt() -> &'static SpeechToText {
     static STT: OnceLock<SpeechToText> = OnceLock::new();
     STT.get_or_init(|| {
-        let model = require(models().join("whisper/ggml-tiny.en.bin"));
+        let model = model("whisper/ggml-tiny.en.bin");
         SpeechToText::load(&SttConfig::new(model)).expect("the converted tiny.en model loads")
     })
 }
@@ -57,7 +45,7 @@ fn stt_one_thread() -> &'static SpeechToText {
 
 /// Whisper on one thread per transcription, `workers` at a time.
 fn one_thread_engine(workers: usize) -> SpeechToText {
-    let mut config = SttConfig::new(require(models().join("whisper/ggml-tiny.en.bin")));
+    let mut config = SttConfig::new(model("whisper/ggml-tiny.en.bin"));
     config.threads = 1;
     config.workers = workers;
     SpeechToText::load(&config).expect("the converted tiny.en model loads")
@@ -67,8 +55,8 @@ fn tts() -> &'static Tts {
     static TTS: OnceLock<Tts> = OnceLock::new();
     TTS.get_or_init(|| {
         Tts::load(&TtsConfig {
-            voice: require(models().join("piper/en_US-joe-medium.onnx")),
-            onnxruntime: require(models().join("onnxruntime/libonnxruntime.so")),
+            voice: model("piper/en_US-joe-medium.onnx"),
+            onnxruntime: model("onnxruntime/libonnxruntime.so"),
         })
         .unwrap()
     })
@@ -76,25 +64,15 @@ fn tts() -> &'static Tts {
 
 /// (16 kHz samples, reference text) for each clip of the real speech set.
 fn speech_set() -> Vec<(String, Vec<f32>, String)> {
-    let dir = require(models().join("speech-set"));
-    let mut clips = Vec::new();
-    let mut wavs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
-        .collect();
-    wavs.sort();
-    for wav in wavs {
-        let text = std::fs::read_to_string(wav.with_extension("txt")).unwrap();
-        let audio = decode_file(&wav).unwrap();
-        let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE).unwrap();
-        clips.push((wav.display().to_string(), samples, text));
-    }
-    assert!(
-        clips.len() >= 5,
-        "the speech set is incomplete: run scripts/setup"
-    );
-    clips
+    speech_clips()
+        .into_iter()
+        .map(|wav| {
+            let text = std::fs::read_to_string(wav.with_extension("txt")).unwrap();
+            let audio = decode_file(&wav).unwrap();
+            let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE).unwrap();
+            (wav.display().to_string(), samples, text)
+        })
+        .collect()
 }
 
 fn phone_line(samples: &[f32]) -> Vec<f32> {
@@ -298,16 +276,14 @@ fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
 
 #[test]
 fn a_corrupt_model_is_an_error_not_a_crash() {
-    let dir = std::env::temp_dir().join(format!("viva-corrupt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = scratch_dir("stt-corrupt");
     // The real model cut in half: right magic, missing tensors.
-    let real = std::fs::read(require(models().join("whisper/ggml-tiny.en.bin"))).unwrap();
-    let half = dir.join("half.bin");
+    let real = std::fs::read(model("whisper/ggml-tiny.en.bin")).unwrap();
+    let half = scratch.path().join("half.bin");
     std::fs::write(&half, &real[..real.len() / 2]).unwrap();
     let err = SpeechToText::load(&SttConfig::new(&half)).err().unwrap();
     assert!(matches!(err, SttError::ModelInvalid { .. }), "{err}");
     assert!(err.to_string().contains("scripts/setup"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A transcription that goes wide and then loses its cores stalls (ggml's threads spin at

@@ -85,9 +85,8 @@ mod tests {
 
     #[test]
     fn a_rejoin_records_its_own_video_beside_the_first() {
-        let dir = std::env::temp_dir().join(format!("viva-files-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = viva_test_support::scratch_dir("store-files");
+        let dir = scratch.path().to_owned();
         let files = InterviewFiles::new(dir.clone());
         assert_eq!(files.video_for(7), dir.join("video.webm"));
         std::fs::write(files.video(), b"x").unwrap();
@@ -98,6 +97,5 @@ mod tests {
             files.videos(),
             [dir.join("video-8.webm"), dir.join("video.webm")]
         );
-        std::fs::remove_dir_all(dir).ok();
     }
 }

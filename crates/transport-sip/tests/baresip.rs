@@ -4,27 +4,26 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use viva_test_support::net::free_tcp_port;
+use viva_test_support::scratch_dir;
+use viva_test_support::sipp::Peer;
 
 /// A running baresip, killed by its PID when dropped.
 struct Baresip {
-    child: Child,
+    _peer: Peer,
     control: u16,
 }
 
 impl Baresip {
     fn spawn(dir: &Path, audio: &Path) -> Baresip {
         let sip_port = free_udp_port();
-        let control = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let control = free_tcp_port();
         let rtp = free_media_port();
         let config = format!(
             "poll_method epoll\n\
@@ -52,17 +51,17 @@ impl Baresip {
         )
         .unwrap();
         std::fs::write(dir.join("contacts"), "").unwrap();
-        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
-        let child = Command::new("baresip")
-            .arg("-f")
-            .arg(dir)
-            .arg("-4")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("baresip runs (apt install baresip)");
-        Baresip { child, control }
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(dir).arg("-4");
+        let peer = Peer::spawn(
+            "baresip (apt install baresip)",
+            command,
+            dir.join("baresip.log"),
+        );
+        Baresip {
+            _peer: peer,
+            control,
+        }
     }
 
     /// Sends one command over ctrl_tcp (a netstring of JSON).
@@ -84,20 +83,11 @@ impl Baresip {
     }
 }
 
-impl Drop for Baresip {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
     let (endpoint, mut incoming) = start(loopback_settings()).await;
-    let dir = std::env::temp_dir().join(format!("viva-baresip-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = scratch_dir("baresip");
+    let dir = scratch.path();
     // Three seconds of a steady vowel-like tone, 16-bit PCM as aufile reads it.
     let audio = dir.join("speech.wav");
     let samples: Vec<i16> = (0..24_000)
@@ -121,7 +111,7 @@ async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
     }
     writer.finalize().unwrap();
 
-    let baresip = Baresip::spawn(&dir, &audio);
+    let baresip = Baresip::spawn(dir, &audio);
     let target = format!("sip:4711@{}", endpoint.udp_addr().unwrap());
     baresip.command("dial", &target).await;
     let mut call = next_call(&mut incoming, Duration::from_secs(10)).await;
@@ -144,5 +134,4 @@ async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
     assert!(last.hung_up, "{last:?}\n{log}");
     endpoint.shutdown().await;
     drop(baresip);
-    let _ = std::fs::remove_dir_all(&dir);
 }

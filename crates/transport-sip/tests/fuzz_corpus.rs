@@ -6,10 +6,8 @@
 
 #[path = "../../../fuzz/src/sip.rs"]
 mod harness;
-#[path = "../../../fuzz/replay.rs"]
-mod replay;
 
-use replay::{check_target, inputs, replay};
+use viva_test_support::fuzz::{check_crashes_are_fixed, check_target};
 
 #[test]
 fn sip_message_corpus() {
@@ -31,26 +29,12 @@ fn rtp_corpus() {
     check_target("rtp", harness::rtp_stream);
 }
 
-/// A fuzz target's body: runs one input, says whether it parsed.
-type Harness = fn(&[u8]) -> bool;
-
-/// Inputs that crashed a target once; each must run through without a panic now.
 #[test]
 fn crashes_found_by_fuzzing_are_fixed() {
-    let targets: [(&str, Harness); 4] = [
+    check_crashes_are_fixed(&[
         ("sip_message", harness::sip_datagram),
         ("sdp", harness::sdp_offer),
         ("dtmf_info", harness::dtmf_info),
         ("rtp", harness::rtp_stream),
-    ];
-    for (target, run) in targets {
-        replay(
-            &format!(
-                "crash reproducers in fuzz/artifacts-found/{target} (found by `cargo fuzz run \
-                 {target}`; see fuzz/README.md) still crash"
-            ),
-            &inputs("artifacts-found", target),
-            run,
-        );
-    }
+    ]);
 }

@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
+use viva_test_support::scratch_dir;
 use viva_transport_sip::{SipTransport, Trunk};
 
 const CALL_SETUP: Duration = Duration::from_secs(10);
@@ -118,8 +119,8 @@ async fn dtmf_by_rfc4733_arrives_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_wav_arrives_as_audio_with_energy() {
     let (endpoint, mut incoming) = start(loopback_settings()).await;
-    let dir = std::env::temp_dir().join(format!("viva-sip-wav-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = scratch_dir("sip-wav");
+    let dir = scratch.path();
     // Two seconds of a vowel-like sound: 140 Hz fundamental with harmonics, syllable-rate
     // amplitude changes, and 100 ms pauses between "words".
     let samples: Vec<f32> = (0..16_000)
@@ -169,7 +170,6 @@ async fn streamed_wav_arrives_as_audio_with_energy() {
     );
     assert!(sipp.finish(Duration::from_secs(15)).await);
     endpoint.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

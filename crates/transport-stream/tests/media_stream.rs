@@ -3,7 +3,6 @@
 //! junk, stop) and listens to what the interviewer plays back.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,6 +16,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use viva_call::{CallInput, CallOutput};
 use viva_media::{G711Law, PcmFrame, decode_file, f32_to_i16, resample};
+use viva_test_support::models::speech_clip;
 use viva_transport_stream::{MediaStream, StreamError, WsFrame, accept};
 
 type Cpaas = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -28,9 +28,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The spoken test clip (7.1 s of read speech) at the phone rate.
 fn speech_8k() -> Vec<f32> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/speech-set/librivox-0870.wav");
-    let clip = decode_file(&path).expect("the speech test set is in models/speech-set");
+    let clip = decode_file(&speech_clip("librivox-0870")).unwrap();
     resample(&clip.samples, clip.sample_rate, 8_000).unwrap()
 }
 

@@ -501,55 +501,9 @@ impl Drop for CallRecording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
     use viva_media::OpusEncoder;
-
-    /// A directory of its own for one test, removed afterwards.
-    pub(super) struct Scratch(pub(super) PathBuf);
-
-    impl Scratch {
-        pub(super) fn new(test: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!(
-                "viva-webrtc-recording-{}-{test}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// Codec names and duration as ffprobe reads them; fails on any complaint.
-    pub(super) fn probe(path: &Path) -> (Vec<String>, f64) {
-        let output = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name:format=duration",
-            ])
-            .args(["-of", "default=noprint_wrappers=1:nokey=1"])
-            .arg(path)
-            .output()
-            .expect("ffprobe must be installed");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success() && stderr.is_empty(),
-            "ffprobe: {stderr}"
-        );
-        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        let (duration, codecs) = lines.split_last().expect("ffprobe printed nothing");
-        (codecs.to_vec(), duration.parse().unwrap())
-    }
+    use viva_test_support::scratch_dir;
+    use viva_test_support::video::probe;
 
     /// Feeds `seconds` of 20 ms Opus packets arriving in real-time order, each pair of
     /// neighbours swapped (jitter), starting at RTP timestamp `first`.
@@ -576,21 +530,21 @@ mod tests {
 
     #[test]
     fn an_audio_recording_is_playable_and_lasts_the_call() {
-        let scratch = Scratch::new("audio");
-        let path = scratch.0.join("call.webm");
+        let scratch = scratch_dir("webrtc-audio");
+        let path = scratch.path().join("call.webm");
         let mut recording = CallRecording::create(&path, CameraTrack::None).unwrap();
         // The RTP clock wraps during the call.
         feed_speech(&mut recording, Instant::now(), u32::MAX - 48_000, 3);
         recording.finish().unwrap();
-        let (codecs, duration) = probe(&path);
-        assert_eq!(codecs, ["opus"]);
-        assert!((2.9..3.1).contains(&duration), "{duration} s");
+        let probe = probe(&path);
+        assert_eq!(probe.codecs(), ["opus"]);
+        assert!((2.9..3.1).contains(&probe.duration), "{probe:?}");
     }
 
     #[test]
     fn a_camera_that_never_sends_does_not_hold_the_audio_back() {
-        let scratch = Scratch::new("silent-camera");
-        let path = scratch.0.join("call.webm");
+        let scratch = scratch_dir("webrtc-silent-camera");
+        let path = scratch.path().join("call.webm");
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         feed_speech(&mut recording, Instant::now(), 0, 15);
         // Written as the call goes: after the key frame wait, most of the audio is on disk.
@@ -600,15 +554,15 @@ mod tests {
             "only {written} bytes on disk during the call"
         );
         recording.finish().unwrap();
-        let (codecs, duration) = probe(&path);
-        assert_eq!(codecs, ["opus"]);
-        assert!((14.9..15.1).contains(&duration), "{duration} s");
+        let probe = probe(&path);
+        assert_eq!(probe.codecs(), ["opus"]);
+        assert!((14.9..15.1).contains(&probe.duration), "{probe:?}");
     }
 
     #[test]
     fn a_call_without_media_leaves_no_file() {
-        let scratch = Scratch::new("empty");
-        let path = scratch.0.join("call.webm");
+        let scratch = scratch_dir("webrtc-empty");
+        let path = scratch.path().join("call.webm");
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         assert!(path.exists());
         recording.finish().unwrap();

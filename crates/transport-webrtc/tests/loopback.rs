@@ -3,8 +3,7 @@
 //! The "browser" sends a 440 Hz tone from its microphone (Opus) and, where a test asks, VP8
 //! camera frames made by ffmpeg; it receives the interviewer's voice and decodes it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use tokio::sync::{mpsc, watch};
 use viva_call::{Call, CallInput, CallOutput};
 use viva_media::{Channels, OpusDecoder, OpusEncoder, PcmFrame};
+use viva_test_support::scratch_dir;
+use viva_test_support::video::{mkvinfo, probe, probe_counting_frames, vp8_test_pattern};
 use viva_transport_webrtc::{BrowserCall, RemoteCandidate, WebRtcError, WebRtcSettings};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -344,92 +345,6 @@ fn frequency(samples: &[f32]) -> f32 {
     crossings as f32 * 48_000.0 / samples.len() as f32
 }
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "viva-transport-webrtc-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// VP8 frames of a moving test pattern, encoded by ffmpeg (libvpx) into IVF and split.
-fn vp8_frames(dir: &Path, seconds: u32, fps: u32) -> Vec<Vec<u8>> {
-    let ivf = dir.join("camera.ivf");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size=320x240:rate={fps}"))
-        .args(["-t", &seconds.to_string(), "-c:v", "libvpx", "-g"])
-        .arg(fps.to_string())
-        .args(["-b:v", "300k", "-deadline", "realtime", "-f", "ivf"])
-        .arg(&ivf)
-        .status()
-        .expect("ffmpeg (with libvpx) must be installed to make camera frames");
-    assert!(status.success(), "ffmpeg failed to encode VP8");
-    let data = std::fs::read(&ivf).unwrap();
-    assert_eq!(&data[..4], b"DKIF");
-    let header_len = usize::from(u16::from_le_bytes([data[6], data[7]]));
-    let mut frames = Vec::new();
-    let mut at = header_len;
-    while at + 12 <= data.len() {
-        let size = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-        frames.push(data[at + 12..at + 12 + size].to_vec());
-        at += 12 + size;
-    }
-    frames
-}
-
-/// `ffprobe` facts about a media file: per stream codec and frame count, and the duration.
-struct Probe {
-    codecs: Vec<String>,
-    duration: f64,
-    video_frames: Option<u64>,
-}
-
-fn probe(path: &Path) -> Probe {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries"])
-        .args(["stream=codec_name,codec_type,nb_read_frames:format=duration"])
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ffprobe failed: {stderr}");
-    assert!(stderr.trim().is_empty(), "ffprobe complained: {stderr}");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut probe = Probe {
-        codecs: Vec::new(),
-        duration: 0.0,
-        video_frames: None,
-    };
-    let mut video = false;
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        match key {
-            "codec_name" => probe.codecs.push(value.to_owned()),
-            "codec_type" => video = value == "video",
-            "nb_read_frames" if video => probe.video_frames = value.parse().ok(),
-            "duration" => probe.duration = value.parse().unwrap_or(0.0),
-            _ => {}
-        }
-    }
-    probe
-}
-
 async fn connect(camera: Camera, video: Option<&Path>) -> (Browser, BrowserCall, Call) {
     let mut browser = Browser::new(camera).await;
     let offer = browser.offer().await;
@@ -641,8 +556,8 @@ async fn the_conversation_dropping_its_call_ends_the_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_leaving_hangs_up_and_keeps_a_playable_recording() {
-    let scratch = Scratch::new("leaving");
-    let video = scratch.0.join("video.webm");
+    let scratch = scratch_dir("webrtc-loopback-leaving");
+    let video = scratch.path().join("video.webm");
     let (browser, call, mut conversation) = connect(Camera::Vp8, Some(&video)).await;
     let speaking = browser.speak(Duration::from_secs(2));
     speaking.await.unwrap();
@@ -653,11 +568,7 @@ async fn the_browser_leaving_hangs_up_and_keeps_a_playable_recording() {
     wait_for_hang_up(&mut conversation, Duration::from_secs(4)).await;
     // The recording is finished before the hang-up is sent.
     let probe = probe(&video);
-    assert_eq!(
-        probe.codecs,
-        vec!["opus".to_owned()],
-        "no camera frames were sent"
-    );
+    assert_eq!(probe.codecs(), ["opus"], "no camera frames were sent");
     assert!(
         (1.7..2.4).contains(&probe.duration),
         "recording lasts {} s for 2 s of speech",
@@ -668,10 +579,10 @@ async fn the_browser_leaving_hangs_up_and_keeps_a_playable_recording() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_and_microphone_are_recorded_to_webm() {
-    let scratch = Scratch::new("camera");
-    let video = scratch.0.join("video.webm");
+    let scratch = scratch_dir("webrtc-loopback-camera");
+    let video = scratch.path().join("video.webm");
     let fps = 15;
-    let frames = vp8_frames(&scratch.0, 3, fps);
+    let frames = vp8_test_pattern(scratch.path(), 3, fps);
     let sent_frames = frames.len() as u64;
     let (browser, call, mut conversation) = connect(Camera::Vp8, Some(&video)).await;
     let filming = browser.film(frames, fps);
@@ -689,31 +600,27 @@ async fn camera_and_microphone_are_recorded_to_webm() {
     call.close().await;
     listening.await.unwrap();
 
-    let probe = probe(&video);
+    let probe = probe_counting_frames(&video);
+    let decoded = probe.stream("video").and_then(|video| video.frames);
     eprintln!(
-        "recorded {:.3} s, {:?} of {sent_frames} camera frames decode",
-        probe.duration, probe.video_frames
+        "recorded {:.3} s, {decoded:?} of {sent_frames} camera frames decode",
+        probe.duration
     );
-    assert_eq!(probe.codecs, vec!["vp8".to_owned(), "opus".to_owned()]);
+    assert_eq!(probe.codecs(), ["vp8", "opus"]);
     assert!(
         (2.7..3.5).contains(&probe.duration),
         "recording lasts {} s for a 3 s call",
         probe.duration
     );
     // mkvtoolnix reads the file too: header, picture size from the key frame, duration.
-    let info = Command::new("mkvinfo")
-        .arg(&video)
-        .output()
-        .expect("mkvinfo (mkvtoolnix) must be installed");
-    let info_text = String::from_utf8_lossy(&info.stdout);
-    assert!(info.status.success(), "mkvinfo: {info_text}");
+    let info_text = mkvinfo(&video);
     for expected in ["V_VP8", "A_OPUS", "Pixel width: 320", "Duration: 00:00:0"] {
         assert!(
             info_text.contains(expected),
             "mkvinfo lacks {expected:?}: {info_text}"
         );
     }
-    let decoded = probe.video_frames.unwrap_or(0);
+    let decoded = decoded.unwrap_or(0);
     assert!(
         decoded >= sent_frames * 9 / 10,
         "{decoded} of {sent_frames} camera frames decode from the recording"
@@ -750,14 +657,14 @@ async fn vp8_is_preferred_over_an_h264_first_offer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h264_only_camera_connects_and_the_recording_keeps_the_audio() {
-    let scratch = Scratch::new("h264");
-    let video = scratch.0.join("video.webm");
+    let scratch = scratch_dir("webrtc-loopback-h264");
+    let video = scratch.path().join("video.webm");
     let (browser, call, mut conversation) = connect(Camera::H264Only, Some(&video)).await;
     browser.speak(Duration::from_secs(1)).await.unwrap();
     call.close().await;
     wait_for_hang_up(&mut conversation, Duration::from_secs(5)).await;
     let probe = probe(&video);
-    assert_eq!(probe.codecs, vec!["opus".to_owned()]);
+    assert_eq!(probe.codecs(), ["opus"]);
     assert!((0.8..1.3).contains(&probe.duration), "{} s", probe.duration);
 }
 

@@ -3,24 +3,20 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use viva_interview::{
     AnswerAssessment, BuiltInPolicy, Decision, Embedder, Interviewer, Job, Judge, Next, Policy,
     Prompt, Situation, Transcript, Turn, TurnKind,
 };
+use viva_test_support::models::{model, repo_root};
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// The shipped job's judge, with the real sentence-embedding model.
 pub fn judge() -> Arc<Judge> {
     static JUDGE: OnceLock<Arc<Judge>> = OnceLock::new();
     Arc::clone(JUDGE.get_or_init(|| {
-        let job = Job::load(root().join("config/jobs/backend-developer.toml")).unwrap();
-        let embedder = Embedder::load(&root().join("models/minilm"))
-            .expect("models/minilm is installed by scripts/setup");
+        let job = Job::load(repo_root().join("config/jobs/backend-developer.toml")).unwrap();
+        let embedder = Embedder::load(&model("minilm")).unwrap_or_else(|err| panic!("{err}"));
         Arc::new(Judge::new(Arc::new(job), Arc::new(embedder)).unwrap())
     }))
 }

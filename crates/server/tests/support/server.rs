@@ -7,26 +7,26 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use viva_test_support::models::repo_root;
+use viva_test_support::{TempDir, scratch_dir};
 
 /// The recruiter API key the test servers use.
 pub const API_KEY: &str = "test-recruiter-key";
 /// The secret CPaaS media streams present to the test servers.
 pub const STREAM_TOKEN: &str = "test-stream-token";
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A running server; stopped (SIGTERM, by PID) and its data removed on drop.
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    /// Holds `data_dir`, which goes with it; taken over by the restarted server after a crash.
+    scratch: Option<TempDir>,
     /// The environment it was started with, for a restart.
     env: Vec<(String, String)>,
     /// Where the server answers phone calls (SIP over UDP and TCP), as bound; None when SIP
@@ -74,15 +74,11 @@ impl Reply {
 impl TestServer {
     /// Starts `viva serve` with `env` on top of a clean `VIVA_*` environment.
     pub fn start(name: &str, env: &[(&str, &str)]) -> TestServer {
-        let data_dir =
-            std::env::temp_dir().join(format!("viva-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data_dir);
-        std::fs::create_dir_all(&data_dir).unwrap();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        TestServer::spawn(data_dir, env)
+        TestServer::spawn(scratch_dir(&format!("server-{name}")), env)
     }
 
     /// Kills the server as a crash would (SIGKILL: no shutdown, nothing flushed), leaves it
@@ -93,16 +89,21 @@ impl TestServer {
             .status();
         let _ = self.child.wait();
         std::thread::sleep(downtime);
-        let data_dir = std::mem::take(&mut self.data_dir);
+        let scratch = self
+            .scratch
+            .take()
+            .expect("a running server holds its data directory");
         let env = std::mem::take(&mut self.env);
-        // The old handle's drop must not delete the data directory.
+        // The old handle has nothing left to clean up: its process is gone and the new server
+        // owns the data directory.
         std::mem::forget(self);
-        TestServer::spawn(data_dir, env)
+        TestServer::spawn(scratch, env)
     }
 
-    fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> TestServer {
+    fn spawn(scratch: TempDir, env: Vec<(String, String)>) -> TestServer {
+        let data_dir = scratch.path().to_owned();
         let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
-        command.current_dir(repo());
+        command.current_dir(repo_root());
         for (key, _) in std::env::vars() {
             if key.starts_with("VIVA_") {
                 command.env_remove(key);
@@ -156,6 +157,7 @@ impl TestServer {
         TestServer {
             base,
             data_dir,
+            scratch: Some(scratch),
             env,
             sip_udp,
             sip_tcp,
@@ -316,7 +318,7 @@ impl TestServer {
     pub fn add_user(&self, email: &str, role: &str, password: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new(env!("CARGO_BIN_EXE_viva"))
-            .current_dir(repo())
+            .current_dir(repo_root())
             .args([
                 "user",
                 "add",
@@ -386,7 +388,27 @@ impl Drop for TestServer {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        // The data directory goes with `scratch`, after the server has stopped writing to it.
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// The words of `text`, lower case, as a transcript is compared with what was said.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Everything the candidate said in a transcript from the API, one string.
+pub fn candidate_text(transcript: &Value) -> String {
+    transcript["turns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no turns in {transcript}"))
+        .iter()
+        .filter(|t| t["speaker"] == "candidate")
+        .map(|t| t["text"].as_str().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

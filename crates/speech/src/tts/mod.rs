@@ -276,7 +276,7 @@ impl Tts {
     fn speak(&self, piece: &str) -> Result<Option<SpokenSentence>, TtsError> {
         let mut samples = match &self.voice {
             Voice::Piper(voice) => {
-                let Some(ids) = phoneme_ids(voice, piece)? else {
+                let Some(ids) = phoneme_ids(&voice.config, piece)? else {
                     return Ok(None);
                 };
                 voice.speak(ids).map_err(|source| TtsError::Inference {
@@ -296,12 +296,12 @@ impl Tts {
     }
 }
 
-/// The model input for one piece; `None` when it holds nothing to pronounce.
-fn phoneme_ids(voice: &PiperVoice, piece: &str) -> Result<Option<Vec<i64>>, TtsError> {
+/// The model input for one piece, for a voice configured by `config`; `None` when it holds
+/// nothing to pronounce.
+fn phoneme_ids(config: &VoiceConfig, piece: &str) -> Result<Option<Vec<i64>>, TtsError> {
     let spoken = lexicon::respell(piece);
-    let phonemes =
-        phonemes::piece_phonemes(&mut Espeak::lock()?, &voice.config.espeak_voice, &spoken)?;
-    Ok(phonemes.map(|phonemes| voice.config.ids.utterance(&phonemes)))
+    let phonemes = phonemes::piece_phonemes(&mut Espeak::lock()?, &config.espeak_voice, &spoken)?;
+    Ok(phonemes.map(|phonemes| config.ids.utterance(&phonemes)))
 }
 
 /// Cuts silence after the last sound down to [`KEPT_PAUSE_SECONDS`]; all-silent audio
@@ -320,60 +320,36 @@ fn trim_trailing_silence(samples: &mut Vec<f32>, sample_rate: u32) {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::sync::OnceLock;
+
+    use viva_test_support::scratch_dir;
 
     use super::*;
 
     const QUESTION: &str = "How do you approach database optimization?";
 
-    /// The real Piper voice, loaded once for all tests in this process.
-    fn piper() -> Arc<Tts> {
-        static PIPER: OnceLock<Arc<Tts>> = OnceLock::new();
-        PIPER
-            .get_or_init(|| Arc::new(Tts::load(&real_voice_config()).unwrap()))
-            .clone()
-    }
-
-    /// The voice and runtime `scripts/setup` installs in the repository's models/ directory.
-    fn real_voice_config() -> TtsConfig {
-        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-        let path = |relative: &str| -> PathBuf {
-            let path = models.join(relative);
-            assert!(
-                path.exists(),
-                "{} is missing: run scripts/setup",
-                path.display()
-            );
-            path
-        };
-        TtsConfig {
-            voice: path("piper/en_US-joe-medium.onnx"),
-            onnxruntime: path("onnxruntime/libonnxruntime.so"),
-        }
+    /// A stand-in for a Piper voice in `dir`: a config file with the few phonemes these tests
+    /// read, beside a model file that is not a model. Enough for everything before ONNX Runtime
+    /// opens the model; the real voice is tested in `tests/piper.rs`.
+    fn fake_voice(dir: &Path) -> PathBuf {
+        let voice = dir.join("voice.onnx");
+        std::fs::write(&voice, b"not a model").unwrap();
+        let config = serde_json::json!({
+            "audio": {"sample_rate": 22050},
+            "espeak": {"voice": "en-us"},
+            "inference": {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8},
+            "num_speakers": 1,
+            "phoneme_id_map": {"_": [0], "^": [1], "$": [2], " ": [3], ".": [10], "?": [13]},
+        });
+        std::fs::write(voice.with_extension("onnx.json"), config.to_string()).unwrap();
+        voice
     }
 
     fn espeak() -> Tts {
         Tts::espeak("en-us").expect("espeak-ng must be installed")
     }
 
-    /// A scratch directory of this test process, emptied first.
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("viva-tts-{}-{name}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// The samples' exact bits, folded (FNV-1a) into one number that is easy to print.
-    fn digest(samples: &[f32]) -> u64 {
-        samples.iter().fold(0xcbf2_9ce4_8422_2325, |hash, sample| {
-            (hash ^ u64::from(sample.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    }
-
-    /// Asserts that loading fails with a message naming `part` at `path` and both fixes;
-    /// returns the message.
-    fn assert_unavailable(result: Result<Tts, TtsError>, part: VoicePart, path: &Path) -> String {
+    /// Asserts that loading fails with a message naming `part` at `path` and both fixes.
+    fn assert_unavailable(result: Result<Tts, TtsError>, part: VoicePart, path: &Path) {
         let err = result.err().expect("loading must fail");
         let message = err.to_string();
         match &err {
@@ -390,15 +366,10 @@ mod tests {
         for needed in [path.as_str(), "scripts/setup", "tts.voice"] {
             assert!(message.contains(needed), "{needed:?} missing: {message}");
         }
-        message
     }
 
     fn rms(samples: &[f32]) -> f32 {
         (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
-    }
-
-    fn seconds(tts: &Tts, samples: &[f32]) -> f32 {
-        samples.len() as f32 / tts.sample_rate() as f32
     }
 
     #[test]
@@ -427,119 +398,18 @@ mod tests {
     }
 
     #[test]
-    fn piper_speaks_a_question_audibly() {
-        let tts = piper();
-        assert_eq!(tts.voice_name(), "en_US-joe-medium");
-        assert_eq!(tts.sample_rate(), 22050);
-        let samples = tts.synthesize(QUESTION).unwrap();
-        let duration = seconds(&tts, &samples);
-        assert!((1.0..5.0).contains(&duration), "{duration} s");
-        assert!(rms(&samples) > 0.02, "rms {}", rms(&samples));
-        assert!(samples.iter().all(|s| (-1.0..=1.0).contains(s)));
-    }
-
-    #[test]
     fn piper_hears_the_question_mark() {
-        let tts = piper();
-        let Voice::Piper(voice) = &tts.voice else {
-            unreachable!("piper() asserts the Piper voice loaded")
-        };
-        let ids = phoneme_ids(voice, QUESTION).unwrap().unwrap();
+        let scratch = scratch_dir("tts-question-mark");
+        let voice = fake_voice(scratch.path());
+        let config = VoiceConfig::read(&voice.with_extension("onnx.json")).unwrap();
+        let ids = phoneme_ids(&config, QUESTION).unwrap().unwrap();
         // "? _ $": the question mark is the last symbol the model reads.
-        let question_mark = voice.config.ids.utterance("?");
+        let question_mark = config.ids.utterance("?");
         assert!(ids.ends_with(&question_mark[2..]), "{ids:?}");
-        let statement = phoneme_ids(voice, "I approach database optimization.")
+        let statement = phoneme_ids(&config, "I approach database optimization.")
             .unwrap()
             .unwrap();
         assert!(!statement.ends_with(&question_mark[2..]), "{statement:?}");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn stream_yields_sentences_in_order() {
-        let tts = piper();
-        let reply = "Thanks for walking me through that. \
-                     How do you approach database optimization? \
-                     Take your time.";
-        let mut receiver = tts.stream(reply.to_owned());
-        let mut spoken = Vec::new();
-        while let Some(sentence) = receiver.recv().await {
-            let sentence = sentence.unwrap();
-            assert!(
-                rms(&sentence.samples) > 0.02,
-                "{:?} is silent",
-                sentence.text
-            );
-            spoken.push(sentence.text);
-        }
-        assert_eq!(
-            spoken,
-            [
-                "Thanks for walking me through that.",
-                "How do you approach database optimization?",
-                "Take your time."
-            ]
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dropping_the_stream_stops_synthesis() {
-        let tts = piper();
-        let reply = "One. Two. Three. Four. Five. Six. Seven. Eight.".to_owned();
-        let mut receiver = tts.stream(reply);
-        assert!(receiver.recv().await.is_some());
-        drop(receiver);
-        // The blocking task ends on its own; the engine stays usable.
-        assert!(!tts.synthesize("Still here.").unwrap().is_empty());
-    }
-
-    #[test]
-    fn same_text_gives_the_same_samples_every_time_in_every_engine() {
-        let reply =
-            "Thanks for walking me through that. How do you approach database optimization?";
-        let first = digest(&piper().synthesize(reply).unwrap());
-        assert_eq!(digest(&piper().synthesize(reply).unwrap()), first);
-        let another_engine = Tts::load(&real_voice_config()).unwrap();
-        assert_eq!(digest(&another_engine.synthesize(reply).unwrap()), first);
-        // Different text is different audio, and so is the same sentence said as a question.
-        let other = piper().synthesize("How do you approach caching?").unwrap();
-        assert_ne!(digest(&other), first);
-        let statement = piper()
-            .synthesize("You approach database optimization.")
-            .unwrap();
-        let question = piper()
-            .synthesize("You approach database optimization?")
-            .unwrap();
-        assert_ne!(digest(&statement), digest(&question));
-    }
-
-    /// Runs itself again as a child process confined to one core (`taskset`), which prints the
-    /// digest of its audio instead: another process on another number of cores must hear
-    /// exactly the same.
-    #[test]
-    fn same_text_gives_the_same_samples_in_another_process_on_one_core() {
-        const CHILD: &str = "VIVA_TTS_DIGEST_CHILD";
-        let digest = format!(
-            "digest {:016x}",
-            digest(&piper().synthesize(QUESTION).unwrap())
-        );
-        if std::env::var_os(CHILD).is_some() {
-            println!("{digest}");
-            return;
-        }
-        let child = std::process::Command::new("taskset")
-            .args(["--cpu-list", "0"])
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "tts::tests::same_text_gives_the_same_samples_in_another_process_on_one_core",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .output()
-            .expect("taskset (util-linux) runs the test binary");
-        let printed = String::from_utf8_lossy(&child.stdout);
-        assert!(child.status.success(), "{printed}");
-        assert!(printed.contains(&digest), "expected {digest}: {printed}");
     }
 
     #[test]
@@ -548,7 +418,7 @@ mod tests {
         assert_eq!(tts.voice_name(), "espeak-ng en-us");
         assert_eq!(tts.sample_rate(), 22050);
         let samples = tts.synthesize(QUESTION).unwrap();
-        let duration = seconds(&tts, &samples);
+        let duration = samples.len() as f32 / tts.sample_rate() as f32;
         assert!((1.0..6.0).contains(&duration), "{duration} s");
         assert!(rms(&samples) > 0.02);
         let err = Tts::espeak("xx-nonexistent").err().unwrap();
@@ -560,84 +430,32 @@ mod tests {
         let voice = Path::new("/nonexistent/voice.onnx");
         let loaded = Tts::load(&TtsConfig {
             voice: voice.to_owned(),
-            ..real_voice_config()
+            onnxruntime: PathBuf::from("/nonexistent/libonnxruntime.so"),
         });
         assert_unavailable(loaded, VoicePart::Model, voice);
     }
 
     #[test]
     fn missing_voice_config_is_an_error() {
-        let dir = scratch("no-config");
-        let voice = dir.join("voice.onnx");
-        std::os::unix::fs::symlink(real_voice_config().voice, &voice).unwrap();
+        let scratch = scratch_dir("tts-no-config");
+        let voice = fake_voice(scratch.path());
+        let config = voice.with_extension("onnx.json");
+        std::fs::remove_file(&config).unwrap();
         let loaded = Tts::load(&TtsConfig {
-            voice: voice.clone(),
-            ..real_voice_config()
+            voice,
+            onnxruntime: PathBuf::from("/nonexistent/libonnxruntime.so"),
         });
-        assert_unavailable(loaded, VoicePart::Config, &dir.join("voice.onnx.json"));
-        std::fs::remove_dir_all(&dir).ok();
+        assert_unavailable(loaded, VoicePart::Config, &config);
     }
 
     #[test]
     fn missing_onnxruntime_is_an_error() {
+        let scratch = scratch_dir("tts-no-onnxruntime");
         let library = Path::new("/nonexistent/libonnxruntime.so.1.32.0");
         let loaded = Tts::load(&TtsConfig {
+            voice: fake_voice(scratch.path()),
             onnxruntime: library.to_owned(),
-            ..real_voice_config()
         });
         assert_unavailable(loaded, VoicePart::OnnxRuntime, library);
-    }
-
-    #[test]
-    fn a_truncated_model_is_an_error_not_a_crash() {
-        let dir = scratch("corrupt");
-        let voice = dir.join("voice.onnx");
-        let real = real_voice_config().voice;
-        let model = std::fs::read(&real).unwrap();
-        std::fs::write(&voice, &model[..model.len() / 2]).unwrap();
-        std::fs::copy(
-            real.with_extension("onnx.json"),
-            voice.with_extension("onnx.json"),
-        )
-        .unwrap();
-        let loaded = Tts::load(&TtsConfig {
-            voice: voice.clone(),
-            ..real_voice_config()
-        });
-        let message = assert_unavailable(loaded, VoicePart::Model, &voice);
-        assert!(
-            message.contains("is not a complete ONNX model"),
-            "{message}"
-        );
-        std::fs::remove_dir_all(&dir).ok();
-    }
-
-    #[test]
-    fn odd_text_never_fails() {
-        let long = "We scaled the cluster, and then we measured again ".repeat(20);
-        for tts in [&*piper(), &espeak()] {
-            for silent in ["", "   ", "?!", "... , ;", "\n\n"] {
-                let samples = tts.synthesize(silent).unwrap();
-                assert!(
-                    samples.is_empty(),
-                    "{silent:?} gave {} samples",
-                    samples.len()
-                );
-            }
-            for odd in [
-                "🚀😀",
-                "nul\0inside",
-                "C++ & C# at 10:30?",
-                "naïve café façade",
-                &long,
-            ] {
-                let samples = tts.synthesize(odd).unwrap();
-                assert!(
-                    !samples.is_empty(),
-                    "{odd:?} gave no audio on {}",
-                    tts.voice_name()
-                );
-            }
-        }
     }
 }

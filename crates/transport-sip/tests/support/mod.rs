@@ -3,14 +3,15 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use viva_call::{Call, CallInput};
+pub use viva_test_support::net::{free_media_port, free_udp_port};
+use viva_test_support::{TempDir, scratch_dir};
 use viva_transport_sip::{IncomingCall, SipEndpoint, SipSettings};
 
 /// Loopback, where every peer of these tests lives.
@@ -47,26 +48,6 @@ pub async fn start(settings: SipSettings) -> (SipEndpoint, mpsc::Receiver<Incomi
     SipEndpoint::start(settings).await.expect("endpoint starts")
 }
 
-/// A UDP port that was free a moment ago.
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An even UDP port whose next port is free too (sipp uses media port and +2).
-pub fn free_media_port() -> u16 {
-    loop {
-        let port = free_udp_port();
-        let even = port - port % 2;
-        if (0..4).all(|offset| UdpSocket::bind(("127.0.0.1", even + offset)).is_ok()) {
-            return even;
-        }
-    }
-}
-
 /// A scenario file under tests/sipp/.
 pub fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,12 +55,11 @@ pub fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A running sipp, killed by its PID if it outlives the test.
+/// A running sipp on loopback with ports of its own, killed by its PID if it outlives the test.
 pub struct Sipp {
-    child: Child,
-    log: PathBuf,
-    /// Logs are kept for a failed scenario only.
-    passed: bool,
+    sipp: viva_test_support::sipp::Sipp,
+    /// Its working directory, kept for a failed scenario only (the path is printed).
+    dir: Option<TempDir>,
     pub sip_port: u16,
     pub media_port: u16,
 }
@@ -90,33 +70,19 @@ impl Sipp {
     pub fn spawn(target: Option<SocketAddr>, args: &[&str]) -> Sipp {
         let sip_port = free_udp_port();
         let media_port = free_media_port();
-        let dir = std::env::temp_dir().join(format!("viva-sipp-{}-{sip_port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("sipp.log");
-        let mut command = Command::new("/usr/bin/sipp");
-        if let Some(target) = target {
-            command.arg(target.to_string());
-        }
-        command
-            .args(["-i", LOOPBACK, "-mi", LOOPBACK])
-            .args(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", "1", "-timeout", "40", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-error_file"])
-            .arg(dir.join("errors.log"))
-            .args(["-trace_msg", "-message_file"])
-            .arg(dir.join("messages.log"))
-            .args(args)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(
-                std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
-            ));
-        let child = command.spawn().expect("sipp runs (apt install sip-tester)");
+        let dir = scratch_dir("sipp");
+        let mut all: Vec<String> = target.iter().map(ToString::to_string).collect();
+        all.extend(["-p", &sip_port.to_string(), "-mp", &media_port.to_string()].map(String::from));
+        all.extend(args.iter().map(|arg| arg.to_string()));
+        let sipp = viva_test_support::sipp::Sipp::start(
+            "sipp",
+            dir.path(),
+            LOOPBACK.parse().unwrap(),
+            &all,
+        );
         Sipp {
-            child,
-            log: dir,
-            passed: false,
+            sipp,
+            dir: Some(dir),
             sip_port,
             media_port,
         }
@@ -127,55 +93,20 @@ impl Sipp {
         SocketAddr::new(LOOPBACK.parse().unwrap(), self.sip_port)
     }
 
-    /// Waits for sipp to exit; true when its scenario passed. Kills it after `limit`.
+    /// Waits for sipp to exit; true when its scenario passed. Gives up after `limit`. A failed
+    /// run prints sipp's logs and keeps its directory.
     pub async fn finish(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                if !status.success() {
-                    eprintln!("sipp failed ({status}); logs in {}", self.log.display());
-                    for file in ["errors.log", "messages.log"] {
-                        if let Ok(text) = std::fs::read_to_string(self.log.join(file)) {
-                            eprintln!("--- {file}\n{}", tail(&text, 6000));
-                        }
-                    }
-                }
-                self.passed = status.success();
-                return self.passed;
-            }
-            if Instant::now() > deadline {
-                eprintln!("sipp still running after {limit:?}; killing it");
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let passed = self.sipp.finish(limit).await;
+        if !passed && let Some(dir) = self.dir.take() {
+            eprintln!("sipp's files are kept in {}", dir.keep().display());
         }
+        passed
     }
 
     /// The SIP messages sipp exchanged.
     pub fn messages(&self) -> String {
-        std::fs::read_to_string(self.log.join("messages.log")).unwrap_or_default()
+        self.sipp.messages()
     }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // `Child::kill` signals exactly this child's PID.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if self.passed {
-            let _ = std::fs::remove_dir_all(&self.log);
-        }
-    }
-}
-
-fn tail(text: &str, bytes: usize) -> &str {
-    let start = text.len().saturating_sub(bytes);
-    let start = (start..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    &text[start..]
 }
 
 /// The next incoming call, within `limit`.

@@ -415,45 +415,18 @@ mod tests {
     use std::time::Instant;
 
     use viva_media::OpusEncoder;
+    use viva_test_support::scratch_dir;
+    use viva_test_support::video::{mkvinfo, probe, try_probe, vp8_test_pattern};
 
     use super::*;
-    use crate::recording::tests::{Scratch, probe};
     use crate::recording::{CallRecording, CameraTrack};
     use crate::vp8::Vp8Frame;
 
     /// How close the repaired duration must come to the last frame on disk before the repair.
     const MEASURE_TOLERANCE: f64 = 0.1;
 
-    /// VP8 frames of a moving test pattern at 25 fps, encoded by ffmpeg (libvpx).
-    fn camera_frames(dir: &Path, seconds: u32) -> Vec<Vec<u8>> {
-        let ivf = dir.join("camera.ivf");
-        let status = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=320x240:rate=25",
-            ])
-            .args(["-t", &seconds.to_string(), "-c:v", "libvpx", "-g", "25"])
-            .args(["-b:v", "300k", "-deadline", "realtime", "-f", "ivf"])
-            .arg(&ivf)
-            .status()
-            .expect("ffmpeg (with libvpx) must be installed to make camera frames");
-        assert!(status.success(), "ffmpeg failed to encode VP8");
-        let data = std::fs::read(&ivf).unwrap();
-        assert_eq!(&data[..4], b"DKIF");
-        let mut at = usize::from(u16::from_le_bytes([data[6], data[7]]));
-        let mut frames = Vec::new();
-        while at + 12 <= data.len() {
-            let size = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
-            frames.push(data[at + 12..at + 12 + size].to_vec());
-            at += 12 + size;
-        }
-        frames
-    }
+    /// The camera's frame rate in these tests.
+    const CAMERA_FPS: u32 = 25;
 
     /// Feeds a call as the network delivers it: 20 ms Opus packets and, if given, 25 fps
     /// camera frames, interleaved by arrival time over `seconds`.
@@ -510,26 +483,6 @@ mod tests {
         times.iter().copied().fold(0.0, f64::max)
     }
 
-    /// The duration ffprobe reports for the file (what players show), 0 if it gives none.
-    fn ffprobe_duration(path: &Path) -> f64 {
-        let output = Command::new("ffprobe")
-            .args([
-                "-v",
-                "quiet",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(path)
-            .output()
-            .expect("ffprobe must be installed");
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0.0)
-    }
-
     /// The duration mkvmerge reads from the Segment Info, in seconds (0 if none); fails if
     /// mkvmerge reports an error.
     fn mkvmerge_duration(path: &Path) -> f64 {
@@ -553,17 +506,7 @@ mod tests {
 
     /// How many cue points mkvinfo lists (each is a place a player can seek to directly).
     fn mkvinfo_cue_points(path: &Path) -> usize {
-        let output = Command::new("mkvinfo")
-            .arg("--all")
-            .arg(path)
-            .output()
-            .expect("mkvinfo (mkvtoolnix) must be installed");
-        assert!(
-            output.status.success(),
-            "mkvinfo failed on {}",
-            path.display()
-        );
-        String::from_utf8_lossy(&output.stdout)
+        mkvinfo(path)
             .lines()
             .filter(|line| line.ends_with("+ Cue point"))
             .count()
@@ -572,10 +515,10 @@ mod tests {
     /// Checks a repaired file with the real tools: duration within the tolerance of
     /// `expected` seconds in mkvmerge and ffprobe, cues, and a clean read.
     fn assert_whole(path: &Path, expected: f64, codecs: &[&str]) {
-        let (probed_codecs, _) = probe(path);
-        assert_eq!(probed_codecs, codecs);
+        let probed = probe(path);
+        assert_eq!(probed.codecs(), codecs);
         let by_mkvmerge = mkvmerge_duration(path);
-        let by_ffprobe = ffprobe_duration(path);
+        let by_ffprobe = probed.duration;
         let cue_points = mkvinfo_cue_points(path);
         println!(
             "{}: after repair mkvmerge {by_mkvmerge:.3} s, ffprobe {by_ffprobe:.3} s (expected {expected:.3} s), {cue_points} cue points",
@@ -599,7 +542,8 @@ mod tests {
     /// Measures a crashed file as players see it; returns the packets it holds.
     fn measure_crashed(path: &Path) -> Vec<f64> {
         let header = mkvmerge_duration(path);
-        let shown = ffprobe_duration(path);
+        // What players show: 0 when ffprobe reads no duration at all.
+        let shown = try_probe(path).map_or(0.0, |probe| probe.duration);
         let packets = packet_times(path, None);
         println!(
             "{}: before repair mkvmerge {header:.3} s, ffprobe {shown:.3} s, {} packets, the last at {:.3} s, {} cue points",
@@ -629,9 +573,9 @@ mod tests {
 
     #[test]
     fn a_crashed_camera_recording_gets_its_duration_and_cues_back() {
-        let scratch = Scratch::new("repair-camera");
-        let path = scratch.0.join("video.webm");
-        let frames = camera_frames(&scratch.0, 12);
+        let scratch = scratch_dir("webrtc-repair-camera");
+        let path = scratch.path().join("video.webm");
+        let frames = vp8_test_pattern(scratch.path(), 12, CAMERA_FPS);
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         feed_call(&mut recording, 12, Some(&frames));
         crash(recording);
@@ -649,7 +593,7 @@ mod tests {
         assert!((duration.as_secs_f64() - held).abs() <= MEASURE_TOLERANCE);
         assert_whole(&path, held, &["vp8", "opus"]);
         assert_kept(&path, &crashed);
-        assert!(!scratch.0.join("video.webm.repairing").exists());
+        assert!(!scratch.path().join("video.webm.repairing").exists());
 
         // A second recovery finds the repaired file finished and leaves it alone.
         let repaired = std::fs::read(&path).unwrap();
@@ -663,9 +607,9 @@ mod tests {
 
     #[test]
     fn a_recording_cut_mid_frame_keeps_every_whole_frame() {
-        let scratch = Scratch::new("repair-cut");
-        let path = scratch.0.join("video.webm");
-        let frames = camera_frames(&scratch.0, 8);
+        let scratch = scratch_dir("webrtc-repair-cut");
+        let path = scratch.path().join("video.webm");
+        let frames = vp8_test_pattern(scratch.path(), 8, CAMERA_FPS);
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         feed_call(&mut recording, 8, Some(&frames));
         recording.finish().unwrap();
@@ -693,9 +637,9 @@ mod tests {
 
     #[test]
     fn a_recording_killed_while_finishing_gets_its_cues() {
-        let scratch = Scratch::new("repair-finishing");
-        let path = scratch.0.join("video.webm");
-        let frames = camera_frames(&scratch.0, 4);
+        let scratch = scratch_dir("webrtc-repair-finishing");
+        let path = scratch.path().join("video.webm");
+        let frames = vp8_test_pattern(scratch.path(), 4, CAMERA_FPS);
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         feed_call(&mut recording, 4, Some(&frames));
         recording.finish().unwrap();
@@ -727,8 +671,8 @@ mod tests {
 
     #[test]
     fn a_crashed_audio_recording_gets_its_duration_and_cues_back() {
-        let scratch = Scratch::new("repair-audio");
-        let path = scratch.0.join("video.webm");
+        let scratch = scratch_dir("webrtc-repair-audio");
+        let path = scratch.path().join("video.webm");
         let mut recording = CallRecording::create(&path, CameraTrack::None).unwrap();
         feed_call(&mut recording, 20, None);
         crash(recording);
@@ -750,9 +694,9 @@ mod tests {
 
     #[test]
     fn a_finished_recording_is_left_byte_for_byte() {
-        let scratch = Scratch::new("repair-finished");
-        let path = scratch.0.join("video.webm");
-        let frames = camera_frames(&scratch.0, 4);
+        let scratch = scratch_dir("webrtc-repair-finished");
+        let path = scratch.path().join("video.webm");
+        let frames = vp8_test_pattern(scratch.path(), 4, CAMERA_FPS);
         let mut recording = CallRecording::create(&path, CameraTrack::Vp8).unwrap();
         feed_call(&mut recording, 4, Some(&frames));
         recording.finish().unwrap();
@@ -776,8 +720,8 @@ mod tests {
 
     #[test]
     fn a_call_that_crashed_before_any_media_leaves_no_file() {
-        let scratch = Scratch::new("repair-empty");
-        let path = scratch.0.join("video.webm");
+        let scratch = scratch_dir("webrtc-repair-empty");
+        let path = scratch.path().join("video.webm");
         crash(CallRecording::create(&path, CameraTrack::Vp8).unwrap());
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         assert_eq!(
@@ -789,8 +733,8 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_call_recording_is_left_alone() {
-        let scratch = Scratch::new("repair-foreign");
-        let text = scratch.0.join("video-notes.webm");
+        let scratch = scratch_dir("webrtc-repair-foreign");
+        let text = scratch.path().join("video-notes.webm");
         std::fs::write(&text, "not a video").unwrap();
         let err = repair_call_recording(&text).unwrap_err();
         assert!(
@@ -800,7 +744,7 @@ mod tests {
         assert_eq!(std::fs::read(&text).unwrap(), b"not a video");
 
         // A WebM another program wrote, with a track a call never records.
-        let foreign = scratch.0.join("video-foreign.webm");
+        let foreign = scratch.path().join("video-foreign.webm");
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1"])
             .args(["-c:a", "libvorbis"])

@@ -1,17 +1,11 @@
-use super::*;
-use std::path::Path;
-use std::sync::OnceLock;
+//! The answer judge on the shipped job with the real sentence-embedding model (`models/minilm`,
+//! installed by `scripts/setup`): what it makes of strong, vague, echoing and evasive answers,
+//! knockout answers, and banned topics.
 
-fn judge() -> &'static Judge {
-    static JUDGE: OnceLock<Judge> = OnceLock::new();
-    JUDGE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let job = Job::load(root.join("config/jobs/backend-developer.toml")).unwrap();
-        let embedder = Embedder::load(&root.join("models/minilm"))
-            .expect("models/minilm is installed by scripts/setup");
-        Judge::new(Arc::new(job), Arc::new(embedder)).unwrap()
-    })
-}
+mod agent_common;
+
+use agent_common::judge;
+use viva_interview::{Depth, Judgement, ON_TOPIC_SIMILARITY};
 
 const STRONG_API: &str = "At Acme I designed the public billing API that about 300 customer integrations depended on. We versioned it in the URL and only made additive changes, so old clients kept working, and we deprecated fields with a six month notice. Every write endpoint took an idempotency key because our clients retried on timeouts, and before that we had seen duplicate invoices. Errors followed one JSON problem format with stable error codes. We used cursor pagination instead of offsets because offset pages drifted when rows were inserted. Latency at p99 went from 800 ms to 120 ms after we added a read replica.";
 const VAGUE_API: &str = "I think API design is really important. Usually you want to follow best practices and make sure the API is easy to use and well documented. It depends on the use case, but generally you should think about versioning and things like that. You want good error handling and security and so on.";

@@ -1,17 +1,10 @@
-//! A real browser for end-to-end tests of the candidate page: headless Chromium with a fake
-//! camera (Chromium's generated test pattern) and a fake microphone that plays a WAV file in a
-//! loop, driven over the Chrome DevTools Protocol (CDP).
+//! A real browser for end-to-end tests of web pages (the candidate page): headless Chromium
+//! with a fake camera (Chromium's generated test pattern) and a fake microphone that plays a WAV
+//! file in a loop, driven over the Chrome DevTools Protocol (CDP). Behind the `browser`
+//! feature, so only the crates that drive a browser build its WebSocket client.
 //!
-//! Include it from an integration test in `crates/server/tests/` with
-//!
-//! ```ignore
-//! #[path = "support/browser.rs"]
-//! mod browser;
-//! ```
-//!
-//! (a `#[path]` module rather than `tests/support/mod.rs`, so each test binary pulls in exactly
-//! this file and Cargo does not treat `support/` as a test of its own). Tests must run on a
-//! tokio runtime: the DevTools connection is served by two background tasks.
+//! Tests must run on a tokio runtime: the DevTools connection is served by two background
+//! tasks.
 //!
 //! One WebSocket to the browser carries every tab: each [`Tab`] is a flattened CDP session
 //! (`Target.attachToTarget` with `flatten: true`), so commands and events are routed by
@@ -20,10 +13,6 @@
 //! Chromium is found as `$VIVA_CHROMIUM`, else the first of `chromium`, `chromium-browser`,
 //! `google-chrome-stable`, `google-chrome` on `PATH`.
 
-// Each test binary that includes this file uses a different part of it; the unused rest must
-// not fail `clippy -D warnings`.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -31,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -58,9 +48,6 @@ const CONSOLE_LINES_IN_ERRORS: usize = 40;
 /// fake microphone needs no resampling.
 const FAKE_MIC_RATE: u32 = 48_000;
 
-/// Distinguishes the profile directories of several browsers in one test process.
-static NEXT_PROFILE: AtomicU64 = AtomicU64::new(0);
-
 /// A headless Chromium with a fake camera and microphone. Dropping it kills the browser and all
 /// its helper processes (its process group) and deletes its temporary profile.
 pub struct Browser {
@@ -82,18 +69,14 @@ impl Browser {
     pub async fn launch(mic_wav: &Path) -> anyhow::Result<Browser> {
         let mic_wav = checked_mic_wav(mic_wav)?;
         let chromium = find_chromium()?;
-        let dir = std::env::temp_dir().join(format!(
-            "viva-chromium-{}-{}-{}",
-            std::process::id(),
-            NEXT_PROFILE.fetch_add(1, Ordering::Relaxed),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |since| since.as_millis())
-        ));
-        let profile = dir.join("profile");
+        let dir = tempfile::Builder::new()
+            .prefix("viva-chromium-")
+            .tempdir()
+            .context("creating a directory for Chromium's profile")?;
+        let profile = dir.path().join("profile");
         std::fs::create_dir_all(&profile)
             .with_context(|| format!("creating the Chromium profile directory {profile:?}"))?;
-        let log_path = dir.join("chromium.log");
+        let log_path = dir.path().join("chromium.log");
         let log = File::create(&log_path).with_context(|| format!("creating {log_path:?}"))?;
 
         let mut command = Command::new(&chromium);
@@ -145,7 +128,7 @@ impl Browser {
         // From here on, any early return kills Chromium and removes the directory.
         let mut process = ChromiumProcess {
             child,
-            dir,
+            _dir: dir,
             log_path,
         };
 
@@ -297,6 +280,16 @@ impl Tab {
             }
             tokio::time::sleep(POLL_INTERVAL.min(remaining)).await;
         }
+    }
+
+    /// Waits until the page says it is in `state` in its body's `data-state` attribute, which
+    /// is how Viva's pages show where they are (`ready`, `in-call`, ...); fails as
+    /// [`wait_for`](Self::wait_for) does, with the page's recent console messages.
+    pub async fn wait_for_state(&self, state: &str, timeout: Duration) -> anyhow::Result<()> {
+        let state = serde_json::to_string(state)?;
+        self.wait_for(&format!("document.body.dataset.state === {state}"), timeout)
+            .await
+            .map(drop)
     }
 
     /// Clicks the first element matching the CSS `selector` with `element.click()`, as a user
@@ -482,8 +475,9 @@ pub fn speech_wav_with_pauses(
 /// The Chromium process, its profile and its log; killed and removed on drop.
 struct ChromiumProcess {
     child: Child,
-    /// Holds `profile/` (the user data directory) and `chromium.log`.
-    dir: PathBuf,
+    /// Holds `profile/` (the user data directory) and `chromium.log`; removed after the
+    /// process is killed (fields drop after `drop`).
+    _dir: TempDir,
     log_path: PathBuf,
 }
 
@@ -550,7 +544,6 @@ impl Drop for ChromiumProcess {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,13 +1,10 @@
-//! The headless-Chromium harness used by the end-to-end browser tests, checked against a tiny
-//! page served here: the fake microphone really plays our WAV, the fake camera yields frames,
-//! and `eval`, `wait_for`, `click`, `console`, `close` and dropping the browser behave as
-//! documented.
-
-#[path = "support/browser.rs"]
-mod browser;
+//! The headless-Chromium harness (`viva_test_support::browser`) the end-to-end browser tests
+//! use, checked against a tiny page served here: the fake microphone really plays our WAV, the
+//! fake camera yields frames, and `eval`, `wait_for`, `click`, `console`, `close` and dropping
+//! the browser behave as documented.
 
 use std::f32::consts::TAU;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +12,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::response::Html;
 use axum::routing::{get, post};
-use browser::{Browser, speech_wav_with_pauses};
+use viva_test_support::browser::{Browser, speech_wav_with_pauses};
+use viva_test_support::scratch_dir;
 
 /// Tones the fake microphone plays, far from each other and from Chromium's own fake-device
 /// beep, so hearing both proves the page receives our file.
@@ -81,12 +79,6 @@ fn tone(hz: f32, rate: u32, seconds: f32) -> (Vec<f32>, u32) {
     (wave, rate)
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("viva-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 /// Serves the test page on a free loopback port; counts the `pagehide` beacons it receives.
 async fn serve_page() -> (String, Arc<AtomicUsize>) {
     let closed = Arc::new(AtomicUsize::new(0));
@@ -131,7 +123,8 @@ fn live_processes_in_group(group: u32) -> Vec<u32> {
 
 #[test]
 fn speech_wav_puts_each_clip_before_a_pause_at_48k() {
-    let dir = scratch_dir("speech-wav");
+    let scratch = scratch_dir("speech-wav");
+    let dir = scratch.path();
     let wav = dir.join("answers.wav");
     // Different rates: 16 kHz (speech recognition) and 22.05 kHz (Piper), both resampled.
     let clips = [
@@ -171,12 +164,12 @@ fn speech_wav_puts_each_clip_before_a_pause_at_48k() {
 
     assert!(speech_wav_with_pauses(&wav, &[], Duration::ZERO).is_err());
     assert!(speech_wav_with_pauses(&wav, &[(Vec::new(), 16_000)], Duration::ZERO).is_err());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn launch_refuses_a_microphone_file_that_is_not_a_wav() {
-    let dir = scratch_dir("not-a-wav");
+    let scratch = scratch_dir("not-a-wav");
+    let dir = scratch.path();
     let missing = Browser::launch(&dir.join("missing.wav")).await;
     assert!(format!("{:#}", missing.err().expect("missing file refused")).contains("missing.wav"));
     let text = dir.join("notes.wav");
@@ -189,12 +182,12 @@ async fn launch_refuses_a_microphone_file_that_is_not_a_wav() {
         format!("{error:#}").contains("not a readable WAV"),
         "{error:#}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn chromium_hears_the_wav_sees_the_camera_and_goes_away_on_drop() {
-    let dir = scratch_dir("browser-harness");
+    let scratch = scratch_dir("browser-harness");
+    let dir = scratch.path();
     let wav = dir.join("mic.wav");
     speech_wav_with_pauses(
         &wav,
@@ -396,5 +389,4 @@ async fn chromium_hears_the_wav_sees_the_camera_and_goes_away_on_drop() {
         orphan_started.elapsed() < Duration::from_secs(1),
         "fails at once, no timeout"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
