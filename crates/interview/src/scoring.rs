@@ -138,6 +138,14 @@ pub enum Recommendation {
 }
 
 impl Recommendation {
+    /// Every recommendation, strongest first.
+    pub const ALL: [Recommendation; 4] = [
+        Recommendation::StrongYes,
+        Recommendation::Yes,
+        Recommendation::Maybe,
+        Recommendation::No,
+    ];
+
     /// The label used in JSON, e.g. `strong_yes`.
     pub fn as_str(self) -> &'static str {
         match self {

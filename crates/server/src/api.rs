@@ -1,5 +1,6 @@
 //! The recruiter API: create interviews, follow them, and fetch their transcripts, reports
-//! and recordings. Every route needs `Authorization: Bearer KEY`; errors are JSON
+//! and recordings. Every route needs `Authorization: Bearer KEY` (the deployment's admin key
+//! or a personal key, acting with its owner's role); errors are JSON
 //! `{"error": {"code", "message", "field"?}}` with a status that says what went wrong.
 
 use axum::body::{Body, Bytes};
@@ -15,10 +16,9 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use viva_interview::{HtmlOptions, Report, Transcript, TranscriptLog, render_html};
-use viva_store::{Candidate, Interview, InterviewFiles, Page, Status, Timestamp};
+use viva_store::{Candidate, Interview, InterviewFiles, Page, Role};
 
-use crate::admission::Carrier;
-use crate::admission::Refusal;
+use crate::api_keys;
 use crate::error::ApiError;
 use crate::peer::ClientAddr;
 use crate::scheduling::{Invitation, schedule};
@@ -111,40 +111,59 @@ async fn require_key(
     request: Request,
     next: Next,
 ) -> Response {
+    // Reading needs any account; scheduling and dialling need a recruiter's.
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    let needed = if reads { Role::Viewer } else { Role::Recruiter };
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(key) => match state.verify_credential(client, key.trim(), &state.api_key) {
-            Ok(()) => next.run(request).await,
-            Err(CredentialRefusal::LockedOut(lockout)) => ApiError::locked_out(lockout),
-            Err(CredentialRefusal::Wrong) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the API key is wrong",
-            )
-            .into_response(),
-        },
-        None => {
-            // A signed-in recruiter's browser may read (the review page plays recordings and
-            // offers downloads from here); changes need the key, so a cookie alone cannot be
-            // used to forge them.
-            let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-            match crate::workspace::session::signed_in(&state, request.headers()).await {
-                Ok(Some(_)) if reads => next.run(request).await,
-                Ok(_) => ApiError::new(
+    let role = match presented {
+        Some(key) => match api_keys::authenticate(&state, client, key.trim()).await {
+            Ok(Ok(holder)) => holder.role(),
+            Ok(Err(CredentialRefusal::LockedOut(lockout))) => {
+                return ApiError::locked_out(lockout);
+            }
+            Ok(Err(CredentialRefusal::Wrong)) => {
+                return ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
-                    "send the recruiter API key as `Authorization: Bearer KEY` (`viva api-key` \
-                     prints it)",
+                    "the API key is wrong or revoked",
                 )
-                .into_response(),
-                Err(err) => ApiError::internal(err).into_response(),
+                .into_response();
             }
-        }
+            Err(err) => return ApiError::internal(err).into_response(),
+        },
+        // A signed-in browser may read (the review page plays recordings and offers downloads
+        // from here); changes need a key, so a cookie alone cannot be used to forge them.
+        None => match crate::workspace::session::signed_in(&state, request.headers()).await {
+            Ok(Some(signed_in)) if reads => signed_in.user.role,
+            Ok(_) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send an API key as `Authorization: Bearer KEY` (make one in the workspace \
+                     under API keys; `viva api-key` prints the deployment's admin key)",
+                )
+                .into_response();
+            }
+            Err(err) => return ApiError::internal(err).into_response(),
+        },
+    };
+    if !role.allows(needed) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the {} role; the key's account is a {}",
+                needed.as_str(),
+                role.as_str()
+            ),
+        )
+        .into_response();
     }
+    next.run(request).await
 }
 
 async fn openapi() -> Response {
@@ -327,66 +346,7 @@ async fn report(
 /// Calls the candidate's phone; the interview runs on the call once answered.
 async fn dial(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let interview = find(&state, &id).await?;
-    if state.sip.is_none() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "phone_disabled",
-            "phone calls are off on this server (sip.enabled)",
-        ));
-    }
-    let Some(target) = interview
-        .candidate
-        .phone
-        .clone()
-        .filter(|p| !p.trim().is_empty())
-    else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_phone",
-            "the candidate has no phone number or SIP address (candidate.phone)",
-        ));
-    };
-    // Only an interview that has not begun is dialled (a dropped phone interview is rejoined
-    // by the candidate calling back).
-    if interview.status != Status::Scheduled {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_dialable",
-            format!(
-                "the interview is {}; only scheduled interviews are dialled",
-                interview.status.as_str()
-            ),
-        ));
-    }
-    let claim = match state.live.may_join(&interview, Carrier::Phone, None) {
-        Ok(()) => state.live.claim(&interview.id, state.next_connection()),
-        Err(Refusal::Expired) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_dialable",
-                "the interview's time to start is over (expires_at)",
-            ));
-        }
-        Err(_) => None,
-    };
-    let Some(claim) = claim else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "in_use",
-            "the candidate is joining this interview right now",
-        ));
-    };
-    state
-        .store
-        .set_dial_status(&interview.id, "dialing", Timestamp::now())
-        .await?;
-    tracing::info!(interview_id = %interview.id, "dialling the candidate");
-    tokio::spawn(crate::phone::dial(
-        state.clone(),
-        interview.clone(),
-        target,
-        claim,
-    ));
+    crate::scheduling::dial(&state, &interview).await?;
     let interview = find(&state, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&state, &interview))).into_response())
 }

@@ -1,7 +1,8 @@
 //! How an interview ends on the record: its report written from what the transcript holds, and
 //! its end (outcome, reason, the call's length) stored. For a call that ended, and at start-up
 //! for the calls a crash or a kill left in progress (their transcripts and recordings are on
-//! disk up to the crash; camera videos are repaired).
+//! disk up to the crash; camera videos are repaired). The report's score and advice are also
+//! kept beside the interview for the list to filter and sort on.
 
 use std::sync::Arc;
 
@@ -45,16 +46,17 @@ impl Conclusions {
             let files = this.store.files(&interview.id)?;
             let length = length.or_else(|| recorded_length(&files));
             this.write_report(&interview, &files, reason, length)
-                .map(|()| length)
+                .map(|report| (report, length))
         })
         .await;
-        let (length, failure) = match report {
-            Ok(Ok(length)) => (length, failure),
+        let (length, failure, report) = match report {
+            Ok(Ok((report, length))) => (length, failure, Some(report)),
             Ok(Err(err)) => (
                 length,
                 Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
+                None,
             ),
-            Err(err) => (length, Some(format!("no report: {err}"))),
+            Err(err) => (length, Some(format!("no report: {err}")), None),
         };
         let ending = Ending {
             outcome,
@@ -65,6 +67,9 @@ impl Conclusions {
         };
         if let Err(err) = self.store.finish(&id, &ending).await {
             tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
+        }
+        if let Some(report) = report {
+            self.record_assessment(&id, &report).await;
         }
     }
 
@@ -82,9 +87,9 @@ impl Conclusions {
                 this.write_report(&interview, &files, EndReason::ServerStopped, length)
             })
             .await?;
-            let (outcome, failure) = match report {
-                Ok(()) => (Outcome::Abandoned, None),
-                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}"))),
+            let (outcome, failure, report) = match report {
+                Ok(report) => (Outcome::Abandoned, None, Some(report)),
+                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}")), None),
             };
             let ending = Ending {
                 outcome,
@@ -94,8 +99,36 @@ impl Conclusions {
                 failure,
             };
             self.store.finish(&id, &ending).await?;
+            if let Some(report) = report {
+                self.record_assessment(&id, &report).await;
+            }
+        }
+        // Reports written before the list kept their score: read them back once.
+        for id in self.store.unassessed().await? {
+            let path = self.store.files(&id)?.report();
+            let Ok(json) = tokio::fs::read_to_string(&path).await else {
+                continue;
+            };
+            match serde_json::from_str::<Report>(&json) {
+                Ok(report) => self.record_assessment(&id, &report).await,
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "an unreadable report is left out of the list's scores");
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Keeps the report's score and advice beside the interview, for the list.
+    async fn record_assessment(&self, id: &str, report: &Report) {
+        let card = &report.scorecard;
+        if let Err(err) = self
+            .store
+            .record_assessment(id, card.overall_score, card.recommendation.as_str())
+            .await
+        {
+            tracing::error!(interview_id = %id, %err, "cannot record the report's score");
+        }
     }
 
     /// Scores what the transcript holds and writes the report beside it.
@@ -105,7 +138,7 @@ impl Conclusions {
         files: &InterviewFiles,
         reason: EndReason,
         length: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Report> {
         let judge = self.jobs.judge(&interview.job)?;
         let transcript = TranscriptLog::recover(&files.transcript_log())?;
         let report = Report::build(
@@ -123,10 +156,8 @@ impl Conclusions {
                 models: engines::model_versions(&self.config, true),
             },
         )?;
-        Ok(write_atomically(
-            &files.report(),
-            report.to_json().as_bytes(),
-        )?)
+        write_atomically(&files.report(), report.to_json().as_bytes())?;
+        Ok(report)
     }
 }
 

@@ -42,6 +42,11 @@ impl ApiError {
         self.code
     }
 
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The message for people.
     pub fn message(&self) -> &str {
         &self.message

@@ -3,6 +3,7 @@
 mod accounts;
 mod admission;
 mod api;
+mod api_keys;
 mod attempts;
 mod bench;
 mod cli;

@@ -1,8 +1,11 @@
 //! Scheduling an interview: the checks of a request (job, candidate fields, link lifetime)
-//! and the new interview, the same for the API and the workspace's invite pages.
+//! and the new interview, and dialling a phone interview's candidate: the same for the API and
+//! the workspace's invite pages.
 
 use axum::http::StatusCode;
-use viva_store::{Candidate, Interview, NewInterview, Timestamp};
+use viva_store::{Candidate, Interview, NewInterview, Status, Timestamp};
+
+use crate::admission::{Carrier, Refusal};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -96,4 +99,70 @@ pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interv
         .await?;
     tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
     Ok(interview)
+}
+
+/// Starts calling the candidate of a scheduled interview on their phone number or SIP address;
+/// the call's progress is kept as the interview's dial status. The error says why not.
+pub async fn dial(state: &AppState, interview: &Interview) -> Result<(), ApiError> {
+    if state.sip.is_none() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "phone_disabled",
+            "phone calls are off on this server (sip.enabled)",
+        ));
+    }
+    let Some(target) = interview
+        .candidate
+        .phone
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_phone",
+            "the candidate has no phone number or SIP address (candidate.phone)",
+        ));
+    };
+    // Only an interview that has not begun is dialled (a dropped phone interview is rejoined
+    // by the candidate calling back).
+    if interview.status != Status::Scheduled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dialable",
+            format!(
+                "the interview is {}; only scheduled interviews are dialled",
+                interview.status.as_str()
+            ),
+        ));
+    }
+    let claim = match state.live.may_join(interview, Carrier::Phone, None) {
+        Ok(()) => state.live.claim(&interview.id, state.next_connection()),
+        Err(Refusal::Expired) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_dialable",
+                "the interview's time to start is over (expires_at)",
+            ));
+        }
+        Err(_) => None,
+    };
+    let Some(claim) = claim else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "in_use",
+            "the candidate is joining this interview right now",
+        ));
+    };
+    state
+        .store
+        .set_dial_status(&interview.id, "dialing", Timestamp::now())
+        .await?;
+    tracing::info!(interview_id = %interview.id, "dialling the candidate");
+    tokio::spawn(crate::phone::dial(
+        state.clone(),
+        interview.clone(),
+        target,
+        claim,
+    ));
+    Ok(())
 }

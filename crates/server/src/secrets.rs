@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 use viva_store::Store;
 
 use crate::config::Config;
@@ -114,4 +115,11 @@ async fn generated_setting(config: &Config, name: &str, what: &str) -> anyhow::R
 fn random_key() -> String {
     let bytes: [u8; 32] = rand::random();
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of a random token, in hex: what the store keeps of session cookies and API key
+/// secrets (they are long random strings, so a fast hash is enough).
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

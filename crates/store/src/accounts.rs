@@ -55,6 +55,8 @@ pub struct User {
     pub role: Role,
     /// When the account was made.
     pub created_at: Timestamp,
+    /// When an admin disabled it: it then signs nobody in and its keys open nothing.
+    pub disabled_at: Option<Timestamp>,
 }
 
 /// An account to create.
@@ -87,6 +89,7 @@ impl Store {
             email: new.email.trim().to_lowercase(),
             role: new.role,
             created_at: Timestamp::now(),
+            disabled_at: None,
         };
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, created_at) \
@@ -111,10 +114,12 @@ impl Store {
         }
     }
 
-    /// The account with this email (in any case) and its password hash, for signing in.
+    /// The enabled account with this email (in any case) and its password hash, for signing
+    /// in.
     pub async fn credentials(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, email, role, created_at, password_hash FROM users WHERE email = $1",
+            "SELECT id, email, role, created_at, disabled_at, password_hash FROM users \
+             WHERE email = $1 AND disabled_at IS NULL",
         )
         .bind(email.trim().to_lowercase())
         .fetch_optional(&self.pool)
@@ -126,12 +131,69 @@ impl Store {
 
     /// Every account, oldest first.
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, email, role, created_at FROM users ORDER BY created_at, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|source| database("list accounts", source))?;
+        let rows = sqlx::query(
+            "SELECT id, email, role, created_at, disabled_at FROM users ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|source| database("list accounts", source))?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    /// The account with this id, enabled or not.
+    pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, email, role, created_at, disabled_at FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|source| database("look an account up", source))?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Gives an account another role; `false` when there is no such account.
+    pub async fn set_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+            .bind(id)
+            .bind(role.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|source| database("change the role of an account", source))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disables an account at `at`: its sessions end and its API keys are revoked at once.
+    /// `false` when there is no such enabled account.
+    pub async fn disable_user(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|source| database("disable an account", source))?;
+        let done =
+            sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
+                .bind(id)
+                .bind(at.unix_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(|source| database("disable an account", source))?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|source| database("end the sessions of a disabled account", source))?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at.unix_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(|source| database("revoke the keys of a disabled account", source))?;
+        tx.commit()
+            .await
+            .map_err(|source| database("disable an account", source))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Starts a session for `user` under the hash of its cookie token.
@@ -164,9 +226,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.role, u.created_at, s.csrf_token, s.expires_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2",
+            "SELECT u.id, u.email, u.role, u.created_at, u.disabled_at, s.csrf_token, \
+             s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .bind(now.unix_ms())
@@ -204,14 +266,14 @@ impl Store {
     }
 }
 
-fn database(action: &str, source: sqlx::Error) -> StoreError {
+pub(crate) fn database(action: &str, source: sqlx::Error) -> StoreError {
     StoreError::Database {
         action: action.to_owned(),
         source,
     }
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let id: String = get(row, "id")?;
     let role: String = get(row, "role")?;
     Ok(User {
@@ -221,11 +283,12 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         })?,
         email: get(row, "email")?,
         created_at: Timestamp::from_unix_ms(get(row, "created_at")?),
+        disabled_at: get::<Option<i64>>(row, "disabled_at")?.map(Timestamp::from_unix_ms),
         id,
     })
 }
 
-fn get<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {

@@ -55,6 +55,12 @@ impl Store {
         note: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let failed = |source| StoreError::Database {
+            action: format!("record a decision on interview {interview_id}"),
+            source,
+        };
+        // The history and the list's current decision change together.
+        let mut tx = self.pool.begin().await.map_err(failed)?;
         sqlx::query(
             "INSERT INTO decisions (id, interview_id, user_id, decision, note, decided_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -65,12 +71,16 @@ impl Store {
         .bind(verdict.as_str())
         .bind(note)
         .bind(at.unix_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(|source| StoreError::Database {
-            action: format!("record a decision on interview {interview_id}"),
-            source,
-        })?;
+        .map_err(failed)?;
+        sqlx::query("UPDATE interviews SET decision = $2 WHERE id = $1")
+            .bind(interview_id)
+            .bind(verdict.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
         Ok(())
     }
 

@@ -85,6 +85,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every state, in the order of an interview's life.
+    pub const ALL: [Status; 5] = [
+        Status::Scheduled,
+        Status::InProgress,
+        Status::Completed,
+        Status::Abandoned,
+        Status::Failed,
+    ];
+
     /// The name used in the API and the database: `scheduled`, `in_progress`, ...
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,16 +110,11 @@ impl Status {
         matches!(self, Status::Completed | Status::Abandoned | Status::Failed)
     }
 
-    pub(crate) fn from_name(name: &str) -> Option<Status> {
-        [
-            Status::Scheduled,
-            Status::InProgress,
-            Status::Completed,
-            Status::Abandoned,
-            Status::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == name)
+    /// The state called `name` (as [`Status::as_str`] writes it), if there is one.
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
     }
 }
 

@@ -7,9 +7,11 @@
 //! ([`InterviewFiles`]).
 
 mod accounts;
+mod api_keys;
 mod decisions;
 mod files;
 mod interview;
+mod listing;
 #[cfg(test)]
 mod tests;
 mod timestamp;
@@ -26,11 +28,13 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 
 pub use accounts::{NewUser, Role, Session, User};
+pub use api_keys::ApiKey;
 pub use decisions::{Decision, Verdict};
 pub use files::InterviewFiles;
 pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
 };
+pub use listing::{DecisionFilter, Filter, Listed, Sort};
 pub use timestamp::{Timestamp, TimestampError};
 
 /// The directory under the data directory that holds one directory per interview.
@@ -701,10 +705,17 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0005_decisions.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            7,
+            "workspace".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0007_workspace.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
-fn interview_from_row(row: &AnyRow) -> Result<Interview, StoreError> {
+pub(crate) fn interview_from_row(row: &AnyRow) -> Result<Interview, StoreError> {
     let id: String = column(row, "id", "the id")?;
     let corrupt = |column: &'static str, value: String| StoreError::Corrupt {
         id: id.clone(),

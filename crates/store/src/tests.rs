@@ -164,6 +164,9 @@ on_both_databases!(
     accounts_are_found_by_email_in_any_case,
     sessions_expire_and_end,
     decisions_keep_their_history,
+    the_list_filters_searches_and_sorts,
+    api_keys_open_only_while_live,
+    disabled_accounts_sign_nobody_in,
 );
 
 const JOB: &str = "backend-developer";
@@ -1042,4 +1045,304 @@ async fn decisions_keep_their_history(db: &Db) {
     assert_eq!(decisions[0].note, "strong answers <b>");
     assert_eq!(decisions[0].by, "hm@example.com");
     assert_eq!(decisions[1].at, at(0));
+}
+
+/// A recruiter account for the key and decision cases.
+async fn recruiter(store: &Store, email: &str) -> User {
+    store
+        .create_user(NewUser {
+            email: email.to_string(),
+            password_hash: "h".to_string(),
+            role: Role::Recruiter,
+        })
+        .await
+        .unwrap()
+}
+
+async fn the_list_filters_searches_and_sorts(db: &Db) {
+    let store = db.open().await;
+    let page = Page {
+        limit: 50,
+        offset: 0,
+    };
+    let mut made = Vec::new();
+    for name in [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan 100%_Turing",
+        "Katherine",
+    ] {
+        made.push(store.create_interview(new_interview(name)).await.unwrap());
+    }
+    let mut other = new_interview("Edsger");
+    other.job = "data-engineer".to_string();
+    let edsger = store.create_interview(other).await.unwrap();
+    let at = Timestamp::from_unix_ms(EXPIRES_MS - 50_000);
+    for (interview, score, advice) in [
+        (&made[0], 8.5, "yes"),
+        (&made[1], 4.0, "no"),
+        (&made[2], 9.25, "strong_yes"),
+    ] {
+        store.start(&interview.id, at).await.unwrap();
+        store
+            .finish(
+                &interview.id,
+                &ending(Outcome::Completed, at, Some(60_000), None),
+            )
+            .await
+            .unwrap();
+        store
+            .record_assessment(&interview.id, score, advice)
+            .await
+            .unwrap();
+    }
+    let hm = recruiter(&store, "hm@example.com").await;
+    store
+        .record_decision(&made[1].id, &hm.id, Verdict::Reject, "", at)
+        .await
+        .unwrap();
+    store
+        .record_decision(&made[0].id, &hm.id, Verdict::Hold, "", at)
+        .await
+        .unwrap();
+    store
+        .record_decision(&made[0].id, &hm.id, Verdict::Advance, "", at)
+        .await
+        .unwrap();
+
+    let names = |listed: Vec<Listed>| -> Vec<String> {
+        listed
+            .into_iter()
+            .map(|l| l.interview.candidate.name)
+            .collect()
+    };
+    let list = |filter: Filter| {
+        let store = store.clone();
+        async move { store.list_interviews(&filter, page).await.unwrap() }
+    };
+    assert_eq!(list(Filter::default()).await.len(), 5);
+    let by_score = list(Filter {
+        sort: Sort::ScoreHigh,
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(by_score[0].score, Some(9.25));
+    assert_eq!(by_score[0].recommendation.as_deref(), Some("strong_yes"));
+    assert_eq!(
+        names(by_score)[..3],
+        ["Alan 100%_Turing", "Ada Lovelace", "Grace Hopper"],
+        "unscored last"
+    );
+    assert_eq!(
+        names(
+            list(Filter {
+                sort: Sort::ScoreLow,
+                ..Filter::default()
+            })
+            .await
+        )[..3],
+        ["Grace Hopper", "Ada Lovelace", "Alan 100%_Turing"]
+    );
+    let job = list(Filter {
+        job: Some("data-engineer".to_string()),
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(job.len(), 1);
+    assert_eq!(job[0].interview.id, edsger.id);
+    let advanced = list(Filter {
+        decision: Some(DecisionFilter::Is(Verdict::Advance)),
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(
+        names(advanced),
+        ["Ada Lovelace"],
+        "the current decision, not the first"
+    );
+    assert_eq!(
+        list(Filter {
+            decision: Some(DecisionFilter::Undecided),
+            ..Filter::default()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert_eq!(
+        names(
+            list(Filter {
+                recommendation: Some("no".to_string()),
+                status: Some(Status::Completed),
+                ..Filter::default()
+            })
+            .await
+        ),
+        ["Grace Hopper"]
+    );
+    // Search is by part of the name in any case, and its wildcards are only characters.
+    assert_eq!(
+        names(
+            list(Filter {
+                name: Some("  LOVE ".to_string()),
+                ..Filter::default()
+            })
+            .await
+        ),
+        ["Ada Lovelace"]
+    );
+    assert_eq!(
+        names(
+            list(Filter {
+                name: Some("0%_t".to_string()),
+                ..Filter::default()
+            })
+            .await
+        ),
+        ["Alan 100%_Turing"]
+    );
+    assert!(
+        list(Filter {
+            name: Some("%".to_string()),
+            job: Some("data-engineer".to_string()),
+            ..Filter::default()
+        })
+        .await
+        .is_empty()
+    );
+    let created = made[2].created_at;
+    let since = list(Filter {
+        created_from: Some(created),
+        sort: Sort::Oldest,
+        ..Filter::default()
+    })
+    .await;
+    assert!(since.iter().all(|l| l.interview.created_at >= created));
+    assert!(
+        list(Filter {
+            created_before: Some(made[0].created_at),
+            ..Filter::default()
+        })
+        .await
+        .iter()
+        .all(|l| l.interview.created_at < made[0].created_at)
+    );
+    assert_eq!(
+        names(
+            list(Filter {
+                sort: Sort::Candidate,
+                ..Filter::default()
+            })
+            .await
+        ),
+        [
+            "Ada Lovelace",
+            "Alan 100%_Turing",
+            "Edsger",
+            "Grace Hopper",
+            "Katherine"
+        ]
+    );
+    assert_eq!(
+        store.interview_jobs().await.unwrap(),
+        ["backend-developer", "data-engineer"]
+    );
+    // Finished, with no assessment: a report to read back.
+    let unscored = store
+        .create_interview(new_interview("Barbara"))
+        .await
+        .unwrap();
+    store
+        .finish(&unscored.id, &ending(Outcome::Abandoned, at, None, None))
+        .await
+        .unwrap();
+    assert_eq!(store.unassessed().await.unwrap(), [unscored.id]);
+}
+
+async fn api_keys_open_only_while_live(db: &Db) {
+    let store = db.open().await;
+    let ada = recruiter(&store, "ada@example.com").await;
+    let grace = recruiter(&store, "grace@example.com").await;
+    let key = store
+        .create_api_key(&ada, "k1", "ATS", "hash-1")
+        .await
+        .unwrap();
+    store
+        .create_api_key(&grace, "k2", "scripts", "hash-2")
+        .await
+        .unwrap();
+    let (owner, hash) = store.api_key_owner("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (owner.email.as_str(), hash.as_str()),
+        ("ada@example.com", "hash-1")
+    );
+    assert!(store.api_key_owner("nope").await.unwrap().is_none());
+    let used = Timestamp::from_unix_ms(EXPIRES_MS - 5_000);
+    store.touch_api_key("k1", used).await.unwrap();
+    let mine = store.api_keys(Some(&ada.id)).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].last_used_at, Some(used));
+    assert_eq!(mine[0].name, key.name);
+    assert_eq!(store.api_keys(None).await.unwrap().len(), 2);
+    // Only its owner (or an admin, who passes no owner) revokes a key, once.
+    assert!(
+        !store
+            .revoke_api_key("k1", Some(&grace.id), used)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_api_key("k1", Some(&ada.id), used)
+            .await
+            .unwrap()
+    );
+    assert!(!store.revoke_api_key("k1", None, used).await.unwrap());
+    assert!(store.api_key_owner("k1").await.unwrap().is_none());
+    assert!(store.revoke_api_key("k2", None, used).await.unwrap());
+}
+
+async fn disabled_accounts_sign_nobody_in(db: &Db) {
+    let store = db.open().await;
+    let ada = recruiter(&store, "ada@example.com").await;
+    let expires = Timestamp::from_unix_ms(EXPIRES_MS);
+    let now = Timestamp::from_unix_ms(EXPIRES_MS - 10_000);
+    store
+        .create_session(&ada, "session", "csrf", expires)
+        .await
+        .unwrap();
+    store
+        .create_api_key(&ada, "k1", "ATS", "hash")
+        .await
+        .unwrap();
+    assert!(store.set_role(&ada.id, Role::Viewer).await.unwrap());
+    assert_eq!(
+        store
+            .session("session", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .role,
+        Role::Viewer,
+        "a role change applies to a session at once"
+    );
+    assert!(store.disable_user(&ada.id, now).await.unwrap());
+    assert!(!store.disable_user(&ada.id, now).await.unwrap());
+    assert!(store.session("session", now).await.unwrap().is_none());
+    assert!(
+        store
+            .credentials("ada@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.api_key_owner("k1").await.unwrap().is_none());
+    let kept = store.user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(kept.disabled_at, Some(now));
+    assert!(
+        store.api_keys(Some(&ada.id)).await.unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
 }

@@ -1,11 +1,12 @@
-//! The interview list.
+//! The interview list: filtered, searched, sorted and paged in the database; rows of calls
+//! that are not over refresh while the page is open.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use viva_interview::Recommendation;
-use viva_store::{Interview, Page, Role, Status};
+use viva_store::{DecisionFilter, Filter, Listed, Page, Role, Sort, Status, Timestamp, Verdict};
 
 use minijinja::value::Serde;
 
@@ -19,10 +20,71 @@ const PAGE_ROWS: u32 = 50;
 /// Pages past this are refused: the list is for browsing, not for walking the whole table.
 const MAX_PAGE: u32 = 10_000;
 
-#[derive(Deserialize)]
+/// The list's filters, as the filter form sends them (empty fields are no filter).
+#[derive(Deserialize, Serialize, Default)]
 pub struct ListQuery {
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     page: u32,
+    #[serde(default)]
+    job: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    recommendation: String,
+    /// `advance`, `hold`, `reject` or `none` (undecided).
+    #[serde(default)]
+    decision: String,
+    /// Scheduled on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    from: String,
+    /// Scheduled on or before this day.
+    #[serde(default)]
+    to: String,
+    /// Part of the candidate's name.
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+}
+
+impl ListQuery {
+    /// The store's filter; values the form never offers are ignored rather than refused.
+    fn filter(&self) -> Filter {
+        let day = |date: &str| {
+            format!("{}T00:00:00Z", date.trim())
+                .parse::<Timestamp>()
+                .ok()
+        };
+        let given = |value: &str| (!value.trim().is_empty()).then(|| value.trim().to_owned());
+        Filter {
+            job: given(&self.job),
+            status: Status::from_name(&self.status),
+            recommendation: Recommendation::ALL
+                .into_iter()
+                .map(Recommendation::as_str)
+                .find(|name| *name == self.recommendation)
+                .map(str::to_owned),
+            decision: match self.decision.as_str() {
+                "none" => Some(DecisionFilter::Undecided),
+                name => Verdict::from_name(name).map(DecisionFilter::Is),
+            },
+            created_from: day(&self.from),
+            // The whole of the last day counts.
+            created_before: day(&self.to)
+                .map(|at| Timestamp::from_unix_ms(at.unix_ms() + 24 * 3600 * 1000)),
+            name: given(&self.q),
+            sort: Sort::from_name(&self.sort).unwrap_or_default(),
+        }
+    }
+
+    /// This query's URL for another page.
+    fn page_url(&self, page: u32) -> String {
+        let mut query = serde_urlencoded::to_string(self).unwrap_or_default();
+        if page > 0 {
+            query.push_str(&format!("&page={page}"));
+        }
+        format!("/?{query}")
+    }
 }
 
 /// One row as the page shows it.
@@ -36,17 +98,12 @@ pub struct Row {
     started: Option<String>,
     duration: Option<String>,
     score: Option<String>,
-    recommendation: Option<&'static str>,
+    recommendation: Option<String>,
     recommendation_label: Option<&'static str>,
     /// The hiring team's current decision.
     decision: Option<&'static str>,
-}
-
-/// What the list needs of a report.
-#[derive(Deserialize)]
-struct ReportSummary {
-    overall_score: f64,
-    recommendation: Recommendation,
+    /// Scheduled or in progress: the row may change while the page is open.
+    live: bool,
 }
 
 pub async fn list(
@@ -59,75 +116,93 @@ pub async fn list(
     }
     let page = query.page.min(MAX_PAGE);
     // One more than shown says whether there is an older page.
-    let interviews = match state
+    let listed = state
         .store
-        .interviews(Page {
-            limit: PAGE_ROWS + 1,
-            offset: page * PAGE_ROWS,
-        })
-        .await
-    {
-        Ok(interviews) => interviews,
-        Err(err) => {
+        .list_interviews(
+            &query.filter(),
+            Page {
+                limit: PAGE_ROWS + 1,
+                offset: page * PAGE_ROWS,
+            },
+        )
+        .await;
+    let (listed, jobs) = match (listed, state.store.interview_jobs().await) {
+        (Ok(listed), Ok(jobs)) => (listed, jobs),
+        (Err(err), _) | (_, Err(err)) => {
             tracing::error!(error = %err, "cannot list interviews");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let older = (interviews.len() > PAGE_ROWS as usize).then_some(page + 1);
-    let mut rows = Vec::with_capacity(interviews.len());
-    for interview in interviews.into_iter().take(PAGE_ROWS as usize) {
-        rows.push(row(&state, interview).await);
-    }
+    let older = (listed.len() > PAGE_ROWS as usize).then(|| query.page_url(page + 1));
+    let newer = (page > 0).then(|| query.page_url(page - 1));
+    let rows: Vec<Row> = listed
+        .into_iter()
+        .take(PAGE_ROWS as usize)
+        .map(row)
+        .collect();
+    let live = rows.iter().any(|r| r.live);
+    let filtered = query.filter()
+        != Filter {
+            sort: query.filter().sort,
+            ..Filter::default()
+        };
     render(
         "interviews.html",
         Some(&signed_in),
         "interviews",
-        minijinja::context! { rows => Serde(rows), older },
+        minijinja::context! {
+            rows => Serde(rows),
+            older,
+            newer,
+            live,
+            filtered,
+            query => Serde(&query),
+            jobs,
+            statuses => Status::ALL.map(|s| (s.as_str(), status_label(s))),
+            recommendations => Recommendation::ALL.map(|r| (r.as_str(), recommendation_label(r))),
+            verdicts => Verdict::ALL.map(Verdict::as_str),
+            sorts => Sort::ALL.map(|s| (s.as_str(), sort_label(s))),
+        },
     )
 }
 
-/// How `interview` is shown in the list and atop its review.
-pub async fn row(state: &AppState, interview: Interview) -> Row {
-    // Abandoned interviews are scored too, on what was said.
-    let summary = if interview.status.is_finished() {
-        report_summary(state, &interview.id).await
-    } else {
-        None
-    };
-    let decision = match state.store.decisions(&interview.id).await {
-        Ok(decisions) => decisions.first().map(|d| d.verdict.as_str()),
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot read decisions");
-            None
-        }
-    };
-    Row {
+/// How an interview is shown in the list and atop its review.
+pub fn row(listed: Listed) -> Row {
+    let Listed {
+        interview,
+        score,
+        recommendation,
         decision,
+    } = listed;
+    let recommendation_name = recommendation
+        .and_then(|name| Recommendation::ALL.into_iter().find(|r| r.as_str() == name));
+    Row {
+        decision: decision.map(Verdict::as_str),
         candidate: interview.candidate.name.clone(),
         job: interview.job.clone(),
         status: interview.status.as_str(),
         status_label: status_label(interview.status),
+        live: !interview.status.is_finished(),
         started: interview.started_at.map(minute),
         duration: interview.duration_ms.map(|ms| {
             let secs = ms / 1000;
             format!("{}:{:02}", secs / 60, secs % 60)
         }),
-        score: summary.as_ref().map(|s| format!("{:.1}", s.overall_score)),
-        recommendation: summary.as_ref().map(|s| s.recommendation.as_str()),
-        recommendation_label: summary.map(|s| recommendation_label(s.recommendation)),
+        score: score.map(|s| format!("{s:.1}")),
+        recommendation: recommendation_name.map(|r| r.as_str().to_owned()),
+        recommendation_label: recommendation_name.map(recommendation_label),
         id: interview.id,
     }
 }
 
-/// The score and advice of a finished interview's report; `None` when it has none (yet).
-async fn report_summary(state: &AppState, id: &str) -> Option<ReportSummary> {
-    let path = state.store.files(id).ok()?.report();
-    let text = tokio::fs::read_to_string(&path).await.ok()?;
-    serde_json::from_str(&text)
-        .inspect_err(
-            |err| tracing::warn!(path = %path.display(), error = %err, "unreadable report"),
-        )
-        .ok()
+fn sort_label(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Newest => "Newest first",
+        Sort::Oldest => "Oldest first",
+        Sort::ScoreHigh => "Highest score",
+        Sort::ScoreLow => "Lowest score",
+        Sort::Candidate => "Candidate A–Z",
+    }
 }
 
 fn status_label(status: Status) -> &'static str {

@@ -1,14 +1,14 @@
 //! Inviting candidates: one by a form, many from a CSV file. Both schedule through
 //! [`crate::scheduling`], so the checks and their messages are the API's.
 
-use axum::extract::{Form, Multipart, State};
+use axum::extract::{Form, Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 use viva_store::{Candidate, Interview, Role};
 
-use crate::scheduling::{Invitation, schedule};
+use crate::scheduling::{Invitation, dial as dial_candidate, schedule};
 use crate::state::AppState;
 
 use super::session::SignedIn;
@@ -49,6 +49,8 @@ struct Invited {
     pin: String,
     join_url: String,
     expires: String,
+    /// Where a dial button would call, when phone calls are on.
+    phone: Option<String>,
 }
 
 /// A CSV row that was not invited.
@@ -122,6 +124,11 @@ fn invited(state: &AppState, interview: &Interview) -> Invited {
         pin: interview.pin.clone(),
         join_url: state.join_url(interview),
         expires: minute(interview.expires_at),
+        phone: interview
+            .candidate
+            .phone
+            .clone()
+            .filter(|_| state.sip.is_some()),
     }
 }
 
@@ -316,4 +323,63 @@ fn too_large(signed_in: &SignedIn) -> Response {
             MAX_CSV_BYTES / 1024
         ),
     )
+}
+
+/// The dial button's form.
+#[derive(Deserialize)]
+pub struct DialForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Calls the candidate of a scheduled interview now, then shows its review page, where the
+/// call's progress appears.
+pub async fn dial(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<DialForm>,
+) -> Response {
+    if let Some(refused) = signed_in
+        .forged(&form.csrf)
+        .or_else(|| signed_in.denied(Role::Recruiter))
+    {
+        return refused;
+    }
+    let interview = match state.store.interview(&id).await {
+        Ok(Some(interview)) if viva_store::is_valid_id(&id) => interview,
+        Ok(_) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                Some(&signed_in),
+                "No such interview",
+                "This interview does not exist.",
+            );
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an interview");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    match dial_candidate(&state, &interview).await {
+        Ok(()) => {
+            tracing::info!(interview_id = %id, user = %signed_in.user.email, "dialled from the workspace");
+            Redirect::to(&format!("/interviews/{}", interview.id)).into_response()
+        }
+        Err(err) => message(
+            err.status(),
+            Some(&signed_in),
+            "Cannot call the candidate",
+            &capitalized(err.message()),
+        ),
+    }
+}
+
+/// `text` with its first letter in capitals, as a sentence on a page.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

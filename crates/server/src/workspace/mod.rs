@@ -9,6 +9,7 @@ mod interviews;
 mod invite;
 mod review;
 pub mod session;
+mod settings;
 
 use std::sync::OnceLock;
 
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(interviews::list))
         .route("/interviews/{id}", get(review::page))
         .route("/interviews/{id}/decision", post(review::decide))
+        .route("/interviews/{id}/dial", post(invite::dial))
         .route("/compare", get(compare::page))
         .route("/invite", get(invite::page).post(invite::invite))
         .route(
@@ -39,6 +41,17 @@ pub fn routes() -> Router<AppState> {
                 // The file and the form's few small fields.
                 .layer(DefaultBodyLimit::max(invite::MAX_CSV_BYTES + 16 * 1024)),
         )
+        .route(
+            "/settings/users",
+            get(settings::users).post(settings::add_user),
+        )
+        .route("/settings/users/{id}/role", post(settings::set_role))
+        .route("/settings/users/{id}/disable", post(settings::disable_user))
+        .route(
+            "/settings/keys",
+            get(settings::keys).post(settings::create_key),
+        )
+        .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
         .route("/login", get(session::login_page).post(session::log_in))
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
@@ -61,6 +74,8 @@ fn templates() -> &'static Environment<'static> {
             ("review.html", include_str!("../../templates/review.html")),
             ("invite.html", include_str!("../../templates/invite.html")),
             ("compare.html", include_str!("../../templates/compare.html")),
+            ("users.html", include_str!("../../templates/users.html")),
+            ("keys.html", include_str!("../../templates/keys.html")),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
@@ -208,6 +223,8 @@ mod tests {
             "interviews.html",
             "review.html",
             "invite.html",
+            "users.html",
+            "keys.html",
         ] {
             templates().get_template(name).unwrap();
         }

@@ -7,7 +7,7 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 use viva_interview::Report;
 use viva_interview::TranscriptLog;
-use viva_store::{Decision, Interview, Role, Timestamp, Verdict};
+use viva_store::{Decision, Interview, Listed, Role, Timestamp, Verdict};
 
 use crate::state::AppState;
 
@@ -58,15 +58,28 @@ pub async fn page(
         None
     };
     let decisions = match state.store.decisions(&interview.id).await {
-        Ok(decisions) => decisions.iter().map(DecisionView::from).collect::<Vec<_>>(),
+        Ok(decisions) => decisions,
         Err(err) => {
             tracing::error!(error = %err, "cannot read decisions");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
+    // A scheduled phone interview can be started from here by calling the candidate.
+    let dial = (interview.status == viva_store::Status::Scheduled && state.sip.is_some())
+        .then(|| interview.candidate.phone.clone())
+        .flatten();
+    let dial_status = interview.dial.as_ref().map(|d| d.status.clone());
     let has_recording = files.recording().exists();
     let has_video = files.video().exists();
-    let interview = row(&state, interview).await;
+    let interview = row(Listed {
+        interview,
+        score: report.as_ref().map(|r| r.scorecard.overall_score),
+        recommendation: report
+            .as_ref()
+            .map(|r| r.scorecard.recommendation.as_str().to_owned()),
+        decision: decisions.first().map(|d| d.verdict),
+    });
+    let decisions: Vec<DecisionView> = decisions.iter().map(DecisionView::from).collect();
     render(
         "review.html",
         Some(&signed_in),
@@ -79,6 +92,8 @@ pub async fn page(
             has_video,
             decisions => Serde(decisions),
             can_decide => signed_in.user.role.allows(Role::Recruiter),
+            dial,
+            dial_status,
         },
     )
 }

@@ -19,13 +19,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use viva_store::{Role, StoreError, Timestamp, User};
 
 use crate::accounts::{MAX_EMAIL_BYTES, MAX_PASSWORD_BYTES, hash_password, verify_password};
 use crate::metrics::Secret;
 use crate::peer::ClientAddr;
+use crate::secrets::token_hash;
 use crate::state::AppState;
 
 use super::{message, render};
@@ -337,11 +337,6 @@ fn random_token() -> String {
 }
 
 /// What the database keeps of a session token.
-fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Where to go after signing in: a path on this site, never another site (`//evil`,
 /// `https://...`, `/\evil`).
 fn safe_next(next: &str) -> &str {
