@@ -529,3 +529,396 @@ fn hidden_text(page: &str, start: &str, end: &str) -> String {
         + start.len();
     page[from..from + page[from..].find(end).unwrap()].to_owned()
 }
+
+/// A signed-in browser for the tests below: its session cookie and CSRF token.
+struct Browser<'a> {
+    server: &'a TestServer,
+    cookie: String,
+    csrf: String,
+}
+
+impl<'a> Browser<'a> {
+    fn sign_in(server: &'a TestServer, email: &str) -> Browser<'a> {
+        let cookie = session_of(server, local(1), email);
+        let mut browser = Browser {
+            server,
+            cookie,
+            csrf: String::new(),
+        };
+        browser.csrf = hidden(&browser.get("/settings/keys").text(), "csrf");
+        browser
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.server.request_from(
+            local(1),
+            "GET",
+            path,
+            None,
+            &[("Cookie", &self.cookie)],
+            None,
+        )
+    }
+
+    /// Posts `fields` and this session's CSRF token.
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", &self.csrf));
+        self.post_raw(path, &fields)
+    }
+
+    /// Posts exactly `fields`.
+    fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.server.request_from(
+            local(1),
+            "POST",
+            path,
+            None,
+            &[
+                ("Cookie", &self.cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(form(fields)),
+        )
+    }
+
+    /// Makes an API key named `name`; returns its text, shown this once.
+    fn new_key(&self, name: &str) -> String {
+        let made = self.post("/settings/keys", &[("name", name)]);
+        assert_eq!(made.status, 201, "{}", made.text());
+        hidden_text(&made.text(), "id=\"new-key\" value=\"", "\"")
+    }
+}
+
+/// The id of the account `email` on the users page.
+fn user_id(users_page: &str, email: &str) -> String {
+    let row = &users_page[..users_page.find(&format!("<td>{email}")).unwrap()];
+    let at = row.rfind("data-user-id=\"").unwrap();
+    hidden_text(&row[at..], "data-user-id=\"", "\"")
+}
+
+#[test]
+fn admins_manage_accounts_and_everyone_their_api_keys() {
+    let server = TestServer::start("workspace-settings", &[]);
+    assert!(
+        server
+            .add_user("admin@example.com", "admin", PASSWORD)
+            .status
+            .success()
+    );
+    let admin = Browser::sign_in(&server, "admin@example.com");
+    assert_eq!(admin.get("/settings/users").status, 200);
+
+    // Accounts are added in the browser, with the same checks as `viva user add`.
+    let short = admin.post(
+        "/settings/users",
+        &[
+            ("email", "rec@example.com"),
+            ("password", "short"),
+            ("role", "recruiter"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    assert!(short.text().contains("at least 10 characters"));
+    for (email, role) in [
+        ("rec@example.com", "recruiter"),
+        ("hm@example.com", "viewer"),
+    ] {
+        let added = admin.post(
+            "/settings/users",
+            &[("email", email), ("password", PASSWORD), ("role", role)],
+        );
+        assert_eq!(added.status, 200, "{}", added.text());
+        assert!(added.text().contains(&format!("{email} can now sign in")));
+    }
+    let taken = admin.post(
+        "/settings/users",
+        &[
+            ("email", "REC@example.com"),
+            ("password", PASSWORD),
+            ("role", "admin"),
+        ],
+    );
+    assert!(taken.text().contains("already has an account"));
+    let forged = admin.post_raw(
+        "/settings/users",
+        &[
+            ("email", "eve@example.com"),
+            ("password", PASSWORD),
+            ("role", "admin"),
+            ("csrf", "x"),
+        ],
+    );
+    assert_eq!(forged.status, 403, "no account without the CSRF token");
+
+    let recruiter = Browser::sign_in(&server, "rec@example.com");
+    let viewer = Browser::sign_in(&server, "hm@example.com");
+    assert_eq!(recruiter.get("/settings/users").status, 403);
+    let promoted = recruiter.post(
+        "/settings/users",
+        &[
+            ("email", "eve@example.com"),
+            ("password", PASSWORD),
+            ("role", "admin"),
+        ],
+    );
+    assert_eq!(promoted.status, 403, "only admins add accounts");
+
+    // Personal keys act with their owner's role; the text is shown once.
+    let rec_key = recruiter.new_key("ATS <b>sync</b>");
+    assert!(rec_key.starts_with("viva_"), "{rec_key}");
+    let keys_page = recruiter.get("/settings/keys").text();
+    assert!(!keys_page.contains(&rec_key), "the key is not shown again");
+    assert!(keys_page.contains("ATS &lt;b&gt;sync"), "names are text");
+    let create = |key: &str, name: &str| {
+        server.request(
+            "POST",
+            "/api/v1/interviews",
+            Some(key),
+            &[],
+            Some(
+                serde_json::json!({"job": "backend-developer", "candidate": {"name": name}})
+                    .to_string(),
+            ),
+        )
+    };
+    assert_eq!(create(&rec_key, "Ada").status, 201);
+    let view_key = viewer.new_key("reports");
+    assert_eq!(
+        server
+            .request("GET", "/api/v1/interviews", Some(&view_key), &[], None)
+            .status,
+        200
+    );
+    let refused = create(&view_key, "Grace");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.error_code(), "forbidden");
+    // A near miss of a real key opens nothing.
+    let mut wrong = rec_key.clone();
+    wrong.replace_range(
+        wrong.len() - 1..,
+        if rec_key.ends_with('A') { "B" } else { "A" },
+    );
+    assert_eq!(create(&wrong, "Eve").status, 401);
+
+    // A role change applies to the owner's keys at once.
+    let users = admin.get("/settings/users").text();
+    let hm = user_id(&users, "hm@example.com");
+    let changed = admin.post(
+        &format!("/settings/users/{hm}/role"),
+        &[("role", "recruiter")],
+    );
+    assert_eq!(changed.status, 303, "{}", changed.text());
+    assert_eq!(create(&view_key, "Grace").status, 201);
+
+    // Revoked by its owner; another user cannot revoke it; an admin sees everyone's.
+    let rec_key_id = rec_key.split('_').nth(1).unwrap().to_owned();
+    assert_eq!(
+        viewer
+            .post(&format!("/settings/keys/{rec_key_id}/revoke"), &[])
+            .status,
+        404
+    );
+    assert!(
+        admin
+            .get("/settings/keys")
+            .text()
+            .contains("rec@example.com")
+    );
+    assert_eq!(
+        recruiter
+            .post(&format!("/settings/keys/{rec_key_id}/revoke"), &[])
+            .status,
+        303
+    );
+    let revoked = create(&rec_key, "Ada");
+    assert_eq!(revoked.status, 401);
+
+    // A disabled account signs nobody in and its keys stop at once.
+    assert_eq!(
+        admin
+            .post(&format!("/settings/users/{hm}/disable"), &[])
+            .status,
+        303
+    );
+    assert_eq!(create(&view_key, "Grace").status, 401);
+    assert_eq!(viewer.get("/").status, 303, "the session ended");
+    let again = sign_in(&server, local(1), "hm@example.com", PASSWORD);
+    assert_eq!(again.status, 401);
+    // Nobody disables or demotes themselves (there must always be an admin).
+    let me = user_id(&users, "admin@example.com");
+    assert_eq!(
+        admin
+            .post(&format!("/settings/users/{me}/disable"), &[])
+            .status,
+        400
+    );
+    // The deployment's key is still an admin key.
+    assert_eq!(server.schedule("Linus")["status"], "scheduled");
+}
+
+#[test]
+fn the_list_filters_searches_sorts_and_follows_live_calls() {
+    let server = TestServer::start("workspace-list", &[]);
+    assert!(
+        server
+            .add_user("hm@example.com", "viewer", PASSWORD)
+            .status
+            .success()
+    );
+    for name in ["Ada Lovelace", "Grace Hopper", "Alan 100%_Turing"] {
+        server.schedule(name);
+    }
+    let viewer = Browser::sign_in(&server, "hm@example.com");
+    let names_in = |path: &str| -> Vec<String> {
+        let page = viewer.get(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        let html = page.text();
+        html.match_indices("<tr data-id=")
+            .map(|(at, _)| {
+                let link = hidden_text(&html[at..], "<a href=\"/interviews/", "</a>");
+                link.split_once("\">").unwrap().1.to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        names_in("/"),
+        ["Alan 100%_Turing", "Grace Hopper", "Ada Lovelace"],
+        "newest first"
+    );
+    assert_eq!(names_in("/?q=LOVE"), ["Ada Lovelace"]);
+    assert_eq!(
+        names_in("/?q=0%25_t"),
+        ["Alan 100%_Turing"],
+        "% and _ are letters"
+    );
+    assert_eq!(
+        names_in("/?sort=candidate"),
+        ["Ada Lovelace", "Alan 100%_Turing", "Grace Hopper"]
+    );
+    assert!(names_in("/?status=completed&job=backend-developer").is_empty());
+    assert!(
+        viewer
+            .get("/?status=completed")
+            .text()
+            .contains("No interviews match")
+    );
+    assert_eq!(names_in("/?decision=none&status=scheduled").len(), 3);
+    // Values no form offers are ignored, not errors.
+    assert_eq!(
+        names_in("/?status=%27%20OR%201=1--&sort=nope&from=never").len(),
+        3
+    );
+    // Scheduled calls may start while the list is open: the page follows them.
+    assert!(viewer.get("/").text().contains("data-live"));
+}
+
+#[test]
+fn every_route_checks_the_session_the_role_and_the_form_token() {
+    let server = TestServer::start("workspace-routes", &[]);
+    for (email, role) in [
+        ("admin@example.com", "admin"),
+        ("rec@example.com", "recruiter"),
+        ("hm@example.com", "viewer"),
+    ] {
+        assert!(server.add_user(email, role, PASSWORD).status.success());
+    }
+    let id = server.schedule("Ada")["id"].as_str().unwrap().to_owned();
+    let admin = Browser::sign_in(&server, "admin@example.com");
+    let recruiter = Browser::sign_in(&server, "rec@example.com");
+    let viewer = Browser::sign_in(&server, "hm@example.com");
+    let users = admin.get("/settings/users").text();
+    let rec = user_id(&users, "rec@example.com");
+    let key_id = recruiter.new_key("k").split('_').nth(1).unwrap().to_owned();
+
+    // (method, path, the least role it needs)
+    let routes: Vec<(&str, String, &str)> = vec![
+        ("GET", "/".into(), "viewer"),
+        ("GET", format!("/interviews/{id}"), "viewer"),
+        ("GET", "/compare?job=backend-developer".into(), "viewer"),
+        ("GET", "/settings/keys".into(), "viewer"),
+        ("GET", "/invite".into(), "recruiter"),
+        ("GET", "/settings/users".into(), "admin"),
+        ("POST", format!("/interviews/{id}/decision"), "recruiter"),
+        ("POST", format!("/interviews/{id}/dial"), "recruiter"),
+        ("POST", "/invite".into(), "recruiter"),
+        ("POST", "/settings/keys".into(), "viewer"),
+        ("POST", format!("/settings/keys/{key_id}/revoke"), "viewer"),
+        ("POST", "/settings/users".into(), "admin"),
+        ("POST", format!("/settings/users/{rec}/role"), "admin"),
+        ("POST", format!("/settings/users/{rec}/disable"), "admin"),
+        ("POST", "/logout".into(), "viewer"),
+    ];
+    let rank = |role: &str| {
+        ["viewer", "recruiter", "admin"]
+            .iter()
+            .position(|r| *r == role)
+    };
+    for (method, path, needed) in &routes {
+        // No session: sent to sign in, nothing done.
+        let anonymous = server.request_from(local(2), method, path, None, &[], None);
+        assert_eq!(anonymous.status, 303, "{method} {path} without a session");
+        assert!(anonymous.header("location").unwrap().starts_with("/login"));
+        for (browser, role) in [(&viewer, "viewer"), (&recruiter, "recruiter")] {
+            if rank(role) >= rank(needed) {
+                continue;
+            }
+            let reply = if *method == "GET" {
+                browser.get(path)
+            } else {
+                browser.post(path, &[("role", "admin"), ("decision", "advance")])
+            };
+            assert_eq!(reply.status, 403, "{method} {path} as a {role}");
+        }
+        if *method == "POST" {
+            // The right role but no form token: refused before anything happens.
+            let reply = admin.post_raw(path, &[("role", "viewer"), ("decision", "advance")]);
+            assert_eq!(reply.status, 403, "{method} {path} without the CSRF token");
+        }
+    }
+    // Nothing above changed anything.
+    assert!(admin.get("/settings/users").text().contains("recruiter"));
+    assert!(
+        !admin
+            .get(&format!("/interviews/{id}"))
+            .text()
+            .contains("verdict-tag advance")
+    );
+
+    // The API: no key, a wrong key, a session cookie for a change: refused.
+    for (method, path) in [
+        ("GET", "/api/v1/interviews".to_owned()),
+        ("POST", "/api/v1/interviews".to_owned()),
+        ("GET", format!("/api/v1/interviews/{id}")),
+        ("GET", format!("/api/v1/interviews/{id}/transcript")),
+        ("GET", format!("/api/v1/interviews/{id}/report")),
+        ("GET", format!("/api/v1/interviews/{id}/recording")),
+        ("GET", format!("/api/v1/interviews/{id}/video")),
+        ("POST", format!("/api/v1/interviews/{id}/dial")),
+    ] {
+        assert_eq!(
+            server
+                .request_from(local(3), method, &path, None, &[], None)
+                .status,
+            401,
+            "{method} {path} without a key"
+        );
+        if method == "POST" {
+            let cookie_only = server.request_from(
+                local(3),
+                method,
+                &path,
+                None,
+                &[
+                    ("Cookie", &admin.cookie),
+                    ("Content-Type", "application/json"),
+                ],
+                Some("{}".to_owned()),
+            );
+            assert_eq!(
+                cookie_only.status, 401,
+                "{path}: a cookie alone changes nothing"
+            );
+        }
+    }
+}

@@ -123,7 +123,10 @@ const MAX_NOTE_CHARS: usize = 2000;
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
+    // Missing fields are checked below (a missing token is a forged form, not a bad request).
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     decision: String,
     #[serde(default)]
     note: String,

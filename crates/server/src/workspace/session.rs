@@ -167,8 +167,12 @@ fn login_form(
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    // Missing fields are wrong ones, answered like them (not with a deserializer's 422).
+    #[serde(default)]
     email: String,
+    #[serde(default)]
     password: String,
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     next: String,
@@ -293,6 +297,7 @@ fn wrong_password(state: &AppState, jar: CookieJar, form: &LoginForm) -> Respons
 
 #[derive(Deserialize)]
 pub struct LogoutForm {
+    #[serde(default)]
     csrf: String,
 }
 

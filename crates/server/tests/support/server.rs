@@ -144,7 +144,12 @@ impl TestServer {
         });
         let (base, (sip_udp, sip_tcp)) = match rx.recv_timeout(Duration::from_secs(120)) {
             Ok(started) => started,
-            Err(_) => {
+            // Its output ended first: it exited (the reason is on stderr above).
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                panic!("viva serve exited before listening ({status}); its errors are above");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("viva serve did not start listening within 2 minutes");
             }
