@@ -282,97 +282,174 @@ async fn start_call(tab: &Tab) {
     tab.wait_for_state("in-call", PAGE_STATE).await.unwrap();
 }
 
+/// The password of every workspace account the test makes.
+const PASSWORD: &str = "a long enough password";
+/// How long a workspace page may take to show what the test waits for.
+const PAGE: Duration = Duration::from_secs(15);
+
+/// The recruiter workspace end to end, as its users work in it: the first admin (made with
+/// `viva user add`) adds a recruiter and a viewer in the browser; the recruiter invites two
+/// candidates, who join from their links, talk, and leave with the End button; the list shows
+/// both with their scores; the review plays the recording and an evidence quote moves the player
+/// to its moment; the recruiter advances one; the viewer sees the decision but cannot change it;
+/// the two candidates are compared side by side. Screenshots of each page go to
+/// target/screenshots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_button_ends_the_interview() {
-    let server = tokio::task::block_in_place(|| TestServer::start("browser-end", &[]));
-    let (id, browser, tab) = join_call(&server, "Grace Hopper", CLIPS[0]).await;
-    // The interviewer is heard in the page before the candidate leaves.
-    let heard = tab
-        .wait_for(
-            "document.body.dataset.speaking === 'interviewer'",
-            Duration::from_secs(20),
-        )
-        .await;
-    assert!(
-        heard.is_ok(),
-        "the interviewer's voice never played: {heard:?}"
-    );
-    tab.click("#end").await.unwrap();
-    tab.wait_for_state("ended", Duration::from_secs(10))
-        .await
-        .unwrap();
-
-    // No grace period for a candidate who ended the call on purpose.
-    let ended = tokio::task::block_in_place(|| {
-        server.wait_for_interview(&id, Duration::from_secs(20), |i| {
-            i["status"] != "in_progress"
-        })
-    });
-    assert_eq!(ended["status"], "abandoned", "{ended}");
-    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
-    let report =
-        tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/report")));
-    assert_eq!(report.status, 200, "{}", report.text());
-    // The report says how it ended, as the API does, and the same call length.
-    let report = report.json();
-    assert_eq!(report["ended"]["reason"], "ended_by_candidate", "{report}");
-    assert_eq!(report["duration_ms"], ended["duration_ms"], "{report}");
-    let html = tokio::task::block_in_place(|| {
-        server.get(&format!("/api/v1/interviews/{id}/report?format=html"))
-    });
-    assert!(
-        html.text().contains("ended by the candidate"),
-        "{}",
-        html.text()
-    );
-    review_in_the_workspace(&server, &browser, &id).await;
-}
-
-/// A recruiter signs in through the form, finds the interview in the list, and reviews it:
-/// the recording plays in `#player`, and clicking a transcript turn (or an evidence quote)
-/// moves the player to that turn's moment.
-async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &str) {
-    let password = "a recruiter's long password";
-    let made = tokio::task::block_in_place(|| {
-        server.add_user("recruiter@example.com", "recruiter", password)
-    });
+async fn from_invitation_to_decision_in_the_workspace() {
+    let server = tokio::task::block_in_place(|| TestServer::start("browser-workspace", &[]));
+    let made =
+        tokio::task::block_in_place(|| server.add_user("admin@example.com", "admin", PASSWORD));
     assert!(
         made.status.success(),
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let tab = browser.open(&server.url("/")).await.unwrap();
-    tab.wait_for("location.pathname === '/login'", Duration::from_secs(10))
-        .await
-        .unwrap();
-    tab.screenshot("workspace-login").await.unwrap();
-    tab.eval(&format!(
-        "document.querySelector('input[name=email]').value = 'recruiter@example.com';
-         document.querySelector('input[name=password]').value = {};
-         document.querySelector('form[action=\"/login\"]').submit();",
-        serde_json::to_string(password).unwrap()
-    ))
-    .await
-    .unwrap();
-    let listed = tab
-        .wait_for(
-            &format!("location.pathname === '/' && !!document.querySelector('a[href=\"/interviews/{id}\"]')"),
-            Duration::from_secs(10),
+    let (samples, rate, _) = clip(CLIPS[0]);
+    let mic = server.data_dir.join("mic.wav");
+    speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(3)).unwrap();
+    let browser = Browser::launch(&mic).await.unwrap();
+    let desk = browser.open(&server.url("/")).await.unwrap();
+
+    // The admin adds the team.
+    sign_in(&desk, "admin@example.com").await;
+    visit(&desk, &server, "/settings/users").await;
+    for (email, role) in [
+        ("recruiter@example.com", "recruiter"),
+        ("hm@example.com", "viewer"),
+    ] {
+        submit(
+            &desk,
+            "form[action=\"/settings/users\"]",
+            &[("email", email), ("password", PASSWORD), ("role", role)],
         )
         .await;
-    assert!(listed.is_ok(), "{listed:?}\nconsole: {:#?}", tab.console());
-    tab.screenshot("workspace-interviews").await.unwrap();
-    tab.click(&format!("a[href=\"/interviews/{id}\"]"))
+        desk.wait_for(
+            &format!("document.querySelector('.notice')?.textContent.includes('{email}')"),
+            PAGE,
+        )
         .await
         .unwrap();
-    tab.wait_for(
-        "!!document.querySelector('#player') && document.querySelector('#player').readyState >= 1",
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    // An evidence quote when the report has one, else the last transcript turn.
-    let target = tab
+    }
+    desk.screenshot("workspace-users").await.unwrap();
+    sign_out(&desk).await;
+
+    // The recruiter invites two candidates.
+    sign_in(&desk, "recruiter@example.com").await;
+    let mut invited = Vec::new();
+    for name in ["Ada Lovelace", "Grace Hopper"] {
+        visit(&desk, &server, "/invite").await;
+        submit(
+            &desk,
+            "form[action=\"/invite\"]",
+            &[("job", "backend-developer"), ("name", name)],
+        )
+        .await;
+        let link = desk
+            .wait_for("document.querySelector('#join-link')?.value", PAGE)
+            .await
+            .unwrap();
+        let review = desk
+            .eval(
+                "document.querySelector('.invited a[href^=\"/interviews/\"]').getAttribute('href')",
+            )
+            .await
+            .unwrap();
+        let id = review
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/interviews/")
+            .to_owned();
+        invited.push((id, link.as_str().unwrap().to_owned()));
+    }
+    desk.screenshot("workspace-invite").await.unwrap();
+
+    // Both candidates join at once, say something, and leave with the End button.
+    let mut calls = Vec::new();
+    for (id, link) in &invited {
+        let tab = browser.open(link).await.unwrap();
+        start_call(&tab).await;
+        calls.push((id.clone(), tab));
+    }
+    for (id, tab) in &calls {
+        let heard = tab
+            .wait_for(
+                "document.body.dataset.speaking === 'interviewer'",
+                Duration::from_secs(30),
+            )
+            .await;
+        assert!(
+            heard.is_ok(),
+            "the interviewer's voice never played: {heard:?}"
+        );
+        // The candidate has answered once the transcript holds their turn.
+        tokio::task::block_in_place(|| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(90);
+            while candidate_turns(
+                &server
+                    .get(&format!("/api/v1/interviews/{id}/transcript"))
+                    .json(),
+            ) == 0
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{id}: no candidate turn in 90 s"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        tab.click("#end").await.unwrap();
+        tab.wait_for_state("ended", Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    for (id, _) in &calls {
+        // No grace period for a candidate who ended the call on purpose.
+        let ended = tokio::task::block_in_place(|| {
+            server.wait_for_interview(id, Duration::from_secs(30), |i| {
+                i["status"] != "in_progress"
+            })
+        });
+        assert_eq!(ended["status"], "abandoned", "{ended}");
+        assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
+        let report =
+            tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{id}/report")));
+        assert_eq!(report.status, 200, "{}", report.text());
+        let report = report.json();
+        assert_eq!(report["ended"]["reason"], "ended_by_candidate", "{report}");
+        assert_eq!(report["duration_ms"], ended["duration_ms"], "{report}");
+        let html = tokio::task::block_in_place(|| {
+            server.get(&format!("/api/v1/interviews/{id}/report?format=html"))
+        });
+        assert!(
+            html.text().contains("ended by the candidate"),
+            "{}",
+            html.text()
+        );
+    }
+    drop(calls);
+
+    // The list shows both, with their scores (it follows the calls without a reload).
+    visit(&desk, &server, "/").await;
+    let (ada, grace) = (&invited[0].0, &invited[1].0);
+    let scored = desk
+        .wait_for(
+            &format!(
+                "[{ada:?}, {grace:?}].every(id => /\\d/.test(document.querySelector(`tr[data-id=\"${{id}}\"] td.num`)?.textContent))"
+            ),
+            PAGE,
+        )
+        .await;
+    assert!(scored.is_ok(), "{scored:?}");
+    desk.screenshot("workspace-interviews").await.unwrap();
+
+    // The review: the recording plays, and an evidence quote (else a turn) seeks the player.
+    desk.click(&format!("a[href=\"/interviews/{ada}\"]"))
+        .await
+        .unwrap();
+    desk.wait_for("document.querySelector('#player')?.readyState >= 1", PAGE)
+        .await
+        .unwrap();
+    let target = desk
         .eval(
             "(() => {
                 const all = [...document.querySelectorAll('.quote[data-at-ms], .turn[data-at-ms]')];
@@ -389,9 +466,9 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
         .await
         .unwrap();
     let at_ms = target.as_f64().expect("a turn with a moment");
-    tab.screenshot("workspace-review").await.unwrap();
-    tab.click("#seek-target").await.unwrap();
-    let position = tab
+    desk.screenshot("workspace-review").await.unwrap();
+    desk.click("#seek-target").await.unwrap();
+    let position = desk
         .wait_for(
             &format!(
                 "Math.abs(document.querySelector('#player').currentTime * 1000 - {at_ms}) < 500"
@@ -402,26 +479,143 @@ async fn review_in_the_workspace(server: &TestServer, browser: &Browser, id: &st
     assert!(
         position.is_ok(),
         "the player did not move to {at_ms} ms: {:?}\nconsole: {:#?}",
-        tab.eval("document.querySelector('#player').currentTime")
+        desk.eval("document.querySelector('#player').currentTime")
             .await,
-        tab.console()
+        desk.console()
     );
 
-    // The job's candidates, ranked: this one is there with its score.
-    tab.eval("location.href = '/compare?job=backend-developer'")
+    // The recruiter's decision, beside the AI's advice.
+    desk.click("input[name=decision][value=advance]")
         .await
         .unwrap();
-    let ranked = tab
+    desk.eval("document.querySelector('form.decide textarea[name=note]').value = 'Clear answers; <b>next round</b>'")
+        .await
+        .unwrap();
+    desk.eval("document.querySelector('form.decide').submit()")
+        .await
+        .unwrap();
+    desk.wait_for("!!document.querySelector('.verdict-tag.advance')", PAGE)
+        .await
+        .unwrap();
+    desk.screenshot("workspace-decision").await.unwrap();
+    sign_out(&desk).await;
+
+    // The viewer sees it and cannot change it, even by posting the form by hand.
+    sign_in(&desk, "hm@example.com").await;
+    visit(&desk, &server, &format!("/interviews/{ada}")).await;
+    let seen = desk
+        .eval(
+            "[!!document.querySelector('.verdict-tag.advance'),
+              document.querySelectorAll('[name=decision]').length,
+              document.body.textContent.includes('<b>next round</b>')]",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!([true, 0, true]),
+        "the decision, no form, the note as text"
+    );
+    let refused = desk
+        .eval(&format!(
+            "fetch('/interviews/{ada}/decision', {{method: 'POST',
+               headers: {{'Content-Type': 'application/x-www-form-urlencoded'}},
+               body: 'decision=reject&csrf=' + document.querySelector('input[name=csrf]').value}})
+             .then(reply => reply.status)"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused, 403,
+        "a viewer's own form token does not make them a recruiter"
+    );
+
+    // Both candidates side by side.
+    visit(&desk, &server, "/compare?job=backend-developer").await;
+    for id in [ada, grace] {
+        desk.click(&format!("input[name=ids][value=\"{id}\"]"))
+            .await
+            .unwrap();
+    }
+    desk.eval("document.querySelector('input[name=ids]').form.submit()")
+        .await
+        .unwrap();
+    let side_by_side = desk
         .wait_for(
-            &format!(
-                "location.pathname === '/compare' && \
-                 !!document.querySelector('input[name=ids][value=\"{id}\"]')"
-            ),
-            Duration::from_secs(10),
+            "document.querySelectorAll('table.side thead th a').length === 2",
+            PAGE,
         )
         .await;
-    assert!(ranked.is_ok(), "{ranked:?}\nconsole: {:#?}", tab.console());
-    tab.screenshot("workspace-compare").await.unwrap();
+    assert!(side_by_side.is_ok(), "{side_by_side:?}");
+    desk.screenshot("workspace-compare").await.unwrap();
+    let verdicts =
+        tokio::task::block_in_place(|| server.get(&format!("/api/v1/interviews/{ada}")).json());
+    assert_eq!(
+        verdicts["status"], "abandoned",
+        "a decision changes no state: {verdicts}"
+    );
+}
+
+/// Opens `path` of the server in `tab` and waits for it to load.
+async fn visit(tab: &Tab, server: &TestServer, path: &str) {
+    let url = serde_json::to_string(&server.url(path)).unwrap();
+    tab.eval(&format!("location.href = {url}")).await.unwrap();
+    let path = serde_json::to_string(path.split('?').next().unwrap()).unwrap();
+    tab.wait_for(
+        &format!("location.pathname === {path} && document.readyState === 'complete'"),
+        PAGE,
+    )
+    .await
+    .unwrap();
+}
+
+/// Fills the named fields of the form `selector` and submits it as its button would.
+async fn submit(tab: &Tab, selector: &str, fields: &[(&str, &str)]) {
+    let fields: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|(name, value)| (name.to_string(), Value::from(*value)))
+        .collect();
+    tab.eval(&format!(
+        "(() => {{
+            const form = document.querySelector({});
+            for (const [name, value] of Object.entries({})) form.elements[name].value = value;
+            form.requestSubmit();
+        }})()",
+        serde_json::to_string(selector).unwrap(),
+        Value::Object(fields)
+    ))
+    .await
+    .unwrap();
+}
+
+async fn sign_in(tab: &Tab, email: &str) {
+    tab.wait_for("location.pathname === '/login'", PAGE)
+        .await
+        .unwrap();
+    submit(
+        tab,
+        "form[action=\"/login\"]",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    let signed_in = tab
+        .wait_for(
+            &format!("document.querySelector('.who span')?.textContent.includes('{email}')"),
+            PAGE,
+        )
+        .await;
+    assert!(
+        signed_in.is_ok(),
+        "{email}: {signed_in:?}\nconsole: {:#?}",
+        tab.console()
+    );
+}
+
+async fn sign_out(tab: &Tab) {
+    tab.click("form[action=\"/logout\"] button").await.unwrap();
+    tab.wait_for("location.pathname === '/login'", PAGE)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
