@@ -29,6 +29,9 @@ pub struct TestServer {
     scratch: Option<TempDir>,
     /// The environment it was started with, for a restart.
     env: Vec<(String, String)>,
+    /// The PostgreSQL database made for this server (see [`TestServer::start`]), dropped with
+    /// it.
+    postgres: Option<Postgres>,
     /// Where the server answers phone calls (SIP over UDP and TCP), as bound; None when SIP
     /// is off.
     pub sip_udp: Option<SocketAddr>,
@@ -71,14 +74,73 @@ impl Reply {
     }
 }
 
+/// A database of its own on the PostgreSQL server of `VIVA_TEST_SERVER_POSTGRES_URL`.
+struct Postgres {
+    server: String,
+    name: String,
+}
+
+impl Postgres {
+    fn create(server: &str, test: &str) -> Postgres {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!(
+            "viva_server_{}_{}_{n}",
+            test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id()
+        );
+        let database = Postgres {
+            server: server.to_owned(),
+            name,
+        };
+        database.admin(&format!("CREATE DATABASE {}", database.name));
+        database
+    }
+
+    /// The URL of this database: the server's URL with its path replaced.
+    fn url(&self) -> String {
+        let (base, _) = self
+            .server
+            .rsplit_once('/')
+            .expect("a postgres://HOST/DATABASE URL");
+        format!("{base}/{}", self.name)
+    }
+
+    fn admin(&self, sql: &str) {
+        let done = Command::new("psql")
+            .args([&self.server, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .status()
+            .expect("psql runs");
+        assert!(done.success(), "psql: {sql} failed");
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
 impl TestServer {
-    /// Starts `viva serve` with `env` on top of a clean `VIVA_*` environment.
+    /// Starts `viva serve` with `env` on top of a clean `VIVA_*` environment, on SQLite, or on
+    /// a fresh database of the PostgreSQL server at `VIVA_TEST_SERVER_POSTGRES_URL` when that
+    /// is set (scripts/test runs the workspace suites both ways).
     pub fn start(name: &str, env: &[(&str, &str)]) -> TestServer {
-        let env: Vec<(String, String)> = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        TestServer::spawn(scratch_dir(&format!("server-{name}")), env)
+        let postgres = std::env::var("VIVA_TEST_SERVER_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|server| Postgres::create(&server, name));
+        if let Some(database) = &postgres {
+            env.push(("VIVA_SERVER_DATABASE".to_owned(), database.url()));
+        }
+        TestServer::spawn(scratch_dir(&format!("server-{name}")), env, postgres)
     }
 
     /// Kills the server as a crash would (SIGKILL: no shutdown, nothing flushed), leaves it
@@ -94,13 +156,18 @@ impl TestServer {
             .take()
             .expect("a running server holds its data directory");
         let env = std::mem::take(&mut self.env);
+        let postgres = self.postgres.take();
         // The old handle has nothing left to clean up: its process is gone and the new server
-        // owns the data directory.
+        // owns the data directory and the database.
         std::mem::forget(self);
-        TestServer::spawn(scratch, env)
+        TestServer::spawn(scratch, env, postgres)
     }
 
-    fn spawn(scratch: TempDir, env: Vec<(String, String)>) -> TestServer {
+    fn spawn(
+        scratch: TempDir,
+        env: Vec<(String, String)>,
+        postgres: Option<Postgres>,
+    ) -> TestServer {
         let data_dir = scratch.path().to_owned();
         let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
         command.current_dir(repo_root());
@@ -164,6 +231,7 @@ impl TestServer {
             data_dir,
             scratch: Some(scratch),
             env,
+            postgres,
             sip_udp,
             sip_tcp,
             child,
@@ -334,6 +402,12 @@ impl TestServer {
                 "--data-dir",
             ])
             .arg(&self.data_dir)
+            .envs(
+                self.env
+                    .iter()
+                    .filter(|(k, _)| k == "VIVA_SERVER_DATABASE")
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
