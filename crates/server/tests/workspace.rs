@@ -876,6 +876,19 @@ fn every_route_checks_the_session_the_role_and_the_form_token() {
             assert_eq!(reply.status, 403, "{method} {path} without the CSRF token");
         }
     }
+    // Pages run only their own scripts and are never framed by another site.
+    for page in [
+        admin.get("/"),
+        server.request_from(local(2), "GET", "/login", None, &[], None),
+    ] {
+        let policy = page.header("content-security-policy").unwrap_or_default();
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+            "{policy}"
+        );
+        assert!(!page.text().contains("<script>"), "no inline script");
+    }
+
     // Nothing above changed anything.
     assert!(admin.get("/settings/users").text().contains("recruiter"));
     assert!(
