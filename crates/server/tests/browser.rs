@@ -282,6 +282,13 @@ async fn start_call(tab: &Tab) {
     tab.wait_for_state("in-call", PAGE_STATE).await.unwrap();
 }
 
+/// What the workspace test's candidates say to every question.
+const STRONG_ANSWER: &str = "Yes, I could start within a month. I have spent six years designing \
+     APIs. At Acme I designed the public billing API that three hundred customer integrations \
+     depended on. We versioned it in the URL and only made additive changes, every write \
+     endpoint took an idempotency key because clients retried on timeouts, and we used cursor \
+     pagination instead of offsets.";
+
 /// The password of every workspace account the test makes.
 const PASSWORD: &str = "a long enough password";
 /// How long a workspace page may take to show what the test waits for.
@@ -304,9 +311,29 @@ async fn from_invitation_to_decision_in_the_workspace() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let (samples, rate, _) = clip(CLIPS[0]);
+    // The candidates give one strong answer, in the local voice, to every question (the fake
+    // microphone loops it): it passes both knockouts and leaves evidence to quote.
+    let answer = server.data_dir.join("answer.wav");
+    let said = std::process::Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(viva_test_support::models::repo_root())
+        .args(["say", STRONG_ANSWER, "--out"])
+        .arg(&answer)
+        .output()
+        .unwrap();
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    let mut reader = hound::WavReader::open(&answer).unwrap();
+    let rate = reader.spec().sample_rate;
+    let samples = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
     let mic = server.data_dir.join("mic.wav");
-    speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(3)).unwrap();
+    // A pause long enough to end the turn even after a long answer.
+    speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(4)).unwrap();
     let browser = Browser::launch(&mic).await.unwrap();
     let desk = browser.open(&server.url("/")).await.unwrap();
 
@@ -381,18 +408,18 @@ async fn from_invitation_to_decision_in_the_workspace() {
             heard.is_ok(),
             "the interviewer's voice never played: {heard:?}"
         );
-        // The candidate has answered once the transcript holds their turn.
+        // Past the greeting and both knockouts, the candidate answers a question.
         tokio::task::block_in_place(|| {
-            let deadline = std::time::Instant::now() + Duration::from_secs(90);
+            let deadline = std::time::Instant::now() + Duration::from_secs(240);
             while candidate_turns(
                 &server
                     .get(&format!("/api/v1/interviews/{id}/transcript"))
                     .json(),
-            ) == 0
+            ) < 4
             {
                 assert!(
                     std::time::Instant::now() < deadline,
-                    "{id}: no candidate turn in 90 s"
+                    "{id}: not four candidate turns in 240 s"
                 );
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -426,7 +453,9 @@ async fn from_invitation_to_decision_in_the_workspace() {
             html.text()
         );
     }
-    drop(calls);
+    for (_, tab) in calls {
+        tab.close().await.unwrap();
+    }
 
     // The list shows both, with their scores (it follows the calls without a reload).
     visit(&desk, &server, "/").await;
@@ -442,7 +471,7 @@ async fn from_invitation_to_decision_in_the_workspace() {
     assert!(scored.is_ok(), "{scored:?}");
     desk.screenshot("workspace-interviews").await.unwrap();
 
-    // The review: the recording plays, and an evidence quote (else a turn) seeks the player.
+    // The review: the recording plays, and an evidence quote seeks the player.
     desk.click(&format!("a[href=\"/interviews/{ada}\"]"))
         .await
         .unwrap();
@@ -452,9 +481,7 @@ async fn from_invitation_to_decision_in_the_workspace() {
     let target = desk
         .eval(
             "(() => {
-                const all = [...document.querySelectorAll('.quote[data-at-ms], .turn[data-at-ms]')];
-                const quote = all.find(e => e.classList.contains('quote'));
-                const chosen = quote || all[all.length - 1];
+                const chosen = document.querySelector('.quote[data-at-ms]');
                 chosen.id = 'seek-target';
                 // Move the player away from the target first, so reaching it shows the seek.
                 const player = document.querySelector('#player');
@@ -556,13 +583,19 @@ async fn from_invitation_to_decision_in_the_workspace() {
     );
 }
 
-/// Opens `path` of the server in `tab` and waits for it to load.
+/// Opens `path` of the server in `tab` and waits for the new page to load.
 async fn visit(tab: &Tab, server: &TestServer, path: &str) {
     let url = serde_json::to_string(&server.url(path)).unwrap();
-    tab.eval(&format!("location.href = {url}")).await.unwrap();
+    // The page being left is marked, so that it is not mistaken for the new one (the same
+    // path may be open already).
+    tab.eval(&format!("window.leaving = true; location.href = {url}"))
+        .await
+        .unwrap();
     let path = serde_json::to_string(path.split('?').next().unwrap()).unwrap();
     tab.wait_for(
-        &format!("location.pathname === {path} && document.readyState === 'complete'"),
+        &format!(
+            "!window.leaving && location.pathname === {path} && document.readyState === 'complete'"
+        ),
         PAGE,
     )
     .await

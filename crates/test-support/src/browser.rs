@@ -325,6 +325,8 @@ impl Tab {
     /// `target/screenshots/NAME.png`, for people to look at; returns the path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         use base64::Engine;
+        // A background tab is not painted, and its capture never comes.
+        self.call("Page.bringToFront", json!({})).await?;
         let reply = self
             .call(
                 "Page.captureScreenshot",
