@@ -174,14 +174,13 @@ pub async fn set_role(
             "Choose viewer, recruiter or admin.",
         );
     };
-    match state.store.set_role(&id, role).await {
-        Ok(true) => {
-            tracing::info!(user_id = %id, role = role.as_str(), by = %signed_in.user.email, "role changed");
-            Redirect::to("/settings/users").into_response()
-        }
-        Ok(false) => no_such_account(&signed_in),
-        Err(err) => unavailable(err),
-    }
+    let changed = state.store.set_role(&id, role).await;
+    account_changed(
+        changed,
+        &signed_in,
+        &id,
+        &format!("role changed to {}", role.as_str()),
+    )
 }
 
 /// Disables an account: signed out everywhere, its keys revoked, its decisions kept.
@@ -194,12 +193,28 @@ pub async fn disable_user(
     if let Some(refused) = admin_acting_on_another(&signed_in, &form, &id) {
         return refused;
     }
-    match state.store.disable_user(&id, Timestamp::now()).await {
+    let changed = state.store.disable_user(&id, Timestamp::now()).await;
+    account_changed(changed, &signed_in, &id, "account disabled")
+}
+
+/// Back to the users page after a change to account `id` (`what`, for the log), or why not.
+fn account_changed(
+    changed: Result<bool, StoreError>,
+    signed_in: &SignedIn,
+    id: &str,
+    what: &str,
+) -> Response {
+    match changed {
         Ok(true) => {
-            tracing::info!(user_id = %id, by = %signed_in.user.email, "account disabled");
+            tracing::info!(user_id = %id, by = %signed_in.user.email, "{what}");
             Redirect::to("/settings/users").into_response()
         }
-        Ok(false) => no_such_account(&signed_in),
+        Ok(false) => message(
+            StatusCode::NOT_FOUND,
+            Some(signed_in),
+            "No such account",
+            "There is no enabled account with this id.",
+        ),
         Err(err) => unavailable(err),
     }
 }
@@ -334,15 +349,6 @@ pub async fn revoke_key(
 /// Whose keys `user` sees and revokes: everyone's for an admin, else their own.
 fn owner_scope(user: &User) -> Option<&str> {
     (user.role != Role::Admin).then_some(user.id.as_str())
-}
-
-fn no_such_account(signed_in: &SignedIn) -> Response {
-    message(
-        StatusCode::NOT_FOUND,
-        Some(signed_in),
-        "No such account",
-        "There is no enabled account with this id.",
-    )
 }
 
 fn unavailable(err: StoreError) -> Response {
