@@ -232,8 +232,9 @@ mod tests {
         assert!(!html.contains("<script>alert"));
         // Job names and dimension ids go into URLs unencoded: they are [A-Za-z0-9_-].
         let ada = minijinja::context! {
-            id => "a1", candidate => "Ada", composite => "7.5", recommendation => "yes",
-            scores => vec![minijinja::context! { score => "8.0", quote => "I built it", at_ms => 1200 }],
+            id => "a1", candidate => "Ada <img src=x onerror=alert(1)>", composite => "7.5",
+            recommendation => "yes",
+            scores => vec![minijinja::context! { score => "8.0", quote => "I built <it>", at_ms => 1200 }],
         };
         let compare = templates()
             .get_template("compare.html")
@@ -248,7 +249,15 @@ mod tests {
             })
             .unwrap();
         assert!(compare.contains("value=\"a1\" checked"), "{compare}");
-        assert!(compare.contains("#t=1200\">“I built it”"), "{compare}");
+        assert!(
+            compare.contains("#t=1200\">“I built &lt;it&gt;”"),
+            "{compare}"
+        );
+        assert!(compare.contains("Ada &lt;img src=x"), "{compare}");
+        assert!(
+            !compare.contains("<img"),
+            "names and quotes are text: {compare}"
+        );
         for name in [
             "login.html",
             "interviews.html",
