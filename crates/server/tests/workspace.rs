@@ -693,6 +693,21 @@ fn admins_manage_accounts_and_everyone_their_api_keys() {
     let refused = create(&view_key, "Grace");
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(refused.error_code(), "forbidden");
+    // Keys are bounded per account (two live already: this one and the viewer's are apart).
+    for n in 1..20 {
+        assert_eq!(
+            recruiter
+                .post("/settings/keys", &[("name", &format!("k{n}"))])
+                .status,
+            201
+        );
+    }
+    assert_eq!(
+        recruiter
+            .post("/settings/keys", &[("name", "one too many")])
+            .status,
+        409
+    );
     // A near miss of a real key opens nothing.
     let mut wrong = rec_key.clone();
     wrong.replace_range(

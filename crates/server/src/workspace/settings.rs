@@ -15,6 +15,9 @@ use crate::state::AppState;
 use super::session::SignedIn;
 use super::{message, minute, render};
 
+/// Live API keys one account may hold.
+const MAX_LIVE_KEYS: usize = 20;
+
 /// An account as the users page shows it.
 #[derive(Serialize)]
 struct UserRow {
@@ -307,6 +310,21 @@ pub async fn create_key(
     } else {
         form.name.as_str()
     };
+    // A bound on what one account can make the database hold.
+    match state.store.api_keys(Some(&signed_in.user.id)).await {
+        Ok(keys) if keys.iter().filter(|k| k.revoked_at.is_none()).count() >= MAX_LIVE_KEYS => {
+            return message(
+                StatusCode::CONFLICT,
+                Some(&signed_in),
+                "Too many keys",
+                &format!(
+                    "An account may hold {MAX_LIVE_KEYS} live keys: revoke one you no longer use first."
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return unavailable(err),
+    }
     match api_keys::create(&state, &signed_in.user, name).await {
         Ok(new) => {
             tracing::info!(key_id = %new.key.id, user = %signed_in.user.email, "API key created");
