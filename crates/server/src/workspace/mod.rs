@@ -7,6 +7,7 @@
 mod compare;
 mod interviews;
 mod invite;
+mod jobs;
 mod review;
 pub mod session;
 
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
         .route("/assets/review.js", get(review_script))
+        .merge(jobs::routes())
 }
 
 /// The templates, parsed once.
@@ -61,6 +63,12 @@ fn templates() -> &'static Environment<'static> {
             ("review.html", include_str!("../../templates/review.html")),
             ("invite.html", include_str!("../../templates/invite.html")),
             ("compare.html", include_str!("../../templates/compare.html")),
+            ("jobs.html", include_str!("../../templates/jobs.html")),
+            ("job.html", include_str!("../../templates/job.html")),
+            (
+                "job_edit.html",
+                include_str!("../../templates/job_edit.html"),
+            ),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));

@@ -64,6 +64,14 @@ pub async fn page(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
+    // Interviews from before jobs were versioned have none.
+    let job_version = match state.store.interview_job_version(&interview.id).await {
+        Ok(version) => version,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an interview's job version");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
     let has_recording = files.recording().exists();
     let has_video = files.video().exists();
     let interview = row(&state, interview).await;
@@ -78,6 +86,7 @@ pub async fn page(
             has_recording,
             has_video,
             decisions => Serde(decisions),
+            job_version,
             can_decide => signed_in.user.role.allows(Role::Recruiter),
         },
     )
