@@ -9,7 +9,11 @@ mod server;
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 use server::{Reply, TestServer};
 use viva_interview::Job;
@@ -473,4 +477,77 @@ fn admins_edit_jobs_in_the_browser_and_interviews_record_the_version() {
     // The earlier interviews keep the versions they were scheduled with.
     let review = viewer.get(&format!("/interviews/{id}")).text();
     assert!(review.contains("Job support v2"), "{review}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_records_the_job_version_it_runs_with() {
+    let blocking = |f: &mut dyn FnMut()| tokio::task::block_in_place(f);
+    let scratch = scratch_dir("jobs-call");
+    let jobs_dir = scratch.path().to_owned();
+    std::fs::write(jobs_dir.join("support.toml"), support_job("Support", 20)).unwrap();
+    let mut server = None;
+    blocking(&mut || {
+        server = Some(TestServer::start(
+            "jobs-call",
+            &[("VIVA_SERVER_JOBS_DIR", jobs_dir.to_str().unwrap())],
+        ));
+    });
+    let server = server.unwrap();
+    let (mut admin, mut id, mut pin) = (None, String::new(), String::new());
+    blocking(&mut || {
+        assert!(server.add_user(ADMIN, "admin", PASSWORD).status.success());
+        let browser = Browser::sign_in(&server, ADMIN);
+        let reply = server.post(
+            "/api/v1/interviews",
+            &json!({ "job": "support", "candidate": { "name": "Ada" } }),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        id = reply.json()["id"].as_str().unwrap().to_owned();
+        pin = reply.json()["pin"].as_str().unwrap().to_owned();
+        let review = browser.get(&format!("/interviews/{id}")).text();
+        assert!(review.contains("Job support v1"), "{review}");
+        // Changed after the interview was scheduled, before its call.
+        let saved = browser.post(
+            "/jobs/support/edit",
+            &[("toml", &support_job("Support engineer", 25))],
+        );
+        assert_eq!(saved.status, 303, "{}", saved.text());
+        admin = Some(browser);
+    });
+    let admin = admin.unwrap();
+
+    // The candidate calls in through a CPaaS media stream.
+    let (mut socket, _) = tokio_tungstenite::connect_async(server.stream_url())
+        .await
+        .unwrap();
+    let connected = json!({ "event": "connected", "protocol": "Call", "version": "1.0.0" });
+    let start = json!({
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "streamSid": "MZjobs",
+            "accountSid": "ACtest",
+            "callSid": "CAjobs",
+            "tracks": ["inbound"],
+            "customParameters": { "pin": pin },
+            "mediaFormat": { "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1 },
+        },
+        "streamSid": "MZjobs",
+    });
+    for event in [connected, start] {
+        socket.send(Message::text(event.to_string())).await.unwrap();
+    }
+
+    // The call runs with version 2, and the interview now says so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut review = String::new();
+    while !review.contains("Job support v2") {
+        assert!(
+            Instant::now() < deadline,
+            "the call did not record version 2: {review}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        blocking(&mut || review = admin.get(&format!("/interviews/{id}")).text());
+    }
+    let _ = socket.close(None).await;
 }
