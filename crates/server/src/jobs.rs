@@ -1,24 +1,74 @@
 //! The job files interviews are created from: `jobs_dir/NAME.toml`, loaded by name with
-//! every problem listed, and the answer judge for each.
+//! every problem listed, saved from the workspace, versioned in the store, and the answer
+//! judge for each.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use viva_interview::{Embedder, Job, Judge};
+use viva_interview::{Embedder, Job, JobError, JobErrors, Judge, Problem, TranscriptError};
+use viva_store::{Author, Store, StoreError, Timestamp};
 
 /// Longest job name accepted.
 const MAX_NAME_LEN: usize = 100;
+/// Largest job text the workspace saves: the shipped example is about 11 KiB, so this leaves
+/// room for very long jobs while bounding what one request can make the server parse and keep.
+pub const MAX_JOB_BYTES: usize = 256 * 1024;
 
 /// The jobs directory and the sentence-embedding model the judges share.
 pub struct Jobs {
     dir: PathBuf,
     embedder: Arc<Embedder>,
+    /// Held while a job is written and its version recorded, so two saves cannot interleave
+    /// their temporary files or record versions out of the order the files were written.
+    saving: tokio::sync::Mutex<()>,
+}
+
+/// A job as read from its file: the validated job and the exact text it came from.
+pub struct JobFile {
+    pub job: Job,
+    pub text: String,
+}
+
+/// Why a job was not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("`{name}` is not a job name: use 1-{MAX_NAME_LEN} letters, digits, - and _")]
+    NotAName { name: String },
+    #[error("there is already a job named `{name}`: edit it instead, or choose another name")]
+    Exists { name: String },
+    #[error(
+        "the job is {} KiB; at most {} KiB are accepted",
+        bytes.div_ceil(1024),
+        MAX_JOB_BYTES / 1024
+    )]
+    TooLarge { bytes: usize },
+    /// The text is not a valid job: every problem, as the command line reports them.
+    #[error("{0}")]
+    Invalid(JobErrors),
+    #[error("cannot write the job file: {0}")]
+    Write(#[from] TranscriptError),
+    /// The file was written, but its version could not be recorded.
+    #[error("the job file was saved, but its version could not be recorded: {0}")]
+    Version(#[from] StoreError),
+}
+
+/// Whether a save may replace an existing job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Save {
+    /// A new job: refused when the name is taken.
+    Create,
+    /// A new text for a job, which may or may not exist yet.
+    Replace,
 }
 
 impl Jobs {
     pub fn new(dir: PathBuf, embedder: Arc<Embedder>) -> Self {
-        Self { dir, embedder }
+        Self {
+            dir,
+            embedder,
+            saving: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The file a job name refers to, if the name is one: 1-100 letters, digits, `-` and
@@ -27,12 +77,33 @@ impl Jobs {
         job_path(&self.dir, name)
     }
 
-    /// Loads the job `name`, listing every problem in it.
-    pub fn load(&self, name: &str) -> anyhow::Result<Job> {
+    /// Reads and validates the job `name`, listing every problem in it.
+    pub fn read(&self, name: &str) -> anyhow::Result<JobFile> {
         let path = self
             .path(name)
             .with_context(|| format!("`{name}` is not a job name (letters, digits, - and _)"))?;
-        Job::load(&path).map_err(|errors| anyhow::anyhow!("{errors}"))
+        // Read here rather than by `Job::load` so the text kept is the text validated; the
+        // problem reported when it cannot be read is `Job::load`'s.
+        let text = std::fs::read_to_string(&path).map_err(|err| {
+            anyhow::anyhow!(
+                "{}",
+                JobError {
+                    file: path.clone(),
+                    field: String::new(),
+                    line: None,
+                    problem: Problem::Unreadable {
+                        reason: err.to_string(),
+                    },
+                }
+            )
+        })?;
+        let job = Job::from_toml(&text, &path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        Ok(JobFile { job, text })
+    }
+
+    /// Loads the job `name`, listing every problem in it.
+    pub fn load(&self, name: &str) -> anyhow::Result<Job> {
+        Ok(self.read(name)?.job)
     }
 
     /// The names of the jobs in the directory, sorted (files whose name is not a job name
@@ -54,8 +125,91 @@ impl Jobs {
 
     /// The answer judge for the job `name`.
     pub fn judge(&self, name: &str) -> anyhow::Result<Judge> {
-        let job = self.load(name)?;
+        self.judge_of(self.load(name)?)
+    }
+
+    /// The answer judge for `job`.
+    pub fn judge_of(&self, job: Job) -> anyhow::Result<Judge> {
         Ok(Judge::new(Arc::new(job), Arc::clone(&self.embedder))?)
+    }
+
+    /// Checks `text` as the job `name` with exactly the checks a job file gets when it is
+    /// loaded, writes it to the job's file atomically (readers see the old text or the new,
+    /// never a mix) and records it as a version by `author`. Nothing is written when the name
+    /// or the text is refused.
+    pub async fn save(
+        &self,
+        store: &Store,
+        name: &str,
+        text: &str,
+        save: Save,
+        author: &Author,
+    ) -> Result<(Job, u32), SaveError> {
+        let not_a_name = || SaveError::NotAName {
+            name: name.to_owned(),
+        };
+        let path = self.path(name).ok_or_else(not_a_name)?;
+        if text.len() > MAX_JOB_BYTES {
+            return Err(SaveError::TooLarge { bytes: text.len() });
+        }
+        let job = Job::from_toml(text, &path).map_err(SaveError::Invalid)?;
+        let _saving = self.saving.lock().await;
+        if save == Save::Create && path.exists() {
+            return Err(SaveError::Exists {
+                name: name.to_owned(),
+            });
+        }
+        viva_interview::write_atomically(&path, text.as_bytes())?;
+        let recorded = store
+            .record_job_version(name, job.fingerprint(), text, author, Timestamp::now())
+            .await?;
+        Ok((job, recorded.version))
+    }
+
+    /// Records the text `file` was read from as the latest version of the job `name`, unless
+    /// it is already; returns its version. A file edited by hand since it was last seen
+    /// becomes a version by [`Author::File`].
+    pub async fn record(
+        &self,
+        store: &Store,
+        name: &str,
+        file: &JobFile,
+    ) -> Result<u32, StoreError> {
+        let _saving = self.saving.lock().await;
+        let recorded = store
+            .record_job_version(
+                name,
+                file.job.fingerprint(),
+                &file.text,
+                &Author::File,
+                Timestamp::now(),
+            )
+            .await?;
+        if recorded.added {
+            tracing::info!(
+                job = name,
+                version = recorded.version,
+                "a changed job file is a new version"
+            );
+        }
+        Ok(recorded.version)
+    }
+
+    /// Records a version for every job file whose text changed since it was last recorded, so
+    /// files edited by hand while the server was down are versioned too. Files that do not
+    /// load are left for their author to fix (interviews cannot use them either).
+    pub async fn record_all(&self, store: &Store) -> Result<(), StoreError> {
+        for name in self.names() {
+            match self.read(&name) {
+                Ok(file) => {
+                    self.record(store, &name, &file).await?;
+                }
+                Err(err) => {
+                    tracing::warn!(job = %name, error = %format!("{err:#}"), "a job file does not load; no version recorded");
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +240,9 @@ mod tests {
             "a.b",
             "/etc/passwd",
             "é",
+            "%2e%2e",
+            "..",
+            "a\\b",
             &"x".repeat(101),
         ] {
             assert_eq!(job_path(dir, bad), None, "{bad:?}");

@@ -12,6 +12,7 @@ use viva_call::{
     Call, CallEnd, CallSetup, ConnectionId, Departure, RelayHandle, SpeechEngines, SystemClock,
     TurnTaking, converse, relay, response_percentile,
 };
+use viva_interview::Job;
 use viva_store::{EndReason, Ending, Interview, Outcome, Status, Store, Timestamp};
 
 use crate::admission::{Carrier, LiveState, Refusal, may_join};
@@ -19,7 +20,7 @@ use crate::conclusion::Conclusions;
 use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
-use crate::jobs::Jobs;
+use crate::jobs::{JobFile, Jobs};
 use crate::metrics::Metrics;
 
 /// Why a connection may not join.
@@ -190,7 +191,14 @@ impl LiveInterviews {
                 .running(&interview.id, carrier, rate)?
                 .ok_or(JoinError::Refused(Refusal::Ended));
         }
-        self.start(interview, carrier, rate).map_err(|err| {
+        let started = match self.jobs.read(&interview.job) {
+            Ok(job_file) => {
+                self.record_job_version(interview, &job_file).await;
+                self.start(interview, carrier, rate, job_file.job)
+            }
+            Err(err) => Err(err),
+        };
+        started.map_err(|err| {
             let reason = format!("{err:#}");
             tracing::error!(interview_id = %interview.id, %reason, "cannot start the interview");
             let store = self.store.clone();
@@ -226,13 +234,35 @@ impl LiveInterviews {
         }
     }
 
+    /// Records the version of the job the call runs with, which differs from the one it was
+    /// scheduled with when the job changed in between. A failure is only logged: the
+    /// candidate is waiting, and the report names the job's fingerprint anyway.
+    async fn record_job_version(&self, interview: &Interview, job_file: &JobFile) {
+        let recorded = match self
+            .jobs
+            .record(&self.store, &interview.job, job_file)
+            .await
+        {
+            Ok(version) => {
+                self.store
+                    .set_interview_job_version(&interview.id, version)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = recorded {
+            tracing::warn!(interview_id = %interview.id, error = %err, "cannot record the job version the call runs with");
+        }
+    }
+
     fn start(
         self: &Arc<Self>,
         interview: &Interview,
         carrier: Carrier,
         rate: u32,
+        job: Job,
     ) -> anyhow::Result<Arc<LiveCall>> {
-        let judge = Arc::new(self.jobs.judge(&interview.job)?);
+        let judge = Arc::new(self.jobs.judge_of(job)?);
         let files = self.store.files(&interview.id)?;
         let setup = CallSetup {
             dialogue: Box::new(InterviewDialogue::start(

@@ -49,14 +49,17 @@ pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interv
         )
         .on_field("job"));
     }
-    if let Err(err) = state.jobs.load(&invitation.job) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_job",
-            format!("the job `{}` cannot be used: {err:#}", invitation.job),
-        )
-        .on_field("job"));
-    }
+    let job_file = match state.jobs.read(&invitation.job) {
+        Ok(job_file) => job_file,
+        Err(err) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_job",
+                format!("the job `{}` cannot be used: {err:#}", invitation.job),
+            )
+            .on_field("job"));
+        }
+    };
     let candidate = invitation.candidate;
     if candidate.name.trim().is_empty() {
         return Err(ApiError::invalid("candidate.name", "must not be empty"));
@@ -97,7 +100,16 @@ pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interv
             expires_at: Timestamp::from_unix_ms(now.unix_ms() + i64::from(hours) * 3_600_000),
         })
         .await?;
-    tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
+    // The version the interview is scheduled with; its call records the one it runs with.
+    let version = state
+        .jobs
+        .record(&state.store, &interview.job, &job_file)
+        .await?;
+    state
+        .store
+        .set_interview_job_version(&interview.id, version)
+        .await?;
+    tracing::info!(interview_id = %interview.id, job = %interview.job, job_version = version, "interview scheduled");
     Ok(interview)
 }
 

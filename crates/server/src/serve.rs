@@ -67,6 +67,10 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     };
     let embedder = Arc::new(Embedder::load(&config.models.dir.join("minilm"))?);
     let jobs = Arc::new(Jobs::new(config.server.jobs_dir.clone(), embedder));
+    // Job files edited by hand while the server was down become versions now.
+    jobs.record_all(&store)
+        .await
+        .context("cannot record the versions of the job files")?;
     let metrics = Arc::new(Metrics::default());
     let conclusions = Arc::new(Conclusions::new(
         store.clone(),

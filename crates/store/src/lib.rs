@@ -11,6 +11,7 @@ mod api_keys;
 mod decisions;
 mod files;
 mod interview;
+mod job_versions;
 mod listing;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use files::InterviewFiles;
 pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
 };
+pub use job_versions::{Author, JobVersion, Recorded};
 pub use listing::{DecisionFilter, Filter, Listed, Sort};
 pub use timestamp::{Timestamp, TimestampError};
 
@@ -183,6 +185,26 @@ pub enum StoreError {
     EmailTaken {
         /// The email, lower-cased.
         email: String,
+    },
+    /// Writers kept numbering the same job's new version at once.
+    #[error(
+        "cannot number a new version of job {job}: other versions of it kept being saved at the \
+         same moment; try again"
+    )]
+    JobVersionContention {
+        /// The job.
+        job: String,
+    },
+    /// A job version row holds a version number this version cannot read.
+    #[error(
+        "a version of job {job} in the database has an invalid number ({value}); was the row \
+         edited by hand?"
+    )]
+    CorruptJobVersion {
+        /// The job.
+        job: String,
+        /// The offending value.
+        value: String,
     },
     /// Every PIN tried belongs to an unfinished interview.
     #[error(
@@ -710,6 +732,13 @@ fn migrator() -> Migrator {
             "workspace".into(),
             MigrationType::Simple,
             include_str!("../migrations/0007_workspace.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            8,
+            "job versions".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0008_job_versions.sql").into_sql_str(),
             false,
         ),
     ])

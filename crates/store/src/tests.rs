@@ -167,6 +167,9 @@ on_both_databases!(
     the_list_filters_searches_and_sorts,
     api_keys_open_only_while_live,
     disabled_accounts_sign_nobody_in,
+    job_versions_are_added_only_on_change,
+    racing_job_versions_get_distinct_numbers,
+    interviews_record_their_job_version,
 );
 
 const JOB: &str = "backend-developer";
@@ -1345,4 +1348,171 @@ async fn disabled_accounts_sign_nobody_in(db: &Db) {
             .revoked_at
             .is_some()
     );
+}
+
+async fn job_versions_are_added_only_on_change(db: &Db) {
+    let store = db.open().await;
+    let admin = store
+        .create_user(NewUser {
+            email: "admin@example.com".to_string(),
+            password_hash: "h".to_string(),
+            role: Role::Admin,
+        })
+        .await
+        .unwrap();
+    let by_admin = Author::User(admin.id.clone());
+    let at = |ms| Timestamp::from_unix_ms(EXPIRES_MS - 100_000 + ms);
+    assert!(store.job_versions(JOB).await.unwrap().is_empty());
+    assert_eq!(store.job_version(JOB, 1).await.unwrap(), None);
+
+    let record = |fingerprint: &'static str, text: &'static str, author: Author, ms: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .record_job_version(JOB, fingerprint, text, &author, at(ms))
+                .await
+                .unwrap()
+        }
+    };
+    let first = record("fp-a", "title = 'A'", Author::File, 0).await;
+    assert_eq!(
+        first,
+        Recorded {
+            version: 1,
+            added: true
+        }
+    );
+    // The same text again (a restart, a save without changes) is no new version.
+    let same = record("fp-a", "title = 'A'", by_admin.clone(), 1).await;
+    assert_eq!(
+        same,
+        Recorded {
+            version: 1,
+            added: false
+        }
+    );
+    let second = record("fp-b", "title = 'B'", by_admin.clone(), 2).await;
+    assert_eq!(
+        second,
+        Recorded {
+            version: 2,
+            added: true
+        }
+    );
+    // Going back to an earlier text is a change too: a new version, not the old number.
+    let back = record("fp-a", "title = 'A'", Author::File, 3).await;
+    assert_eq!(back.version, 3);
+    assert!(back.added);
+
+    // Another job is numbered on its own.
+    let other = store
+        .record_job_version("designer", "fp-a", "title = 'D'", &Author::File, at(4))
+        .await
+        .unwrap();
+    assert_eq!(other.version, 1);
+
+    let versions = store.job_versions(JOB).await.unwrap();
+    let numbers: Vec<u32> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [3, 2, 1], "latest first");
+    assert_eq!(versions[1].author, by_admin);
+    assert_eq!(
+        versions[1].author_email.as_deref(),
+        Some("admin@example.com")
+    );
+    assert_eq!(versions[1].fingerprint, "fp-b");
+    assert_eq!(versions[1].created_at, at(2));
+    assert_eq!(versions[2].author, Author::File);
+    assert_eq!(versions[2].author_email, None);
+    assert!(versions.iter().all(|v| v.job == JOB));
+
+    let (version, text) = store.job_version(JOB, 2).await.unwrap().unwrap();
+    assert_eq!((version.version, text.as_str()), (2, "title = 'B'"));
+    assert_eq!(version, versions[1]);
+    assert_eq!(store.job_version(JOB, 4).await.unwrap(), None);
+    assert_eq!(store.job_version("nosuchjob", 1).await.unwrap(), None);
+
+    let latest = store.latest_job_versions().await.unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!(latest[JOB].version, 3);
+    assert_eq!(latest["designer"].version, 1);
+}
+
+async fn racing_job_versions_get_distinct_numbers(db: &Db) {
+    let store = db.open().await;
+    const WRITERS: usize = 6;
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .record_job_version(
+                        JOB,
+                        &format!("fp-{i}"),
+                        &format!("text {i}"),
+                        &Author::File,
+                        Timestamp::now(),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut numbers = HashSet::new();
+    for writer in writers {
+        let recorded = writer.await.unwrap();
+        assert!(recorded.added);
+        assert!(numbers.insert(recorded.version), "{numbers:?}");
+    }
+    assert_eq!(numbers, (1..=WRITERS as u32).collect::<HashSet<_>>());
+    // Each number holds the text of the writer it was given to.
+    for version in store.job_versions(JOB).await.unwrap() {
+        let (_, text) = store
+            .job_version(JOB, version.version)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            text,
+            format!("text {}", &version.fingerprint["fp-".len()..])
+        );
+    }
+}
+
+async fn interviews_record_their_job_version(db: &Db) {
+    let store = db.open().await;
+    let ada = store.create_interview(new_interview("Ada")).await.unwrap();
+    let grace = store
+        .create_interview(new_interview("Grace"))
+        .await
+        .unwrap();
+    let mut designer = new_interview("Alan");
+    designer.job = "designer".to_string();
+    store.create_interview(designer).await.unwrap();
+
+    assert_eq!(store.interview_job_version(&ada.id).await.unwrap(), None);
+    store.set_interview_job_version(&ada.id, 2).await.unwrap();
+    assert_eq!(store.interview_job_version(&ada.id).await.unwrap(), Some(2));
+    // The call ran with a later version than the one scheduled.
+    store.set_interview_job_version(&ada.id, 3).await.unwrap();
+    assert_eq!(store.interview_job_version(&ada.id).await.unwrap(), Some(3));
+    assert_eq!(store.interview_job_version(&grace.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .interview_job_version("nosuchinterview0")
+            .await
+            .unwrap(),
+        None
+    );
+    // The rest of the interview is untouched.
+    assert_eq!(
+        store.interview(&ada.id).await.unwrap().unwrap().candidate,
+        ada.candidate
+    );
+
+    let counts = store.interviews_per_job().await.unwrap();
+    assert_eq!(counts.len(), 2);
+    assert_eq!((counts[JOB], counts["designer"]), (2, 1));
 }

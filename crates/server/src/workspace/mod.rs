@@ -7,6 +7,7 @@
 mod compare;
 mod interviews;
 mod invite;
+mod jobs;
 mod review;
 pub mod session;
 mod settings;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
         .route("/assets/review.js", get(review_script))
+        .merge(jobs::routes())
         .route("/assets/workspace.js", get(workspace_script))
         // Defence in depth beside escaping every value: no script but the pages' own files
         // runs, no other site frames the pages (clickjacking a decision), forms post only
@@ -100,6 +102,12 @@ fn templates() -> &'static Environment<'static> {
             ("compare.html", include_str!("../../templates/compare.html")),
             ("users.html", include_str!("../../templates/users.html")),
             ("keys.html", include_str!("../../templates/keys.html")),
+            ("jobs.html", include_str!("../../templates/jobs.html")),
+            ("job.html", include_str!("../../templates/job.html")),
+            (
+                "job_edit.html",
+                include_str!("../../templates/job_edit.html"),
+            ),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));

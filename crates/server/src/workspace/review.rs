@@ -69,6 +69,14 @@ pub async fn page(
         .then(|| interview.candidate.phone.clone())
         .flatten();
     let dial_status = interview.dial.as_ref().map(|d| d.status.clone());
+    // Interviews from before jobs were versioned have none.
+    let job_version = match state.store.interview_job_version(&interview.id).await {
+        Ok(version) => version,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read an interview's job version");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
     let has_recording = files.recording().exists();
     let has_video = files.video().exists();
     let interview = row(Listed {
@@ -91,6 +99,7 @@ pub async fn page(
             has_recording,
             has_video,
             decisions => Serde(decisions),
+            job_version,
             can_decide => signed_in.user.role.allows(Role::Recruiter),
             dial,
             dial_status,
