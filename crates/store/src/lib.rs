@@ -13,6 +13,7 @@ mod interview;
 #[cfg(test)]
 mod tests;
 mod timestamp;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -32,6 +33,9 @@ pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
 };
 pub use timestamp::{Timestamp, TimestampError};
+pub use webhooks::{
+    Attempt, ClaimedDelivery, Delivery, DeliveryStatus, Endpoint, NewEndpoint, WebhookMessage,
+};
 
 /// The directory under the data directory that holds one directory per interview.
 const INTERVIEWS_DIR: &str = "interviews";
@@ -699,6 +703,13 @@ fn migrator() -> Migrator {
             "decisions".into(),
             MigrationType::Simple,
             include_str!("../migrations/0005_decisions.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            6,
+            "webhooks".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_webhooks.sql").into_sql_str(),
             false,
         ),
     ])
