@@ -5,26 +5,36 @@
 
 use std::sync::Arc;
 
-use viva_interview::{EndOfCall, Report, ReportContext, TranscriptLog, write_atomically};
+use viva_interview::{
+    EndOfCall, Report, ReportContext, Scorecard, TranscriptLog, write_atomically,
+};
 use viva_store::{EndReason, Ending, Interview, InterviewFiles, Outcome, Store, Timestamp};
 
 use crate::config::Config;
 use crate::engines;
 use crate::jobs::Jobs;
+use crate::webhooks::Webhooks;
 
-/// Writes reports and records ends.
+/// Writes reports, records ends and tells the ATS.
 pub struct Conclusions {
     store: Store,
     jobs: Arc<Jobs>,
     config: Arc<Config>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl Conclusions {
-    pub fn new(store: Store, jobs: Arc<Jobs>, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Store,
+        jobs: Arc<Jobs>,
+        config: Arc<Config>,
+        webhooks: Arc<Webhooks>,
+    ) -> Self {
         Self {
             store,
             jobs,
             config,
+            webhooks,
         }
     }
 
@@ -45,16 +55,17 @@ impl Conclusions {
             let files = this.store.files(&interview.id)?;
             let length = length.or_else(|| recorded_length(&files));
             this.write_report(&interview, &files, reason, length)
-                .map(|()| length)
+                .map(|report| (length, report.scorecard))
         })
         .await;
-        let (length, failure) = match report {
-            Ok(Ok(length)) => (length, failure),
+        let (length, failure, scorecard) = match report {
+            Ok(Ok((length, scorecard))) => (length, failure, Some(scorecard)),
             Ok(Err(err)) => (
                 length,
                 Some(failure.unwrap_or_else(|| format!("no report: {err:#}"))),
+                None,
             ),
-            Err(err) => (length, Some(format!("no report: {err}"))),
+            Err(err) => (length, Some(format!("no report: {err}")), None),
         };
         let ending = Ending {
             outcome,
@@ -65,6 +76,19 @@ impl Conclusions {
         };
         if let Err(err) = self.store.finish(&id, &ending).await {
             tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
+            return;
+        }
+        self.tell_ended(&id, scorecard.as_ref()).await;
+    }
+
+    /// Sends the ATS the end of an interview, as the store now has it.
+    async fn tell_ended(&self, id: &str, scorecard: Option<&Scorecard>) {
+        match self.store.interview(id).await {
+            Ok(Some(ended)) => self.webhooks.ended(&ended, scorecard).await,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(interview_id = %id, %err, "cannot read the ended interview for its webhook");
+            }
         }
     }
 
@@ -82,9 +106,9 @@ impl Conclusions {
                 this.write_report(&interview, &files, EndReason::ServerStopped, length)
             })
             .await?;
-            let (outcome, failure) = match report {
-                Ok(()) => (Outcome::Abandoned, None),
-                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}"))),
+            let (outcome, failure, scorecard) = match report {
+                Ok(report) => (Outcome::Abandoned, None, Some(report.scorecard)),
+                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}")), None),
             };
             let ending = Ending {
                 outcome,
@@ -94,6 +118,7 @@ impl Conclusions {
                 failure,
             };
             self.store.finish(&id, &ending).await?;
+            self.tell_ended(&id, scorecard.as_ref()).await;
         }
         Ok(())
     }
@@ -105,7 +130,7 @@ impl Conclusions {
         files: &InterviewFiles,
         reason: EndReason,
         length: Option<u64>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Report> {
         let judge = self.jobs.judge(&interview.job)?;
         let transcript = TranscriptLog::recover(&files.transcript_log())?;
         let report = Report::build(
@@ -123,10 +148,8 @@ impl Conclusions {
                 models: engines::model_versions(&self.config, true),
             },
         )?;
-        Ok(write_atomically(
-            &files.report(),
-            report.to_json().as_bytes(),
-        )?)
+        write_atomically(&files.report(), report.to_json().as_bytes())?;
+        Ok(report)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
+use crate::webhooks::Webhooks;
 
 /// Why a connection may not join.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ pub struct LiveInterviews {
     conclusions: Arc<Conclusions>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    webhooks: Arc<Webhooks>,
     calls: Mutex<HashMap<String, Arc<LiveCall>>>,
     /// Which connection holds each interview: one tab or phone call at a time.
     claims: Mutex<HashMap<String, ConnectionId>>,
@@ -89,6 +91,7 @@ impl LiveInterviews {
         conclusions: Arc<Conclusions>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
+        webhooks: Arc<Webhooks>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -97,6 +100,7 @@ impl LiveInterviews {
             conclusions,
             config,
             metrics,
+            webhooks,
             calls: Mutex::new(HashMap::new()),
             claims: Mutex::new(HashMap::new()),
         })
@@ -190,10 +194,14 @@ impl LiveInterviews {
                 .running(&interview.id, carrier, rate)?
                 .ok_or(JoinError::Refused(Refusal::Ended));
         }
+        if let Ok(Some(started)) = self.store.interview(&interview.id).await {
+            self.webhooks.started(&started).await;
+        }
         self.start(interview, carrier, rate).map_err(|err| {
             let reason = format!("{err:#}");
             tracing::error!(interview_id = %interview.id, %reason, "cannot start the interview");
             let store = self.store.clone();
+            let webhooks = Arc::clone(&self.webhooks);
             let id = interview.id.clone();
             tokio::spawn(async move {
                 let ending = Ending {
@@ -203,7 +211,11 @@ impl LiveInterviews {
                     duration_ms: Some(0),
                     failure: Some(reason),
                 };
-                let _ = store.finish(&id, &ending).await;
+                if store.finish(&id, &ending).await.is_ok()
+                    && let Ok(Some(failed)) = store.interview(&id).await
+                {
+                    webhooks.ended(&failed, None).await;
+                }
             });
             JoinError::Failed(err)
         })

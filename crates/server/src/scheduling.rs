@@ -95,5 +95,6 @@ pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interv
         })
         .await?;
     tracing::info!(interview_id = %interview.id, job = %interview.job, "interview scheduled");
+    state.webhooks.scheduled(&interview).await;
     Ok(interview)
 }

@@ -9,6 +9,7 @@ mod interviews;
 mod invite;
 mod review;
 pub mod session;
+mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -39,6 +40,17 @@ pub fn routes() -> Router<AppState> {
                 // The file and the form's few small fields.
                 .layer(DefaultBodyLimit::max(invite::MAX_CSV_BYTES + 16 * 1024)),
         )
+        .route(
+            "/settings/webhooks",
+            get(webhooks::page).post(webhooks::add),
+        )
+        .route("/settings/webhooks/{id}", get(webhooks::endpoint))
+        .route("/settings/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/settings/webhooks/{id}/enabled",
+            post(webhooks::set_enabled),
+        )
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
         .route("/login", get(session::login_page).post(session::log_in))
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
@@ -61,6 +73,10 @@ fn templates() -> &'static Environment<'static> {
             ("review.html", include_str!("../../templates/review.html")),
             ("invite.html", include_str!("../../templates/invite.html")),
             ("compare.html", include_str!("../../templates/compare.html")),
+            (
+                "webhooks.html",
+                include_str!("../../templates/webhooks.html"),
+            ),
         ] {
             env.add_template(name, source)
                 .unwrap_or_else(|err| panic!("template {name} does not parse: {err:#}"));
@@ -208,6 +224,7 @@ mod tests {
             "interviews.html",
             "review.html",
             "invite.html",
+            "webhooks.html",
         ] {
             templates().get_template(name).unwrap();
         }
