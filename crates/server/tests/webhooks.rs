@@ -557,3 +557,117 @@ fn events_reach_the_ats_signed_retried_and_across_a_restart() {
         "a disabled endpoint gets nothing"
     );
 }
+
+/// A CPaaS media stream opens the interview by its PIN (`start`) and, once it has started,
+/// closes: the call ends before the interview did.
+fn call_in_and_drop(server: &TestServer, pin: &str, started: impl Fn() -> bool) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(server.stream_url())
+            .await
+            .unwrap();
+        let connected =
+            serde_json::json!({ "event": "connected", "protocol": "Call", "version": "1.0.0" });
+        let start = serde_json::json!({
+            "event": "start",
+            "sequenceNumber": "1",
+            "start": {
+                "streamSid": "MZhooks",
+                "accountSid": "ACtest",
+                "callSid": "CAhooks",
+                "tracks": ["inbound"],
+                "customParameters": { "pin": pin },
+                "mediaFormat": { "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1 },
+            },
+            "streamSid": "MZhooks",
+        });
+        socket
+            .send(Message::text(connected.to_string()))
+            .await
+            .unwrap();
+        socket.send(Message::text(start.to_string())).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started() {
+            assert!(Instant::now() < deadline, "the interview did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        socket.close(None).await.unwrap();
+    });
+}
+
+#[test]
+fn a_call_that_starts_and_ends_early_sends_started_then_abandoned() {
+    let scratch = scratch_dir("webhooks-call-receiver");
+    let receiver = Receiver::start(scratch.path());
+    let server = TestServer::start("webhooks-call", &[]);
+    let admin = sign_in(&server, "admin@example.com", "admin");
+    let url = format!("{}/calls", receiver.base);
+    let (_, secret) = add_endpoint(
+        &server,
+        &admin,
+        &url,
+        &[
+            "interview.started",
+            "interview.abandoned",
+            "interview.completed",
+        ],
+    );
+    receiver.set_secrets(&[("/calls", &secret)]);
+    let interview = server.schedule("Katherine Johnson");
+    let id = interview["id"].as_str().unwrap();
+    let pin = interview["pin"].as_str().unwrap();
+
+    call_in_and_drop(&server, pin, || !receiver.received("/calls").is_empty());
+    let received = receiver.wait_for("/calls", Duration::from_secs(60), |r| r.len() >= 2);
+    assert_signed(&received);
+    let started = body(&received[0]);
+    assert_eq!(
+        started["type"], "interview.started",
+        "the filter left out interview.scheduled"
+    );
+    assert_eq!(started["data"]["interview"]["id"], id);
+    assert_eq!(started["data"]["interview"]["status"], "in_progress");
+    assert!(
+        started["data"]["interview"]["started_at"].is_string(),
+        "{started:#}"
+    );
+
+    let ended = body(&received[1]);
+    assert_eq!(ended["type"], "interview.abandoned", "{ended:#}");
+    let data = &ended["data"];
+    // The event says of the interview what the API does.
+    let stored = server.get(&format!("/api/v1/interviews/{id}")).json();
+    assert_eq!(stored["status"], "abandoned");
+    for field in [
+        "status",
+        "end_reason",
+        "ended_at",
+        "started_at",
+        "duration_ms",
+    ] {
+        assert_eq!(
+            data["interview"][field], stored[field],
+            "{field}: {ended:#}"
+        );
+    }
+    assert!(data["interview"]["end_reason"].is_string(), "{ended:#}");
+    let api = format!("{}/api/v1/interviews/{id}", server.base);
+    assert_eq!(
+        data["links"]["review"],
+        format!("{}/interviews/{id}", server.base)
+    );
+    // A report is written for what was said (nothing), and the links lead to it.
+    assert_eq!(data["links"]["report"], format!("{api}/report"));
+    assert!(data["composite_score"].is_number(), "{ended:#}");
+    assert!(data["recommendation"].is_string(), "{ended:#}");
+    let report = server.get(data["links"]["report"].as_str().unwrap());
+    assert_eq!(report.status, 200, "{}", report.text());
+    if let Some(recording) = data["links"]["recording"].as_str() {
+        assert_eq!(server.get(recording).status, 200);
+    }
+}
