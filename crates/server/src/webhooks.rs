@@ -602,6 +602,123 @@ mod tests {
         );
     }
 
+    /// The next queued message's body, as the worker would send it.
+    async fn next_body(store: &Store) -> Value {
+        let now = Timestamp::from_unix_ms(Timestamp::now().unix_ms() + 1000);
+        let claimed = store
+            .claim_due(now, Duration::from_secs(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{claimed:?}");
+        let delivered = Attempt::Delivered { status: 200 };
+        assert!(
+            store
+                .record_attempt(&claimed[0], &delivered, now)
+                .await
+                .unwrap()
+        );
+        serde_json::from_str(&claimed[0].payload).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_completed_interview_says_how_it_went_and_where_to_look() {
+        let scratch = viva_test_support::scratch_dir("webhooks-completed");
+        let database = format!("sqlite://{}/viva.db", scratch.path().display());
+        let store = Store::open(&database, scratch.path()).await.unwrap();
+        store
+            .create_endpoint(
+                viva_store::NewEndpoint {
+                    url: "https://ats.example/hooks".to_owned(),
+                    secret: new_secret(),
+                    events: vec!["interview.completed".to_owned()],
+                },
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let webhooks = Webhooks::new(store.clone(), Arc::from("https://viva.example"));
+        let interview = store
+            .create_interview(viva_store::NewInterview {
+                job: "backend-developer".to_owned(),
+                candidate: viva_store::Candidate {
+                    name: "Ada".to_owned(),
+                    email: None,
+                    phone: None,
+                },
+                expires_at: Timestamp::from_unix_ms(Timestamp::now().unix_ms() + 3_600_000),
+            })
+            .await
+            .unwrap();
+        // Not queued: the endpoint does not take it.
+        webhooks.scheduled(&interview).await;
+        assert!(store.start(&interview.id, Timestamp::now()).await.unwrap());
+        let ending = viva_store::Ending {
+            outcome: viva_store::Outcome::Completed,
+            reason: viva_store::EndReason::ReachedClosing,
+            at: Timestamp::now(),
+            duration_ms: Some(61_000),
+            failure: None,
+        };
+        store.finish(&interview.id, &ending).await.unwrap();
+        let completed = store.interview(&interview.id).await.unwrap().unwrap();
+        let scorecard = Scorecard {
+            overall_score: 72.5,
+            recommendation: viva_interview::Recommendation::Yes,
+            recommendation_reason: "solid answers".to_owned(),
+            dimensions: Vec::new(),
+            knockouts: Vec::new(),
+            competencies: Vec::new(),
+            required_skills: Vec::new(),
+            preferred_skills: Vec::new(),
+            coverage: Vec::new(),
+        };
+        webhooks.ended(&completed, Some(&scorecard)).await;
+        let body = next_body(&store).await;
+        assert_eq!(body["type"], "interview.completed");
+        let data = &body["data"];
+        assert_eq!(data["interview"]["id"], interview.id.as_str());
+        assert_eq!(data["interview"]["status"], "completed");
+        assert_eq!(data["interview"]["end_reason"], "reached_closing");
+        assert_eq!(data["interview"]["duration_ms"], 61_000);
+        assert_eq!(data["recommendation"], "yes");
+        assert_eq!(data["composite_score"], 72.5);
+        let api = format!("https://viva.example/api/v1/interviews/{}", interview.id);
+        assert_eq!(
+            data["links"]["review"],
+            format!("https://viva.example/interviews/{}", interview.id)
+        );
+        assert_eq!(data["links"]["report"], format!("{api}/report"));
+        assert_eq!(
+            data["links"]["report_html"],
+            format!("{api}/report?format=html")
+        );
+        assert!(data["links"]["recording"].is_null(), "no recording yet");
+
+        // With a recording on disk the event links to it too.
+        let files = store.files(&interview.id).unwrap();
+        std::fs::write(files.recording(), b"RIFF").unwrap();
+        webhooks.ended(&completed, Some(&scorecard)).await;
+        let body = next_body(&store).await;
+        assert_eq!(data_link(&body, "recording"), format!("{api}/recording"));
+        // Still in progress: no end to tell.
+        webhooks.ended(&interview, None).await;
+        let now = Timestamp::from_unix_ms(Timestamp::now().unix_ms() + 1000);
+        assert!(
+            store
+                .claim_due(now, Duration::from_secs(30), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    fn data_link(body: &Value, name: &str) -> String {
+        body["data"]["links"][name]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     #[test]
     fn messages_have_the_standard_shape() {
         let message = message("webhook.test", json!({ "n": 1 }));
