@@ -57,6 +57,10 @@ const POLL: Duration = Duration::from_secs(1);
 const MAX_ANSWER_BYTES: u64 = 4096;
 /// Characters of an answer kept in the delivery log.
 const MAX_ERROR_CHARS: usize = 300;
+/// How long delivered and failed deliveries stay in the log.
+const KEEP_FINISHED: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often the worker forgets finished deliveries older than that.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -281,7 +285,18 @@ impl Webhooks {
             .collect();
         // A claim outlives the slowest attempt, so it is never taken over while it is sent.
         let lease = sender.timeout + Duration::from_secs(30);
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(tokio::time::Instant::now());
+                let keep_ms = i64::try_from(KEEP_FINISHED.as_millis()).unwrap_or(i64::MAX);
+                let before = Timestamp::from_unix_ms(Timestamp::now().unix_ms() - keep_ms);
+                match self.store.prune_deliveries(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "forgot old webhook deliveries"),
+                    Err(err) => tracing::warn!(%err, "cannot prune the webhook delivery log"),
+                }
+            }
             let claimed = match self.store.claim_due(Timestamp::now(), lease, BATCH).await {
                 Ok(claimed) => claimed,
                 Err(err) => {

@@ -168,6 +168,7 @@ on_both_databases!(
     config_endpoints_are_synced_by_url,
     webhook_leases_have_one_winner,
     webhook_attempts_are_recorded_until_delivered_or_failed,
+    old_finished_deliveries_are_pruned,
 );
 
 const JOB: &str = "backend-developer";
@@ -1367,4 +1368,48 @@ async fn webhook_attempts_are_recorded_until_delivered_or_failed(db: &Db) {
     assert_eq!(log[0].status, DeliveryStatus::Delivered);
     assert_eq!((log[0].attempts, log[0].last_status), (1, Some(200)));
     assert_eq!(log[0].last_error, None);
+}
+
+async fn old_finished_deliveries_are_pruned(db: &Db) {
+    let store = db.open().await;
+    let ep = store
+        .create_endpoint(endpoint("https://ats.example/hooks", &[]), at(0))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        store
+            .enqueue(&message("interview.scheduled", n), at(0))
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_due(at(0), LEASE, 10).await.unwrap();
+    let delivered = Attempt::Delivered { status: 200 };
+    let failed = Attempt::Failed {
+        status: None,
+        error: "refused".to_string(),
+    };
+    let retry = Attempt::Retry {
+        status: None,
+        error: "refused".to_string(),
+        at: at(999_999),
+    };
+    store
+        .record_attempt(&claimed[0], &delivered, at(10))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&claimed[1], &failed, at(20))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&claimed[2], &retry, at(5))
+        .await
+        .unwrap();
+    // Before the delivered one was recorded: nothing is old enough.
+    assert_eq!(store.prune_deliveries(at(10)).await.unwrap(), 0);
+    assert_eq!(store.prune_deliveries(at(15)).await.unwrap(), 1);
+    assert_eq!(store.prune_deliveries(at(1_000_000)).await.unwrap(), 1);
+    let left = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "a pending delivery stays, however old");
+    assert_eq!(left[0].status, DeliveryStatus::Pending);
 }

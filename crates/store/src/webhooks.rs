@@ -442,6 +442,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Forgets delivered and failed deliveries last attempted before `before`, so the log
+    /// does not grow without end; pending ones stay whatever their age. Returns how many went.
+    pub async fn prune_deliveries(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1",
+        )
+        .bind(before.unix_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error("prune the webhook delivery log"))?;
+        Ok(done.rows_affected())
+    }
+
     /// An endpoint's deliveries, newest first, at most `limit`.
     pub async fn deliveries(
         &self,
