@@ -6,26 +6,36 @@
 
 use std::sync::Arc;
 
-use viva_interview::{EndOfCall, Report, ReportContext, TranscriptLog, write_atomically};
+use viva_interview::{
+    EndOfCall, Report, ReportContext, Scorecard, TranscriptLog, write_atomically,
+};
 use viva_store::{EndReason, Ending, Interview, InterviewFiles, Outcome, Store, Timestamp};
 
 use crate::config::Config;
 use crate::engines;
 use crate::jobs::Jobs;
+use crate::webhooks::Webhooks;
 
-/// Writes reports and records ends.
+/// Writes reports, records ends and tells the ATS.
 pub struct Conclusions {
     store: Store,
     jobs: Arc<Jobs>,
     config: Arc<Config>,
+    webhooks: Arc<Webhooks>,
 }
 
 impl Conclusions {
-    pub fn new(store: Store, jobs: Arc<Jobs>, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Store,
+        jobs: Arc<Jobs>,
+        config: Arc<Config>,
+        webhooks: Arc<Webhooks>,
+    ) -> Self {
         Self {
             store,
             jobs,
             config,
+            webhooks,
         }
     }
 
@@ -67,9 +77,23 @@ impl Conclusions {
         };
         if let Err(err) = self.store.finish(&id, &ending).await {
             tracing::error!(interview_id = %id, %err, "cannot record the end of the interview");
+            return;
         }
-        if let Some(report) = report {
-            self.record_assessment(&id, &report).await;
+        if let Some(report) = &report {
+            self.record_assessment(&id, report).await;
+        }
+        self.tell_ended(&id, report.as_ref().map(|r| &r.scorecard))
+            .await;
+    }
+
+    /// Sends the ATS the end of an interview, as the store now has it.
+    async fn tell_ended(&self, id: &str, scorecard: Option<&Scorecard>) {
+        match self.store.interview(id).await {
+            Ok(Some(ended)) => self.webhooks.ended(&ended, scorecard).await,
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(interview_id = %id, %err, "cannot read the ended interview for its webhook");
+            }
         }
     }
 
@@ -99,9 +123,11 @@ impl Conclusions {
                 failure,
             };
             self.store.finish(&id, &ending).await?;
-            if let Some(report) = report {
-                self.record_assessment(&id, &report).await;
+            if let Some(report) = &report {
+                self.record_assessment(&id, report).await;
             }
+            self.tell_ended(&id, report.as_ref().map(|r| &r.scorecard))
+                .await;
         }
         // Reports written before the list kept their score: read them back once.
         for id in self.store.unassessed().await? {

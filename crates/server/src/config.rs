@@ -31,6 +31,11 @@ pub struct Config {
     pub cpaas: CpaasConfig,
     pub pin: PinConfig,
     pub log: LogConfig,
+    /// How webhooks are delivered (`[webhook_delivery]`).
+    pub webhook_delivery: WebhookDeliveryConfig,
+    /// Endpoints of the ATS that receive webhooks (`[[webhooks]]`), beside those admins add
+    /// in the pages.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// Where the server listens and keeps its data.
@@ -390,6 +395,40 @@ pub enum LogFormat {
     Json,
 }
 
+/// An endpoint that receives webhooks, from the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where events are posted: an `http://` or `https://` URL.
+    pub url: String,
+    /// The signing secret, `whsec_` and the base64 of 24 to 64 random bytes.
+    pub secret: String,
+    /// The event types it takes; empty or missing: every type.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookDeliveryConfig {
+    /// Seconds to wait before each retry of a failed attempt; after the last, a delivery is
+    /// marked failed. The default is the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h,
+    /// 5 h, 10 h, 10 h: eight attempts over about 27 hours).
+    pub retry_secs: Vec<u64>,
+    /// Longest wait for an endpoint's answer to one attempt.
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookDeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            timeout_secs: 10,
+        }
+    }
+}
+
 /// A configuration problem: where it is, which setting, and why.
 #[derive(Debug, PartialEq)]
 pub struct ConfigError {
@@ -723,6 +762,41 @@ impl Config {
                 "only sqlite:// and postgres:// databases are supported".to_owned(),
             ));
         }
+        if self.webhook_delivery.timeout_secs == 0 {
+            return Err((
+                "webhook_delivery.timeout_secs",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if let Some(wait) = self
+            .webhook_delivery
+            .retry_secs
+            .iter()
+            .find(|&&wait| wait == 0 || wait > MAX_RETRY_SECS)
+        {
+            return Err((
+                "webhook_delivery.retry_secs",
+                format!("{wait} is not a wait between 1 and {MAX_RETRY_SECS} seconds"),
+            ));
+        }
+        let mut urls = std::collections::HashSet::new();
+        for (n, hook) in self.webhooks.iter().enumerate() {
+            let entry = format!("entry {} ({})", n + 1, hook.url);
+            let checks = [
+                crate::webhooks::check_url(&hook.url).map(|_| ()),
+                crate::webhooks::check_secret(&hook.secret).map(|_| ()),
+                crate::webhooks::check_events(&hook.events).map(|_| ()),
+            ];
+            if let Some(Err(reason)) = checks.into_iter().find(Result::is_err) {
+                return Err(("webhooks", format!("{entry}: {reason}")));
+            }
+            if !urls.insert(hook.url.as_str()) {
+                return Err((
+                    "webhooks",
+                    format!("{entry}: the URL is already configured by an earlier entry"),
+                ));
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err((
                 "log.level",
@@ -775,6 +849,9 @@ pub fn parse_ip_block(text: &str) -> Option<ipnet::IpNet> {
         .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
+/// The longest wait between two webhook attempts: a day.
+const MAX_RETRY_SECS: u64 = 86_400;
+
 /// Settings that hold secrets: `viva config` says where they are set, never what they are.
 const SECRETS: &[(&str, &str)] = &[
     ("server", "api_key"),
@@ -819,6 +896,12 @@ impl Config {
                 .iter_mut()
                 .for_each(|trunk| masked(trunk, "password"));
         }
+        if let Some(hooks) = table
+            .get_mut("webhooks")
+            .and_then(toml::Value::as_array_mut)
+        {
+            hooks.iter_mut().for_each(|hook| masked(hook, "secret"));
+        }
         if let Some(servers) = table
             .get_mut("webrtc")
             .and_then(|s| s.get_mut("ice_servers"))
@@ -861,16 +944,27 @@ fn source_of(provenance: &Provenance, field: &str, file_name: &str) -> String {
     )
 }
 
-/// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has.
+/// `VIVA_STT_THREADS` -> (`stt`, `threads`), for the sections this config has (a section's
+/// name may have an underscore: `VIVA_WEBHOOK_DELIVERY_RETRY_SECS`).
 fn env_setting(name: &str) -> Option<(String, String)> {
     const SECTIONS: &[&str] = &[
-        "server", "models", "stt", "tts", "llm", "webrtc", "sip", "cpaas", "pin", "log",
+        "server",
+        "models",
+        "stt",
+        "tts",
+        "llm",
+        "webrtc",
+        "sip",
+        "cpaas",
+        "pin",
+        "log",
+        "webhook_delivery",
     ];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
-    let (section, key) = rest.split_once('_')?;
-    SECTIONS
-        .contains(&section)
-        .then(|| (section.to_owned(), key.to_owned()))
+    SECTIONS.iter().find_map(|section| {
+        let key = rest.strip_prefix(section)?.strip_prefix('_')?;
+        (!key.is_empty()).then(|| ((*section).to_owned(), key.to_owned()))
+    })
 }
 
 /// Environment values are TOML literals when they parse as one (`4`, `true`), else strings.
@@ -1033,6 +1127,68 @@ mod tests {
         assert_eq!(err.field, "server.trusted_proxies");
         let err = load("[pin]\nfailures_per_hour = 0\n", &[]).unwrap_err();
         assert_eq!(err.field, "pin.failures_per_hour");
+    }
+
+    #[test]
+    fn webhooks_are_checked_and_their_secrets_masked() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let text = format!(
+            "[[webhooks]]\nurl = \"https://ats.example/hooks\"\nsecret = \"{secret}\"\n\
+             events = [\"interview.completed\"]\n[[webhooks]]\nurl = \"http://10.0.0.5/v\"\n\
+             secret = \"{secret}\"\n"
+        );
+        let (config, provenance) =
+            load(&text, &[("VIVA_WEBHOOK_DELIVERY_RETRY_SECS", "[1, 2]")]).unwrap();
+        assert_eq!(config.webhooks.len(), 2);
+        assert_eq!(config.webhooks[0].events, ["interview.completed"]);
+        assert!(config.webhooks[1].events.is_empty(), "missing: every type");
+        assert_eq!(config.webhook_delivery.retry_secs, [1, 2]);
+        assert_eq!(config.webhook_delivery.timeout_secs, 10);
+        let shown = config.to_masked_toml(&provenance);
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("[[webhooks]]"), "{shown}");
+
+        for (bad, reason) in [
+            ("url = \"ftp://ats.example/\"", "http:// or https://"),
+            (
+                "url = \"https://a.example/\"\nevents = [\"interview.done\"]",
+                "interview.done",
+            ),
+            (
+                "url = \"https://a.example/\"\nsecret = \"whsec_c2hvcnQ=\"",
+                "24 to 64 bytes",
+            ),
+        ] {
+            let text = format!("[[webhooks]]\nsecret = \"{secret}\"\n{bad}\n");
+            let text = if bad.contains("secret") {
+                format!("[[webhooks]]\n{bad}\n")
+            } else {
+                text
+            };
+            let err = load(&text, &[]).unwrap_err();
+            assert_eq!(err.source, "/srv/viva/config/viva.toml", "{err}");
+            assert_eq!(err.field, "webhooks", "{err}");
+            assert!(err.reason.starts_with("entry 1 ("), "{err}");
+            assert!(err.reason.contains(reason), "{bad}: {err}");
+        }
+        let twice = format!(
+            "[[webhooks]]\nurl = \"https://a.example/\"\nsecret = \"{secret}\"\n\
+             [[webhooks]]\nurl = \"https://a.example/\"\nsecret = \"{secret}\"\n"
+        );
+        let err = load(&twice, &[]).unwrap_err();
+        assert!(
+            err.reason.contains("entry 2") && err.reason.contains("already"),
+            "{err}"
+        );
+        let err = load("[[webhooks]]\nurl = \"https://a.example/\"\n", &[]).unwrap_err();
+        assert_eq!(err.field, "webhooks[0]", "{err}");
+        assert!(err.reason.contains("secret"), "{err}");
+        let err = load("", &[("VIVA_WEBHOOK_DELIVERY_RETRY_SECS", "[5, 0]")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable VIVA_WEBHOOK_DELIVERY_RETRY_SECS: webhook_delivery.retry_secs: \
+             0 is not a wait between 1 and 86400 seconds"
+        );
     }
 
     #[test]

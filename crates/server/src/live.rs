@@ -22,6 +22,7 @@ use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::{JobFile, Jobs};
 use crate::metrics::Metrics;
+use crate::webhooks::Webhooks;
 
 /// Why a connection may not join.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ pub struct LiveInterviews {
     conclusions: Arc<Conclusions>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    webhooks: Arc<Webhooks>,
     calls: Mutex<HashMap<String, Arc<LiveCall>>>,
     /// Which connection holds each interview: one tab or phone call at a time.
     claims: Mutex<HashMap<String, ConnectionId>>,
@@ -90,6 +92,7 @@ impl LiveInterviews {
         conclusions: Arc<Conclusions>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
+        webhooks: Arc<Webhooks>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -98,6 +101,7 @@ impl LiveInterviews {
             conclusions,
             config,
             metrics,
+            webhooks,
             calls: Mutex::new(HashMap::new()),
             claims: Mutex::new(HashMap::new()),
         })
@@ -191,6 +195,9 @@ impl LiveInterviews {
                 .running(&interview.id, carrier, rate)?
                 .ok_or(JoinError::Refused(Refusal::Ended));
         }
+        if let Ok(Some(started)) = self.store.interview(&interview.id).await {
+            self.webhooks.started(&started).await;
+        }
         let started = match self.jobs.read(&interview.job) {
             Ok(job_file) => {
                 self.record_job_version(interview, &job_file).await;
@@ -202,6 +209,7 @@ impl LiveInterviews {
             let reason = format!("{err:#}");
             tracing::error!(interview_id = %interview.id, %reason, "cannot start the interview");
             let store = self.store.clone();
+            let webhooks = Arc::clone(&self.webhooks);
             let id = interview.id.clone();
             tokio::spawn(async move {
                 let ending = Ending {
@@ -211,7 +219,11 @@ impl LiveInterviews {
                     duration_ms: Some(0),
                     failure: Some(reason),
                 };
-                let _ = store.finish(&id, &ending).await;
+                if store.finish(&id, &ending).await.is_ok()
+                    && let Ok(Some(failed)) = store.interview(&id).await
+                {
+                    webhooks.ended(&failed, None).await;
+                }
             });
             JoinError::Failed(err)
         })

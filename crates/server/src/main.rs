@@ -29,6 +29,7 @@ mod serve;
 mod simulate;
 mod state;
 mod transcribe;
+mod webhooks;
 mod workspace;
 
 use std::process::ExitCode;

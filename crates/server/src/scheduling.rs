@@ -110,6 +110,7 @@ pub async fn schedule(state: &AppState, invitation: Invitation) -> Result<Interv
         .set_interview_job_version(&interview.id, version)
         .await?;
     tracing::info!(interview_id = %interview.id, job = %interview.job, job_version = version, "interview scheduled");
+    state.webhooks.scheduled(&interview).await;
     Ok(interview)
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use viva_call::SpeechEngines;
 use viva_call::prompt::PromptAudio;
 use viva_interview::Embedder;
-use viva_store::{PIN_DIGITS, Store};
+use viva_store::{NewEndpoint, PIN_DIGITS, Store, Timestamp};
 use viva_transport_sip::SipEndpoint;
 
 use crate::attempts::{AttemptPolicy, Attempts};
@@ -32,6 +32,7 @@ use crate::peer::{ClientAddr, TrustedProxies};
 use crate::pins::PinGate;
 use crate::secrets::Secrets;
 use crate::state::{AppState, CredentialRefusal};
+use crate::webhooks::Webhooks;
 
 /// Wrong API keys and CPaaS tokens per source address: a few for typos, then a wait that
 /// doubles. The keys are 256-bit random, so this bounds the load of a guessing flood rather
@@ -72,10 +73,30 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         .await
         .context("cannot record the versions of the job files")?;
     let metrics = Arc::new(Metrics::default());
+
+    // Bound before interviews a crash left behind are finished: the events that say so carry
+    // links built from the address.
+    let listener = tokio::net::TcpListener::bind(config.server.http)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (server.http): is another server using it?",
+                config.server.http
+            )
+        })?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let public_url: Arc<str> = if config.server.public_url.is_empty() {
+        format!("http://{addr}").into()
+    } else {
+        config.server.public_url.trim_end_matches('/').into()
+    };
+    let webhooks = start_webhooks(&config, &store, &public_url).await?;
+
     let conclusions = Arc::new(Conclusions::new(
         store.clone(),
         Arc::clone(&jobs),
         Arc::clone(&config),
+        Arc::clone(&webhooks),
     ));
     conclusions.recover().await?;
     let live = LiveInterviews::new(
@@ -85,6 +106,7 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         conclusions,
         Arc::clone(&config),
         Arc::clone(&metrics),
+        Arc::clone(&webhooks),
     );
 
     let (sip, incoming_calls) = match config.sip.enabled {
@@ -97,20 +119,6 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         false => (None, None),
     };
 
-    let listener = tokio::net::TcpListener::bind(config.server.http)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (server.http): is another server using it?",
-                config.server.http
-            )
-        })?;
-    let addr: SocketAddr = listener.local_addr()?;
-    let public_url = if config.server.public_url.is_empty() {
-        format!("http://{addr}")
-    } else {
-        config.server.public_url.trim_end_matches('/').to_owned()
-    };
     let state = AppState {
         store,
         jobs,
@@ -132,8 +140,9 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
                 .collect(),
         ),
         config: Arc::clone(&config),
-        public_url: public_url.into(),
+        public_url,
         connections: Arc::new(AtomicU64::new(1)),
+        webhooks,
     };
     if let (Some(sip), Some(incoming)) = (&sip, incoming_calls) {
         let addrs: Vec<String> = [
@@ -165,6 +174,30 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         sip.shutdown().await;
     }
     served
+}
+
+/// Makes the config file's webhook endpoints the database's and starts delivering.
+async fn start_webhooks(
+    config: &Config,
+    store: &Store,
+    public_url: &Arc<str>,
+) -> anyhow::Result<Arc<Webhooks>> {
+    let endpoints: Vec<NewEndpoint> = config
+        .webhooks
+        .iter()
+        .map(|hook| NewEndpoint {
+            url: hook.url.clone(),
+            secret: hook.secret.clone(),
+            events: hook.events.clone(),
+        })
+        .collect();
+    store
+        .sync_config_endpoints(&endpoints, Timestamp::now())
+        .await
+        .context("cannot store the webhook endpoints of the config file ([[webhooks]])")?;
+    let webhooks = Webhooks::new(store.clone(), Arc::clone(public_url));
+    tokio::spawn(Arc::clone(&webhooks).deliver(config.webhook_delivery.clone()));
+    Ok(webhooks)
 }
 
 /// Opens (creating if needed) the data directory and the database.

@@ -20,6 +20,7 @@ use crate::live::LiveInterviews;
 use crate::metrics::{Metrics, Secret};
 use crate::peer::TrustedProxies;
 use crate::pins::PinGate;
+use crate::webhooks::Webhooks;
 
 /// The application's state; cheap to clone.
 #[derive(Clone)]
@@ -48,6 +49,8 @@ pub struct AppState {
     /// Numbers the connections (signalling sockets, phone calls), so a live call knows which
     /// one carries it.
     pub connections: Arc<AtomicU64>,
+    /// Events for the ATS: queued where they happen, delivered by the webhook worker.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl FromRef<AppState> for TrustedProxies {

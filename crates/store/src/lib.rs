@@ -16,6 +16,7 @@ mod listing;
 #[cfg(test)]
 mod tests;
 mod timestamp;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -38,6 +39,9 @@ pub use interview::{
 pub use job_versions::{Author, JobVersion, Recorded};
 pub use listing::{DecisionFilter, Filter, Listed, Sort};
 pub use timestamp::{Timestamp, TimestampError};
+pub use webhooks::{
+    Attempt, ClaimedDelivery, Delivery, DeliveryStatus, Endpoint, NewEndpoint, WebhookMessage,
+};
 
 /// The directory under the data directory that holds one directory per interview.
 const INTERVIEWS_DIR: &str = "interviews";
@@ -725,6 +729,13 @@ fn migrator() -> Migrator {
             "decisions".into(),
             MigrationType::Simple,
             include_str!("../migrations/0005_decisions.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            6,
+            "webhooks".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0006_webhooks.sql").into_sql_str(),
             false,
         ),
         Migration::new(

@@ -170,6 +170,11 @@ on_both_databases!(
     job_versions_are_added_only_on_change,
     racing_job_versions_get_distinct_numbers,
     interviews_record_their_job_version,
+    webhook_messages_go_to_the_endpoints_that_take_them,
+    config_endpoints_are_synced_by_url,
+    webhook_leases_have_one_winner,
+    webhook_attempts_are_recorded_until_delivered_or_failed,
+    old_finished_deliveries_are_pruned,
 );
 
 const JOB: &str = "backend-developer";
@@ -1515,4 +1520,369 @@ async fn interviews_record_their_job_version(db: &Db) {
     let counts = store.interviews_per_job().await.unwrap();
     assert_eq!(counts.len(), 2);
     assert_eq!((counts[JOB], counts["designer"]), (2, 1));
+}
+
+fn message(event_type: &str, n: u32) -> WebhookMessage {
+    WebhookMessage {
+        id: format!("msg_{n}"),
+        event_type: event_type.to_string(),
+        payload: format!("{{\"type\":\"{event_type}\",\"n\":{n}}}"),
+    }
+}
+
+fn endpoint(url: &str, events: &[&str]) -> NewEndpoint {
+    NewEndpoint {
+        url: url.to_string(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+/// 2029-12-31T23:58:20Z: any fixed moment, so due times are exact.
+const NOW_MS: i64 = EXPIRES_MS - 100_000;
+const LEASE: Duration = Duration::from_secs(30);
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(NOW_MS + ms)
+}
+
+async fn webhook_messages_go_to_the_endpoints_that_take_them(db: &Db) {
+    let store = db.open().await;
+    let all = store
+        .create_endpoint(endpoint("https://ats.example/all", &[]), at(0))
+        .await
+        .unwrap();
+    let decisions = store
+        .create_endpoint(
+            endpoint("https://ats.example/decisions", &["decision.recorded"]),
+            at(1),
+        )
+        .await
+        .unwrap();
+    let off = store
+        .create_endpoint(endpoint("https://ats.example/off", &[]), at(2))
+        .await
+        .unwrap();
+    assert!(all.id.starts_with("ep_") && all.enabled && !all.from_config);
+    assert!(store.set_endpoint_enabled(&off.id, false).await.unwrap());
+    assert!(!store.set_endpoint_enabled("ep_nope", false).await.unwrap());
+    let listed = store.endpoints().await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1], decisions, "reads back as made, oldest first");
+    assert!(!listed[2].enabled);
+
+    let scheduled = message("interview.scheduled", 1);
+    assert_eq!(store.enqueue(&scheduled, at(10)).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .enqueue(&message("decision.recorded", 2), at(11))
+            .await
+            .unwrap(),
+        2
+    );
+    let to_all = store.deliveries(&all.id, 10).await.unwrap();
+    let types: Vec<&str> = to_all.iter().map(|d| d.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["decision.recorded", "interview.scheduled"],
+        "newest first"
+    );
+    assert_eq!(to_all[1].message_id, "msg_1");
+    assert_eq!(to_all[1].status, DeliveryStatus::Pending);
+    assert_eq!(to_all[1].attempts, 0);
+    assert_eq!(to_all[1].next_attempt_at, Some(at(10)));
+    assert_eq!(store.deliveries(&decisions.id, 10).await.unwrap().len(), 1);
+    assert!(store.deliveries(&off.id, 10).await.unwrap().is_empty());
+    // The message id is shared by its endpoints' deliveries.
+    let to_decisions = store.deliveries(&decisions.id, 10).await.unwrap();
+    assert_eq!(to_decisions[0].message_id, to_all[0].message_id);
+
+    // The test event goes to the one endpoint asked for, whatever types it takes.
+    assert!(
+        store
+            .enqueue_to(&decisions.id, &message("webhook.test", 3), at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enqueue_to("ep_nope", &message("webhook.test", 4), at(12))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.deliveries(&decisions.id, 10).await.unwrap().len(), 2);
+
+    // A disabled endpoint's pending deliveries wait; deleting one removes its log.
+    assert!(store.set_endpoint_enabled(&all.id, false).await.unwrap());
+    let claimed = store.claim_due(at(20), LEASE, 10).await.unwrap();
+    assert!(
+        claimed.iter().all(|c| c.url.ends_with("/decisions")),
+        "{claimed:?}"
+    );
+    assert_eq!(claimed.len(), 2);
+    assert!(store.delete_endpoint(&all.id).await.unwrap());
+    assert!(!store.delete_endpoint(&all.id).await.unwrap());
+    assert!(store.endpoint(&all.id).await.unwrap().is_none());
+    assert!(store.deliveries(&all.id, 10).await.unwrap().is_empty());
+}
+
+async fn config_endpoints_are_synced_by_url(db: &Db) {
+    let store = db.open().await;
+    let first = [
+        endpoint("https://ats.example/a", &[]),
+        endpoint("https://ats.example/b", &["interview.completed"]),
+    ];
+    store.sync_config_endpoints(&first, at(0)).await.unwrap();
+    // A second node starting from the same file adds nothing twice.
+    db.open()
+        .await
+        .sync_config_endpoints(&first, at(1))
+        .await
+        .unwrap();
+    let listed = store.endpoints().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|e| e.from_config && e.enabled));
+    assert!(listed.iter().all(|e| e.id.starts_with("cfg_")));
+    let b = listed
+        .iter()
+        .find(|e| e.url.ends_with("/b"))
+        .unwrap()
+        .clone();
+    store
+        .enqueue(&message("interview.completed", 1), at(2))
+        .await
+        .unwrap();
+
+    // The file changes: b takes other events and a new secret, a is gone, c is new.
+    let mut changed_b = endpoint("https://ats.example/b", &["decision.recorded"]);
+    changed_b.secret = "whsec_c2Vjb25kIHNlY3JldCBvZiBlbm91Z2ggYnl0ZXM=".to_string();
+    let second = [changed_b.clone(), endpoint("https://ats.example/c", &[])];
+    store.sync_config_endpoints(&second, at(3)).await.unwrap();
+    let listed = store.endpoints().await.unwrap();
+    assert_eq!(listed.len(), 3, "a is kept, disabled, with its log");
+    let by_url = |url: &str| listed.iter().find(|e| e.url == url).unwrap();
+    assert!(!by_url("https://ats.example/a").enabled);
+    let new_b = by_url("https://ats.example/b");
+    assert_eq!(new_b.id, b.id, "the same endpoint");
+    assert_eq!(new_b.secret, changed_b.secret);
+    assert_eq!(new_b.events, ["decision.recorded"]);
+    assert_eq!(store.deliveries(&b.id, 10).await.unwrap().len(), 1);
+    assert!(by_url("https://ats.example/c").enabled);
+}
+
+async fn webhook_leases_have_one_winner(db: &Db) {
+    // Three claimers per round: two on one pool, one on a second store (a second node).
+    let first = db.open().await;
+    let second = db.open().await;
+    first
+        .create_endpoint(endpoint("https://ats.example/hooks", &[]), at(0))
+        .await
+        .unwrap();
+    for round in 0..10 {
+        for n in 0..3 {
+            first
+                .enqueue(&message("interview.scheduled", round * 10 + n), at(0))
+                .await
+                .unwrap();
+        }
+        let barrier = Arc::new(Barrier::new(3));
+        let claimers: Vec<_> = [first.clone(), first.clone(), second.clone()]
+            .into_iter()
+            .map(|store| {
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.claim_due(at(1), LEASE, 10).await.unwrap()
+                })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for claimer in claimers {
+            claimed.extend(claimer.await.unwrap());
+        }
+        let ids: HashSet<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(claimed.len(), 3, "round {round}: {claimed:?}");
+        assert_eq!(ids.len(), 3, "round {round}: a row was claimed twice");
+        for c in &claimed {
+            let delivered = Attempt::Delivered { status: 200 };
+            assert!(first.record_attempt(c, &delivered, at(2)).await.unwrap());
+        }
+    }
+
+    // A lease that runs out lets another node take the row; the first holder's late outcome
+    // is then not recorded.
+    first
+        .enqueue(&message("interview.started", 99), at(0))
+        .await
+        .unwrap();
+    let slow = first.claim_due(at(1), LEASE, 10).await.unwrap();
+    assert_eq!(slow.len(), 1);
+    assert!(
+        second.claim_due(at(2), LEASE, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+    let expired = at(1 + LEASE.as_millis() as i64);
+    let taken = second.claim_due(expired, LEASE, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, slow[0].id);
+    let late = Attempt::Delivered { status: 204 };
+    assert!(
+        !first
+            .record_attempt(&slow[0], &late, expired)
+            .await
+            .unwrap()
+    );
+    assert!(
+        second
+            .record_attempt(&taken[0], &late, expired)
+            .await
+            .unwrap()
+    );
+}
+
+async fn webhook_attempts_are_recorded_until_delivered_or_failed(db: &Db) {
+    let store = db.open().await;
+    let ep = store
+        .create_endpoint(endpoint("http://127.0.0.1:9/hooks", &[]), at(0))
+        .await
+        .unwrap();
+    store
+        .enqueue(&message("interview.completed", 1), at(0))
+        .await
+        .unwrap();
+    let claimed = store.claim_due(at(0), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let c = &claimed[0];
+    assert_eq!((c.attempts, c.message_id.as_str()), (0, "msg_1"));
+    assert_eq!(c.url, ep.url);
+    assert_eq!(c.secret, ep.secret);
+    assert_eq!(c.payload, message("interview.completed", 1).payload);
+    let retry = Attempt::Retry {
+        status: Some(503),
+        error: "HTTP 503: busy".to_string(),
+        at: at(5_000),
+    };
+    assert!(store.record_attempt(c, &retry, at(10)).await.unwrap());
+    let log = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Pending);
+    assert_eq!(log[0].attempts, 1);
+    assert_eq!(log[0].last_status, Some(503));
+    assert_eq!(log[0].last_error.as_deref(), Some("HTTP 503: busy"));
+    assert_eq!(log[0].next_attempt_at, Some(at(5_000)));
+    assert_eq!(log[0].updated_at, at(10));
+
+    // Not due before its time; due at it, with the attempts so far.
+    assert!(
+        store
+            .claim_due(at(4_999), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_due(at(5_000), LEASE, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
+    let refused = Attempt::Retry {
+        status: None,
+        error: "connection refused".to_string(),
+        at: at(6_000),
+    };
+    assert!(
+        store
+            .record_attempt(&again[0], &refused, at(5_001))
+            .await
+            .unwrap()
+    );
+    let log = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!((log[0].attempts, log[0].last_status), (2, None));
+
+    let third = store.claim_due(at(6_000), LEASE, 10).await.unwrap();
+    let failed = Attempt::Failed {
+        status: Some(500),
+        error: "HTTP 500".to_string(),
+    };
+    assert!(
+        store
+            .record_attempt(&third[0], &failed, at(6_001))
+            .await
+            .unwrap()
+    );
+    let log = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Failed);
+    assert_eq!(log[0].attempts, 3);
+    assert_eq!(log[0].next_attempt_at, None);
+    assert!(
+        store
+            .claim_due(at(999_999), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A finished delivery takes no further outcome, even from a stale claim.
+    let delivered = Attempt::Delivered { status: 200 };
+    assert!(
+        !store
+            .record_attempt(&third[0], &delivered, at(6_002))
+            .await
+            .unwrap()
+    );
+
+    store
+        .enqueue(&message("interview.completed", 2), at(7_000))
+        .await
+        .unwrap();
+    let fresh = store.claim_due(at(7_000), LEASE, 10).await.unwrap();
+    assert!(
+        store
+            .record_attempt(&fresh[0], &delivered, at(7_001))
+            .await
+            .unwrap()
+    );
+    let log = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Delivered);
+    assert_eq!((log[0].attempts, log[0].last_status), (1, Some(200)));
+    assert_eq!(log[0].last_error, None);
+}
+
+async fn old_finished_deliveries_are_pruned(db: &Db) {
+    let store = db.open().await;
+    let ep = store
+        .create_endpoint(endpoint("https://ats.example/hooks", &[]), at(0))
+        .await
+        .unwrap();
+    for n in 0..3 {
+        store
+            .enqueue(&message("interview.scheduled", n), at(0))
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_due(at(0), LEASE, 10).await.unwrap();
+    let delivered = Attempt::Delivered { status: 200 };
+    let failed = Attempt::Failed {
+        status: None,
+        error: "refused".to_string(),
+    };
+    let retry = Attempt::Retry {
+        status: None,
+        error: "refused".to_string(),
+        at: at(999_999),
+    };
+    store
+        .record_attempt(&claimed[0], &delivered, at(10))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&claimed[1], &failed, at(20))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&claimed[2], &retry, at(5))
+        .await
+        .unwrap();
+    // Before the delivered one was recorded: nothing is old enough.
+    assert_eq!(store.prune_deliveries(at(10)).await.unwrap(), 0);
+    assert_eq!(store.prune_deliveries(at(15)).await.unwrap(), 1);
+    assert_eq!(store.prune_deliveries(at(1_000_000)).await.unwrap(), 1);
+    let left = store.deliveries(&ep.id, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "a pending delivery stays, however old");
+    assert_eq!(left[0].status, DeliveryStatus::Pending);
 }

@@ -11,6 +11,7 @@ mod jobs;
 mod review;
 pub mod session;
 mod settings;
+mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -54,6 +55,17 @@ pub fn routes() -> Router<AppState> {
             get(settings::keys).post(settings::create_key),
         )
         .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
+        .route(
+            "/settings/webhooks",
+            get(webhooks::page).post(webhooks::add),
+        )
+        .route("/settings/webhooks/{id}", get(webhooks::endpoint))
+        .route("/settings/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/settings/webhooks/{id}/enabled",
+            post(webhooks::set_enabled),
+        )
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
         .route("/login", get(session::login_page).post(session::log_in))
         .route("/logout", post(session::log_out))
         .route("/assets/workspace.css", get(style))
@@ -107,6 +119,10 @@ fn templates() -> &'static Environment<'static> {
             (
                 "job_edit.html",
                 include_str!("../../templates/job_edit.html"),
+            ),
+            (
+                "webhooks.html",
+                include_str!("../../templates/webhooks.html"),
             ),
         ] {
             env.add_template(name, source)
@@ -273,6 +289,7 @@ mod tests {
             "invite.html",
             "users.html",
             "keys.html",
+            "webhooks.html",
         ] {
             templates().get_template(name).unwrap();
         }

@@ -183,20 +183,20 @@ pub async fn decide(
             "This interview does not exist.",
         );
     };
+    let note = form.note.trim();
+    let at = Timestamp::now();
     if let Err(err) = state
         .store
-        .record_decision(
-            &interview.id,
-            &signed_in.user.id,
-            verdict,
-            form.note.trim(),
-            Timestamp::now(),
-        )
+        .record_decision(&interview.id, &signed_in.user.id, verdict, note, at)
         .await
     {
         tracing::error!(error = %err, "cannot record a decision");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    state
+        .webhooks
+        .decided(&interview, verdict, note, &signed_in.user.email, at)
+        .await;
     tracing::info!(interview_id = %interview.id, user = %signed_in.user.email, decision = verdict.as_str(), "decision recorded");
     Redirect::to(&format!("/interviews/{}", interview.id)).into_response()
 }
