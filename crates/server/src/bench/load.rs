@@ -108,9 +108,19 @@ struct RunFigures {
     late: usize,
     cut_short: usize,
     answers: usize,
+    /// Interviewer audio received in long replies, and how long it took to arrive.
+    audio: Duration,
+    arrival: Duration,
     ended_early: Vec<String>,
     wall: Duration,
     server: Option<ServerFigures>,
+}
+
+impl RunFigures {
+    /// How fast the server sent its audio: 1.0 is real time, more is ahead of playback.
+    fn audio_speed(&self) -> Option<f64> {
+        (!self.arrival.is_zero()).then(|| self.audio.as_secs_f64() / self.arrival.as_secs_f64())
+    }
 }
 
 struct ServerFigures {
@@ -162,6 +172,15 @@ async fn run_all(
         say!(args, "\n{stages}");
     }
     for figures in &results {
+        if let Some(speed) = figures.audio_speed() {
+            say!(
+                args,
+                "N = {}: interviewer audio arrived at {speed:.2}x real time ({:.0} s of audio in {:.0} s)",
+                figures.sessions,
+                figures.audio.as_secs_f64(),
+                figures.arrival.as_secs_f64()
+            );
+        }
         for reason in &figures.ended_early {
             say!(
                 args,
@@ -238,6 +257,8 @@ async fn run_one(
         late: 0,
         cut_short: 0,
         answers: 0,
+        audio: Duration::ZERO,
+        arrival: Duration::ZERO,
         ended_early: Vec::new(),
         wall,
         server,
@@ -248,6 +269,8 @@ async fn run_one(
         figures.replies += session.replies;
         figures.late += session.late;
         figures.cut_short += session.cut_short;
+        figures.audio += session.audio;
+        figures.arrival += session.arrival;
         if let Some(reason) = session.ended_early {
             figures
                 .ended_early
@@ -358,6 +381,7 @@ fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
                 "replies": f.replies,
                 "late_audio": f.late,
                 "replies_cut_short": f.cut_short,
+                "interviewer_audio_speed": f.audio_speed(),
                 "calls_ended_early": f.ended_early,
                 "seconds": f.wall.as_secs_f64(),
                 "server": f.server.as_ref().map(|s| json!({
@@ -382,4 +406,105 @@ fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "runs": runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{BenchCommand, Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<BenchLoadArgs, String> {
+        let cli = Cli::try_parse_from(["viva", "bench", "load"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Bench(BenchCommand::Load(args)) => {
+                check(&args).map(|()| args).map_err(|e| e.to_string())
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_with_clear_errors() {
+        let args = parse(&["--sessions", "1,4,8", "--turns", "5"]).unwrap();
+        assert_eq!(args.sessions, [1, 4, 8]);
+        assert_eq!(parse(&[]).unwrap().turns, 10);
+        assert!(
+            parse(&["--sessions", "1,0"])
+                .unwrap_err()
+                .contains("--sessions")
+        );
+        assert!(parse(&["--sessions", "four"]).unwrap_err().contains("four"));
+        assert!(parse(&["--turns", "0"]).unwrap_err().contains("--turns"));
+        assert!(
+            parse(&[
+                "--url",
+                "127.0.0.1:8080",
+                "--api-key",
+                "k",
+                "--stream-token",
+                "t"
+            ])
+            .unwrap_err()
+            .contains("http://")
+        );
+        // A server of one's own needs its secrets, and the secrets need the server.
+        assert!(
+            parse(&["--url", "http://127.0.0.1:8080"])
+                .unwrap_err()
+                .contains("--api-key")
+        );
+        assert!(parse(&["--api-key", "k"]).unwrap_err().contains("--url"));
+    }
+
+    fn figures(latencies_ms: &[u64], server: bool) -> RunFigures {
+        RunFigures {
+            sessions: 4,
+            latencies: latencies_ms
+                .iter()
+                .copied()
+                .map(Duration::from_millis)
+                .collect(),
+            replies: 24,
+            late: 1,
+            cut_short: 0,
+            answers: latencies_ms.len(),
+            audio: Duration::from_secs(60),
+            arrival: Duration::from_secs(59),
+            ended_early: Vec::new(),
+            wall: Duration::from_secs(90),
+            server: server.then(|| ServerFigures {
+                cpu_percent: 64.6,
+                rss_peak_mib: 620.0,
+                hwm_mib: 640.0,
+                stages: vec![StageLatency {
+                    end_of_turn_wait: Some(600),
+                    transcribed: Some(650),
+                    decided: Some(660),
+                    first_audio: Some(740),
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_row_reads_like_the_issue_table() {
+        let latencies: Vec<u64> = (1..=20).map(|n| 1_000 + n * 10).collect();
+        assert_eq!(
+            row(&figures(&latencies, true)),
+            "| 4 | 1.10 / 1.19 s | 1 of 24 replies | 0 | 65 % | 650 MB |"
+        );
+        assert_eq!(
+            row(&figures(&[], false)),
+            "| 4 | - | 1 of 24 replies | 0 | - | - |"
+        );
+        let stages = stage_table(&[figures(&latencies, true)]).unwrap();
+        assert!(
+            stages.ends_with("| 4 | 1 | 600 | 650 | 660 | 740 | 1100 |"),
+            "{stages}"
+        );
+        assert!(stage_table(&[figures(&latencies, false)]).is_none());
+    }
 }

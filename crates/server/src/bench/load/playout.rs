@@ -24,8 +24,9 @@ pub(super) const CUT_SHORT_GAP: Duration = Duration::from_secs(1);
 /// The interviewer's audio of one reply, as played to the caller.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Playout {
-    /// Arrival of the first frame.
+    /// Arrival of the first and of the latest frame.
     first: Option<Duration>,
+    last: Option<Duration>,
     /// When what arrived so far has finished playing.
     playing_until: Option<Duration>,
     /// The next frame starts a new talkspurt (playback was cleared): no hole to count.
@@ -42,6 +43,7 @@ impl Playout {
     pub fn frame(&mut self, at: Duration) {
         self.frames += 1;
         self.first.get_or_insert(at);
+        self.last = Some(at);
         let restart = std::mem::take(&mut self.restart);
         let until = match self.playing_until {
             Some(until) if at <= until => until,
@@ -87,6 +89,15 @@ impl Playout {
         self.frames
     }
 
+    /// From the first frame's arrival to the latest's: with [`frames`](Self::frames), how
+    /// fast the server sends audio (real time: one frame per 20 ms).
+    pub fn arrival_span(&self) -> Duration {
+        match (self.first, self.last) {
+            (Some(first), Some(last)) => last - first,
+            _ => Duration::ZERO,
+        }
+    }
+
     /// The caller heard at least one hole in this reply.
     pub fn was_late(&self) -> bool {
         self.late > 0
@@ -121,6 +132,7 @@ mod tests {
         assert!(!playout.was_late() && !playout.was_cut_short());
         assert_eq!(playout.frames(), 250);
         assert_eq!(playout.first_frame(), Some(ms(1_000)));
+        assert_eq!(playout.arrival_span(), ms(249 * 20 + (249 * 37) % 80));
         // 250 frames of 20 ms starting after the buffer's 100 ms.
         assert_eq!(playout.ends_at(), Some(ms(1_000 + 100 + 5_000)));
     }
@@ -130,6 +142,7 @@ mod tests {
         // Five seconds of audio arriving within 50 ms: the reply is over when it has played.
         let playout = play((0..250).map(|n| 2_000 + n / 5));
         assert!(!playout.was_late());
+        assert_eq!(playout.arrival_span(), ms(49));
         assert_eq!(playout.ends_at(), Some(ms(2_000 + 100 + 5_000)));
         assert!(!playout.is_over(ms(7_100 + 999)));
         assert!(playout.is_over(ms(7_100 + 1_000)));

@@ -20,6 +20,8 @@ use super::playout::{FRAME, Playout};
 /// How long a caller waits for the interviewer to say anything before giving up on the call.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Replies of at least this many frames (2 s) tell the pace the server sends audio at.
+const PACE_FRAMES: usize = 100;
 
 /// What one caller measured.
 #[derive(Debug, Default)]
@@ -30,6 +32,10 @@ pub(super) struct SessionFigures {
     pub replies: usize,
     pub late: usize,
     pub cut_short: usize,
+    /// The interviewer audio of the replies long enough to tell the server's pace by (after
+    /// each reply's first frame), and the time it took to arrive.
+    pub audio: Duration,
+    pub arrival: Duration,
     /// Why the call ended before its answers were all given, if it did.
     pub ended_early: Option<String>,
 }
@@ -42,6 +48,11 @@ impl SessionFigures {
         self.replies += 1;
         self.late += usize::from(reply.was_late());
         self.cut_short += usize::from(reply.was_cut_short());
+        if reply.frames() >= PACE_FRAMES {
+            // The span runs from the first frame's arrival: it covers the audio after it.
+            self.audio += FRAME * (reply.frames() - 1) as u32;
+            self.arrival += reply.arrival_span();
+        }
     }
 }
 
@@ -266,4 +277,50 @@ fn start_event(sid: &str, pin: &str) -> String {
         "streamSid": sid,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller<'static> {
+        Caller {
+            reply: Playout::default(),
+            awaiting_reply: None,
+            answer: None,
+            answered: 0,
+            marks: VecDeque::new(),
+        }
+    }
+
+    #[test]
+    fn a_caller_sends_silence_then_each_answer_frame_once_then_silence() {
+        let answer = Box::leak(Box::new(Answer {
+            frames: (1..=3).map(|n| vec![n; FRAME_BYTES]).collect(),
+        }));
+        let mut caller = caller();
+        let (quiet, last) = caller.next_frame();
+        assert!(quiet.iter().all(|&b| b == SILENCE) && quiet.len() == FRAME_BYTES && !last);
+        caller.answer = Some((answer, 0));
+        let sent: Vec<(u8, bool)> = (0..4)
+            .map(|_| {
+                let (frame, last) = caller.next_frame();
+                (frame[0], last)
+            })
+            .collect();
+        // One frame a tick: 3 frames of speech take 60 ms, the last one is flagged, and
+        // silence follows at once.
+        assert_eq!(sent, [(1, false), (2, false), (3, true), (SILENCE, false)]);
+        assert!(caller.answer.is_none());
+    }
+
+    #[test]
+    fn the_start_event_names_the_interview_by_pin_in_phone_format() {
+        let start: Value = serde_json::from_str(&start_event("MZ1", "0123456789")).unwrap();
+        assert_eq!(start["event"], "start");
+        assert_eq!(start["start"]["customParameters"]["pin"], "0123456789");
+        assert_eq!(start["start"]["mediaFormat"]["encoding"], "audio/x-mulaw");
+        assert_eq!(start["start"]["mediaFormat"]["sampleRate"], 8000);
+        assert_eq!(start["streamSid"], "MZ1");
+    }
 }
