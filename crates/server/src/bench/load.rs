@@ -46,7 +46,7 @@ pub fn run(
     let results = runtime.block_on(async {
         tokio::select! {
             results = run_all(config_file, args, &answers) => results,
-            signal = stopped() => bail!("{signal}: stopped; the server started for the run was stopped too"),
+            signal = stopped() => bail!("{signal}: stopped (with the viva serve it started, if any)"),
         }
     })?;
     if args.json {
