@@ -28,7 +28,8 @@ use self::session::SessionFigures;
 use crate::cli::BenchLoadArgs;
 use crate::config::Config;
 
-/// How often the server's CPU and memory are sampled.
+/// How often the server's resident memory is sampled for its peak (its CPU time is read at
+/// the start and end of a run).
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 pub fn run(
