@@ -7,6 +7,10 @@
 //! - TTS: time to first audio and real-time factor on interview sentences, and the WER of a
 //!   TTS -> STT round trip;
 //! - memory: resident size after loading, with concurrent jobs, and at peak.
+//!
+//! `viva bench load` (in [`load`]) measures whole phone interviews under concurrency instead.
+
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -154,6 +154,42 @@ pub struct SimulateArgs {
 pub enum BenchCommand {
     /// Speech-to-text and text-to-speech latency, speed, accuracy and memory.
     Speech(BenchSpeechArgs),
+    /// Concurrent real-time phone interviews over the CPaaS media stream: response latency
+    /// as a caller measures it, late audio, replies cut short, server CPU and memory.
+    Load(BenchLoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchLoadArgs {
+    /// Concurrent interviews, one run per number in turn (e.g. 1,4,8).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "1")]
+    pub sessions: Vec<usize>,
+    /// Answers each caller gives (each followed by the interviewer's reply).
+    #[arg(long, default_value_t = 10)]
+    pub turns: usize,
+    /// Time between the starts of two callers.
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub stagger_ms: u64,
+    /// The job the interviews are scheduled for.
+    #[arg(long, default_value = "backend-developer")]
+    pub job: String,
+    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`)
+    /// [default: MODELS_DIR/speech-set].
+    #[arg(long, value_name = "DIR")]
+    pub set: Option<PathBuf>,
+    /// A running server to load instead of a `viva serve` started for each run; its CPU,
+    /// memory and latency log are then not measured.
+    #[arg(long, value_name = "URL", requires_all = ["api_key", "stream_token"])]
+    pub url: Option<String>,
+    /// The recruiter API key of the server at --url.
+    #[arg(long, value_name = "KEY", requires = "url")]
+    pub api_key: Option<String>,
+    /// The CPaaS stream token of the server at --url (`viva cpaas-url` shows it).
+    #[arg(long, value_name = "TOKEN", requires = "url")]
+    pub stream_token: Option<String>,
+    /// Print the results as JSON on stdout (the progress and the tables go to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

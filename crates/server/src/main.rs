@@ -77,6 +77,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Say(args) => say::run(config, args),
         Command::Simulate(args) => simulate::run(&config, args),
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
+        Command::Bench(BenchCommand::Load(args)) => {
+            bench::load::run(&config, cli.config.as_deref(), args)
+        }
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),
         Command::ApiKey => {
