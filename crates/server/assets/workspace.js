@@ -12,6 +12,12 @@ document.addEventListener("click", (event) => {
   );
 });
 
+// Forms marked `data-confirm="QUESTION"` ask before they are sent (deleting an endpoint).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
 // Selects marked `data-autosubmit` submit their form when changed.
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();

@@ -4,6 +4,8 @@
 //! cannot leave the jobs directory, job text is shown as text, and interviews record the
 //! version they use.
 
+#[path = "support/forms.rs"]
+mod forms;
 #[path = "support/server.rs"]
 mod server;
 
@@ -15,6 +17,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
+use forms::{escaped, form, hidden};
 use server::{Reply, TestServer};
 use viva_interview::Job;
 use viva_test_support::models::repo_root;
@@ -31,84 +34,9 @@ fn local() -> IpAddr {
     IpAddr::from([127, 0, 0, 1])
 }
 
-/// The value of cookie `name` set by `reply`, if any.
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| {
-            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-            let (n, value) = pair.split_once('=')?;
-            (n == name && !value.is_empty()).then(|| value.to_owned())
-        })
-}
-
-/// The `value` of the hidden input `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {page}"))
-        + marker.len();
-    page[start..start + page[start..].find('"').unwrap()].to_owned()
-}
-
-/// An `application/x-www-form-urlencoded` body, as a browser encodes a form.
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let v: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    b' ' => "+".to_owned(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Text as the pages show it: HTML-escaped as minijinja escapes.
-fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
-        .replace('/', "&#x2f;")
-}
-
 /// Signs `email` in through the sign-in form; returns the session cookie.
 fn session_of(server: &TestServer, email: &str) -> String {
-    let page = server.request_from(local(), "GET", "/login", None, &[], None);
-    let csrf_cookie = set_cookie(&page, "viva_login_csrf").expect("a sign-in CSRF cookie");
-    let reply = server.request_from(
-        local(),
-        "POST",
-        "/login",
-        None,
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &format!("viva_login_csrf={csrf_cookie}")),
-        ],
-        Some(form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf", &hidden(&page.text(), "csrf")),
-        ])),
-    );
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    format!(
-        "viva_session={}",
-        set_cookie(&reply, "viva_session").unwrap()
-    )
+    forms::session_of(server, local(), email, PASSWORD)
 }
 
 /// A signed-in user of the test server.

@@ -4,6 +4,8 @@
 //! the API and the workspace, retries, a crash and restart between attempts, and who may
 //! reach the settings pages.
 
+#[path = "support/forms.rs"]
+mod forms;
 #[path = "support/server.rs"]
 mod server;
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use forms::{escaped as escape, form};
 use serde_json::Value;
 use server::{Reply, TestServer};
 use viva_test_support::models::{cached, repo_root};
@@ -106,19 +109,6 @@ impl Drop for Receiver {
     }
 }
 
-/// The value of cookie `name` set by `reply`, if any.
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| {
-            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-            let (n, value) = pair.split_once('=')?;
-            (n == name && !value.is_empty()).then(|| value.to_owned())
-        })
-}
-
 /// The text between `before` and the next `"` in `page`, unescaped.
 fn attribute(page: &str, before: &str) -> String {
     let start = page
@@ -128,16 +118,6 @@ fn attribute(page: &str, before: &str) -> String {
     unescape(&page[start..start + page[start..].find('"').unwrap()])
 }
 
-/// HTML text as the template engine escaped it (it escapes `/` too).
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
-        .replace('/', "&#x2f;")
-}
-
 fn unescape(html: &str) -> String {
     html.replace("&#x2f;", "/")
         .replace("&#x27;", "'")
@@ -145,25 +125,6 @@ fn unescape(html: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let v: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// A signed-in browser: its session cookie and the session's CSRF token.
@@ -179,28 +140,7 @@ fn sign_in(server: &TestServer, email: &str, role: &str) -> Browser {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let page = server.request_from(local(), "GET", "/login", None, &[], None);
-    let login_cookie = set_cookie(&page, "viva_login_csrf").expect("a sign-in CSRF cookie");
-    let reply = server.request_from(
-        local(),
-        "POST",
-        "/login",
-        None,
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &format!("viva_login_csrf={login_cookie}")),
-        ],
-        Some(form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf", &attribute(&page.text(), "name=\"csrf\" value=\"")),
-        ])),
-    );
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    let cookie = format!(
-        "viva_session={}",
-        set_cookie(&reply, "viva_session").unwrap()
-    );
+    let cookie = forms::session_of(server, local(), email, PASSWORD);
     let home = get(server, &cookie, "/");
     assert_eq!(home.status, 200);
     Browser {

@@ -1,83 +1,20 @@
 //! The recruiter workspace against a real `viva serve`: accounts made with `viva user add`,
 //! signing in and out over HTTP, sessions, CSRF, guessing limits and escaping.
 
+#[path = "support/forms.rs"]
+mod forms;
 #[path = "support/server.rs"]
 mod server;
 
 use std::net::IpAddr;
 
+use forms::{form, hidden, set_cookie, sign_in};
 use server::{Reply, TestServer};
 
 const PASSWORD: &str = "correct horse battery staple";
 
 fn local(n: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, n])
-}
-
-/// The value of cookie `name` set by `reply`, if any.
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| {
-            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-            let (n, value) = pair.split_once('=')?;
-            (n == name && !value.is_empty()).then(|| value.to_owned())
-        })
-}
-
-/// The `value` of the hidden input `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {page}"))
-        + marker.len();
-    page[start..start + page[start..].find('"').unwrap()].to_owned()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let v: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Opens the sign-in page from `from` and posts `email`/`password`; returns the reply.
-fn sign_in(server: &TestServer, from: IpAddr, email: &str, password: &str) -> Reply {
-    let page = server.request_from(from, "GET", "/login", None, &[], None);
-    assert_eq!(page.status, 200);
-    let csrf_cookie = set_cookie(&page, "viva_login_csrf").expect("a sign-in CSRF cookie");
-    let csrf = hidden(&page.text(), "csrf");
-    server.request_from(
-        from,
-        "POST",
-        "/login",
-        None,
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &format!("viva_login_csrf={csrf_cookie}")),
-        ],
-        Some(form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf", &csrf),
-            ("next", "/"),
-        ])),
-    )
 }
 
 #[test]
@@ -235,12 +172,7 @@ fn password_guessing_is_bounded_per_address_and_per_account() {
 
 /// The session cookie of a signed-in `email`.
 fn session_of(server: &TestServer, from: IpAddr, email: &str) -> String {
-    let reply = sign_in(server, from, email, PASSWORD);
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    format!(
-        "viva_session={}",
-        set_cookie(&reply, "viva_session").unwrap()
-    )
+    forms::session_of(server, from, email, PASSWORD)
 }
 
 fn decide(server: &TestServer, session: &str, id: &str, fields: &[(&str, &str)]) -> Reply {
@@ -894,8 +826,18 @@ fn every_route_checks_the_session_the_role_and_the_form_token() {
     // Pages run only their own scripts and are never framed by another site.
     for page in [
         admin.get("/"),
+        admin.get(&format!("/interviews/{id}")),
+        admin.get("/invite"),
+        admin.get("/compare?job=backend-developer"),
+        admin.get("/jobs"),
+        admin.get("/jobs/backend-developer"),
+        admin.get("/jobs/new"),
+        admin.get("/settings/users"),
+        admin.get("/settings/keys"),
+        admin.get("/settings/webhooks"),
         server.request_from(local(2), "GET", "/login", None, &[], None),
     ] {
+        assert_eq!(page.status, 200, "{}", page.text());
         let policy = page.header("content-security-policy").unwrap_or_default();
         assert!(
             policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
