@@ -166,12 +166,7 @@ fn the_api_needs_the_key_and_explains_bad_requests() {
 
 /// Signs a join token the way the server does, with the key it keeps in its database.
 fn sign(server: &TestServer, id: &str, expires_unix: i64) -> String {
-    let key = std::process::Command::new("sqlite3")
-        .arg(server.data_dir.join("viva.db"))
-        .arg("SELECT value FROM settings WHERE name = 'link_signing_key'")
-        .output()
-        .expect("sqlite3 runs");
-    let key = String::from_utf8(key.stdout).unwrap();
+    let key = server.stored_setting("link_signing_key");
     let payload = format!("{id}.{expires_unix}");
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.trim().as_bytes()).unwrap();
     mac.update(payload.as_bytes());

@@ -387,6 +387,24 @@ impl TestServer {
         }
     }
 
+    /// A value the server keeps in its database's `settings` table (e.g. the link-signing
+    /// key), read with the database's own client, whichever database it runs on.
+    pub fn stored_setting(&self, name: &str) -> String {
+        let sql = format!("SELECT value FROM settings WHERE name = '{name}'");
+        let output = match &self.postgres {
+            Some(database) => Command::new("psql")
+                .args([&database.url(), "-tA", "-c", &sql])
+                .output(),
+            None => Command::new("sqlite3")
+                .arg(self.data_dir.join("viva.db"))
+                .arg(&sql)
+                .output(),
+        }
+        .expect("the database client runs");
+        assert!(output.status.success(), "{sql}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// Runs `viva user add EMAIL --role ROLE --password-stdin` on this server's data directory.
     pub fn add_user(&self, email: &str, role: &str, password: &str) -> std::process::Output {
         use std::io::Write;
