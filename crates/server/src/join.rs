@@ -31,12 +31,14 @@ const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 const MAX_SIGNAL_BYTES: usize = 64 * 1024;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/join/{token}", get(page))
-        .route("/join/{token}/details", get(details))
-        .route("/join/{token}/signal", get(signal))
-        .route("/assets/candidate.js", get(script))
-        .route("/assets/candidate.css", get(style))
+    crate::page_headers::secured(
+        Router::new()
+            .route("/join/{token}", get(page))
+            .route("/join/{token}/details", get(details))
+            .route("/join/{token}/signal", get(signal))
+            .route("/assets/candidate.js", get(script))
+            .route("/assets/candidate.css", get(style)),
+    )
 }
 
 /// Checks a join token and the interview's state: who may join right now.

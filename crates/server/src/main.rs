@@ -19,6 +19,7 @@ mod live;
 mod media_stream;
 mod metrics;
 mod models;
+mod page_headers;
 mod peer;
 mod phone;
 mod pins;

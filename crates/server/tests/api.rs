@@ -185,6 +185,12 @@ fn candidate_links_are_signed_and_expire() {
 
     let page = server.request("GET", join_url, None, &[], None);
     assert_eq!(page.status, 200);
+    // The candidate's page runs only its own script and is never framed by another site.
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
     assert!(
         page.text().contains("id=\"start\""),
         "the page has a start button"

@@ -17,13 +17,12 @@ use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::Serialize;
-use tower_http::set_header::SetResponseHeaderLayer;
 use viva_store::Timestamp;
 
 use crate::state::AppState;
@@ -31,70 +30,50 @@ use session::SignedIn;
 
 /// The workspace's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(interviews::list))
-        .route("/interviews/{id}", get(review::page))
-        .route("/interviews/{id}/decision", post(review::decide))
-        .route("/interviews/{id}/dial", post(invite::dial))
-        .route("/compare", get(compare::page))
-        .route("/invite", get(invite::page).post(invite::invite))
-        .route(
-            "/invite/csv",
-            post(invite::invite_csv)
-                // The file and the form's few small fields.
-                .layer(DefaultBodyLimit::max(invite::MAX_CSV_BYTES + 16 * 1024)),
-        )
-        .route(
-            "/settings/users",
-            get(settings::users).post(settings::add_user),
-        )
-        .route("/settings/users/{id}/role", post(settings::set_role))
-        .route("/settings/users/{id}/disable", post(settings::disable_user))
-        .route(
-            "/settings/keys",
-            get(settings::keys).post(settings::create_key),
-        )
-        .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
-        .route(
-            "/settings/webhooks",
-            get(webhooks::page).post(webhooks::add),
-        )
-        .route("/settings/webhooks/{id}", get(webhooks::endpoint))
-        .route("/settings/webhooks/{id}/test", post(webhooks::send_test))
-        .route(
-            "/settings/webhooks/{id}/enabled",
-            post(webhooks::set_enabled),
-        )
-        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
-        .route("/login", get(session::login_page).post(session::log_in))
-        .route("/logout", post(session::log_out))
-        .route("/assets/workspace.css", get(style))
-        .route("/assets/review.js", get(review_script))
-        .merge(jobs::routes())
-        .route("/assets/workspace.js", get(workspace_script))
-        // Defence in depth beside escaping every value: no script but the pages' own files
-        // runs, no other site frames the pages (clickjacking a decision), forms post only
-        // here.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
+    crate::page_headers::secured(
+        Router::new()
+            .route("/", get(interviews::list))
+            .route("/interviews/{id}", get(review::page))
+            .route("/interviews/{id}/decision", post(review::decide))
+            .route("/interviews/{id}/dial", post(invite::dial))
+            .route("/compare", get(compare::page))
+            .route("/invite", get(invite::page).post(invite::invite))
+            .route(
+                "/invite/csv",
+                post(invite::invite_csv)
+                    // The file and the form's few small fields.
+                    .layer(DefaultBodyLimit::max(invite::MAX_CSV_BYTES + 16 * 1024)),
+            )
+            .route(
+                "/settings/users",
+                get(settings::users).post(settings::add_user),
+            )
+            .route("/settings/users/{id}/role", post(settings::set_role))
+            .route("/settings/users/{id}/disable", post(settings::disable_user))
+            .route(
+                "/settings/keys",
+                get(settings::keys).post(settings::create_key),
+            )
+            .route("/settings/keys/{id}/revoke", post(settings::revoke_key))
+            .route(
+                "/settings/webhooks",
+                get(webhooks::page).post(webhooks::add),
+            )
+            .route("/settings/webhooks/{id}", get(webhooks::endpoint))
+            .route("/settings/webhooks/{id}/test", post(webhooks::send_test))
+            .route(
+                "/settings/webhooks/{id}/enabled",
+                post(webhooks::set_enabled),
+            )
+            .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
+            .route("/login", get(session::login_page).post(session::log_in))
+            .route("/logout", post(session::log_out))
+            .route("/assets/workspace.css", get(style))
+            .route("/assets/review.js", get(review_script))
+            .merge(jobs::routes())
+            .route("/assets/workspace.js", get(workspace_script)),
+    )
 }
-
-/// What the pages may load and who may frame them. Inline styles are allowed (score bars set
-/// their width); inline scripts are not.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; media-src 'self'; \
-     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
 
 /// The templates, parsed once.
 fn templates() -> &'static Environment<'static> {
