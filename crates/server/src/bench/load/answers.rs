@@ -1,5 +1,10 @@
 //! The callers' answers: real read speech from the speech set, trimmed to its voiced part and
-//! turned into what a phone line carries (8 kHz G.711 mu-law, 20 ms a frame).
+//! turned into what a phone line carries (8 kHz G.711 mu-law, 20 ms a frame), with the frame
+//! where the speaker really stops.
+//!
+//! Latency is measured from that real end of speech, not from the end of the clip: the clip
+//! keeps the VAD's padding and the voice's fading tail, and counting from there would flatter
+//! the server by a few hundred milliseconds.
 
 use std::path::Path;
 
@@ -13,10 +18,17 @@ pub(super) const FRAME_BYTES: usize = (PHONE_RATE / 50) as usize;
 /// mu-law's code for a zero sample: what a phone sends while its caller is silent.
 pub(super) const SILENCE: u8 = 0xFF;
 
-/// One answer as 20 ms mu-law frames; the last holds the end of the speech.
+/// A frame quieter than the answer's loudest by this much is no longer speech...
+const SPEECH_RANGE_DB: f32 = 30.0;
+/// ...nor is one within this much of the recording's own noise floor (its quietest tenth).
+const ABOVE_FLOOR_DB: f32 = 10.0;
+
+/// One answer as 20 ms mu-law frames (its fading tail included).
 #[derive(Debug)]
 pub(super) struct Answer {
     pub frames: Vec<Vec<u8>>,
+    /// The frame that holds the real end of the speech.
+    pub speech_end: usize,
 }
 
 /// Every clip of the speech set at `dir`, as answers.
@@ -25,9 +37,9 @@ pub(super) fn load(dir: &Path) -> anyhow::Result<Vec<Answer>> {
         .into_iter()
         .map(|clip| {
             let narrow = resample(&clip.samples, VAD_SAMPLE_RATE, PHONE_RATE)?;
-            Ok(Answer {
-                frames: mulaw_frames(&narrow),
-            })
+            let frames = mulaw_frames(&narrow);
+            let speech_end = speech_end_frame(&clip.samples, VAD_SAMPLE_RATE).min(frames.len() - 1);
+            Ok(Answer { frames, speech_end })
         })
         .collect()
 }
@@ -44,6 +56,29 @@ pub(super) fn mulaw_frames(samples: &[f32]) -> Vec<Vec<u8>> {
             frame
         })
         .collect()
+}
+
+/// The 20 ms frame of `samples` (at `rate`) where the speech ends: the last one loud enough
+/// to be voice rather than its decay or the room.
+pub(super) fn speech_end_frame(samples: &[f32], rate: u32) -> usize {
+    let frame = (rate / 50) as usize;
+    let levels: Vec<f32> = samples
+        .chunks(frame)
+        .map(|chunk| {
+            let power = chunk.iter().map(|s| s * s).sum::<f32>() / chunk.len() as f32;
+            10.0 * power.max(1e-12).log10()
+        })
+        .collect();
+    let mut sorted = levels.clone();
+    sorted.sort_by(f32::total_cmp);
+    let (Some(&loudest), Some(&floor)) = (sorted.last(), sorted.get(sorted.len() / 10)) else {
+        return 0;
+    };
+    let threshold = (loudest - SPEECH_RANGE_DB).max(floor + ABOVE_FLOOR_DB);
+    levels
+        .iter()
+        .rposition(|&level| level >= threshold)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -70,5 +105,28 @@ mod tests {
                 "sample {n}: {sample} for {expected}"
             );
         }
+    }
+
+    #[test]
+    fn speech_ends_where_the_voice_stops_not_where_the_clip_does() {
+        // 1 s of quiet room, 1 s of "voice", a 100 ms decay, then 0.5 s of room again.
+        let rate = 16_000;
+        let mut noise = 12_345u32;
+        let mut room = |n: usize, level: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    level * ((noise >> 8) as f32 / (1 << 24) as f32 - 0.5)
+                })
+                .collect()
+        };
+        let mut samples = room(16_000, 0.002);
+        samples.extend((0..16_000).map(|n| 0.3 * (n as f32 * 0.1).sin()));
+        samples.extend(room(1_600, 0.05));
+        samples.extend(room(8_000, 0.002));
+        // The voice fills frames 50..100; the decay (-20 dB) is still voice-like, the room
+        // after it is not.
+        assert_eq!(speech_end_frame(&samples, rate), 104);
+        assert_eq!(speech_end_frame(&[], rate), 0);
     }
 }

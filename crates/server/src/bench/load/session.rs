@@ -26,7 +26,8 @@ const PACE_FRAMES: usize = 100;
 /// What one caller measured.
 #[derive(Debug, Default)]
 pub(super) struct SessionFigures {
-    /// Per answer: from its last voiced frame sent to the interviewer's first frame received.
+    /// Per answer: from the frame where its speech ends to the interviewer's first frame
+    /// received.
     pub latencies: Vec<Duration>,
     /// Replies heard (the opening included), and how many had holes or were cut short.
     pub replies: usize,
@@ -174,7 +175,7 @@ async fn call(
                 if caller.awaiting_reply.is_none() && caller.reply.first_frame().is_none() && now > REPLY_TIMEOUT {
                     break Err(format!("the interviewer said nothing within {} s", REPLY_TIMEOUT.as_secs()));
                 }
-                let (payload, last_voiced) = caller.next_frame();
+                let (payload, speech_ended) = caller.next_frame();
                 let media = json!({
                     "event": "media",
                     "sequenceNumber": (chunk + 3).to_string(),
@@ -190,9 +191,9 @@ async fn call(
                 if let Err(e) = sink.send(send(media.to_string())).await {
                     break Err(format!("the server closed the stream: {e}"));
                 }
-                if last_voiced {
-                    // The end of the answer: the reply heard so far is complete, the next
-                    // one's latency runs from here.
+                if speech_ended {
+                    // The end of the answer's speech (its tail still follows): the reply heard
+                    // so far is complete, the next one's latency runs from here.
                     figures.count(&caller.reply);
                     caller.reply = Playout::default();
                     caller.awaiting_reply = Some(started.elapsed());
@@ -240,7 +241,7 @@ async fn call(
 struct Caller<'a> {
     /// The interviewer's reply being heard.
     reply: Playout,
-    /// When the last answer's last voiced frame was sent, until the reply's first frame.
+    /// When the last answer's speech ended, until the reply's first frame.
     awaiting_reply: Option<Duration>,
     /// The answer being spoken and its next frame.
     answer: Option<(&'a Answer, usize)>,
@@ -250,7 +251,7 @@ struct Caller<'a> {
 }
 
 impl<'a> Caller<'a> {
-    /// The frame to send now, and whether it is the answer's last voiced one.
+    /// The frame to send now, and whether the answer's speech ends in it.
     fn next_frame(&mut self) -> (&'a [u8], bool) {
         const QUIET: [u8; FRAME_BYTES] = [SILENCE; FRAME_BYTES];
         let Some((answer, next)) = self.answer else {
@@ -258,7 +259,7 @@ impl<'a> Caller<'a> {
         };
         let last = next + 1 == answer.frames.len();
         self.answer = (!last).then_some((answer, next + 1));
-        (&answer.frames[next], last)
+        (&answer.frames[next], next == answer.speech_end)
     }
 }
 
@@ -296,21 +297,25 @@ mod tests {
     #[test]
     fn a_caller_sends_silence_then_each_answer_frame_once_then_silence() {
         let answer = Box::leak(Box::new(Answer {
-            frames: (1..=3).map(|n| vec![n; FRAME_BYTES]).collect(),
+            frames: (1..=4).map(|n| vec![n; FRAME_BYTES]).collect(),
+            speech_end: 2,
         }));
         let mut caller = caller();
         let (quiet, last) = caller.next_frame();
         assert!(quiet.iter().all(|&b| b == SILENCE) && quiet.len() == FRAME_BYTES && !last);
         caller.answer = Some((answer, 0));
-        let sent: Vec<(u8, bool)> = (0..4)
+        let sent: Vec<(u8, bool)> = (0..5)
             .map(|_| {
-                let (frame, last) = caller.next_frame();
-                (frame[0], last)
+                let (frame, ended) = caller.next_frame();
+                (frame[0], ended)
             })
             .collect();
-        // One frame a tick: 3 frames of speech take 60 ms, the last one is flagged, and
-        // silence follows at once.
-        assert_eq!(sent, [(1, false), (2, false), (3, true), (SILENCE, false)]);
+        // One frame a tick: the frame where the speech ends is flagged, the tail follows, and
+        // silence after it at once.
+        assert_eq!(
+            sent,
+            [(1, false), (2, false), (3, true), (4, false), (SILENCE, false)]
+        );
         assert!(caller.answer.is_none());
     }
 
