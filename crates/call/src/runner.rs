@@ -27,10 +27,9 @@ use crate::dialogue::{Dialogue, Reply, Turn, TurnSink};
 use crate::latency::TurnLatency;
 use crate::port::{Call, CallInput, CallOutput};
 
-/// How many upcoming lines are synthesized ahead at each chance, and how many are kept: an
-/// interview asks a few dozen questions, each a few seconds of audio.
+/// How many upcoming lines are synthesized into the voice cache at each chance (those already
+/// there cost nothing).
 const PREPARE_AHEAD: usize = 3;
-const CACHED_LINES: usize = 16;
 /// The recording is made durable about once a second of audio.
 const FLUSH_EVERY: usize = VAD_SAMPLE_RATE as usize;
 
@@ -112,7 +111,6 @@ async fn run(
         sink: setup.transcript,
         recorder,
         speaking: HashMap::new(),
-        cache: VoiceCache::default(),
         preparing: false,
         summary: CallSummary {
             ended: CallEnd::HungUp,
@@ -172,7 +170,8 @@ enum Done {
     VoiceEnd {
         line: LineId,
     },
-    Prepared(Vec<(String, Vec<SpokenSentence>)>),
+    /// The upcoming lines are in the voice cache.
+    Prepared,
 }
 
 enum DialogueCall {
@@ -199,7 +198,6 @@ struct Runner {
     sink: Box<dyn TurnSink>,
     recorder: Option<Recorder>,
     speaking: HashMap<LineId, AbortHandle>,
-    cache: VoiceCache,
     preparing: bool,
     summary: CallSummary,
     failed: Option<CallError>,
@@ -283,12 +281,7 @@ impl Runner {
                 self.speaking.remove(&line);
                 conversation.on_voice_end(line);
             }
-            Done::Prepared(lines) => {
-                self.preparing = false;
-                for (text, sentences) in lines {
-                    self.cache.insert(text, sentences);
-                }
-            }
+            Done::Prepared => self.preparing = false,
         }
     }
 
@@ -382,18 +375,13 @@ impl Runner {
         );
     }
 
-    /// Synthesizes `text`, streaming each sentence as it is ready; the part of it prepared
-    /// ahead of time follows without synthesis.
+    /// Synthesizes `text`, streaming each sentence as it is ready (sentences in the voice
+    /// cache are ready at once).
     fn speak(&mut self, line: LineId, text: &str) {
-        let (fresh, prepared) = self.cache.split(text);
-        tracing::debug!(
-            synthesized = fresh.as_str(),
-            prepared_sentences = prepared.len(),
-            "speaking"
-        );
         let tts = Arc::clone(&self.speech.tts);
         let clock = Arc::clone(&self.clock);
         let work = self.work.clone();
+        let text = text.to_owned();
         let task = tokio::spawn(
             async move {
                 let started = clock.now();
@@ -401,40 +389,26 @@ impl Runner {
                 // Read the stream eagerly (the synthesis thread must never wait for this
                 // task: on a virtual clock time stands still while it runs) and release each
                 // sentence when it is due.
-                let mut stream: SentenceStream = (!fresh.is_empty()).then(|| tts.stream(fresh));
-                let mut prepared = Some(prepared);
+                let mut stream: SentenceStream = Some(tts.stream(text, Instant::now()));
                 let mut due: VecDeque<(Duration, Done)> = VecDeque::new();
                 loop {
-                    if stream.is_none()
-                        && let Some(prepared) = prepared.take()
-                    {
-                        let at = clock.work_done_at(started, busy.elapsed());
-                        for sentence in prepared {
-                            due.push_back((at, Done::Voice { line, sentence }));
-                        }
-                        due.push_back((at, Done::VoiceEnd { line }));
-                    }
-                    let Some(&(at, _)) = due.front() else {
-                        if stream.is_none() {
-                            break;
-                        }
-                        if let Some(item) = recv(&mut stream).await {
-                            due.extend(next_sentence(item, line, clock.as_ref(), started, busy));
-                        }
-                        continue;
-                    };
+                    let next = due.front().map(|&(at, _)| at);
                     tokio::select! {
                         biased;
                         item = recv(&mut stream), if stream.is_some() => {
-                            if let Some(item) = item {
-                                due.extend(next_sentence(item, line, clock.as_ref(), started, busy));
+                            let at = clock.work_done_at(started, busy.elapsed());
+                            match item {
+                                Some(Ok(sentence)) => due.push_back((at, Done::Voice { line, sentence })),
+                                Some(Err(error)) => warn!(%error, "an interviewer sentence could not be synthesized and is skipped"),
+                                None => due.push_back((at, Done::VoiceEnd { line })),
                             }
                         }
-                        () = clock.sleep_until(at) => {
+                        () = clock.sleep_until(next.unwrap_or_default()), if next.is_some() => {
                             if let Some((_, done)) = due.pop_front() {
                                 let _ = work.send(done);
                             }
                         }
+                        else => break,
                     }
                 }
             }
@@ -443,17 +417,14 @@ impl Runner {
         self.speaking.insert(line, task.abort_handle());
     }
 
-    /// Synthesizes the upcoming lines that are not cached yet.
+    /// Puts the next upcoming lines into the voice cache, after everything someone is waiting
+    /// to hear.
     fn prepare(&mut self, lines: Vec<String>) {
-        let missing: Vec<String> = lines
+        let upcoming: Vec<String> = lines
             .into_iter()
-            .filter(|text| !text.trim().is_empty() && !self.cache.contains(text))
+            .filter(|text| !text.trim().is_empty())
             .take(PREPARE_AHEAD)
             .collect();
-        if missing.is_empty() {
-            self.preparing = false;
-            return;
-        }
         let tts = Arc::clone(&self.speech.tts);
         let clock = Arc::clone(&self.clock);
         let work = self.work.clone();
@@ -461,26 +432,18 @@ impl Runner {
             async move {
                 let started = clock.now();
                 let busy = Instant::now();
-                let prepared = tokio::task::spawn_blocking(move || {
-                    missing
-                        .into_iter()
-                        .filter_map(|text| {
-                            match tts.sentences(&text).collect::<Result<Vec<_>, _>>() {
-                                Ok(sentences) => Some((text, sentences)),
-                                Err(error) => {
-                                    warn!(%error, text, "could not prepare a planned line");
-                                    None
-                                }
-                            }
-                        })
-                        .collect::<Vec<_>>()
+                let _ = tokio::task::spawn_blocking(move || {
+                    for text in upcoming {
+                        if let Err(error) = tts.prepare(&text) {
+                            warn!(%error, text, "could not prepare a planned line");
+                        }
+                    }
                 })
-                .await
-                .unwrap_or_default();
+                .await;
                 clock
                     .sleep_until(clock.work_done_at(started, busy.elapsed()))
                     .await;
-                let _ = work.send(Done::Prepared(prepared));
+                let _ = work.send(Done::Prepared);
             }
             .in_current_span(),
         );
@@ -525,65 +488,6 @@ async fn recv(stream: &mut SentenceStream) -> Option<Result<SpokenSentence, TtsE
         *stream = None;
     }
     item
-}
-
-/// A synthesized sentence and when it is due; failed sentences are skipped.
-fn next_sentence(
-    item: Result<SpokenSentence, TtsError>,
-    line: LineId,
-    clock: &dyn Clock,
-    started: Duration,
-    busy: Instant,
-) -> Option<(Duration, Done)> {
-    match item {
-        Ok(sentence) => Some((
-            clock.work_done_at(started, busy.elapsed()),
-            Done::Voice { line, sentence },
-        )),
-        Err(error) => {
-            warn!(%error, "an interviewer sentence could not be synthesized and is skipped");
-            None
-        }
-    }
-}
-
-/// Planned lines synthesized ahead of time, matched against the end of what is to be said
-/// ("Thanks. " + a planned question plays the question from here).
-#[derive(Default)]
-struct VoiceCache {
-    lines: VecDeque<(String, Vec<SpokenSentence>)>,
-}
-
-impl VoiceCache {
-    fn contains(&self, text: &str) -> bool {
-        self.lines.iter().any(|(cached, _)| cached == text.trim())
-    }
-
-    fn insert(&mut self, text: String, sentences: Vec<SpokenSentence>) {
-        let text = text.trim().to_owned();
-        if sentences.is_empty() || self.contains(&text) {
-            return;
-        }
-        if self.lines.len() == CACHED_LINES {
-            self.lines.pop_front();
-        }
-        self.lines.push_back((text, sentences));
-    }
-
-    /// `text` as (the part still to synthesize, the prepared sentences that end it).
-    fn split(&self, text: &str) -> (String, Vec<SpokenSentence>) {
-        let text = text.trim();
-        for (cached, sentences) in &self.lines {
-            let Some(head) = text.strip_suffix(cached.as_str()) else {
-                continue;
-            };
-            let head = head.trim_end();
-            if head.is_empty() || head.ends_with(['.', '?', '!']) {
-                return (head.to_owned(), sentences.clone());
-            }
-        }
-        (text.to_owned(), Vec::new())
-    }
 }
 
 /// Writes the recording on its own thread: flushing waits for the disk, which the call's
@@ -642,32 +546,6 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn sentence(text: &str) -> SpokenSentence {
-        SpokenSentence {
-            text: text.to_owned(),
-            samples: vec![0.1; 10],
-        }
-    }
-
-    #[test]
-    fn cached_lines_end_a_reply_at_a_sentence_boundary() {
-        let mut cache = VoiceCache::default();
-        let question = "How do you decide which data to cache?";
-        cache.insert(question.to_owned(), vec![sentence(question)]);
-        assert!(cache.contains(question));
-
-        let (fresh, prepared) = cache.split(question);
-        assert_eq!((fresh.as_str(), prepared.len()), ("", 1));
-
-        let (fresh, prepared) = cache.split(&format!("Thanks, that helps. {question}"));
-        assert_eq!((fresh.as_str(), prepared.len()), ("Thanks, that helps.", 1));
-
-        // Not a sentence of its own: the whole reply is synthesized.
-        let glued = format!("So tell me, {}", question.to_lowercase());
-        let (fresh, prepared) = cache.split(&glued);
-        assert_eq!((fresh.as_str(), prepared.len()), (glued.as_str(), 0));
-    }
-
     #[test]
     fn a_call_can_move_between_worker_threads() {
         fn requires_send<T: Send>(_: &T) {}
@@ -677,18 +555,5 @@ mod tests {
             requires_send(&call);
         }
         let _ = check;
-    }
-
-    #[test]
-    fn the_cache_keeps_the_latest_lines() {
-        let mut cache = VoiceCache::default();
-        for i in 0..CACHED_LINES + 2 {
-            cache.insert(format!("Question {i}?"), vec![sentence("x")]);
-        }
-        assert!(!cache.contains("Question 0?"));
-        assert!(!cache.contains("Question 1?"));
-        assert!(cache.contains(&format!("Question {}?", CACHED_LINES + 1)));
-        cache.insert("Nothing to say".to_owned(), Vec::new());
-        assert!(!cache.contains("Nothing to say"));
     }
 }

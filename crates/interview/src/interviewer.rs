@@ -203,17 +203,7 @@ impl Interviewer {
         let candidate = candidate_name
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty());
-        let hello = match &candidate {
-            Some(name) => format!("Hello {name}, and thank you for joining."),
-            None => "Hello, and thank you for joining.".to_string(),
-        };
-        let greeting = format!(
-            "{hello} I'm Viva, an AI interviewer, and I'll run your interview for the {} role \
-             today. Before we begin: this call is recorded and transcribed, and the hiring team \
-             will review the recording, the transcript and an AI-generated assessment. It will \
-             take about {} minutes. Are you ready to begin?",
-            job.title, job.duration_minutes
-        );
+        let greeting = greeting_text(&job, candidate.as_deref());
         let done = vec![false; plan.len()];
         let mut interviewer = Interviewer {
             judge,
@@ -304,36 +294,30 @@ impl Interviewer {
         }
         let long = judgement.long_answer || end_ms.saturating_sub(start_ms) > LONG_ANSWER_MS;
         if long {
-            lead.push(
-                "Thank you, that's a lot of useful detail. In the interest of time, let's move on."
-                    .to_string(),
-            );
+            lead.push(LONG_ANSWER.to_string());
         }
 
         match self.current.stage {
             Stage::Greeting => {
                 if judgement.affirmation == Some(false) && !self.current.waited && !long {
                     self.current.waited = true;
-                    return self.say(
-                        TurnKind::Notice,
-                        "No problem, take a moment. Just tell me when you're ready.".to_string(),
-                    );
+                    return self.say(TurnKind::Notice, NOT_READY.to_string());
                 }
-                lead.push("Great, let's begin.".to_string());
+                lead.push(BEGIN.to_string());
                 self.advance(now, lead)
             }
             Stage::Step(index) => match self.plan[index] {
                 Step::Knockout(k) => self.after_knockout(k, &judgement, now, lead),
                 Step::Question(_) | Step::Skill(_) => {
                     if judgement.dont_know && !long {
-                        lead.push("That's fine, thank you for being upfront.".to_string());
+                        lead.push(UPFRONT.to_string());
                     }
                     let follow_up = !long && !judgement.dont_know;
                     self.after_question(text, &judgement, now, lead, follow_up)
                 }
                 Step::Blueprint(b) => {
                     if judgement.dont_know && !long {
-                        lead.push("That's fine, thank you for being upfront.".to_string());
+                        lead.push(UPFRONT.to_string());
                     }
                     self.after_blueprint(b, now, lead, long)
                 }
@@ -359,8 +343,8 @@ impl Interviewer {
             }
             self.current.nudged = true;
             let text = match self.current.stage {
-                Stage::Greeting => "Can you hear me? Just say when you're ready to begin.",
-                _ => "Take your time. Would you like me to repeat the question?",
+                Stage::Greeting => NUDGE_GREETING,
+                _ => NUDGE_QUESTION,
             };
             return Some(self.say(TurnKind::Nudge, text.to_string()));
         }
@@ -368,7 +352,7 @@ impl Interviewer {
             return None;
         }
         self.current.nudged = false;
-        let lead = vec!["Let's move on.".to_string()];
+        let lead = vec![MOVE_ON.to_string()];
         Some(match self.current.stage {
             Stage::Step(index) => match self.plan[index] {
                 // Pre-written blueprint follow-ups are still asked to everyone.
@@ -449,12 +433,8 @@ impl Interviewer {
         if unclear && !self.current.clarified {
             self.current.clarified = true;
             let text = match knockout.rule() {
-                KnockoutRule::MinYears(_) => {
-                    "Roughly how many years would you say that is?".to_string()
-                }
-                KnockoutRule::MustConfirm => {
-                    format!("Just so I have it right: {}", knockout.question)
-                }
+                KnockoutRule::MinYears(_) => HOW_MANY_YEARS.to_string(),
+                KnockoutRule::MustConfirm => confirm_again(&knockout.question),
             };
             self.current.last_asked = text.clone();
             lead.push(text);
@@ -581,9 +561,9 @@ impl Interviewer {
         let time_for_more = self.time_left(now) >= CANDIDATE_QUESTIONS_MS / 2 + CLOSING_RESERVE_MS;
         if self.current.rounds < 3 && time_for_more && (has_question || wants_to_ask) {
             let ask = if wants_to_ask && !has_question {
-                "Of course, go ahead."
+                GO_AHEAD
             } else {
-                "Is there anything else you'd like to ask?"
+                ANYTHING_ELSE
             };
             lead.push(ask.to_string());
             return self.say(TurnKind::CandidateQuestions, lead.join(" "));
@@ -597,7 +577,7 @@ impl Interviewer {
         self.current.repeats += 1;
         if self.current.repeats > MAX_REPEATS {
             self.current.repeats = 0;
-            let lead = vec!["Let's move on to the next question.".to_string()];
+            let lead = vec![NEXT_QUESTION.to_string()];
             return match self.current.stage {
                 Stage::Step(index) => match self.plan[index] {
                     Step::Blueprint(b) => self.after_blueprint(b, now, lead, false),
@@ -620,20 +600,16 @@ impl Interviewer {
             .as_deref()
             .and_then(|id| self.job.item(id))
         {
-            Some(Item::Question(q)) => q.areas.iter().take(2).cloned().collect(),
-            Some(Item::Blueprint(b)) => b.areas.iter().take(2).cloned().collect(),
+            Some(Item::Question(q)) if misunderstood => q.areas.clone(),
+            Some(Item::Blueprint(b)) if misunderstood => b.areas.clone(),
             _ => Vec::new(),
         };
         let text = if interrupted && !judgement.repeat_request {
-            format!("No problem. {question}")
-        } else if misunderstood && areas.len() == 2 {
-            format!(
-                "Sure, let me put it another way. {question} For example, you could talk about \
-                 {} or {}.",
-                areas[0], areas[1]
-            )
+            format!("{NO_PROBLEM} {question}")
+        } else if let Some(example) = for_example(&areas) {
+            format!("{ANOTHER_WAY} {question} {example}")
         } else {
-            format!("Of course. {question}")
+            format!("{OF_COURSE} {question}")
         };
         let kind = if interrupted && !judgement.repeat_request {
             self.current.last_kind
@@ -740,21 +716,7 @@ impl Interviewer {
     }
 
     fn step_question(&self, step: Step) -> String {
-        match step {
-            Step::Knockout(k) => self.job.knockouts[k].question.clone(),
-            Step::Question(q) => self.job.questions[q].text.clone(),
-            Step::Blueprint(b) => self.job.blueprints[b].text.clone(),
-            Step::Skill(s) => format!(
-                "Tell me about a time your work involved {}: what was the problem, and what did \
-                 you do?",
-                inline_name(&self.job.required_skills[s].name)
-            ),
-            Step::CandidateQuestions => {
-                "That's all the questions I have. Do you have any questions about the role or \
-                 the team?"
-                    .to_string()
-            }
-        }
+        step_question(&self.job, step)
     }
 
     /// Records what an answer showed, for choosing catch-up questions when time is short.
@@ -782,19 +744,7 @@ impl Interviewer {
     }
 
     fn closing_text(&self, out_of_time: bool) -> String {
-        let thanks = match &self.candidate {
-            Some(name) => format!("Thank you, {name}, that's the end of our interview."),
-            None => "Thank you, that's the end of our interview.".to_string(),
-        };
-        let time = if out_of_time {
-            "We've reached the end of our time, so let's stop here. "
-        } else {
-            ""
-        };
-        format!(
-            "{time}{thanks} The hiring team will review it and get back to you about next steps. \
-             Have a great day!"
-        )
+        closing_text(self.candidate.as_deref(), out_of_time)
     }
 
     fn finish(&mut self, out_of_time: bool) -> Next {
@@ -826,16 +776,146 @@ impl Interviewer {
 
 /// Polite steer away from a banned topic; the topic itself is never named or discussed.
 const STEER: &str = "I'm sorry, that's not something I can discuss in this interview.";
+/// The fixed things the interviewer says between questions.
+const NOT_READY: &str = "No problem, take a moment. Just tell me when you're ready.";
+const BEGIN: &str = "Great, let's begin.";
+const UPFRONT: &str = "That's fine, thank you for being upfront.";
+const NUDGE_GREETING: &str = "Can you hear me? Just say when you're ready to begin.";
+const NUDGE_QUESTION: &str = "Take your time. Would you like me to repeat the question?";
+const MOVE_ON: &str = "Let's move on.";
+const NEXT_QUESTION: &str = "Let's move on to the next question.";
+const NO_PROBLEM: &str = "No problem.";
+const OF_COURSE: &str = "Of course.";
+const ANOTHER_WAY: &str = "Sure, let me put it another way.";
+const HOW_MANY_YEARS: &str = "Roughly how many years would you say that is?";
+const GO_AHEAD: &str = "Of course, go ahead.";
+const ANYTHING_ELSE: &str = "Is there anything else you'd like to ask?";
+const LONG_ANSWER: &str =
+    "Thank you, that's a lot of useful detail. In the interest of time, let's move on.";
+const ACKNOWLEDGEMENTS: [&str; 4] = [
+    "Thank you.",
+    "Thanks, that's helpful.",
+    "Got it, thank you.",
+    "Okay, thank you.",
+];
+
+/// Every line the interviewer says word for word to any candidate of `job`, whatever they
+/// answer: the greeting and closings (without a name), every planned question and follow-up,
+/// and the fixed phrases between them. What can be synthesized before the first candidate
+/// calls; adaptive follow-ups and the sentences that name the candidate cannot be.
+pub fn planned_lines(job: &Job) -> Vec<String> {
+    let mut lines = vec![greeting_text(job, None)];
+    for knockout in &job.knockouts {
+        lines.push(knockout.question.clone());
+        if knockout.rule() == KnockoutRule::MustConfirm {
+            lines.push(confirm_again(&knockout.question));
+        }
+    }
+    for question in &job.questions {
+        lines.push(question.text.clone());
+        lines.extend(for_example(&question.areas));
+    }
+    for blueprint in &job.blueprints {
+        lines.push(blueprint.text.clone());
+        lines.extend(for_example(&blueprint.areas));
+        lines.extend(blueprint.follow_ups.iter().map(|f| f.text.clone()));
+    }
+    lines.extend((0..job.required_skills.len()).map(|s| step_question(job, Step::Skill(s))));
+    lines.push(step_question(job, Step::CandidateQuestions));
+    lines.extend(
+        [
+            STEER,
+            NO_PROBLEM,
+            OF_COURSE,
+            ANOTHER_WAY,
+            NOT_READY,
+            BEGIN,
+            UPFRONT,
+            NUDGE_GREETING,
+            NUDGE_QUESTION,
+            MOVE_ON,
+            NEXT_QUESTION,
+            HOW_MANY_YEARS,
+            GO_AHEAD,
+            ANYTHING_ELSE,
+            LONG_ANSWER,
+        ]
+        .into_iter()
+        .chain(ACKNOWLEDGEMENTS)
+        .map(str::to_owned),
+    );
+    lines.push(closing_text(None, false));
+    lines.push(closing_text(None, true));
+    lines
+}
+
+/// A knockout question asked again after an answer that was neither yes nor no.
+fn confirm_again(question: &str) -> String {
+    format!("Just so I have it right: {question}")
+}
+
+/// Two of an item's knowledge areas as examples, for a candidate who did not understand it.
+fn for_example(areas: &[String]) -> Option<String> {
+    match areas {
+        [first, second, ..] => Some(format!(
+            "For example, you could talk about {first} or {second}."
+        )),
+        _ => None,
+    }
+}
+
+fn greeting_text(job: &Job, candidate: Option<&str>) -> String {
+    let hello = match candidate {
+        Some(name) => format!("Hello {name}, and thank you for joining."),
+        None => "Hello, and thank you for joining.".to_string(),
+    };
+    format!(
+        "{hello} I'm Viva, an AI interviewer, and I'll run your interview for the {} role \
+         today. Before we begin: this call is recorded and transcribed, and the hiring team \
+         will review the recording, the transcript and an AI-generated assessment. It will \
+         take about {} minutes. Are you ready to begin?",
+        job.title, job.duration_minutes
+    )
+}
+
+fn step_question(job: &Job, step: Step) -> String {
+    match step {
+        Step::Knockout(k) => job.knockouts[k].question.clone(),
+        Step::Question(q) => job.questions[q].text.clone(),
+        Step::Blueprint(b) => job.blueprints[b].text.clone(),
+        Step::Skill(s) => format!(
+            "Tell me about a time your work involved {}: what was the problem, and what did you \
+             do?",
+            inline_name(&job.required_skills[s].name)
+        ),
+        Step::CandidateQuestions => {
+            "That's all the questions I have. Do you have any questions about the role or the \
+             team?"
+                .to_string()
+        }
+    }
+}
+
+fn closing_text(candidate: Option<&str>, out_of_time: bool) -> String {
+    let thanks = match candidate {
+        Some(name) => format!("Thank you, {name}, that's the end of our interview."),
+        None => "Thank you, that's the end of our interview.".to_string(),
+    };
+    let time = if out_of_time {
+        "We've reached the end of our time, so let's stop here. "
+    } else {
+        ""
+    };
+    format!(
+        "{time}{thanks} The hiring team will review it and get back to you about next steps. \
+         Have a great day!"
+    )
+}
 
 /// A neutral thank-you between items (never praise or criticism: every candidate hears the
 /// same range), varied by turn number.
 fn acknowledgement(turn: usize) -> &'static str {
-    [
-        "Thank you.",
-        "Thanks, that's helpful.",
-        "Got it, thank you.",
-        "Okay, thank you.",
-    ][turn % 4]
+    ACKNOWLEDGEMENTS[turn % ACKNOWLEDGEMENTS.len()]
 }
 
 /// A skill name inside a sentence: "Database optimization" -> "database optimization", but

@@ -18,7 +18,7 @@ mod words;
 
 pub use embedding::{EmbedError, Embedder, SentenceEmbedding};
 pub use html::{HtmlOptions, render_html};
-pub use interviewer::{Interviewer, MOVE_ON_AFTER_MS, NUDGE_AFTER_MS, Next, Prompt};
+pub use interviewer::{Interviewer, MOVE_ON_AFTER_MS, NUDGE_AFTER_MS, Next, Prompt, planned_lines};
 pub use job::{
     BannedTopic, Blueprint, Competency, DepthCues, Dimension, DimensionBasis, FollowUp, Job,
     JobError, JobErrors, Knockout, KnockoutRule, Problem, Question, Skill, Thresholds,

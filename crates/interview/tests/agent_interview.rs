@@ -6,7 +6,7 @@ mod agent_common;
 use agent_common::{Run, Script, VAGUE, VAGUE_DEFAULT, interview, judge};
 use viva_interview::{
     AnswerAssessment, BuiltInPolicy, Decision, FollowUpKind, Interviewer, MOVE_ON_AFTER_MS,
-    NUDGE_AFTER_MS, Next, TurnKind,
+    NUDGE_AFTER_MS, Next, TurnKind, planned_lines,
 };
 
 const STRONG: &[(&str, &[&str])] = &[
@@ -532,4 +532,42 @@ fn upcoming_questions_are_spoken_verbatim() {
     let next = i.on_answer("Yes.", 5_000, 6_000);
     assert!(next.prompt().text.ends_with(&planned[0]));
     assert!(!i.upcoming_questions().contains(&planned[0]));
+}
+
+/// The sentences of `text`, as a listener hears them split.
+fn sentences(text: &str) -> Vec<String> {
+    text.split_inclusive(['.', '?', '!'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the voice cache is filled with before anyone calls covers what candidates hear: every
+/// sentence of every prompt, except adaptive follow-ups (written from the answer) and the
+/// sentences that name the candidate.
+#[test]
+fn the_planned_lines_cover_every_fixed_sentence_an_interview_says() {
+    let planned: std::collections::BTreeSet<String> = planned_lines(judge().job())
+        .iter()
+        .flat_map(|line| sentences(line))
+        .collect();
+    for script in [
+        Script::new(STRONG, &["Fine."]),
+        Script::new(VAGUE, VAGUE_DEFAULT),
+    ] {
+        let run = interview(&mut { script }, 1);
+        for prompt in run.prompts.iter().filter(|p| p.kind != TurnKind::FollowUp) {
+            for sentence in sentences(&prompt.text) {
+                if sentence.contains("Sam") {
+                    continue;
+                }
+                assert!(
+                    planned.contains(&sentence),
+                    "{:?} said {sentence:?}, which is not planned",
+                    prompt.kind
+                );
+            }
+        }
+    }
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
-use viva_speech::{SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, find_speech, word_errors};
+use viva_speech::{
+    SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, VoiceCacheConfig, find_speech, word_errors,
+};
 
 use crate::cli::BenchSpeechArgs;
 use crate::config::Config;
@@ -110,7 +112,8 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
     println!("\n## Text to speech");
     let rss_before_tts = memory_mib("VmRSS");
     let started = Instant::now();
-    let tts = engines::text_to_speech(config)?;
+    // Nothing cached: every sentence of every run is synthesized, which is what is measured.
+    let tts = engines::text_to_speech(config)?.with_cache(VoiceCacheConfig::disabled())?;
     println!(
         "voice                {} at {} Hz, loaded in {:.0} ms, +{:.0} MiB resident",
         tts.voice_name(),

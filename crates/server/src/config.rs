@@ -344,12 +344,17 @@ pub struct TtsSettings {
     /// A Piper voice name under `models/piper/`, a path to its `.onnx` file, or `espeak-ng`
     /// for plain espeak-ng.
     pub voice: String,
+    /// Disk space (MiB) for synthesized sentences, kept across restarts in
+    /// `server.data_dir/voice-cache`; 0 keeps them in memory only.
+    pub cache_mb: u64,
 }
 
 impl Default for TtsSettings {
     fn default() -> Self {
         Self {
             voice: "en_US-joe-medium".to_owned(),
+            // About 90 minutes of the voice: the planned lines of dozens of jobs.
+            cache_mb: 512,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use viva_interview::{BuiltInPolicy, Embedder, Job, Judge, LlmConfig, LlmPolicy, Policy};
-use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, VoiceCacheConfig};
 
 use crate::config::Config;
 
@@ -40,6 +40,17 @@ pub fn text_to_speech(config: &Config) -> anyhow::Result<Tts> {
         voice: config.tts_voice_path(),
         onnxruntime: config.onnxruntime_path(),
     })?)
+}
+
+/// Where the server keeps synthesized sentences: `tts.cache_mb` of disk in
+/// `server.data_dir/voice-cache` (memory only when 0).
+pub fn voice_cache(config: &Config) -> VoiceCacheConfig {
+    let disk_bytes = config.tts.cache_mb << 20;
+    VoiceCacheConfig {
+        dir: (disk_bytes > 0).then(|| config.server.data_dir.join("voice-cache")),
+        disk_bytes,
+        ..VoiceCacheConfig::default()
+    }
 }
 
 /// Loads a job file and the answer judge for it (with the sentence-embedding model).

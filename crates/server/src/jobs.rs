@@ -1,12 +1,15 @@
 //! The job files interviews are created from: `jobs_dir/NAME.toml`, loaded by name with
-//! every problem listed, saved from the workspace, versioned in the store, and the answer
-//! judge for each.
+//! every problem listed, saved from the workspace, versioned in the store, the answer judge
+//! for each, and each job's planned lines spoken into the voice cache before anyone calls.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use viva_interview::{Embedder, Job, JobError, JobErrors, Judge, Problem, TranscriptError};
+use viva_interview::{
+    Embedder, Job, JobError, JobErrors, Judge, Problem, TranscriptError, planned_lines,
+};
+use viva_speech::Tts;
 use viva_store::{Author, Store, StoreError, Timestamp};
 
 /// Longest job name accepted.
@@ -19,6 +22,8 @@ pub const MAX_JOB_BYTES: usize = 256 * 1024;
 pub struct Jobs {
     dir: PathBuf,
     embedder: Arc<Embedder>,
+    /// The interviewer's voice, whose cache each job's planned lines are spoken into.
+    voice: Arc<Tts>,
     /// Held while a job is written and its version recorded, so two saves cannot interleave
     /// their temporary files or record versions out of the order the files were written.
     saving: tokio::sync::Mutex<()>,
@@ -63,10 +68,11 @@ pub enum Save {
 }
 
 impl Jobs {
-    pub fn new(dir: PathBuf, embedder: Arc<Embedder>) -> Self {
+    pub fn new(dir: PathBuf, embedder: Arc<Embedder>, voice: Arc<Tts>) -> Self {
         Self {
             dir,
             embedder,
+            voice,
             saving: tokio::sync::Mutex::new(()),
         }
     }
@@ -123,6 +129,37 @@ impl Jobs {
         names
     }
 
+    /// Speaks the planned lines of every job into the voice cache in the background, after
+    /// anything a caller is waiting to hear.
+    pub fn prepare_voice(&self) {
+        for name in self.names() {
+            match self.load(&name) {
+                Ok(job) => self.prepare_voice_of(&job),
+                Err(error) => tracing::warn!(job = name, "{error:#}"),
+            }
+        }
+    }
+
+    /// Speaks `job`'s planned lines into the voice cache in the background.
+    fn prepare_voice_of(&self, job: &Job) {
+        let lines = planned_lines(job);
+        let (voice, id) = (Arc::clone(&self.voice), job.id.clone());
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            for line in &lines {
+                if let Err(error) = voice.prepare(line) {
+                    tracing::warn!(job = id, %error, line, "a planned line could not be synthesized");
+                }
+            }
+            tracing::info!(
+                job = id,
+                lines = lines.len(),
+                seconds = started.elapsed().as_secs_f32(),
+                "the job's planned lines are in the voice cache"
+            );
+        });
+    }
+
     /// The answer judge for the job `name`.
     pub fn judge(&self, name: &str) -> anyhow::Result<Judge> {
         self.judge_of(self.load(name)?)
@@ -163,6 +200,7 @@ impl Jobs {
         let recorded = store
             .record_job_version(name, job.fingerprint(), text, author, Timestamp::now())
             .await?;
+        self.prepare_voice_of(&job);
         Ok((job, recorded.version))
     }
 

@@ -59,7 +59,9 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     let (speech, prompts) = {
         let config = Arc::clone(&config);
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let tts = Arc::new(engines::text_to_speech(&config)?);
+            let tts = Arc::new(
+                engines::text_to_speech(&config)?.with_cache(engines::voice_cache(&config))?,
+            );
             let prompts = PromptAudio::synthesize(&tts, viva_call::PHONE_RATE, PIN_DIGITS)?;
             let stt = engines::speech_to_text(&config)?;
             Ok((SpeechEngines { stt, tts }, Arc::new(prompts)))
@@ -67,7 +69,12 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         .await??
     };
     let embedder = Arc::new(Embedder::load(&config.models.dir.join("minilm"))?);
-    let jobs = Arc::new(Jobs::new(config.server.jobs_dir.clone(), embedder));
+    let jobs = Arc::new(Jobs::new(
+        config.server.jobs_dir.clone(),
+        embedder,
+        Arc::clone(&speech.tts),
+    ));
+    jobs.prepare_voice();
     // Job files edited by hand while the server was down become versions now.
     jobs.record_all(&store)
         .await

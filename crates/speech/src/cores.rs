@@ -1,4 +1,4 @@
-//! The machine's cores, shared by every speech job.
+//! The machine's cores, shared by every speech job, and the order jobs get them in.
 //!
 //! A lone transcription or synthesis is fastest on every core, but whisper.cpp's threads
 //! spin at barriers: a multi-threaded transcription that competes for its cores stalls.
@@ -8,22 +8,29 @@
 //!
 //! So each job leases cores before it runs: at least one (waiting for it if other jobs hold
 //! them all), plus any other free core that the rest of the machine has left idle over the
-//! last few tenths of a second. A core is a slot: a lock file in the temp directory, one per
-//! core, held with an advisory lock while the job runs. Every viva process on the machine
-//! leases from the same slots, so two servers (or a server and `viva bench`) never put
-//! more speech threads on the cores than there are, and the operating system frees the slots
-//! of a process that dies.
+//! last few tenths of a second and no other job is waiting for. A core is a slot: a lock file
+//! in the temp directory, one per core, held with an advisory lock while the job runs. Every
+//! viva process on the machine leases from the same slots, so two servers (or a server and
+//! `viva bench`) never put more speech threads on the cores than there are, and the operating
+//! system frees the slots of a process that dies.
+//!
+//! Jobs that wait are served **earliest due first** ([`DueQueue`]): each says when its result
+//! is needed (a reply's first sentence now, its fifth when playback reaches it, a planned line
+//! some day), so no interview's first words wait behind another's tail.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
-use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How often the load outside this process is sampled, and how many samples are remembered
 /// (the busiest of them counts, so a neighbour that just paused is not mistaken for gone).
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const SAMPLES_KEPT: usize = 3;
-/// How often a job waiting for a core looks for a free slot: short next to a transcription.
+/// How often the first waiter looks for a free slot again when no release in this process
+/// woke it (slots freed by other processes are only seen this way): short next to a job.
 const SLOT_POLL: Duration = Duration::from_millis(5);
 
 /// The machine's budget, sized to the cores this process may use.
@@ -36,12 +43,70 @@ pub(crate) fn machine() -> &'static CoreBudget {
     &MACHINE
 }
 
+/// Jobs waiting for a resource, let through earliest due first (ties in arrival order).
+///
+/// Only the first waiter tries to take the resource; the others sleep until it has, so a job
+/// due later never takes a core (or the voice) that one due sooner is waiting for.
+pub(crate) struct DueQueue {
+    waiting: Mutex<Waiting>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    queue: BinaryHeap<Reverse<(Instant, u64)>>,
+    arrivals: u64,
+}
+
+impl DueQueue {
+    pub(crate) fn new() -> Self {
+        Self {
+            waiting: Mutex::new(Waiting::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until it is the turn of a job due at `due` and `take` succeeds. `take` is told
+    /// how many jobs wait behind this one and runs with the queue locked, so it must be quick.
+    pub(crate) fn wait_turn<R>(&self, due: Instant, mut take: impl FnMut(usize) -> Option<R>) -> R {
+        let mut waiting = self.lock();
+        let me = Reverse((due, waiting.arrivals));
+        waiting.arrivals += 1;
+        waiting.queue.push(me);
+        loop {
+            if waiting.queue.peek() == Some(&me)
+                && let Some(taken) = take(waiting.queue.len() - 1)
+            {
+                waiting.queue.pop();
+                self.changed.notify_all();
+                return taken;
+            }
+            waiting = self
+                .changed
+                .wait_timeout(waiting, SLOT_POLL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Something was given back: the first waiter tries again now.
+    pub(crate) fn released(&self) {
+        let _waiting = self.lock();
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Cores that speech jobs lease; see the module docs.
 pub(crate) struct CoreBudget {
     total: usize,
     /// Where the slots' lock files are.
     slots: PathBuf,
     outside: OutsideLoad,
+    waiting: DueQueue,
 }
 
 impl CoreBudget {
@@ -53,39 +118,44 @@ impl CoreBudget {
             total: total.max(1),
             slots,
             outside,
+            waiting: DueQueue::new(),
         }
     }
 
-    /// Leases between 1 and `want` cores, waiting until at least one is free. Where the slots
-    /// cannot be used at all (an unwritable temp directory), the job runs on one core
-    /// unleased: single-threaded transcription does not stall when cores are shared.
-    pub(crate) fn lease(&self, want: usize) -> CoreLease {
-        let want = want
-            .max(1)
-            .min(usable_cores(self.total, self.outside.busy_cores()));
-        loop {
-            let mut usable_slots = 0;
-            let mut held = Vec::new();
-            for slot in 0..self.total {
-                if held.len() == want {
-                    break;
-                }
-                let Ok(file) = self.open_slot(slot) else {
-                    continue;
-                };
-                usable_slots += 1;
-                if file.try_lock().is_ok() {
-                    held.push(file);
-                }
+    /// Leases between 1 and `want` cores for a job due at `due`, waiting (earliest due first)
+    /// until at least one is free. A job with others waiting behind it takes one core, so
+    /// they can start beside it. Where the slots cannot be used at all (an unwritable temp
+    /// directory), the job runs on one core unleased: single-threaded transcription does not
+    /// stall when cores are shared.
+    pub(crate) fn lease(&self, want: usize, due: Instant) -> CoreLease<'_> {
+        let usable = usable_cores(self.total, self.outside.busy_cores());
+        self.waiting.wait_turn(due, |behind| {
+            let want = if behind > 0 { 1 } else { want.clamp(1, usable) };
+            self.try_lease(want)
+        })
+    }
+
+    /// One pass over the slots: the lease if at least one was free.
+    fn try_lease(&self, want: usize) -> Option<CoreLease<'_>> {
+        let mut usable_slots = 0;
+        let mut held = Vec::new();
+        for slot in 0..self.total {
+            if held.len() == want {
+                break;
             }
-            if !held.is_empty() || usable_slots == 0 {
-                return CoreLease {
-                    threads: held.len().max(1),
-                    slots: held,
-                };
+            let Ok(file) = self.open_slot(slot) else {
+                continue;
+            };
+            usable_slots += 1;
+            if file.try_lock().is_ok() {
+                held.push(file);
             }
-            std::thread::sleep(SLOT_POLL);
         }
+        (!held.is_empty() || usable_slots == 0).then(|| CoreLease {
+            threads: held.len().max(1),
+            slots: held,
+            budget: self,
+        })
     }
 
     fn open_slot(&self, slot: usize) -> std::io::Result<File> {
@@ -103,12 +173,13 @@ impl CoreBudget {
 }
 
 /// Cores leased to one job; their slots are freed when it is dropped.
-pub(crate) struct CoreLease {
+pub(crate) struct CoreLease<'a> {
     threads: usize,
     slots: Vec<File>,
+    budget: &'a CoreBudget,
 }
 
-impl CoreLease {
+impl CoreLease<'_> {
     /// How many threads the job may run.
     pub(crate) fn threads(&self) -> usize {
         self.threads
@@ -118,6 +189,15 @@ impl CoreLease {
     pub(crate) fn narrow(&mut self) {
         self.slots.truncate(1);
         self.threads = 1;
+        self.budget.waiting.released();
+    }
+}
+
+impl Drop for CoreLease<'_> {
+    fn drop(&mut self) {
+        // Unlocked before the waiters are woken, so the first of them finds the slots free.
+        self.slots.clear();
+        self.budget.waiting.released();
     }
 }
 
@@ -258,30 +338,90 @@ mod tests {
     #[test]
     fn a_lone_job_on_an_idle_machine_gets_every_core() {
         let budget = budget(2, 0.1);
-        assert_eq!(budget.lease(4).threads(), 2);
-        assert_eq!(budget.lease(1).threads(), 1);
+        assert_eq!(budget.lease(4, Instant::now()).threads(), 2);
+        assert_eq!(budget.lease(1, Instant::now()).threads(), 1);
     }
 
     #[test]
     fn jobs_share_the_cores_and_wait_for_one_when_all_are_leased() {
         let budget = Arc::new(budget(2, 0.0));
-        let first = budget.lease(1);
-        let second = budget.lease(2);
+        let first = budget.lease(1, Instant::now());
+        let second = budget.lease(2, Instant::now());
         assert_eq!((first.threads(), second.threads()), (1, 1));
         let waiting = {
             let budget = budget.clone();
-            std::thread::spawn(move || budget.lease(2).threads())
+            std::thread::spawn(move || budget.lease(2, Instant::now()).threads())
         };
         std::thread::sleep(Duration::from_millis(50));
         assert!(!waiting.is_finished(), "no core is free");
         drop(first);
         assert_eq!(waiting.join().unwrap(), 1);
         drop(second);
-        let mut wide = budget.lease(2);
+        let mut wide = budget.lease(2, Instant::now());
         assert_eq!(wide.threads(), 2, "every core came back");
         wide.narrow();
         assert_eq!(wide.threads(), 1);
-        assert_eq!(budget.lease(2).threads(), 1, "narrowing gave one back");
+        assert_eq!(
+            budget.lease(2, Instant::now()).threads(),
+            1,
+            "narrowing gave one back"
+        );
+    }
+
+    #[test]
+    fn waiting_jobs_get_the_core_earliest_due_first() {
+        let budget = Arc::new(budget(1, 0.0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = budget.lease(1, Instant::now());
+        let now = Instant::now();
+        let waiters: Vec<_> = [("tail", 300), ("first words", 0), ("next sentence", 100)]
+            .into_iter()
+            .map(|(job, due_ms)| {
+                let (budget, order) = (budget.clone(), order.clone());
+                let waiter = std::thread::spawn(move || {
+                    let _lease = budget.lease(1, now + Duration::from_millis(due_ms));
+                    order.lock().unwrap().push(job);
+                    std::thread::sleep(Duration::from_millis(10));
+                });
+                // Each is queued before the next arrives.
+                std::thread::sleep(Duration::from_millis(30));
+                waiter
+            })
+            .collect();
+        assert!(order.lock().unwrap().is_empty(), "the only core is held");
+        drop(held);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["first words", "next sentence", "tail"],
+            "served by due time, not by arrival"
+        );
+    }
+
+    #[test]
+    fn a_job_with_others_waiting_behind_it_takes_one_core() {
+        let budget = Arc::new(budget(2, 0.0));
+        let held = budget.lease(2, Instant::now());
+        assert_eq!(held.threads(), 2);
+        let now = Instant::now();
+        let waiters: Vec<_> = (0..2)
+            .map(|i| {
+                let budget = budget.clone();
+                let waiter = std::thread::spawn(move || {
+                    let lease = budget.lease(2, now + Duration::from_millis(i));
+                    let threads = lease.threads();
+                    std::thread::sleep(Duration::from_millis(50));
+                    threads
+                });
+                std::thread::sleep(Duration::from_millis(30));
+                waiter
+            })
+            .collect();
+        drop(held);
+        let threads: Vec<usize> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(threads, [1, 1], "both ran side by side on a core each");
     }
 
     #[test]
@@ -291,7 +431,7 @@ mod tests {
         assert_eq!(usable_cores(2, 2.0), 1);
         assert_eq!(usable_cores(8, 3.2), 5);
         assert_eq!(usable_cores(2, f32::INFINITY), 1);
-        assert_eq!(budget(2, 1.0).lease(2).threads(), 1);
+        assert_eq!(budget(2, 1.0).lease(2, Instant::now()).threads(), 1);
     }
 
     #[test]
@@ -304,9 +444,9 @@ mod tests {
                 busy: Arc::new(AtomicU32::new(0.0f32.to_bits())),
             },
         ));
-        let wide = first.lease(2);
+        let wide = first.lease(2, Instant::now());
         assert_eq!(wide.threads(), 2);
-        let waiting = std::thread::spawn(move || second.lease(2).threads());
+        let waiting = std::thread::spawn(move || second.lease(2, Instant::now()).threads());
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             !waiting.is_finished(),
@@ -325,8 +465,12 @@ mod tests {
                 busy: Arc::new(AtomicU32::new(0.0f32.to_bits())),
             },
         );
-        assert_eq!(budget.lease(2).threads(), 1);
-        assert_eq!(budget.lease(2).threads(), 1, "and never waits");
+        assert_eq!(budget.lease(2, Instant::now()).threads(), 1);
+        assert_eq!(
+            budget.lease(2, Instant::now()).threads(),
+            1,
+            "and never waits"
+        );
     }
 
     const STAT: &str = "cpu  100 5 50 800 10 3 2 0 0 0\ncpu0 50 2 25 400 5 1 1 0 0 0\n\

@@ -13,6 +13,6 @@ mod vad;
 mod wer;
 
 pub use stt::{Segment, SpeechToText, SttConfig, SttError, Transcript, Word};
-pub use tts::{SpokenSentence, Tts, TtsConfig, TtsError, VoicePart};
+pub use tts::{SpokenSentence, Tts, TtsConfig, TtsError, VoiceCacheConfig, VoicePart};
 pub use vad::{SpeechRegionConfig, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity, find_speech};
 pub use wer::{word_error_rate, word_errors};

@@ -21,7 +21,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -29,7 +29,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
-use crate::cores;
+use crate::cores::{self, DueQueue};
 use crate::hallucination::{is_invented, strip_annotations};
 use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
 
@@ -152,30 +152,26 @@ struct Engine {
     trim_context: bool,
 }
 
-/// Whisper states waiting for work; taking one blocks while all workers are busy.
+/// Whisper states waiting for work; taking one waits, earliest due first, while all workers
+/// are busy.
 struct StatePool {
     idle: Mutex<Vec<WhisperState>>,
-    returned: Condvar,
+    waiting: DueQueue,
     size: usize,
 }
 
 impl StatePool {
-    fn take(&self) -> WhisperState {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(state) = idle.pop() {
-                return state;
-            }
-            idle = self.returned.wait(idle).unwrap_or_else(|e| e.into_inner());
-        }
+    fn take(&self, due: Instant) -> WhisperState {
+        self.waiting.wait_turn(due, |_| self.lock().pop())
     }
 
     fn give_back(&self, state: WhisperState) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(state);
-        self.returned.notify_one();
+        self.lock().push(state);
+        self.waiting.released();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WhisperState>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -225,7 +221,7 @@ impl SpeechToText {
             inner: Arc::new(Engine {
                 pool: StatePool {
                     idle: Mutex::new(states),
-                    returned: Condvar::new(),
+                    waiting: DueQueue::new(),
                     size: config.workers,
                 },
                 context,
@@ -269,8 +265,9 @@ impl SpeechToText {
         if audio.len() < MIN_UTTERANCE_SAMPLES {
             return Ok(Vec::new());
         }
-        let mut state = self.inner.pool.take();
-        let mut cores = cores::machine().lease(self.inner.threads);
+        let due = Instant::now();
+        let mut state = self.inner.pool.take(due);
+        let mut cores = cores::machine().lease(self.inner.threads, due);
         let trim_context = self.inner.trim_context;
         let mut result = self.run(&mut state, audio, start_ms, cores.threads(), trim_context);
         if result.as_ref().is_ok_and(Option::is_none) {

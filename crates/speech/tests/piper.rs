@@ -1,10 +1,12 @@
 //! The Piper voice on the real model and ONNX Runtime that `scripts/setup` installs: it speaks
 //! audibly, sentence by sentence, gives the same samples for the same text in every engine and
-//! process, and turns a damaged model into an error rather than a crash.
+//! process (so the voice cache can keep them, across restarts), and turns a damaged model into
+//! an error rather than a crash.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use viva_speech::{Tts, TtsConfig, TtsError, VoicePart};
+use viva_speech::{Tts, TtsConfig, TtsError, VoiceCacheConfig, VoicePart};
 use viva_test_support::models::{SETUP, model};
 use viva_test_support::scratch_dir;
 
@@ -16,6 +18,14 @@ fn piper() -> Arc<Tts> {
     PIPER
         .get_or_init(|| Arc::new(Tts::load(&voice_config()).unwrap()))
         .clone()
+}
+
+/// The real Piper voice with no voice cache: every sentence is synthesized.
+fn uncached() -> Tts {
+    Tts::load(&voice_config())
+        .unwrap()
+        .with_cache(VoiceCacheConfig::disabled())
+        .unwrap()
 }
 
 /// The voice and runtime `scripts/setup` installs in the repository's models/ directory.
@@ -55,7 +65,7 @@ async fn stream_yields_sentences_in_order() {
     let reply = "Thanks for walking me through that. \
                  How do you approach database optimization? \
                  Take your time.";
-    let mut receiver = tts.stream(reply.to_owned());
+    let mut receiver = tts.stream(reply.to_owned(), Instant::now());
     let mut spoken = Vec::new();
     while let Some(sentence) = receiver.recv().await {
         let sentence = sentence.unwrap();
@@ -80,7 +90,7 @@ async fn stream_yields_sentences_in_order() {
 async fn dropping_the_stream_stops_synthesis() {
     let tts = piper();
     let reply = "One. Two. Three. Four. Five. Six. Seven. Eight.".to_owned();
-    let mut receiver = tts.stream(reply);
+    let mut receiver = tts.stream(reply, Instant::now());
     assert!(receiver.recv().await.is_some());
     drop(receiver);
     // The blocking task ends on its own; the engine stays usable.
@@ -90,10 +100,10 @@ async fn dropping_the_stream_stops_synthesis() {
 #[test]
 fn same_text_gives_the_same_samples_every_time_in_every_engine() {
     let reply = "Thanks for walking me through that. How do you approach database optimization?";
-    let first = digest(&piper().synthesize(reply).unwrap());
-    assert_eq!(digest(&piper().synthesize(reply).unwrap()), first);
-    let another_engine = Tts::load(&voice_config()).unwrap();
-    assert_eq!(digest(&another_engine.synthesize(reply).unwrap()), first);
+    let tts = uncached();
+    let first = digest(&tts.synthesize(reply).unwrap());
+    assert_eq!(digest(&tts.synthesize(reply).unwrap()), first);
+    assert_eq!(digest(&uncached().synthesize(reply).unwrap()), first);
     // Different text is different audio, and so is the same sentence said as a question.
     let other = piper().synthesize("How do you approach caching?").unwrap();
     assert_ne!(digest(&other), first);
@@ -114,7 +124,7 @@ fn same_text_gives_the_same_samples_in_another_process_on_one_core() {
     const CHILD: &str = "VIVA_TTS_DIGEST_CHILD";
     let digest = format!(
         "digest {:016x}",
-        digest(&piper().synthesize(QUESTION).unwrap())
+        digest(&uncached().synthesize(QUESTION).unwrap())
     );
     if std::env::var_os(CHILD).is_some() {
         println!("{digest}");
@@ -134,6 +144,50 @@ fn same_text_gives_the_same_samples_in_another_process_on_one_core() {
     let printed = String::from_utf8_lossy(&child.stdout);
     assert!(child.status.success(), "{printed}");
     assert!(printed.contains(&digest), "expected {digest}: {printed}");
+}
+
+/// A second engine (a restarted server) reads the first one's sentences from disk instead of
+/// synthesizing them, and hears exactly what a fresh synthesis gives.
+#[test]
+fn cached_sentences_outlive_the_engine_on_disk() {
+    let scratch = scratch_dir("piper-voice-cache");
+    let cached = || {
+        Tts::load(&voice_config())
+            .unwrap()
+            .with_cache(VoiceCacheConfig {
+                dir: Some(scratch.path().to_owned()),
+                memory_bytes: 16 << 20,
+                disk_bytes: 16 << 20,
+            })
+            .unwrap()
+    };
+    let reply = "Thanks, that's helpful. How do you handle cache invalidation efficiently?";
+    let fresh = uncached().synthesize(reply).unwrap();
+
+    let first = cached();
+    assert_eq!(digest(&first.synthesize(reply).unwrap()), digest(&fresh));
+    drop(first);
+    let files = std::fs::read_dir(scratch.path()).unwrap().count();
+    assert_eq!(files, 2, "one file per sentence");
+
+    // Swapping the two files' contents shows the restarted engine reads them rather than
+    // synthesizing: it then says the sentences the other way round.
+    let paths: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let contents: Vec<_> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    std::fs::write(&paths[0], &contents[1]).unwrap();
+    std::fs::write(&paths[1], &contents[0]).unwrap();
+    let sentences: Vec<Vec<f32>> = uncached()
+        .sentences(reply)
+        .map(|sentence| sentence.unwrap().samples)
+        .collect();
+    let swapped = [sentences[1].clone(), sentences[0].clone()].concat();
+    assert_eq!(
+        digest(&cached().synthesize(reply).unwrap()),
+        digest(&swapped)
+    );
 }
 
 #[test]

@@ -10,8 +10,11 @@
 //!
 //! Piper synthesis is reproducible: the same text, voice and settings give the same samples,
 //! bit for bit, in every engine and process, on any number of cores (see `noise` and
-//! `piper::INFERENCE_THREADS`), so synthesized audio can be cached. Text is spoken sentence by
-//! sentence so the first sentence can play while the rest is synthesized.
+//! `piper::INFERENCE_THREADS`), so every synthesized sentence is kept in a voice cache shared
+//! by all calls ([`VoiceCacheConfig`]; on disk it outlives the process) and synthesized only
+//! once. Text is spoken sentence by sentence so the first sentence can play while the rest is
+//! synthesized, and each sentence waits for the voice by when it is needed: a reply's first
+//! sentence goes before another reply's fifth.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -21,7 +24,9 @@
 //!     voice: "models/piper/en_US-joe-medium.onnx".into(),
 //!     onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
 //! })?);
-//! let mut sentences = tts.stream("Thanks. How do you approach database optimization?".into());
+//! let needed = std::time::Instant::now();
+//! let mut sentences =
+//!     tts.stream("Thanks. How do you approach database optimization?".into(), needed);
 //! while let Some(sentence) = sentences.recv().await {
 //!     let sentence = sentence?; // play sentence.samples at tts.sample_rate()
 //! }
@@ -29,6 +34,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod espeak;
 mod lexicon;
 mod noise;
@@ -40,9 +46,12 @@ mod text;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+pub use self::cache::VoiceCacheConfig;
+use self::cache::{SentenceKey, VoiceCache};
 use self::espeak::Espeak;
 use self::piper::{PiperVoice, VoiceConfig};
 
@@ -55,6 +64,10 @@ const KEPT_PAUSE_SECONDS: f32 = 0.2;
 /// How many synthesized sentences [`Tts::stream`] may hold ready before the listener takes
 /// them: enough to play without gaps, few enough that a barge-in wastes little work.
 const STREAM_AHEAD: usize = 2;
+
+/// When sentences synthesized ahead of need (planned lines, [`Tts::prepare`]) count as due:
+/// far enough out that every sentence someone is waiting to hear goes first.
+const AHEAD_OF_NEED: Duration = Duration::from_secs(600);
 
 /// Where the Piper voice and ONNX Runtime are. How many threads synthesis uses is not a
 /// setting: the audio would depend on it (see `piper::INFERENCE_THREADS`).
@@ -128,6 +141,14 @@ pub enum TtsError {
         /// espeak-ng's `espeak_ERROR` value.
         code: i32,
     },
+    /// The voice cache's directory cannot be made or read.
+    #[error("the voice cache directory {} cannot be used: {source}", .dir.display())]
+    VoiceCache {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// ONNX Runtime failed while running the Piper voice.
     #[error("Piper voice {voice} failed to synthesize a sentence: {source}")]
     Inference {
@@ -162,10 +183,11 @@ pub struct SpokenSentence {
 pub struct Tts {
     voice: Voice,
     name: String,
+    cache: VoiceCache,
 }
 
 enum Voice {
-    Piper(PiperVoice),
+    Piper(Box<PiperVoice>),
     /// espeak-ng's own synthesizer in `language`.
     Espeak {
         language: String,
@@ -195,8 +217,21 @@ impl Tts {
                 || "piper".to_owned(),
                 |stem| stem.to_string_lossy().into_owned(),
             ),
-            voice: Voice::Piper(voice),
+            voice: Voice::Piper(Box::new(voice)),
+            cache: memory_cache(),
         })
+    }
+
+    /// The engine with its synthesized sentences kept as `config` says (by default they are
+    /// kept in memory only).
+    ///
+    /// # Errors
+    /// [`TtsError::VoiceCache`] when the cache directory cannot be made or read.
+    pub fn with_cache(mut self, config: VoiceCacheConfig) -> Result<Tts, TtsError> {
+        let dir = config.dir.clone().unwrap_or_default();
+        self.cache =
+            VoiceCache::open(config).map_err(|source| TtsError::VoiceCache { dir, source })?;
+        Ok(self)
     }
 
     /// espeak-ng's own voice speaking `language` (an espeak-ng voice name such as `en-us`).
@@ -211,6 +246,7 @@ impl Tts {
                 language: language.to_owned(),
                 sample_rate: espeak.sample_rate(),
             },
+            cache: memory_cache(),
         })
     }
 
@@ -240,30 +276,54 @@ impl Tts {
 
     /// Synthesizes `text` one sentence at a time, in order, each only when asked for; long
     /// sentences come in clause-sized parts. Pieces with nothing to pronounce are skipped.
+    /// Nobody is waiting to hear them: sentences someone is waiting for go first.
     pub fn sentences<'a>(
         &'a self,
         text: &'a str,
     ) -> impl Iterator<Item = Result<SpokenSentence, TtsError>> + 'a {
-        text::sentences(text)
-            .into_iter()
-            .filter_map(move |piece| self.speak(piece).transpose())
+        text::sentences(text).into_iter().filter_map(move |piece| {
+            self.speak(piece, Instant::now() + AHEAD_OF_NEED)
+                .transpose()
+        })
+    }
+
+    /// Synthesizes `text` into the voice cache ahead of need (a planned line), after every
+    /// sentence someone is waiting to hear. Sentences already there cost nothing.
+    pub fn prepare(&self, text: &str) -> Result<(), TtsError> {
+        self.sentences(text)
+            .try_for_each(|sentence| sentence.map(drop))
     }
 
     /// Synthesizes `text` on a blocking thread, sending each sentence as soon as it is ready,
-    /// so the first can play while later ones are synthesized. Synthesis runs at most a couple
-    /// of sentences ahead of the receiver; dropping the receiver (a barge-in) stops it after
-    /// the sentence in progress.
+    /// so the first can play while later ones are synthesized. The first sentence is needed
+    /// at `needed`; each later one when the sentences before it have played. Synthesis runs
+    /// at most a couple of sentences ahead of the receiver; dropping the receiver (a
+    /// barge-in) stops it after the sentence in progress.
     ///
     /// # Panics
     /// When called outside a Tokio runtime.
     pub fn stream(
         self: &Arc<Self>,
         text: String,
+        needed: Instant,
     ) -> mpsc::Receiver<Result<SpokenSentence, TtsError>> {
         let (sender, receiver) = mpsc::channel(STREAM_AHEAD);
         let tts = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            for sentence in tts.sentences(&text) {
+            let rate = tts.sample_rate() as f64;
+            // Playback starts once the first sentence is there (and not before it is
+            // needed); from then on each sentence is needed when the ones before have played.
+            let mut playback: Option<Instant> = None;
+            let mut played = Duration::ZERO;
+            for piece in text::sentences(&text) {
+                let due = playback.map_or(needed, |start| start + played);
+                let Some(sentence) = tts.speak(piece, due).transpose() else {
+                    continue;
+                };
+                if let Ok(sentence) = &sentence {
+                    playback.get_or_insert_with(|| Instant::now().max(needed));
+                    played += Duration::from_secs_f64(sentence.samples.len() as f64 / rate);
+                }
                 if sender.blocking_send(sentence).is_err() {
                     break;
                 }
@@ -272,28 +332,48 @@ impl Tts {
         receiver
     }
 
-    /// Synthesizes one piece; `None` when it holds nothing audible.
-    fn speak(&self, piece: &str) -> Result<Option<SpokenSentence>, TtsError> {
-        let mut samples = match &self.voice {
+    /// Synthesizes one piece needed at `due`, or takes it from the voice cache; `None` when
+    /// it holds nothing audible.
+    fn speak(&self, piece: &str, due: Instant) -> Result<Option<SpokenSentence>, TtsError> {
+        let samples = match &self.voice {
             Voice::Piper(voice) => {
                 let Some(ids) = phoneme_ids(&voice.config, piece)? else {
                     return Ok(None);
                 };
-                voice.speak(ids).map_err(|source| TtsError::Inference {
-                    voice: self.name.clone(),
-                    source,
-                })?
+                let key = SentenceKey::new(&voice.digest, &ids);
+                match self.cache.get(&key) {
+                    Some(samples) => samples.to_vec(),
+                    None => {
+                        let mut samples =
+                            voice
+                                .speak(ids, due)
+                                .map_err(|source| TtsError::Inference {
+                                    voice: self.name.clone(),
+                                    source,
+                                })?;
+                        trim_trailing_silence(&mut samples, self.sample_rate());
+                        self.cache.put(key, &samples);
+                        samples
+                    }
+                }
             }
             Voice::Espeak { language, .. } => {
-                Espeak::lock()?.synthesize(language, &lexicon::respell(piece))?
+                // espeak-ng's formant voice costs a few milliseconds a sentence: not cached.
+                let mut samples = Espeak::lock()?.synthesize(language, &lexicon::respell(piece))?;
+                trim_trailing_silence(&mut samples, self.sample_rate());
+                samples
             }
         };
-        trim_trailing_silence(&mut samples, self.sample_rate());
         Ok((!samples.is_empty()).then(|| SpokenSentence {
             text: piece.to_owned(),
             samples,
         }))
     }
+}
+
+/// A voice cache in memory only, of the default size.
+fn memory_cache() -> VoiceCache {
+    VoiceCache::open(VoiceCacheConfig::default()).expect("a cache without a directory opens")
 }
 
 /// The model input for one piece, for a voice configured by `config`; `None` when it holds

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Instant;
 
 use ort::environment::Environment;
 use ort::session::Session;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use super::noise::{self, OFFSETS_INPUT};
 use super::phonemes::PhonemeIds;
 use super::{TtsError, VoicePart};
-use crate::cores;
+use crate::cores::{self, DueQueue};
 
 /// The voice's `.onnx.json`, as far as synthesis needs it.
 #[derive(Deserialize)]
@@ -116,11 +117,15 @@ fn onnx_runtime(library: &Path) -> Result<Environment, TtsError> {
 }
 
 /// A loaded Piper voice. ONNX Runtime sessions run one inference at a time (`run` takes
-/// `&mut`), so concurrent sentences queue on the session lock; one copy of the weights serves
-/// every call.
+/// `&mut`), so concurrent sentences queue for the session, earliest due first; one copy of the
+/// weights serves every call.
 pub(crate) struct PiperVoice {
     pub(crate) config: VoiceConfig,
+    /// A digest of the weights and the settings the audio depends on: what the voice cache
+    /// knows this voice by.
+    pub(crate) digest: [u8; 32],
     session: Mutex<Session>,
+    waiting: DueQueue,
     /// Multi-speaker voices take a speaker id; speaker 0 is used.
     takes_speaker: bool,
     /// How many noise sources the rewritten graph has (see [`noise`]).
@@ -139,6 +144,7 @@ impl PiperVoice {
         let unusable = |problem: String| TtsError::voice(VoicePart::Model, onnx, problem);
         // Read before the runtime is loaded, so a missing voice is named as such.
         let model = std::fs::read(onnx).map_err(|err| unusable(read_problem(&err)))?;
+        let digest = voice_digest(&model, &config);
         let environment = onnx_runtime(runtime)?;
         let seeded =
             noise::seeded_model(&model).map_err(|problem| unusable(problem.to_string()))?;
@@ -150,15 +156,17 @@ impl PiperVoice {
             config.speakers > 1 && session.inputs().iter().any(|input| input.name() == "sid");
         Ok(PiperVoice {
             config,
+            digest,
             session: Mutex::new(session),
+            waiting: DueQueue::new(),
             takes_speaker,
             noise_sources: seeded.sources,
         })
     }
 
-    /// Runs the model on one utterance's phoneme ids; returns the waveform at the voice's
-    /// sample rate, clamped to [-1, 1].
-    pub(crate) fn speak(&self, ids: Vec<i64>) -> ort::Result<Vec<f32>> {
+    /// Runs the model on one utterance's phoneme ids, whose audio is needed at `due`; returns
+    /// the waveform at the voice's sample rate, clamped to [-1, 1].
+    pub(crate) fn speak(&self, ids: Vec<i64>, due: Instant) -> ort::Result<Vec<f32>> {
         let speaker = 0_i64;
         let offsets = noise::offsets(self.noise_sources, &ids, &self.config.scales, speaker);
         let offsets = Tensor::from_array(([self.noise_sources], offsets))?;
@@ -166,11 +174,11 @@ impl PiperVoice {
         let text = Tensor::from_array(([1, ids.len()], ids))?;
         let lengths = Tensor::from_array(([1], vec![length]))?;
         let scales = Tensor::from_array(([3], self.config.scales.to_vec()))?;
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut session = self.turn(due);
         // One core is enough to keep transcriptions from going wide while this runs; the
         // session's own threads are fixed, and ONNX Runtime's sleep rather than spin, so they
         // share cores with a single-threaded transcription without stalling it.
-        let _core = cores::machine().lease(1);
+        let _core = cores::machine().lease(1, due);
         let outputs = if self.takes_speaker {
             let speaker = Tensor::from_array(([1], vec![speaker]))?;
             session.run(ort::inputs![
@@ -191,6 +199,61 @@ impl PiperVoice {
         let (_, audio) = outputs[0].try_extract_tensor::<f32>()?;
         Ok(audio.iter().map(|sample| sample.clamp(-1.0, 1.0)).collect())
     }
+
+    /// The session, once every sentence due before `due` has had it.
+    fn turn(&self, due: Instant) -> VoiceTurn<'_> {
+        let session = self
+            .waiting
+            .wait_turn(due, |_| match self.session.try_lock() {
+                Ok(session) => Some(session),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            });
+        VoiceTurn {
+            session: Some(session),
+            waiting: &self.waiting,
+        }
+    }
+}
+
+/// The voice's session held by one sentence; the next in line is woken when it is dropped.
+struct VoiceTurn<'a> {
+    session: Option<MutexGuard<'a, Session>>,
+    waiting: &'a DueQueue,
+}
+
+impl std::ops::Deref for VoiceTurn<'_> {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        self.session.as_deref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for VoiceTurn<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        self.session.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for VoiceTurn<'_> {
+    fn drop(&mut self) {
+        // Unlocked first, so the woken waiter finds the session free.
+        self.session = None;
+        self.waiting.released();
+    }
+}
+
+/// Identifies a voice's audio: its weights, the scales it speaks with and its sample rate.
+fn voice_digest(model: &[u8], config: &VoiceConfig) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(model);
+    for scale in config.scales {
+        digest.update(scale.to_le_bytes());
+    }
+    digest.update(config.sample_rate.to_le_bytes());
+    digest.finalize().into()
 }
 
 fn open_session(environment: &Environment, onnx: &[u8]) -> ort::Result<Session> {

@@ -314,7 +314,13 @@ mod tests {
         // silence after it at once.
         assert_eq!(
             sent,
-            [(1, false), (2, false), (3, true), (4, false), (SILENCE, false)]
+            [
+                (1, false),
+                (2, false),
+                (3, true),
+                (4, false),
+                (SILENCE, false)
+            ]
         );
         assert!(caller.answer.is_none());
     }
