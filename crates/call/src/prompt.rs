@@ -67,6 +67,7 @@ pub struct PromptAudio {
     connecting: Vec<f32>,
     goodbye: Vec<f32>,
     locked_out: Vec<f32>,
+    at_capacity: Vec<f32>,
 }
 
 impl PromptAudio {
@@ -95,6 +96,9 @@ impl PromptAudio {
             locked_out: say(
                 "Sorry, there have been too many wrong PINs. Please try again later. Goodbye.",
             )?,
+            at_capacity: say(
+                "Sorry, all our interviewers are busy right now. Please call again in a few minutes. Goodbye.",
+            )?,
         })
     }
 
@@ -113,6 +117,8 @@ pub enum PinCheck<T> {
     NoMatch,
     /// Too many wrong PINs: this one was not checked.
     LockedOut,
+    /// The PIN is right, but the server carries as many calls as it can right now.
+    AtCapacity,
 }
 
 /// How the prompt ended without an interview.
@@ -123,6 +129,9 @@ pub enum PromptEnd {
     /// No PIN opened anything after every attempt, or PIN entry is locked out; the caller
     /// heard why, and the call should be hung up.
     NoPin,
+    /// The server had no room for the interview; the caller heard so, and the call should be
+    /// hung up.
+    AtCapacity,
 }
 
 /// Greets the caller and reads PINs until `check` opens an interview: up to three attempts,
@@ -168,10 +177,33 @@ where
                 prompt.play(&audio.locked_out).await?;
                 return Err(PromptEnd::NoPin);
             }
+            PinCheck::AtCapacity => {
+                prompt.play(&audio.at_capacity).await?;
+                return Err(PromptEnd::AtCapacity);
+            }
         }
     }
     prompt.play(&audio.goodbye).await?;
     Err(PromptEnd::NoPin)
+}
+
+/// Tells a caller the server has no room for their call ("all our interviewers are busy,
+/// please call again in a few minutes"); the call should be hung up after it. Waits a moment
+/// after the last word, so a far end that plays from a buffer (a CPaaS) gets it all out
+/// before the hang-up.
+pub async fn turn_away(
+    call: &mut Call,
+    clock: &dyn Clock,
+    audio: &PromptAudio,
+) -> Result<(), PromptEnd> {
+    let mut prompt = Prompt {
+        call,
+        clock,
+        position: clock.now(),
+    };
+    prompt.play(&audio.at_capacity).await?;
+    clock.sleep_until(prompt.position).await;
+    Ok(())
 }
 
 /// Plays prompts and reads keys on one call.
@@ -312,6 +344,7 @@ mod tests {
             connecting: prompt(),
             goodbye: prompt(),
             locked_out: prompt(),
+            at_capacity: prompt(),
         }
     }
 
@@ -453,6 +486,39 @@ mod tests {
         assert_eq!(hung_up, Err(PromptEnd::HungUp));
         drop(call);
         assert_eq!(talkspurts(&recorder.await.unwrap())[0], 10);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_caller_with_no_room_hears_so_and_nothing_after() {
+        let clock = Arc::new(VirtualClock::start(ComputeTime::Free).unwrap());
+        let (mut call, peer) = Call::pair("stream", 8_000);
+        let audio = audio(10);
+        let (_keys, recorder) = record(peer, clock.clone());
+        turn_away(&mut call, clock.as_ref(), &audio).await.unwrap();
+        // The whole prompt was out (its last frame at 180 ms) and the pause after it passed.
+        assert!(clock.now() >= Duration::from_millis(180) + PAUSE, "{:?}", clock.now());
+        drop(call);
+        assert_eq!(talkspurts(&recorder.await.unwrap()), [10]);
+
+        // Typed at the prompt: a right PIN on a full server is told so, not asked again.
+        let (mut call, peer) = Call::pair("sip", 8_000);
+        let (keys, recorder) = record(peer, clock.clone());
+        for key in "1234".chars() {
+            keys.send(CallInput::Dtmf(key)).await.unwrap();
+        }
+        let ended: Result<(), _> = ask_for_pin(
+            &mut call,
+            clock.as_ref(),
+            &audio,
+            false,
+            |_pin: String| async { PinCheck::AtCapacity },
+        )
+        .await;
+        assert_eq!(ended, Err(PromptEnd::AtCapacity));
+        drop(call);
+        // The welcome, cut short by the first key, then the whole "busy" prompt.
+        let spurts = talkspurts(&recorder.await.unwrap());
+        assert!(spurts.len() == 2 && spurts[1] == 10, "{spurts:?}");
     }
 
     #[tokio::test(flavor = "current_thread")]

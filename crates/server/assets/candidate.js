@@ -222,6 +222,14 @@
         retry,
       };
     }
+    if (result.status === 503 && result.code === 'at_capacity') {
+      return {
+        title: 'All our interviewers are busy',
+        message: 'Every interviewer is in an interview right now, so yours cannot start yet. Please try again in a few minutes.',
+        code: 'at_capacity',
+        retry,
+      };
+    }
     if (result.status === 404) {
       return {
         title: 'Interview not found',
@@ -776,6 +784,7 @@
       in_use: describeLinkProblem({ status: 409 }, tryAgain),
       link_expired: describeLinkProblem({ status: 410, code: 'link_expired' }),
       interview_ended: describeLinkProblem({ status: 410, code: 'interview_ended' }),
+      at_capacity: describeLinkProblem({ status: 503, code: 'at_capacity' }, tryAgain),
       media_failed: {
         title: "We couldn't set up the call",
         message: "Something went wrong setting up audio and video for your interview. Please try again; if it keeps happening, contact the recruiter.",
@@ -919,6 +928,12 @@
     if (!result.ok && (result.status === 404 || result.status === 410)) {
       stopCall();
       showProblem(describeLinkProblem(result));
+      return;
+    }
+    if (!result.ok && result.code === 'at_capacity') {
+      // The interview never started (a running one keeps its place): retrying now is futile.
+      stopCall();
+      showProblem(describeLinkProblem(result, tryAgain));
       return;
     }
     if (!result.ok) {

@@ -41,6 +41,8 @@ pub enum Refusal {
     OtherCarrier,
     /// It is for another job than the number the caller dialled.
     OtherJob,
+    /// It has not started, and the machine carries as many interviews as it can.
+    AtCapacity,
 }
 
 /// What the live side knows of one interview.
@@ -50,6 +52,8 @@ pub struct LiveState {
     pub claimed: bool,
     /// Its call is running, on this kind of connection.
     pub running_on: Option<Carrier>,
+    /// Every seat is taken: a new call cannot start (a running one goes on in its own).
+    pub full: bool,
 }
 
 /// Whether a `carrier` connection may join `interview` at `now`. `job`: the caller dialled a
@@ -74,10 +78,13 @@ pub fn may_join(
     if live.claimed {
         return Err(Refusal::InUse);
     }
-    if live.running_on.is_some_and(|running| running != carrier) {
-        return Err(Refusal::OtherCarrier);
+    match live.running_on {
+        Some(running) if running != carrier => Err(Refusal::OtherCarrier),
+        // A rejoin holds its seat already.
+        Some(_) => Ok(()),
+        None if live.full => Err(Refusal::AtCapacity),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -139,10 +146,12 @@ mod tests {
         let on_phone = LiveState {
             claimed: false,
             running_on: Some(Carrier::Phone),
+            full: true,
         };
         assert_eq!(
             may_join(&running, AFTER, on_phone, Carrier::Phone, None),
-            Ok(())
+            Ok(()),
+            "a rejoin keeps its seat on a full machine"
         );
         assert_eq!(
             may_join(&running, AFTER, on_phone, Carrier::Browser, None),
@@ -154,6 +163,38 @@ mod tests {
         };
         assert_eq!(
             may_join(&running, BEFORE, held, Carrier::Phone, None),
+            Err(Refusal::InUse)
+        );
+    }
+
+    #[test]
+    fn a_full_machine_turns_new_calls_away_and_only_them() {
+        let full = LiveState {
+            full: true,
+            ..LiveState::default()
+        };
+        let scheduled = interview(Status::Scheduled);
+        for carrier in [Carrier::Browser, Carrier::Phone] {
+            assert_eq!(
+                may_join(&scheduled, BEFORE, full, carrier, None),
+                Err(Refusal::AtCapacity)
+            );
+        }
+        // What would refuse the call anyway is said first: it is the true reason.
+        assert_eq!(
+            may_join(&scheduled, AFTER, full, Carrier::Phone, None),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(
+            may_join(&interview(Status::Completed), BEFORE, full, Carrier::Phone, None),
+            Err(Refusal::Ended)
+        );
+        let held = LiveState {
+            claimed: true,
+            ..full
+        };
+        assert_eq!(
+            may_join(&scheduled, BEFORE, held, Carrier::Phone, None),
             Err(Refusal::InUse)
         );
     }

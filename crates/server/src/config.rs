@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::{CALLS_PER_CORE, MAX_CALLS_LIMIT};
+
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config/viva.toml";
 /// Environment variable naming the config file (like `--config`).
@@ -66,6 +68,10 @@ pub struct ServerConfig {
     /// How long an interview waits for a candidate whose connection dropped (a reload, a
     /// network blip, a phone call that fell) to come back before it ends as abandoned.
     pub rejoin_grace_secs: u64,
+    /// Interviews the machine carries at once; past it new calls are turned away (SIP 503,
+    /// a spoken "call again", a "try again" page) so that the calls going on stay on time.
+    /// 0: [`CALLS_PER_CORE`](crate::capacity::CALLS_PER_CORE) per core.
+    pub max_calls: usize,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,7 @@ impl Default for ServerConfig {
             metrics_token: String::new(),
             trusted_proxies: Vec::new(),
             rejoin_grace_secs: 20,
+            max_calls: 0,
         }
     }
 }
@@ -680,6 +687,16 @@ impl Config {
                 "must be set (in milliseconds) when llm.url is set".to_owned(),
             ));
         }
+        if self.server.max_calls > MAX_CALLS_LIMIT {
+            return Err((
+                "server.max_calls",
+                format!(
+                    "{} is more calls than one machine carries: at most {MAX_CALLS_LIMIT}, or 0 \
+                     for {CALLS_PER_CORE} per core",
+                    self.server.max_calls
+                ),
+            ));
+        }
         if self.server.link_ttl_hours == 0 {
             return Err(("server.link_ttl_hours", "must be at least 1".to_owned()));
         }
@@ -1121,6 +1138,16 @@ mod tests {
         let err = load("", &[("VIVA_SERVER_HTTP", "nowhere")]).unwrap_err();
         assert_eq!(err.source, "environment variable VIVA_SERVER_HTTP");
         assert_eq!(err.field, "server.http");
+
+        let err = load("[server]\nmax_calls = -1\n", &[]).unwrap_err();
+        assert_eq!(err.field, "server.max_calls");
+        assert!(err.reason.contains("invalid value"), "{err}");
+        let err = load("", &[("VIVA_SERVER_MAX_CALLS", "16000")]).unwrap_err();
+        assert_eq!(err.source, "environment variable VIVA_SERVER_MAX_CALLS");
+        assert_eq!(err.field, "server.max_calls");
+        assert!(err.reason.contains("at most 1000"), "{err}");
+        let (config, _) = load("[server]\nmax_calls = 16\n", &[]).unwrap();
+        assert_eq!(config.server.max_calls, 16);
 
         let err = load("", &[("VIVA_STT_LANGUAGE", "english")]).unwrap_err();
         assert_eq!(

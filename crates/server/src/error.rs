@@ -2,6 +2,8 @@
 //! and a status that says what went wrong. `code` is stable and meant for programs,
 //! `message` for people.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +18,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Sent as `Retry-After`: when trying again may work.
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -25,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -63,6 +68,12 @@ impl ApiError {
         self
     }
 
+    /// The same error, telling the client when to try again (`Retry-After`).
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -79,16 +90,13 @@ impl ApiError {
     /// Too many wrong attempts from this source: wait `lockout.retry_after`.
     pub fn locked_out(lockout: Lockout) -> Response {
         let wait = lockout.retry_after.as_secs().max(1);
-        let mut response = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             format!("too many wrong API keys from this address: try again in {wait} s"),
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        response
+        .retry_after(lockout.retry_after)
+        .into_response()
     }
 }
 
@@ -103,6 +111,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         response
     }

@@ -1,5 +1,10 @@
 //! The candidate's side: the join page behind a signed link, and the WebSocket that sets up
 //! the browser call (offer/answer, ICE candidates, hang-up, end of interview).
+//!
+//! While every seat is taken, an interview that has not started cannot be joined: the page
+//! answers 503 with `Retry-After` and asks the candidate to try again in a few minutes, and
+//! its details and signalling answer `at_capacity`. A candidate rejoining a running interview
+//! is let in: their interview kept its seat.
 
 use std::future::pending;
 use std::sync::Arc;
@@ -18,9 +23,11 @@ use viva_transport_webrtc::{BrowserCall, RemoteCandidate};
 
 use crate::admission::Carrier;
 use crate::admission::Refusal;
+use crate::capacity::RETRY_AFTER;
 use crate::error::ApiError;
 use crate::links::LinkError;
 use crate::live::{Claim, JoinError, LiveCall};
+use crate::metrics::CallTransport;
 use crate::state::AppState;
 
 /// How long the browser's media may take to connect after the answer.
@@ -29,6 +36,8 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 /// Signaling messages are SDP and ICE lines: a few kilobytes. Anything far larger is refused.
 const MAX_SIGNAL_BYTES: usize = 64 * 1024;
+/// The error code of a join refused because every seat is taken.
+const AT_CAPACITY: &str = "at_capacity";
 
 pub fn routes() -> Router<AppState> {
     crate::page_headers::secured(
@@ -92,14 +101,33 @@ fn refused(refusal: Refusal) -> ApiError {
             "in_use",
             "this interview is going on over the phone",
         ),
+        Refusal::AtCapacity => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            AT_CAPACITY,
+            "all our interviewers are busy right now; please try again in a few minutes",
+        )
+        .retry_after(RETRY_AFTER),
     }
 }
 
 /// The page itself; its script asks `details` what to show, so an unusable link still gets
-/// the page (with the reason) and the status code says it to machines.
+/// the page (with the reason) and the status code says it to machines. While every seat is
+/// taken the page is a plain "try again in a few minutes", which needs no script.
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let status = match admit(&state, &token).await {
         Ok(_) => StatusCode::OK,
+        Err(err) if err.code() == AT_CAPACITY => {
+            state.live.turned_away(CallTransport::Browser);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                    (header::RETRY_AFTER, RETRY_AFTER.as_secs().to_string()),
+                ],
+                Html(include_str!("../assets/busy.html")),
+            )
+                .into_response();
+        }
         Err(err) => err.into_response().status(),
     };
     (
@@ -175,7 +203,12 @@ async fn signal(
                     .await;
                 })
         }
-        Err(err) => err.into_response(),
+        Err(err) => {
+            if err.code() == AT_CAPACITY {
+                state.live.turned_away(CallTransport::Browser);
+            }
+            err.into_response()
+        }
     }
 }
 
@@ -196,8 +229,10 @@ struct Session {
     /// The hold on the interview, from the offer until the session ends.
     claim: Option<Claim>,
     browser: Option<Arc<BrowserCall>>,
-    /// The browser call's side of the conversation, until its media connects.
-    connecting: Option<Call>,
+    /// The browser call's side of the conversation, until its media connects; and by when it
+    /// must, counted from the answer (not from the latest message: a page that keeps talking
+    /// must not keep a seat without a call).
+    connecting: Option<(Call, tokio::time::Instant)>,
     live: Option<Arc<LiveCall>>,
 }
 
@@ -225,11 +260,12 @@ impl Session {
                     None => pending().await,
                 }
             };
-            let browser = self.connecting.as_ref().and(self.browser.clone());
+            let deadline = self.connecting.as_ref().map(|(_, deadline)| *deadline);
+            let browser = deadline.zip(self.browser.clone());
             let connected = async {
                 match browser {
-                    Some(browser) => {
-                        tokio::time::timeout(CONNECT_TIMEOUT, browser.connected()).await
+                    Some((deadline, browser)) => {
+                        tokio::time::timeout_at(deadline, browser.connected()).await
                     }
                     None => pending().await,
                 }
@@ -320,15 +356,17 @@ impl Session {
             bad_message(socket, "one offer per connection: reconnect to start over").await;
             return true;
         }
-        self.claim = self.state.live.claim(&self.interview.id, self.conn);
-        if self.claim.is_none() {
-            send_error(
-                socket,
-                "in_use",
-                "this interview is already open in another tab or device",
-            )
-            .await;
-            return false;
+        // A new call's seat is taken with the claim, before any media is set up.
+        match self.state.live.claim(&self.interview.id, self.conn) {
+            Ok(claim) => self.claim = Some(claim),
+            Err(refusal) => {
+                if refusal == Refusal::AtCapacity {
+                    self.state.live.turned_away(CallTransport::Browser);
+                }
+                let error = refused(refusal);
+                send_error(socket, error.code(), error.message()).await;
+                return false;
+            }
         }
         // The media is set up before the interview starts, so a broken offer starts nothing.
         let video = match self.state.store.files(&self.interview.id) {
@@ -354,7 +392,7 @@ impl Session {
                 }
             };
         self.browser = Some(Arc::new(browser));
-        self.connecting = Some(call);
+        self.connecting = Some((call, tokio::time::Instant::now() + CONNECT_TIMEOUT));
         send(socket, json!({ "type": "answer", "sdp": answer })).await;
         true
     }
@@ -362,7 +400,7 @@ impl Session {
     /// The browser's media is up (or never came): the interview starts, or resumes, now, so
     /// the candidate hears the interviewer from the first word.
     async fn on_connected(&mut self, socket: &mut WebSocket, connected: bool) -> bool {
-        let Some(call) = self.connecting.take() else {
+        let Some((call, _)) = self.connecting.take() else {
             return true;
         };
         if !connected {
@@ -376,7 +414,7 @@ impl Session {
             .await;
             return false;
         }
-        let Some(claim) = &self.claim else {
+        let Some(claim) = self.claim.as_mut() else {
             return false;
         };
         let joined = self

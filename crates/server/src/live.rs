@@ -1,7 +1,8 @@
 //! Live interviews: one conversation per interview, carried by whichever connection is
 //! attached through a [`viva_call::relay`], so a reload, a network blip or a phone call that
 //! fell rejoins the same call instead of starting over. A connection holds an interview by a
-//! [`Claim`], released when it is dropped.
+//! [`Claim`], released when it is dropped; a call that starts takes one of the machine's
+//! seats ([`Capacity`]) and keeps it until its conversation ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,12 +17,13 @@ use viva_interview::Job;
 use viva_store::{EndReason, Ending, Interview, Outcome, Status, Store, Timestamp};
 
 use crate::admission::{Carrier, LiveState, Refusal, may_join};
+use crate::capacity::{Capacity, Seat};
 use crate::conclusion::Conclusions;
 use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::{JobFile, Jobs};
-use crate::metrics::Metrics;
+use crate::metrics::{CallTransport, Metrics};
 use crate::webhooks::Webhooks;
 
 /// Why a connection may not join.
@@ -45,6 +47,7 @@ pub struct LiveInterviews {
     calls: Mutex<HashMap<String, Arc<LiveCall>>>,
     /// Which connection holds each interview: one tab or phone call at a time.
     claims: Mutex<HashMap<String, ConnectionId>>,
+    capacity: Capacity,
 }
 
 /// A connection's hold on an interview: while it lives no other connection may join.
@@ -53,6 +56,9 @@ pub struct Claim {
     live: Arc<LiveInterviews>,
     interview_id: String,
     conn: ConnectionId,
+    /// The seat of the call this connection is to start, taken with the claim so that a full
+    /// machine turns the caller away before their call is set up (or their phone rings).
+    seat: Option<Seat>,
 }
 
 impl Drop for Claim {
@@ -93,7 +99,9 @@ impl LiveInterviews {
         config: Arc<Config>,
         metrics: Arc<Metrics>,
         webhooks: Arc<Webhooks>,
+        capacity: Capacity,
     ) -> Arc<Self> {
+        metrics.set_call_capacity(capacity.max());
         Arc::new(Self {
             store,
             speech,
@@ -104,6 +112,7 @@ impl LiveInterviews {
             webhooks,
             calls: Mutex::new(HashMap::new()),
             claims: Mutex::new(HashMap::new()),
+            capacity,
         })
     }
 
@@ -118,37 +127,83 @@ impl LiveInterviews {
         let live = LiveState {
             claimed: lock(&self.claims).contains_key(&interview.id),
             running_on: lock(&self.calls).get(&interview.id).map(|c| c.carrier),
+            full: self.capacity.is_full(),
         };
         may_join(interview, Timestamp::now(), live, carrier, job)
     }
 
-    /// Lets connection `conn` hold the interview, unless another one does.
-    pub fn claim(self: &Arc<Self>, interview_id: &str, conn: ConnectionId) -> Option<Claim> {
+    /// Whether a phone call whose interview is not known yet (the caller types the PIN once
+    /// answered) may be answered: a seat is free, or a phone interview waits for its caller
+    /// to call back, in the seat it kept.
+    pub fn has_room_for_a_caller(&self) -> bool {
+        if !self.capacity.is_full() {
+            return true;
+        }
+        let claims = lock(&self.claims);
+        lock(&self.calls).iter().any(|(id, call)| {
+            call.carrier == Carrier::Phone && call.is_running() && !claims.contains_key(id)
+        })
+    }
+
+    /// Counts and logs a call turned away because every seat was taken.
+    pub fn turned_away(&self, transport: CallTransport) {
+        self.metrics.call_refused(transport);
+        tracing::warn!(
+            ?transport,
+            max_calls = self.capacity.max(),
+            "every seat is taken (server.max_calls): a new call was turned away"
+        );
+    }
+
+    /// Lets connection `conn` hold the interview, unless another one does (`InUse`); a
+    /// connection that is to start the interview's call also takes its seat, unless every
+    /// seat is taken (`AtCapacity`).
+    pub fn claim(
+        self: &Arc<Self>,
+        interview_id: &str,
+        conn: ConnectionId,
+    ) -> Result<Claim, Refusal> {
+        let starts = !lock(&self.calls).contains_key(interview_id);
         let mut claims = lock(&self.claims);
         if claims.contains_key(interview_id) {
-            return None;
+            return Err(Refusal::InUse);
         }
+        let seat = match starts {
+            true => Some(self.capacity.take().ok_or(Refusal::AtCapacity)?),
+            false => None,
+        };
         claims.insert(interview_id.to_owned(), conn);
-        Some(Claim {
+        Ok(Claim {
             live: Arc::clone(self),
             interview_id: interview_id.to_owned(),
             conn,
+            seat,
         })
     }
 
     /// Attaches `call` (a transport's call, of `carrier`) to the interview's live call,
-    /// started now if the interview has not begun. The claim proves the connection holds the
-    /// interview.
+    /// started now if the interview has not begun (in the claim's seat). The claim proves the
+    /// connection holds the interview.
     pub async fn join(
         self: &Arc<Self>,
         interview: &Interview,
-        claim: &Claim,
+        claim: &mut Claim,
         call: Call,
         carrier: Carrier,
     ) -> Result<Joined, JoinError> {
         let live = match self.running(&interview.id, carrier, call.output_rate)? {
             Some(live) => live,
-            None => self.begin(interview, carrier, call.output_rate).await?,
+            None => {
+                // A claim made while the call ran has no seat; if that call has ended since,
+                // the interview is over (refused below), unless a free seat says otherwise.
+                let seat = claim
+                    .seat
+                    .take()
+                    .or_else(|| self.capacity.take())
+                    .ok_or(JoinError::Refused(Refusal::AtCapacity))?;
+                self.begin(interview, carrier, call.output_rate, seat)
+                    .await?
+            }
         };
         let released = live.relay.attach(claim.conn, call, carrier.if_gone());
         Ok(Joined {
@@ -181,6 +236,7 @@ impl LiveInterviews {
         interview: &Interview,
         carrier: Carrier,
         rate: u32,
+        seat: Seat,
     ) -> Result<Arc<LiveCall>, JoinError> {
         if interview.status != Status::Scheduled {
             return Err(JoinError::Refused(Refusal::Ended));
@@ -201,7 +257,7 @@ impl LiveInterviews {
         let started = match self.jobs.read(&interview.job) {
             Ok(job_file) => {
                 self.record_job_version(interview, &job_file).await;
-                self.start(interview, carrier, rate, job_file.job)
+                self.start(interview, carrier, rate, job_file.job, seat)
             }
             Err(err) => Err(err),
         };
@@ -273,6 +329,7 @@ impl LiveInterviews {
         carrier: Carrier,
         rate: u32,
         job: Job,
+        seat: Seat,
     ) -> anyhow::Result<Arc<LiveCall>> {
         let judge = Arc::new(self.jobs.judge_of(job)?);
         let files = self.store.files(&interview.id)?;
@@ -305,6 +362,8 @@ impl LiveInterviews {
         self.metrics.call_started();
         tokio::spawn(async move {
             let result = converse(call, setup, &this.speech, clock).await;
+            // The machine's share of this call is over; writing the report is not a call.
+            drop(seat);
             let (outcome, reason, failure) = match &result {
                 Ok(summary) if summary.ended == CallEnd::Completed => {
                     (Outcome::Completed, EndReason::ReachedClosing, None)
@@ -346,10 +405,14 @@ impl LiveInterviews {
 }
 
 impl LiveCall {
+    fn is_running(&self) -> bool {
+        self.outcome.borrow().is_none()
+    }
+
     fn check_running(&self) -> Result<(), JoinError> {
-        match *self.outcome.borrow() {
-            Some(_) => Err(JoinError::Refused(Refusal::Ended)),
-            None => Ok(()),
+        match self.is_running() {
+            true => Ok(()),
+            false => Err(JoinError::Refused(Refusal::Ended)),
         }
     }
 

@@ -6,6 +6,7 @@ mod api;
 mod api_keys;
 mod attempts;
 mod bench;
+mod capacity;
 mod cli;
 mod conclusion;
 mod config;

@@ -7,6 +7,10 @@
 //! closed before any interview is looked up. PINs are then checked by the [`PinGate`], per
 //! caller (the custom parameter `caller`, else the connection's address) and across callers.
 //!
+//! A stream for an interview that would start while every seat is taken hears "all our
+//! interviewers are busy, please call again in a few minutes" (in the server's voice,
+//! synthesized once at start-up), and is then closed.
+//!
 //! [`PinGate`]: crate::pins::PinGate
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,11 +22,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt, future};
-use viva_call::CallOutput;
+use viva_call::prompt::turn_away;
+use viva_call::{CallOutput, SystemClock};
 use viva_transport_stream::{MediaStream, WsFrame, accept};
 
+use crate::metrics::CallTransport;
 use crate::peer::ClientAddr;
-use crate::phone;
+use crate::phone::{self, Opened};
 use crate::pins::{PinCaller, PinRefusal};
 use crate::state::{AppState, CredentialRefusal};
 
@@ -111,7 +117,7 @@ async fn bridge(state: AppState, socket: WebSocket, client: ClientAddr, authenti
     let MediaStream {
         stream_sid,
         parameters,
-        call,
+        mut call,
         ..
     } = stream;
     let authenticated = authenticated
@@ -154,9 +160,19 @@ async fn bridge(state: AppState, socket: WebSocket, client: ClientAddr, authenti
         (None, None) => Err(PinRefusal::NoMatch),
     };
     match opened {
-        Ok((interview, claim)) => {
+        Ok(Opened::Held(interview, mut claim)) => {
             tracing::info!(%stream_sid, interview_id = %interview.id, "media stream joined its interview");
-            phone::run(&state, call, &interview, &claim).await;
+            phone::run(&state, call, &interview, &mut claim).await;
+        }
+        Ok(Opened::AtCapacity) => {
+            state.live.turned_away(CallTransport::MediaStream);
+            // A caller who hangs up during the prompt needs no hang-up.
+            if turn_away(&mut call, &SystemClock::start(), &state.prompts)
+                .await
+                .is_ok()
+            {
+                let _ = call.outbound.send(CallOutput::HangUp).await;
+            }
         }
         Err(refusal) => {
             tracing::info!(%stream_sid, ?refusal, "media stream names no open interview (customParameters `interview` or `pin`)");

@@ -1,6 +1,7 @@
-//! Operational metrics in the Prometheus text format at `/metrics`: calls in progress and
-//! finished, how long candidates wait for the interviewer to answer, and guessing of secrets
-//! (wrong PINs and keys, lock-outs). Counts only: no candidate, interview or PIN appears here.
+//! Operational metrics in the Prometheus text format at `/metrics`: calls in progress, the
+//! most the machine takes, calls finished and turned away, how long candidates wait for the
+//! interviewer to answer, and guessing of secrets (wrong PINs and keys, lock-outs). Counts
+//! only: no candidate, interview or PIN appears here.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,22 @@ pub enum Secret {
 }
 
 const SECRETS: [(Secret, &str); 2] = [(Secret::Pin, "pin"), (Secret::Credential, "credential")];
+
+/// How a call that was turned away came (or was to go out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallTransport {
+    /// A phone call over SIP, dialled in.
+    Sip,
+    /// A phone call bridged by a CPaaS as a media stream.
+    MediaStream,
+    /// The candidate's browser (the join page, or its call).
+    Browser,
+    /// A call the recruiter asked the server to place (API or workspace).
+    Dial,
+}
+
+/// Each [`CallTransport`]'s label, in its order (`transport as usize` indexes them).
+const TRANSPORTS: [&str; 4] = ["sip", "media_stream", "browser", "dial"];
 const SCOPES: [(Scope, &str); 2] = [(Scope::Caller, "caller"), (Scope::Global, "global")];
 
 /// Wrong attempts, lock-outs, and attempts refused while locked out, of one secret.
@@ -45,6 +62,9 @@ fn scope_index(scope: Scope) -> usize {
 #[derive(Default)]
 pub struct Metrics {
     calls_active: AtomicU64,
+    call_capacity: AtomicU64,
+    /// Calls turned away for want of a seat, per [`TRANSPORTS`] entry.
+    refused_calls: [AtomicU64; TRANSPORTS.len()],
     completed: AtomicU64,
     abandoned: AtomicU64,
     failed: AtomicU64,
@@ -80,6 +100,16 @@ impl Metrics {
         self.guessing(secret).refused[scope_index(scope)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many interviews the machine takes at once.
+    pub fn set_call_capacity(&self, max: usize) {
+        self.call_capacity.store(max as u64, Ordering::Relaxed);
+    }
+
+    /// A call by `transport` was turned away: every seat was taken.
+    pub fn call_refused(&self, transport: CallTransport) {
+        self.refused_calls[transport as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn call_started(&self) {
         self.calls_active.fetch_add(1, Ordering::Relaxed);
     }
@@ -113,6 +143,22 @@ impl Metrics {
             "# HELP viva_calls_active Interviews in progress.\n# TYPE viva_calls_active gauge\nviva_calls_active {}",
             load(&self.calls_active)
         );
+        let _ = writeln!(
+            out,
+            "# HELP viva_calls_max Interviews the machine takes at once (server.max_calls); past it new calls are turned away.\n# TYPE viva_calls_max gauge\nviva_calls_max {}",
+            load(&self.call_capacity)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP viva_calls_refused_total Calls turned away because every seat was taken, by how they came.\n# TYPE viva_calls_refused_total counter"
+        );
+        for (name, counter) in TRANSPORTS.iter().zip(&self.refused_calls) {
+            let _ = writeln!(
+                out,
+                "viva_calls_refused_total{{transport=\"{name}\",reason=\"capacity\"}} {}",
+                load(counter)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP viva_calls_total Interviews that ended, by outcome.\n# TYPE viva_calls_total counter"
@@ -220,6 +266,22 @@ mod tests {
         assert!(text.contains("viva_response_latency_ms_bucket{le=\"3000\"} 2\n"));
         assert!(text.contains("viva_response_latency_ms_sum 3100\n"));
         assert!(text.contains("viva_response_latency_ms_count 2\n"));
+    }
+
+    #[test]
+    fn refused_calls_are_counted_per_transport_beside_the_capacity() {
+        let metrics = Metrics::default();
+        metrics.set_call_capacity(16);
+        metrics.call_refused(CallTransport::Sip);
+        metrics.call_refused(CallTransport::Sip);
+        metrics.call_refused(CallTransport::Dial);
+        let text = metrics.render();
+        assert!(text.contains("viva_calls_max 16\n"), "{text}");
+        for (transport, count) in [("sip", 2), ("media_stream", 0), ("browser", 0), ("dial", 1)] {
+            let line =
+                format!("viva_calls_refused_total{{transport=\"{transport}\",reason=\"capacity\"}} {count}\n");
+            assert!(text.contains(&line), "no {line} in {text}");
+        }
     }
 
     #[test]

@@ -7,10 +7,20 @@ use viva_call::{Call, CallOutput, SystemClock};
 use viva_store::{Interview, Timestamp};
 use viva_transport_sip::{DialError, DialProgress, IncomingCall};
 
-use crate::admission::Carrier;
+use crate::admission::{Carrier, Refusal};
 use crate::live::{Claim, JoinError};
+use crate::metrics::CallTransport;
 use crate::pins::{PinCaller, PinRefusal};
 use crate::state::AppState;
+
+/// What a PIN (or an interview id) that may be joined by phone opens.
+pub enum Opened {
+    /// The interview, held for this call (with its seat, if the call is to start it).
+    Held(Interview, Claim),
+    /// The interview has not started and every seat is taken: the caller is told to call
+    /// again. Only a right PIN gets here, so it tells a guesser nothing a join would not.
+    AtCapacity,
+}
 
 /// Answers every incoming SIP call, each on its own task.
 pub async fn answer_calls(
@@ -50,7 +60,11 @@ async fn answer(state: AppState, mut call: Call, caller: PinCaller, job: Option<
                 .open(caller, || open_by_pin(state, &pin, job))
                 .await
             {
-                Ok(opened) => PinCheck::Opens(opened),
+                Ok(Opened::Held(interview, claim)) => PinCheck::Opens((interview, claim)),
+                Ok(Opened::AtCapacity) => {
+                    state.live.turned_away(CallTransport::Sip);
+                    PinCheck::AtCapacity
+                }
                 Err(PinRefusal::NoMatch) => PinCheck::NoMatch,
                 Err(PinRefusal::LockedOut(_)) => PinCheck::LockedOut,
             }
@@ -58,7 +72,7 @@ async fn answer(state: AppState, mut call: Call, caller: PinCaller, job: Option<
     })
     .await;
     match opened {
-        Ok((interview, claim)) => run(&state, call, &interview, &claim).await,
+        Ok((interview, mut claim)) => run(&state, call, &interview, &mut claim).await,
         Err(PromptEnd::HungUp) => {
             tracing::info!("the caller hung up before their interview started");
         }
@@ -66,36 +80,37 @@ async fn answer(state: AppState, mut call: Call, caller: PinCaller, job: Option<
             tracing::info!(?caller, "no PIN opened an interview: ending the call");
             let _ = call.outbound.send(CallOutput::HangUp).await;
         }
+        Err(PromptEnd::AtCapacity) => {
+            let _ = call.outbound.send(CallOutput::HangUp).await;
+        }
     }
 }
 
-/// The interview a PIN opens, held for this call, if it may be joined by phone now. Every
-/// reason it may not (no such PIN, over, held by another connection, another job) is the
-/// same `None`: a caller learns nothing about PINs that do not open.
-pub async fn open_by_pin(
-    state: &AppState,
-    pin: &str,
-    job: Option<&str>,
-) -> Option<(Interview, Claim)> {
+/// What a PIN opens for this call, if it may be joined by phone now. Every reason it may not
+/// (no such PIN, over, held by another connection, another job) is the same `None`: a caller
+/// learns nothing about PINs that do not open.
+pub async fn open_by_pin(state: &AppState, pin: &str, job: Option<&str>) -> Option<Opened> {
     let interview = state.store.interview_by_pin(pin).await.ok().flatten()?;
     hold(state, interview, job)
 }
 
 /// `interview`, held for a new phone connection, if it may be joined by phone now.
-pub fn hold(
-    state: &AppState,
-    interview: Interview,
-    job: Option<&str>,
-) -> Option<(Interview, Claim)> {
-    state.live.may_join(&interview, Carrier::Phone, job).ok()?;
-    let claim = state.live.claim(&interview.id, state.next_connection())?;
-    Some((interview, claim))
+pub fn hold(state: &AppState, interview: Interview, job: Option<&str>) -> Option<Opened> {
+    let claimed = state
+        .live
+        .may_join(&interview, Carrier::Phone, job)
+        .and_then(|()| state.live.claim(&interview.id, state.next_connection()));
+    match claimed {
+        Ok(claim) => Some(Opened::Held(interview, claim)),
+        Err(Refusal::AtCapacity) => Some(Opened::AtCapacity),
+        Err(_) => None,
+    }
 }
 
 /// Runs `interview` on a phone `call` whose connection holds it by `claim`, until the call
 /// lets go of the connection: the interview ended, or the caller hung up (they may call back
 /// within the grace period; the claim is released for that).
-pub async fn run(state: &AppState, call: Call, interview: &Interview, claim: &Claim) {
+pub async fn run(state: &AppState, call: Call, interview: &Interview, claim: &mut Claim) {
     match state
         .live
         .join(interview, claim, call, Carrier::Phone)
@@ -116,9 +131,10 @@ pub async fn run(state: &AppState, call: Call, interview: &Interview, claim: &Cl
     }
 }
 
-/// Calls the candidate (the interview held by `claim`) and, once answered, runs the interview
-/// on the call. Where the call got is kept as the interview's dial status.
-pub async fn dial(state: AppState, interview: Interview, target: String, claim: Claim) {
+/// Calls the candidate (the interview held by `claim`, with the seat of its call) and, once
+/// answered, runs the interview on the call. Where the call got is kept as the interview's
+/// dial status.
+pub async fn dial(state: AppState, interview: Interview, target: String, mut claim: Claim) {
     let Some(sip) = state.sip.clone() else {
         return;
     };
@@ -147,7 +163,7 @@ pub async fn dial(state: AppState, interview: Interview, target: String, claim: 
     match result {
         Ok(call) => {
             record("answered").await;
-            run(&state, call, &interview, &claim).await;
+            run(&state, call, &interview, &mut claim).await;
         }
         Err(err) => {
             let status = match err {

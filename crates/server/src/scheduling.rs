@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use viva_store::{Candidate, Interview, NewInterview, Status, Timestamp};
 
 use crate::admission::{Carrier, Refusal};
-
+use crate::capacity::RETRY_AFTER;
 use crate::error::ApiError;
+use crate::metrics::CallTransport;
 use crate::state::AppState;
 
 /// Longest candidate fields accepted, in characters.
@@ -148,8 +149,14 @@ pub async fn dial(state: &AppState, interview: &Interview) -> Result<(), ApiErro
             ),
         ));
     }
-    let claim = match state.live.may_join(interview, Carrier::Phone, None) {
-        Ok(()) => state.live.claim(&interview.id, state.next_connection()),
+    // The call's seat is taken now, so a candidate who answers is never told the server is
+    // full.
+    let claimed = state
+        .live
+        .may_join(interview, Carrier::Phone, None)
+        .and_then(|()| state.live.claim(&interview.id, state.next_connection()));
+    let claim = match claimed {
+        Ok(claim) => claim,
         Err(Refusal::Expired) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -157,14 +164,23 @@ pub async fn dial(state: &AppState, interview: &Interview) -> Result<(), ApiErro
                 "the interview's time to start is over (expires_at)",
             ));
         }
-        Err(_) => None,
-    };
-    let Some(claim) = claim else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "in_use",
-            "the candidate is joining this interview right now",
-        ));
+        Err(Refusal::AtCapacity) => {
+            state.live.turned_away(CallTransport::Dial);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "at_capacity",
+                "every interviewer is busy: the server already carries as many interviews as it \
+                 can (server.max_calls); try again in a few minutes",
+            )
+            .retry_after(RETRY_AFTER));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "in_use",
+                "the candidate is joining this interview right now",
+            ));
+        }
     };
     state
         .store

@@ -21,13 +21,14 @@ use viva_store::{NewEndpoint, PIN_DIGITS, Store, Timestamp};
 use viva_transport_sip::SipEndpoint;
 
 use crate::attempts::{AttemptPolicy, Attempts};
+use crate::capacity::{Capacity, RETRY_AFTER};
 use crate::conclusion::Conclusions;
 use crate::config::{Config, Provenance, parse_ip_block};
 use crate::engines;
 use crate::jobs::Jobs;
 use crate::links::LinkSigner;
 use crate::live::LiveInterviews;
-use crate::metrics::Metrics;
+use crate::metrics::{CallTransport, Metrics};
 use crate::peer::{ClientAddr, TrustedProxies};
 use crate::pins::PinGate;
 use crate::secrets::Secrets;
@@ -114,11 +115,23 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         Arc::clone(&config),
         Arc::clone(&metrics),
         Arc::clone(&webhooks),
+        Capacity::new(config.server.max_calls),
     );
 
     let (sip, incoming_calls) = match config.sip.enabled {
         true => {
-            let (endpoint, incoming) = SipEndpoint::start(config.sip.settings())
+            // A full machine answers 503 before the phone even rings.
+            let room = {
+                let live = Arc::clone(&live);
+                move || match live.has_room_for_a_caller() {
+                    true => Ok(()),
+                    false => {
+                        live.turned_away(CallTransport::Sip);
+                        Err(RETRY_AFTER)
+                    }
+                }
+            };
+            let (endpoint, incoming) = SipEndpoint::start(config.sip.settings(), room)
                 .await
                 .context("cannot start SIP (sip.udp / sip.tcp / --sip): is another SIP server using the port? Set sip.enabled = false to run without phone calls")?;
             (Some(endpoint), Some(incoming))

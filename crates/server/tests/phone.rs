@@ -2,7 +2,8 @@
 //! sipp calls in over UDP and TCP, types the interview PIN (SIP INFO, RFC 4733), speaks
 //! recorded sentences as RTP and hangs up; a wrong PIN and a CANCEL are turned away politely;
 //! the server dials sipp phones that answer and talk, are busy, or ring unanswered; baresip
-//! calls in with RFC 4733 keys; and a WebSocket client plays a CPaaS media stream. Each test
+//! calls in with RFC 4733 keys; a WebSocket client plays a CPaaS media stream; and a server
+//! with room for one interview turns every other way in away while its call goes on. Each test
 //! checks what the recruiter sees through the API: the status, the transcript's words, the
 //! recording, the report, the dial status.
 //!
@@ -404,83 +405,8 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     assert!(closed.is_ok(), "a stream with an unknown PIN stayed open");
 
     // The real call: setup, then 20 ms of mu-law every 20 ms, with junk mixed in early on.
-    let started = Instant::now();
-    let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    let (mut sink, mut stream) = socket.split();
-    sink.send(Message::text(connected_event())).await.unwrap();
-    sink.send(Message::text(start_event("MZcall", &pin)))
-        .await
-        .unwrap();
-
-    let heard = Arc::new(Mutex::new(StreamLog::default()));
-    let (marks_tx, mut marks_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let reader = {
-        let heard = Arc::clone(&heard);
-        tokio::spawn(async move {
-            while let Some(message) = stream.next().await {
-                let text = match message {
-                    Ok(Message::Text(text)) => text.to_string(),
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    Ok(_) => continue,
-                };
-                let event: Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("the server sent non-JSON ({e}): {text}"));
-                let mut log = heard.lock().unwrap();
-                log.note(&event, started.elapsed());
-                if event["event"] == "mark" {
-                    // As a CPaaS does once the audio before the mark has played.
-                    let _ = marks_tx.send(event["mark"]["name"].as_str().unwrap_or("").to_owned());
-                }
-            }
-            heard.lock().unwrap().closed_at = Some(started.elapsed());
-        })
-    };
-
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    for (chunk, payload) in speech.mulaw.chunks(FRAME_BYTES).enumerate() {
-        tick.tick().await;
-        while let Ok(name) = marks_rx.try_recv() {
-            let echo = json!({ "event": "mark", "streamSid": "MZcall", "mark": { "name": name } });
-            sink.send(Message::text(echo.to_string())).await.unwrap();
-        }
-        if chunk == 100 {
-            // Two seconds in, while the interviewer greets: junk the call must shrug off.
-            for junk in junk_frames() {
-                sink.send(junk)
-                    .await
-                    .unwrap_or_else(|e| panic!("the server closed the stream on bad input: {e}"));
-            }
-        }
-        let media = json!({
-            "event": "media",
-            "sequenceNumber": (chunk + 3).to_string(),
-            "media": {
-                "track": "inbound",
-                "chunk": (chunk + 1).to_string(),
-                "timestamp": (chunk * 20).to_string(),
-                "payload": BASE64.encode(payload),
-            },
-            "streamSid": "MZcall",
-        });
-        if let Err(e) = sink.send(Message::text(media.to_string())).await {
-            panic!(
-                "the server closed the stream {:.1} s into the call: {e}; it sent {:?}",
-                started.elapsed().as_secs_f64(),
-                heard.lock().unwrap()
-            );
-        }
-    }
-    let stop = json!({ "event": "stop", "streamSid": "MZcall", "stop": { "callSid": "CAcall" } });
-    sink.send(Message::text(stop.to_string())).await.unwrap();
-    let _ = sink.close().await;
-    match tokio::time::timeout(Duration::from_secs(10), reader).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("reading the server's messages failed: {e}"),
-        Err(_) => panic!("the server kept the stream open 10 s after `stop`"),
-    }
-    let call_secs = started.elapsed().as_secs_f64();
-
-    let log = heard.lock().unwrap().clone();
+    let (log, call_length) = call_over_media_stream(&url, "MZcall", &pin, &speech, junk_frames()).await;
+    let call_secs = call_length.as_secs_f64();
     eprintln!("media stream: call {call_secs:.1} s, server sent {log:?}");
     assert!(
         log.media >= 100,
@@ -516,10 +442,216 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     tokio::task::block_in_place(|| print_response_latency(&server));
 }
 
+/// With room for one interview (`server.max_calls = 1`), a live media-stream call holds the
+/// seat; meanwhile every other way in is turned away cleanly: a second media stream hears the
+/// "busy" prompt and is closed, a SIP INVITE gets 503 with Retry-After, the join page answers
+/// 503 "try again in a few minutes", the dial API 503 `at_capacity`. The live call goes on
+/// unaffected, and once it has ended the next call is let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
+    let mut env = PHONE_ENV.to_vec();
+    env.push(("VIVA_SERVER_MAX_CALLS", "1"));
+    let server = tokio::task::block_in_place(|| TestServer::start("phone-capacity", &env));
+    let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
+    let (live_id, live_pin) = id_and_pin(&blocking(&|| server.schedule("Katherine Johnson")));
+    // The one turned away, with a phone to dial and a link to join by.
+    let waiting = blocking(&|| {
+        let id = schedule_with_phone(&server, "Dorothy Vaughan", free_udp_port());
+        server.get(&format!("/api/v1/interviews/{id}")).json()
+    });
+    let (waiting_id, waiting_pin) = id_and_pin(&waiting);
+    let join_path = waiting["join_url"]
+        .as_str()
+        .and_then(|url| url.strip_prefix(&server.base))
+        .expect("a join link on this server")
+        .to_owned();
+    let url = server.stream_url();
+    let scratch = scratch_dir("capacity");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN);
+
+    let live_call = {
+        let (url, pin) = (url.clone(), live_pin.clone());
+        let speech = speech.clone();
+        tokio::spawn(async move {
+            call_over_media_stream(&url, "MZcall", &pin, &speech, Vec::new()).await
+        })
+    };
+    blocking(&|| {
+        server.wait_for_interview(&live_id, Duration::from_secs(20), |i| {
+            i["status"] == "in_progress"
+        })
+    });
+
+    // A second media stream: the busy prompt, then the stream is closed.
+    let (busy_audio, busy_closed) = turned_away_stream(&url, &waiting_pin).await;
+    eprintln!(
+        "turned-away stream: {:.1} s of audio, then closed after {busy_closed:.1?}",
+        busy_audio.len() as f64 / PHONE_RATE as f64
+    );
+    assert!(
+        busy_audio.len() >= 2 * PHONE_RATE,
+        "a turned-away caller hears a prompt, not {} samples",
+        busy_audio.len()
+    );
+    assert!(
+        busy_closed.is_some(),
+        "the turned-away stream was never closed"
+    );
+
+    // A SIP caller: 503 with Retry-After before the phone rings.
+    let messages = tokio::task::block_in_place(|| {
+        sipp::call(
+            "uac_at_capacity.xml",
+            scratch.path(),
+            Transport::Udp,
+            server.sip_udp.expect("SIP over UDP is on"),
+            &[],
+        )
+        .succeeds(Duration::from_secs(20))
+    });
+    assert!(
+        messages.contains("SIP/2.0 503") && messages.contains("Retry-After: 120"),
+        "no 503 with Retry-After for the INVITE:\n{messages}"
+    );
+
+    // The browser: the join page asks to try again in a few minutes, as do its details and its
+    // signalling.
+    let page = blocking(&|| {
+        let page = server.request("GET", &join_path, None, &[], None);
+        assert_eq!(page.status, 503, "{}", page.text());
+        assert_eq!(page.header("retry-after"), Some("120"));
+        assert!(
+            page.header("content-security-policy")
+                .is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+            "the busy page has the pages' security headers: {:?}",
+            page.headers
+        );
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+        Value::from(page.text())
+    });
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("try again in a few minutes") && !page.contains("candidate.js"),
+        "{page}"
+    );
+    let details = tokio::task::block_in_place(|| {
+        server.request("GET", &format!("{join_path}/details"), None, &[], None)
+    });
+    assert_eq!(details.status, 503, "{}", details.text());
+    assert_eq!(details.error_code(), "at_capacity");
+    assert_eq!(details.header("retry-after"), Some("120"));
+    let signal = format!("{}{join_path}/signal", server.base.replace("http://", "ws://"));
+    match tokio_tungstenite::connect_async(&signal).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            assert_eq!(
+                response.headers().get("retry-after").map(|v| v.as_bytes()),
+                Some(&b"120"[..])
+            );
+            let body = response.body().clone().unwrap_or_default();
+            assert!(
+                String::from_utf8_lossy(&body).contains("at_capacity"),
+                "{body:?}"
+            );
+        }
+        Err(e) => panic!("the signalling failed otherwise: {e}"),
+        Ok(_) => panic!("the signalling took a browser call past capacity"),
+    }
+
+    // The recruiter's dial: refused at once, nothing dialled.
+    let dialled = tokio::task::block_in_place(|| {
+        server.post(&format!("/api/v1/interviews/{waiting_id}/dial"), &json!({}))
+    });
+    assert_eq!(dialled.status, 503, "{}", dialled.text());
+    assert_eq!(dialled.error_code(), "at_capacity");
+    assert_eq!(dialled.header("retry-after"), Some("120"));
+
+    let turned_away = blocking(&|| server.get(&format!("/api/v1/interviews/{waiting_id}")).json());
+    assert_eq!(turned_away["status"], "scheduled", "{turned_away}");
+    assert!(turned_away["dial"].is_null(), "{turned_away}");
+    let metrics = tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
+    for line in [
+        "viva_calls_max 1\n",
+        "viva_calls_active 1\n",
+        "viva_calls_refused_total{transport=\"media_stream\",reason=\"capacity\"} 1\n",
+        "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 1\n",
+        "viva_calls_refused_total{transport=\"dial\",reason=\"capacity\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+    // The page, and its signalling.
+    assert!(
+        metrics.contains("viva_calls_refused_total{transport=\"browser\",reason=\"capacity\"} 2\n"),
+        "{metrics}"
+    );
+
+    // The live call went on as if nothing had happened.
+    let (log, call_length) = live_call.await.unwrap();
+    eprintln!(
+        "live call: {:.1} s, server sent {log:?}",
+        call_length.as_secs_f64()
+    );
+    assert!(log.media >= 100, "the interviewer barely spoke: {log:?}");
+    let ended = tokio::task::block_in_place(|| ended_interview(&server, &live_id));
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
+    let heard =
+        tokio::task::block_in_place(|| Heard::check(&server, &live_id, &speech, "live call"));
+    heard.assert_most_words();
+    let transcript = blocking(&|| {
+        server
+            .get(&format!("/api/v1/interviews/{live_id}/transcript"))
+            .json()
+    });
+    let turns = transcript["turns"].as_array().unwrap();
+    let interviewer_turns = turns.iter().filter(|t| t["speaker"] == "interviewer").count();
+    assert!(
+        interviewer_turns >= 3,
+        "the interviewer greeted, asked and answered every answer: {transcript}"
+    );
+
+    // What the turned-away caller heard, in the server's own voice.
+    let wav = scratch.path().join("busy.wav");
+    write_mulaw_wav(&wav, &busy_audio);
+    let said = tokio::task::block_in_place(|| transcribe(&wav)).to_lowercase();
+    eprintln!("turned-away caller heard: {said}");
+    assert!(
+        said.contains("busy") && said.contains("few minutes"),
+        "not the busy prompt: {said}"
+    );
+
+    // The seat is free again: the next call starts its interview.
+    let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::text(connected_event())).await.unwrap();
+    sink.send(Message::text(start_event("MZnext", &waiting_pin)))
+        .await
+        .unwrap();
+    blocking(&|| {
+        server.wait_for_interview(&waiting_id, Duration::from_secs(20), |i| {
+            i["status"] == "in_progress"
+        })
+    });
+    let greeting = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) if text.contains("\"media\"") => return true,
+                Some(Ok(_)) => {}
+                _ => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(greeting, Ok(true), "the admitted call heard no interviewer");
+    let stop = json!({ "event": "stop", "streamSid": "MZnext", "stop": { "callSid": "CAnext" } });
+    sink.send(Message::text(stop.to_string())).await.unwrap();
+    let _ = sink.close().await;
+}
+
 // --- The candidate's speech -------------------------------------------------------------
 
 /// What the candidate says on the phone: silence, then the clips with pauses, as 8 kHz
 /// mu-law; and the words of each clip.
+#[derive(Clone)]
 struct Speech {
     mulaw: Vec<u8>,
     texts: Vec<String>,
@@ -564,18 +696,39 @@ impl Speech {
 
     /// 16-bit 8 kHz WAV, as baresip's aufile source reads it.
     fn write_wav(&self, path: &Path) {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: PHONE_RATE as u32,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut writer = hound::WavWriter::create(path, spec).unwrap();
-        for sample in G711Law::MuLaw.decode(&self.mulaw) {
-            writer.write_sample(sample).unwrap();
-        }
-        writer.finalize().unwrap();
+        write_mulaw_wav(path, &self.mulaw);
     }
+}
+
+/// `mulaw` as a 16-bit 8 kHz WAV.
+fn write_mulaw_wav(path: &Path, mulaw: &[u8]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: PHONE_RATE as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for sample in G711Law::MuLaw.decode(mulaw) {
+        writer.write_sample(sample).unwrap();
+    }
+    writer.finalize().unwrap();
+}
+
+/// What `viva transcribe` hears in an audio file, with the configured models.
+fn transcribe(path: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .current_dir(viva_test_support::models::repo_root())
+        .arg("transcribe")
+        .arg(path)
+        .output()
+        .expect("viva transcribe runs");
+    assert!(
+        output.status.success(),
+        "viva transcribe: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 fn silence(length: Duration) -> Vec<u8> {
@@ -1016,6 +1169,127 @@ fn netstring(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 
 // --- The CPaaS side of a media stream -----------------------------------------------------
 
+/// Plays a CPaaS caller on the media stream at `url`: `connected`, `start` (stream `sid`,
+/// with `pin`), then `speech` as 20 ms of mu-law every 20 ms, echoing the server's marks as a
+/// CPaaS does once their audio has played, then `stop`. `junk` goes in two seconds into the
+/// call, while the interviewer greets. Returns what the server sent, and how long the call
+/// took until the server closed the stream.
+async fn call_over_media_stream(
+    url: &str,
+    sid: &str,
+    pin: &str,
+    speech: &Speech,
+    mut junk: Vec<Message>,
+) -> (StreamLog, Duration) {
+    let started = Instant::now();
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::text(connected_event())).await.unwrap();
+    sink.send(Message::text(start_event(sid, pin))).await.unwrap();
+
+    let heard = Arc::new(Mutex::new(StreamLog {
+        stream_sid: sid.to_owned(),
+        ..StreamLog::default()
+    }));
+    let (marks_tx, mut marks_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = {
+        let heard = Arc::clone(&heard);
+        tokio::spawn(async move {
+            while let Some(message) = stream.next().await {
+                let text = match message {
+                    Ok(Message::Text(text)) => text.to_string(),
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                let event: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("the server sent non-JSON ({e}): {text}"));
+                let mut log = heard.lock().unwrap();
+                log.note(&event, started.elapsed());
+                if event["event"] == "mark" {
+                    // As a CPaaS does once the audio before the mark has played.
+                    let _ = marks_tx.send(event["mark"]["name"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            heard.lock().unwrap().closed_at = Some(started.elapsed());
+        })
+    };
+
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for (chunk, payload) in speech.mulaw.chunks(FRAME_BYTES).enumerate() {
+        tick.tick().await;
+        while let Ok(name) = marks_rx.try_recv() {
+            let echo = json!({ "event": "mark", "streamSid": sid, "mark": { "name": name } });
+            sink.send(Message::text(echo.to_string())).await.unwrap();
+        }
+        if chunk == 100 {
+            // Two seconds in, while the interviewer greets: junk the call must shrug off.
+            for junk in std::mem::take(&mut junk) {
+                sink.send(junk)
+                    .await
+                    .unwrap_or_else(|e| panic!("the server closed the stream on bad input: {e}"));
+            }
+        }
+        let media = json!({
+            "event": "media",
+            "sequenceNumber": (chunk + 3).to_string(),
+            "media": {
+                "track": "inbound",
+                "chunk": (chunk + 1).to_string(),
+                "timestamp": (chunk * 20).to_string(),
+                "payload": BASE64.encode(payload),
+            },
+            "streamSid": sid,
+        });
+        if let Err(e) = sink.send(Message::text(media.to_string())).await {
+            panic!(
+                "the server closed the stream {:.1} s into the call: {e}; it sent {:?}",
+                started.elapsed().as_secs_f64(),
+                heard.lock().unwrap()
+            );
+        }
+    }
+    let stop = json!({ "event": "stop", "streamSid": sid, "stop": { "callSid": "CAcall" } });
+    sink.send(Message::text(stop.to_string())).await.unwrap();
+    let _ = sink.close().await;
+    match tokio::time::timeout(Duration::from_secs(10), reader).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("reading the server's messages failed: {e}"),
+        Err(_) => panic!("the server kept the stream open 10 s after `stop`"),
+    }
+    let log = heard.lock().unwrap().clone();
+    (log, started.elapsed())
+}
+
+/// A CPaaS caller for `pin` who only listens: the mu-law the server sent, and when (after
+/// `start`) it closed the stream, if it did within 30 s.
+async fn turned_away_stream(url: &str, pin: &str) -> (Vec<u8>, Option<Duration>) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket.send(Message::text(connected_event())).await.unwrap();
+    socket
+        .send(Message::text(start_event("MZbusy", pin)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut audio = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Text(text)) => {
+                    let event: Value = serde_json::from_str(&text).unwrap();
+                    if event["event"] == "media" {
+                        let payload = event["media"]["payload"].as_str().unwrap_or("");
+                        audio.extend(BASE64.decode(payload).unwrap());
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    (audio, closed.ok().map(|()| started.elapsed()))
+}
+
 fn connected_event() -> String {
     json!({ "event": "connected", "protocol": "Call", "version": "1.0.0" }).to_string()
 }
@@ -1061,6 +1335,8 @@ fn junk_frames() -> Vec<Message> {
 /// What the server sent on the media stream.
 #[derive(Clone, Debug, Default)]
 struct StreamLog {
+    /// The stream's id: every message must name it.
+    stream_sid: String,
     media: usize,
     first_media_at: Option<Duration>,
     /// `media` payloads that were not whole 20 ms frames of mu-law.
@@ -1073,7 +1349,7 @@ struct StreamLog {
 
 impl StreamLog {
     fn note(&mut self, event: &Value, at: Duration) {
-        if event["streamSid"] != "MZcall" {
+        if event["streamSid"] != self.stream_sid.as_str() {
             self.foreign_sids.push(event["streamSid"].to_string());
         }
         match event["event"].as_str() {

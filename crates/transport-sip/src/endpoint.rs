@@ -41,11 +41,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Methods this endpoint handles, for `Allow` headers.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 
+/// Whether the server has room for another call; `Err`: when to try again.
+pub(crate) type Room = Box<dyn Fn() -> Result<(), Duration> + Send + Sync>;
+
 /// Everything the endpoint's tasks share.
 pub(crate) struct Shared {
     pub(crate) stack: EndpointInnerRef,
     pub(crate) dialogs: Arc<DialogLayer>,
     pub(crate) gate: Gatekeeper,
+    pub(crate) room: Room,
     /// Per-source rates of INVITEs and REGISTERs.
     flood: FloodGuard,
     pub(crate) trunks: Vec<Trunk>,
@@ -67,6 +71,7 @@ impl Shared {
     /// Creates the listeners and the SIP stack, and starts serving.
     pub(crate) async fn start(
         settings: SipSettings,
+        room: Room,
     ) -> Result<(Arc<Shared>, mpsc::Receiver<IncomingCall>), SipError> {
         let plans = validate(&settings)?;
         let stack_token = CancellationToken::new();
@@ -117,6 +122,7 @@ impl Shared {
             stack,
             dialogs: dialogs.clone(),
             gate: Gatekeeper::new(plans),
+            room,
             flood: FloodGuard::new(settings.source_rate),
             trunks,
             udp_addr,

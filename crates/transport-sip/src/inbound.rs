@@ -57,6 +57,14 @@ pub(crate) async fn answer(shared: Arc<Shared>, mut tx: Transaction) {
                 return;
             }
         };
+        // 503 rather than 486 Busy Here: the server is out of room, not the callee busy, and a
+        // proxy spreading calls over several servers tries another one on a 503.
+        if let Err(wait) = (shared.room)() {
+            info!(%source, "no room for another call: answering 503");
+            let retry = Header::RetryAfter(wait.as_secs().max(1).to_string().into());
+            respond(&mut tx, StatusCode::ServiceUnavailable, vec![retry]).await;
+            return;
+        }
         answer_admitted(shared, tx, source, trunk, call_id).await;
     }
     .instrument(span)

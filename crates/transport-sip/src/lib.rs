@@ -16,7 +16,9 @@
 //! Admission: an INVITE is accepted from a trunk's `allow` addresses, or after a digest
 //! challenge answered with a trunk's credentials; with no trunk configured, only from the
 //! local machine. Everything else gets 403. INVITEs and REGISTERs are rate-limited per source
-//! address ([`SourceRate`]): past the limit they get 503 with `Retry-After`.
+//! address ([`SourceRate`]): past the limit they get 503 with `Retry-After`. An admitted INVITE
+//! is answered only when the server has room for another call (see [`SipEndpoint::start`]);
+//! otherwise it gets 503 with `Retry-After`, before it rings.
 //!
 //! The protocol parsing (SDP, RTP, RTCP, DTMF INFO bodies) and each call's RTP session live in
 //! [`proto`], free of I/O.
@@ -41,6 +43,7 @@ mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use viva_call::Call;
@@ -102,14 +105,20 @@ impl SipEndpoint {
     /// Binds the configured listeners, starts registering with trunks that ask for it, and
     /// returns the endpoint with the stream of answered inbound calls.
     ///
+    /// `room` is asked for every admitted INVITE before it rings: `Err(wait)` says the server
+    /// has no room for another call, and the caller gets 503 Service Unavailable with
+    /// `Retry-After: wait` (a proxy in front may try another server; a trunk tells the caller
+    /// to try later).
+    ///
     /// Inbound calls are answered only while there is room in that stream (16 calls); beyond
     /// it callers hear busy (486), so read it promptly. The stream ends after [`shutdown`].
     ///
     /// [`shutdown`]: SipEndpoint::shutdown
     pub async fn start(
         settings: SipSettings,
+        room: impl Fn() -> Result<(), Duration> + Send + Sync + 'static,
     ) -> Result<(SipEndpoint, mpsc::Receiver<IncomingCall>), SipError> {
-        let (shared, incoming) = Shared::start(settings).await?;
+        let (shared, incoming) = Shared::start(settings, Box::new(room)).await?;
         Ok((SipEndpoint { shared }, incoming))
     }
 

@@ -1,10 +1,12 @@
 //! Bad input from the network: malformed SIP, broken or unacceptable SDP, retransmitted
-//! INVITEs, RTP from strangers and garbage on the media port. Driven by a hand-written UAC so
-//! every byte is under the test's control.
+//! INVITEs, RTP from strangers and garbage on the media port; and INVITEs the server has no
+//! room for. Driven by a hand-written UAC so every byte is under the test's control.
 
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use support::*;
@@ -304,6 +306,64 @@ async fn a_flood_of_invites_and_registers_from_one_address_gets_503_after_its_bu
     assert_eq!(call.source.to_string(), "127.0.0.2");
     assert_eq!(call.trunk, None);
     assert_eq!(uac.bye().await, 200);
+    endpoint.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_room_for_a_call_an_invite_gets_503_with_retry_after_before_it_rings() {
+    let full = Arc::new(AtomicBool::new(true));
+    let room = {
+        let full = Arc::clone(&full);
+        move || match full.load(Ordering::Relaxed) {
+            true => Err(Duration::from_secs(120)),
+            false => Ok(()),
+        }
+    };
+    let (endpoint, mut incoming) = start_with_room(loopback_settings(), room).await;
+    let server = endpoint.udp_addr().unwrap();
+    let media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+
+    let mut uac = RawUac::new(server, "full").await;
+    let request = uac.request("INVITE", "full1", Some(("application/sdp", &pcmu_offer(media))));
+    uac.send(&request).await;
+    let mut responses = Vec::new();
+    let refused = loop {
+        let response = uac
+            .recv(Duration::from_secs(10))
+            .await
+            .expect("a response");
+        responses.push(response.status);
+        if response.status >= 200 {
+            break response;
+        }
+    };
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(
+        refused.text.contains("Retry-After: 120\r\n"),
+        "the 503 says when to call again: {}",
+        refused.text
+    );
+    assert!(
+        !responses.contains(&180),
+        "a refused call never rings: {responses:?}"
+    );
+    uac.ack().await;
+    assert!(
+        timeout(Duration::from_millis(500), incoming.recv())
+            .await
+            .is_err(),
+        "no call is handed over"
+    );
+
+    // Once a call ends the room is back, and the next caller is answered.
+    full.store(false, Ordering::Relaxed);
+    let mut uac = RawUac::new(server, "room").await;
+    let answer = uac.invite(&pcmu_offer(media)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    uac.ack().await;
+    let call = next_call(&mut incoming, Duration::from_secs(5)).await;
+    assert_eq!(uac.bye().await, 200);
+    drop(call);
     endpoint.shutdown().await;
 }
 

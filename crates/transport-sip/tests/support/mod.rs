@@ -42,10 +42,20 @@ pub fn loopback_settings() -> SipSettings {
     }
 }
 
-/// Starts an endpoint with `settings`.
+/// Starts an endpoint with `settings`, with room for every call.
 pub async fn start(settings: SipSettings) -> (SipEndpoint, mpsc::Receiver<IncomingCall>) {
+    start_with_room(settings, || Ok(())).await
+}
+
+/// Starts an endpoint with `settings` and the server's `room` for calls.
+pub async fn start_with_room(
+    settings: SipSettings,
+    room: impl Fn() -> Result<(), Duration> + Send + Sync + 'static,
+) -> (SipEndpoint, mpsc::Receiver<IncomingCall>) {
     init_logs();
-    SipEndpoint::start(settings).await.expect("endpoint starts")
+    SipEndpoint::start(settings, room)
+        .await
+        .expect("endpoint starts")
 }
 
 /// A scenario file under tests/sipp/.

@@ -146,6 +146,12 @@ impl ServerChild {
             .env("VIVA_SERVER_DATABASE", "")
             // Calls come over the media stream only; a configured SIP port may be taken.
             .env("VIVA_SIP_ENABLED", "false")
+            // The bench finds out how many calls the machine carries: the configured limit
+            // must not turn its callers away.
+            .env(
+                "VIVA_SERVER_MAX_CALLS",
+                crate::capacity::MAX_CALLS_LIMIT.to_string(),
+            )
             .env("VIVA_LOG_LEVEL", "info")
             .env("VIVA_LOG_FORMAT", "text")
             .stdin(Stdio::null())
