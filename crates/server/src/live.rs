@@ -274,6 +274,7 @@ impl LiveInterviews {
         rate: u32,
         job: Job,
     ) -> anyhow::Result<Arc<LiveCall>> {
+        let vocabulary = self.speech.stt.vocabulary(job.vocabulary_terms())?;
         let judge = Arc::new(self.jobs.judge_of(job)?);
         let files = self.store.files(&interview.id)?;
         let setup = CallSetup {
@@ -285,6 +286,7 @@ impl LiveInterviews {
             transcript: Box::new(TranscriptSink::open(&files.transcript_log())?),
             recording: Some(files.recording()),
             turn_taking: TurnTaking::default(),
+            vocabulary,
         };
         let (call, peer) = Call::pair(interview.id.clone(), rate);
         let clock = Arc::new(SystemClock::start());
