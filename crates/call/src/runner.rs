@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::{Instrument, error, info_span, warn};
 use viva_media::{Channels, MediaError, WavWriter};
-use viva_speech::{SpeechToText, SpokenSentence, Tts, TtsError, VAD_SAMPLE_RATE};
+use viva_speech::{SpeechToText, SpokenSentence, Tts, TtsError, VAD_SAMPLE_RATE, Vocabulary};
 
 use crate::CallError;
 use crate::clock::{Clock, Sleep};
@@ -53,6 +53,9 @@ pub struct CallSetup {
     pub recording: Option<PathBuf>,
     /// When turns end and barge-ins count.
     pub turn_taking: TurnTaking,
+    /// The terms the candidate is likely to say (the job's), prepared once for the call's
+    /// speech to text and used for every utterance.
+    pub vocabulary: Vocabulary,
 }
 
 /// What happened on a call.
@@ -103,6 +106,7 @@ async fn run(
     let (work_tx, mut work_rx) = mpsc::unbounded_channel();
     let mut runner = Runner {
         speech,
+        vocabulary: setup.vocabulary,
         clock: Arc::clone(&clock),
         outbound: call.outbound.clone(),
         work: work_tx,
@@ -189,6 +193,8 @@ enum DialogueResponse {
 
 struct Runner {
     speech: SpeechEngines,
+    /// What this call's candidate is likely to say, for every transcription.
+    vocabulary: Vocabulary,
     clock: Arc<dyn Clock>,
     outbound: mpsc::Sender<CallOutput>,
     work: mpsc::UnboundedSender<Done>,
@@ -287,13 +293,14 @@ impl Runner {
 
     fn transcribe(&mut self, job: JobId, audio: Vec<f32>, start_ms: u64) {
         let stt = self.speech.stt.clone();
+        let vocabulary = self.vocabulary.clone();
         let clock = Arc::clone(&self.clock);
         let work = self.work.clone();
         tokio::spawn(
             async move {
                 let started = clock.now();
                 let busy = Instant::now();
-                let text = match stt.transcribe_utterance(audio, start_ms).await {
+                let text = match stt.transcribe_utterance(audio, start_ms, &vocabulary).await {
                     Ok(segments) => segments
                         .iter()
                         .map(|s| s.text.trim())

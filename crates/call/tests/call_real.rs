@@ -18,7 +18,7 @@ use viva_call::{
     TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_media::{PcmFrame, resample};
-use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, word_errors};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, Vocabulary, word_errors};
 use viva_test_support::models::model;
 use viva_test_support::scratch_dir;
 
@@ -305,6 +305,7 @@ async fn call_on(
         transcript: Box::new(Transcript(Arc::clone(&transcript))),
         recording,
         turn_taking: TurnTaking::default(),
+        vocabulary: Vocabulary::default(),
     };
     let speech = engines();
     let (summary, heard) = tokio::join!(

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use viva_convert::{WhisperHparams, convert_ct2_to_ggml};
 use viva_media::decode_file;
-use viva_speech::{SpeechToText, SttConfig, word_error_rate};
+use viva_speech::{SpeechToText, SttConfig, Vocabulary, word_error_rate};
 use viva_test_support::models::{cached, speech_clip};
 use viva_test_support::scratch_dir;
 
@@ -54,7 +54,10 @@ fn converted_tiny_en_has_official_size_and_transcribes_speech() {
 
     let stt = SpeechToText::load(&SttConfig::new(&out)).expect("whisper.cpp loads the model");
     let audio = decode_file(&speech_clip("librivox-0870")).unwrap();
-    let heard = stt.transcribe_recording(&audio.samples).unwrap().text;
+    let heard = stt
+        .transcribe_recording(&audio.samples, &Vocabulary::default())
+        .unwrap()
+        .text;
     let said = "and mister john dashwood had then leisure to consider how much there might be \
                 prudently in his power to do for them";
     // "Mr." for "mister" is the only difference whisper makes here.

@@ -24,6 +24,10 @@ pub const MAX_FOLLOW_UPS_LIMIT: u8 = 5;
 const DURATION_RANGE: (u32, u32) = (5, 180);
 /// Largest `min_years` a knockout may demand.
 const MAX_MIN_YEARS: f32 = 50.0;
+/// Bounds of the `vocabulary` list: enough for a stack's names, short enough that every
+/// utterance of every call stays cheap to bias.
+pub const MAX_VOCABULARY_TERMS: usize = 200;
+pub const MAX_VOCABULARY_TERM_CHARS: usize = 64;
 
 /// A validated job configuration. Built only by [`Job::load`] or [`Job::from_toml`], so every
 /// `Job` in the program has passed validation.
@@ -73,6 +77,11 @@ pub struct Job {
     /// Deep-dive questions whose follow-ups are asked to every candidate.
     #[serde(default)]
     pub blueprints: Vec<Blueprint>,
+    /// Technical terms candidates will say that the job's other fields may not name, e.g.
+    /// `["Celery", "RabbitMQ", "Grafana"]`: speech recognition is biased toward them and the
+    /// job's own terms (see [`Job::vocabulary_terms`]).
+    #[serde(default)]
+    pub vocabulary: Vec<String>,
     /// The scoring rubric; weights are integer percent summing to 100.
     pub dimensions: Vec<Dimension>,
     /// Composite scores at which each recommendation starts.
@@ -199,6 +208,12 @@ pub struct DepthCues {
     /// Cues of owning the subject, e.g. "idempotency key".
     #[serde(default)]
     pub deep: Vec<String>,
+}
+
+impl DepthCues {
+    fn phrases(&self) -> impl Iterator<Item = &String> {
+        self.surface.iter().chain(&self.working).chain(&self.deep)
+    }
 }
 
 /// A deep-dive question with pre-written follow-ups asked to every candidate.
@@ -363,6 +378,49 @@ impl Job {
     /// The file this job was loaded from (or the origin given to [`Job::from_toml`]).
     pub fn source(&self) -> &Path {
         &self.source
+    }
+
+    /// The words a candidate for this job is likely to say that speech recognition should
+    /// expect: the `vocabulary` list as written, then every word of the skills, keywords,
+    /// knowledge areas, depth cues, questions and company context, once each (the first
+    /// spelling wins). The speech engine keeps only the ones it would otherwise have to guess.
+    pub fn vocabulary_terms(&self) -> Vec<String> {
+        let phrases = self
+            .required_skills
+            .iter()
+            .chain(&self.preferred_skills)
+            .flat_map(|s| std::iter::once(&s.name).chain(&s.keywords))
+            .chain(self.competencies.iter().flat_map(|c| &c.keywords))
+            .chain(self.knockouts.iter().map(|k| &k.question))
+            .chain(self.questions.iter().flat_map(|q| {
+                std::iter::once(&q.text)
+                    .chain(&q.areas)
+                    .chain(q.depth.phrases())
+            }))
+            .chain(self.blueprints.iter().flat_map(|b| {
+                std::iter::once(&b.text)
+                    .chain(&b.areas)
+                    .chain(b.follow_ups.iter().map(|f| &f.text))
+                    .chain(b.depth.phrases())
+            }))
+            .chain(std::iter::once(&self.company_context));
+        let words = phrases.flat_map(|p| p.split_whitespace()).map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && !"+#".contains(c))
+                .trim_end_matches(|c: char| c == '.')
+        });
+        let mut terms: Vec<String> = Vec::new();
+        for term in self
+            .vocabulary
+            .iter()
+            .map(|t| t.trim())
+            .chain(words)
+            .filter(|t| !t.is_empty())
+        {
+            if !terms.iter().any(|known| known.eq_ignore_ascii_case(term)) {
+                terms.push(term.to_owned());
+            }
+        }
+        terms
     }
 
     /// Adaptive follow-ups allowed for a question: its own limit, else the job's.
@@ -592,6 +650,19 @@ pub enum Problem {
     /// A knockout with no fail rule, or with two.
     #[error("needs exactly one fail rule: `min_years = N` or `must_confirm = true`")]
     KnockoutRule,
+    /// A list with more entries, or an entry with more characters, than allowed.
+    #[error("{what}: {count} given, at most {max} allowed")]
+    TooLong {
+        /// What was counted, e.g. "terms".
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Text with a control character (a tab, a newline, a NUL) where one word is expected.
+    #[error("contains a control character (tab, newline, ...); write the term on one line")]
+    ControlCharacter,
     /// A language that is not a BCP 47 tag.
     #[error("\"{value}\" is not a language tag such as \"en\" or \"pt-BR\"")]
     BadLanguage {
@@ -771,6 +842,34 @@ fn validate(job: &Job) -> Vec<(String, Problem)> {
                 &skill.keywords,
                 "the words that evidence it",
             );
+        }
+    }
+
+    if job.vocabulary.len() > MAX_VOCABULARY_TERMS {
+        v.push(
+            "vocabulary",
+            Problem::TooLong {
+                what: "terms",
+                count: job.vocabulary.len(),
+                max: MAX_VOCABULARY_TERMS,
+            },
+        );
+    }
+    for (i, term) in job.vocabulary.iter().enumerate() {
+        let at = format!("vocabulary[{i}]");
+        v.text(&at, term);
+        let chars = term.chars().count();
+        if chars > MAX_VOCABULARY_TERM_CHARS {
+            v.push(
+                at,
+                Problem::TooLong {
+                    what: "characters",
+                    count: chars,
+                    max: MAX_VOCABULARY_TERM_CHARS,
+                },
+            );
+        } else if term.chars().any(char::is_control) {
+            v.push(at, Problem::ControlCharacter);
         }
     }
 
@@ -1270,6 +1369,79 @@ maybe = 50
         let rendered = errors.to_string();
         assert_eq!(rendered.lines().count(), 3);
         assert!(rendered.lines().all(|l| l.starts_with("jobs/x.toml: ")));
+    }
+
+    #[test]
+    fn vocabulary_terms_put_the_list_first_then_the_jobs_own_words_once() {
+        let text = MINIMAL.replace(
+            "duration_minutes = 30",
+            "duration_minutes = 30\nvocabulary = [\"Celery\", \" RabbitMQ \", \"dead-letter queue\"]",
+        );
+        let job = Job::from_toml(&text, "jobs/x.toml").unwrap();
+        let terms = job.vocabulary_terms();
+        assert_eq!(
+            terms[..3],
+            ["Celery", "RabbitMQ", "dead-letter queue"].map(String::from)
+        );
+        for word in [
+            "API",
+            "designed",
+            "versioning",
+            "pagination",
+            "indexes",
+            "invalidate",
+        ] {
+            assert!(
+                terms.iter().any(|t| t == word),
+                "{word} missing from {terms:?}"
+            );
+        }
+        // Punctuation is trimmed and each word comes once whatever its case.
+        assert!(
+            !terms.iter().any(|t| t.ends_with('?') || t.ends_with('.')),
+            "{terms:?}"
+        );
+        assert_eq!(
+            terms
+                .iter()
+                .filter(|t| t.eq_ignore_ascii_case("how"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn vocabulary_entries_are_bounded_and_one_line_each() {
+        let list: Vec<String> = (0..=MAX_VOCABULARY_TERMS)
+            .map(|i| format!("\"t{i}\""))
+            .collect();
+        let text = MINIMAL.replace(
+            "duration_minutes = 30",
+            &format!("duration_minutes = 30\nvocabulary = [{}]", list.join(", ")),
+        );
+        let errors = errors_of(&text);
+        assert_eq!(fields(&errors), ["vocabulary"]);
+        assert!(
+            errors[0]
+                .to_string()
+                .ends_with("terms: 201 given, at most 200 allowed")
+        );
+
+        let long = "x".repeat(MAX_VOCABULARY_TERM_CHARS + 1);
+        let text = MINIMAL.replace(
+            "duration_minutes = 30",
+            &format!(
+                "duration_minutes = 30\nvocabulary = [\"Kafka\", \"\", \"{long}\", \"a\\tb\"]"
+            ),
+        );
+        let errors = errors_of(&text);
+        assert_eq!(
+            fields(&errors),
+            ["vocabulary[1]", "vocabulary[2]", "vocabulary[3]"]
+        );
+        assert_eq!(errors[0].problem, Problem::Empty);
+        assert!(errors[1].to_string().contains("65 given, at most 64"));
+        assert_eq!(errors[2].problem, Problem::ControlCharacter);
     }
 
     #[test]

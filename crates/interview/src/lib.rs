@@ -21,7 +21,8 @@ pub use html::{HtmlOptions, render_html};
 pub use interviewer::{Interviewer, MOVE_ON_AFTER_MS, NUDGE_AFTER_MS, Next, Prompt, planned_lines};
 pub use job::{
     BannedTopic, Blueprint, Competency, DepthCues, Dimension, DimensionBasis, FollowUp, Job,
-    JobError, JobErrors, Knockout, KnockoutRule, Problem, Question, Skill, Thresholds,
+    JobError, JobErrors, Knockout, KnockoutRule, MAX_VOCABULARY_TERM_CHARS, MAX_VOCABULARY_TERMS,
+    Problem, Question, Skill, Thresholds,
 };
 pub use judge::{
     AreaCoverage, Judge, Judgement, Mention, ON_TOPIC_SIMILARITY, Reasoning, Specifics,

@@ -8,9 +8,11 @@
 //!   TTS -> STT round trip;
 //! - memory: resident size after loading, with concurrent jobs, and at peak.
 //!
-//! `viva bench load` (in [`load`]) measures whole phone interviews under concurrency instead.
+//! `viva bench load` (in [`load`]) measures whole phone interviews under concurrency instead;
+//! `viva bench vocabulary` (in [`vocabulary`]) how well technical terms are heard.
 
 pub mod load;
+pub mod vocabulary;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::{
-    SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, VoiceCacheConfig, find_speech, word_errors,
+    SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, VoiceCacheConfig, Vocabulary, find_speech,
+    word_errors,
 };
 
 use crate::cli::BenchSpeechArgs;
@@ -97,7 +100,9 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
         for i in 0..CONCURRENT_JOBS {
             let stt = stt.clone();
             let clip = &clips[i % clips.len()];
-            scope.spawn(move || stt.transcribe_utterance_blocking(&clip.samples, 0));
+            scope.spawn(move || {
+                stt.transcribe_utterance_blocking(&clip.samples, 0, &Vocabulary::default())
+            });
         }
     });
     let rss_after = memory_mib("VmRSS");
@@ -139,7 +144,9 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
             audio_seconds += samples.len() as f64 / f64::from(tts.sample_rate());
             {
                 let heard = resample(&samples, tts.sample_rate(), VAD_SAMPLE_RATE)?;
-                let text = stt.transcribe_recording(&heard)?.text;
+                let text = stt
+                    .transcribe_recording(&heard, &Vocabulary::default())?
+                    .text;
                 let (errors, words) = word_errors(sentence, &text);
                 round_trip.0 += errors;
                 round_trip.1 += words;
@@ -222,7 +229,8 @@ fn measure_stt(stt: &SpeechToText, clips: &[Clip], runs: usize) -> anyhow::Resul
     for run in 0..runs {
         for clip in clips {
             let started = Instant::now();
-            let segments = stt.transcribe_utterance_blocking(&clip.samples, 0)?;
+            let segments =
+                stt.transcribe_utterance_blocking(&clip.samples, 0, &Vocabulary::default())?;
             let took = started.elapsed();
             figures.processing += took;
             figures.audio_seconds += clip.seconds();
@@ -290,7 +298,7 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
 }
 
 /// What a caller on a phone line sounds like: 8 kHz G.711 mu-law, back to 16 kHz.
-fn phone_line(samples: &[f32]) -> anyhow::Result<Vec<f32>> {
+pub(crate) fn phone_line(samples: &[f32]) -> anyhow::Result<Vec<f32>> {
     let narrow = resample(samples, VAD_SAMPLE_RATE, 8000)?;
     let pcm: Vec<i16> = narrow.iter().map(|&s| f32_to_i16(s)).collect();
     let decoded = G711Law::MuLaw.decode(&G711Law::MuLaw.encode(&pcm));
@@ -299,7 +307,7 @@ fn phone_line(samples: &[f32]) -> anyhow::Result<Vec<f32>> {
 }
 
 /// (p50, p95) in milliseconds, nearest rank.
-fn percentiles(values: &mut [Duration]) -> (f64, f64) {
+pub(crate) fn percentiles(values: &mut [Duration]) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
@@ -309,7 +317,7 @@ fn percentiles(values: &mut [Duration]) -> (f64, f64) {
     (ms(rank(0.50)), ms(rank(0.95)))
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -110,6 +110,13 @@ pub struct TranscribeArgs {
     /// Spoken language (ISO 639-1) or `auto`, overriding stt.language.
     #[arg(long, value_name = "LANG")]
     pub language: Option<String>,
+    /// Expect the terms of this job file (its skills, keywords, questions and `vocabulary`):
+    /// recognition is biased toward them, as in the job's live calls.
+    #[arg(long, value_name = "JOB.toml")]
+    pub job: Option<PathBuf>,
+    /// Expect these terms, comma-separated (e.g. "Kafka, Celery, RabbitMQ"); with --job, both.
+    #[arg(long, value_name = "TERMS")]
+    pub vocabulary: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +164,31 @@ pub enum BenchCommand {
     /// Concurrent real-time phone interviews over the CPaaS media stream: response latency
     /// as a caller measures it, late audio, replies cut short, server CPU and memory.
     Load(BenchLoadArgs),
+    /// Technical terms heard right: term recall, WER and latency on interview answers full
+    /// of backend vocabulary, without and with the job's vocabulary, at 16 kHz and 8 kHz
+    /// mu-law; and terms invented in sentences of their sound-alikes.
+    Vocabulary(BenchVocabularyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchVocabularyArgs {
+    /// The job whose vocabulary biases recognition.
+    #[arg(
+        long,
+        value_name = "JOB.toml",
+        default_value = "config/jobs/backend-developer.toml"
+    )]
+    pub job: PathBuf,
+    /// Answers, one a line, each term in [brackets] [default: the shipped set].
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Sentences of the terms' sound-alikes, one a line, no term in them [default: the
+    /// shipped set].
+    #[arg(long, value_name = "FILE")]
+    pub sound_alikes: Option<PathBuf>,
+    /// Times each transcription is repeated for its latency.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 #[derive(Debug, clap::Args)]

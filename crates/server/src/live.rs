@@ -331,6 +331,7 @@ impl LiveInterviews {
         job: Job,
         seat: Seat,
     ) -> anyhow::Result<Arc<LiveCall>> {
+        let vocabulary = self.speech.stt.vocabulary(job.vocabulary_terms())?;
         let judge = Arc::new(self.jobs.judge_of(job)?);
         let files = self.store.files(&interview.id)?;
         let setup = CallSetup {
@@ -342,6 +343,7 @@ impl LiveInterviews {
             transcript: Box::new(TranscriptSink::open(&files.transcript_log())?),
             recording: Some(files.recording()),
             turn_taking: TurnTaking::default(),
+            vocabulary,
         };
         let (call, peer) = Call::pair(interview.id.clone(), rate);
         let clock = Arc::new(SystemClock::start());

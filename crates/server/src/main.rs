@@ -79,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Say(args) => say::run(config, args),
         Command::Simulate(args) => simulate::run(&config, args),
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
+        Command::Bench(BenchCommand::Vocabulary(args)) => bench::vocabulary::run(&config, args),
         Command::Bench(BenchCommand::Load(args)) => {
             bench::load::run(&config, cli.config.as_deref(), args)
         }

@@ -1,8 +1,10 @@
-//! `viva transcribe FILE`: any supported audio file to text, JSON or WebVTT.
+//! `viva transcribe FILE`: any supported audio file to text, JSON or WebVTT, optionally
+//! expecting a job's terms (`--job`) or a list of them (`--vocabulary`), as live calls do.
 
 use std::fmt::Write as _;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use viva_interview::{Job, MAX_VOCABULARY_TERM_CHARS, MAX_VOCABULARY_TERMS};
 use viva_media::{decode_file, resample};
 use viva_speech::{Transcript, VAD_SAMPLE_RATE};
 
@@ -17,16 +19,64 @@ pub fn run(mut config: Config, args: &TranscribeArgs) -> anyhow::Result<()> {
     if let Some(language) = &args.language {
         config.stt.language = language.clone();
     }
-    // Decode first: a bad file is reported without waiting for the model to load.
+    // Read the inputs first: a bad file or term is reported without waiting for the model.
+    let terms = expected_terms(args)?;
     let audio = decode_file(&args.file)?;
     if audio.samples.is_empty() {
         bail!("{}: the file contains no audio", args.file.display());
     }
     let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE)?;
     let stt = engines::speech_to_text(&config)?;
-    let transcript = stt.transcribe_recording(&samples)?;
+    let vocabulary = stt.vocabulary(&terms)?;
+    tracing::debug!(terms = ?vocabulary.terms(), "expected terms");
+    let transcript = stt.transcribe_recording(&samples, &vocabulary)?;
     print!("{}", render(&transcript, args.format)?);
     Ok(())
+}
+
+/// The terms of `--vocabulary`, then those of `--job`.
+fn expected_terms(args: &TranscribeArgs) -> anyhow::Result<Vec<String>> {
+    let mut terms = match &args.vocabulary {
+        Some(list) => parse_vocabulary(list).context("--vocabulary")?,
+        None => Vec::new(),
+    };
+    if let Some(path) = &args.job {
+        // The job's errors name the file, the field and what to do.
+        let job = Job::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        terms.extend(job.vocabulary_terms());
+    }
+    Ok(terms)
+}
+
+/// "Kafka, Celery, RabbitMQ" -> the terms, bounded as a job's `vocabulary` list is.
+fn parse_vocabulary(list: &str) -> anyhow::Result<Vec<String>> {
+    let terms: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if terms.is_empty() {
+        bail!("no terms given: write them comma-separated, e.g. \"Kafka, Celery, RabbitMQ\"");
+    }
+    if terms.len() > MAX_VOCABULARY_TERMS {
+        bail!(
+            "{} terms given, at most {MAX_VOCABULARY_TERMS} allowed",
+            terms.len()
+        );
+    }
+    if let Some(term) = terms
+        .iter()
+        .find(|t| t.chars().count() > MAX_VOCABULARY_TERM_CHARS)
+    {
+        bail!(
+            "\"{term}\" is longer than {MAX_VOCABULARY_TERM_CHARS} characters: is a comma missing?"
+        );
+    }
+    if let Some(term) = terms.iter().find(|t| t.chars().any(char::is_control)) {
+        bail!("{term:?} contains a control character");
+    }
+    Ok(terms)
 }
 
 fn render(transcript: &Transcript, format: TranscriptFormat) -> anyhow::Result<String> {
@@ -92,6 +142,46 @@ mod tests {
             webvtt(&transcript),
             "WEBVTT\n\n1\n00:00:01.500 --> 00:00:03.250\nHello there.\n\n2\n01:02:03.004 --> 01:02:04.000\nSecond.\n"
         );
+    }
+
+    #[test]
+    fn vocabulary_lists_are_split_trimmed_and_bounded() {
+        assert_eq!(
+            parse_vocabulary(" Kafka, Celery,,RabbitMQ ,").unwrap(),
+            ["Kafka", "Celery", "RabbitMQ"]
+        );
+        let err = parse_vocabulary(" , ").unwrap_err().to_string();
+        assert!(err.contains("comma-separated"), "{err}");
+        let many = vec!["x"; MAX_VOCABULARY_TERMS + 1].join(",");
+        let err = parse_vocabulary(&many).unwrap_err().to_string();
+        assert!(err.contains("at most 200"), "{err}");
+        let run_on = "Kafka Celery RabbitMQ Redis Grafana Prometheus webhook idempotent PostgreSQL";
+        let err = parse_vocabulary(run_on).unwrap_err().to_string();
+        assert!(err.contains("comma missing"), "{err}");
+        assert!(parse_vocabulary("Kafka\u{0}").is_err());
+    }
+
+    #[test]
+    fn a_bad_job_file_is_named_with_its_field() {
+        let scratch = viva_test_support::scratch_dir("transcribe-job");
+        let job = scratch.path().join("job.toml");
+        std::fs::write(&job, "id = \"x\"\nvocabulary = \"Kafka\"\n").unwrap();
+        let args = TranscribeArgs {
+            file: "answer.wav".into(),
+            format: TranscriptFormat::Text,
+            model: None,
+            language: None,
+            job: Some(job.clone()),
+            vocabulary: Some("Celery".into()),
+        };
+        let err = expected_terms(&args).unwrap_err().to_string();
+        assert!(err.starts_with(&job.display().to_string()), "{err}");
+        let missing = TranscribeArgs {
+            job: Some(scratch.path().join("nope.toml")),
+            ..args
+        };
+        let err = expected_terms(&missing).unwrap_err().to_string();
+        assert!(err.contains("cannot read the job file"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! use viva_speech::{SpeechToText, SttConfig};
 //! let stt = SpeechToText::load(&SttConfig::new("models/whisper/ggml-tiny.en.bin"))?;
 //! let utterance = vec![0.0f32; 16_000]; // one second of 16 kHz speech from the VAD
-//! let segments = stt.transcribe_utterance(utterance, 0).await?;
+//! let vocabulary = stt.vocabulary(["Kafka", "Celery", "RabbitMQ"])?;
+//! let segments = stt.transcribe_utterance(utterance, 0, &vocabulary).await?;
 //! # Ok(()) }
 //! ```
 
@@ -32,6 +33,7 @@ use whisper_rs::{
 use crate::cores::{self, DueQueue};
 use crate::hallucination::{is_invented, strip_annotations};
 use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
+use crate::vocabulary::{ModelTokens, Vocabulary, bias_logits};
 
 /// Magic number at the start of every whisper.cpp ggml model file ("ggml", little endian).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -243,17 +245,41 @@ impl SpeechToText {
         self.inner.pool.size
     }
 
+    /// Prepares the words of the trade a call expects (a job's terms), once, for this
+    /// model's tokenizer; pass the result to every transcription of the call. Terms whisper
+    /// writes as a single token are dropped: it already knows them.
+    pub fn vocabulary(
+        &self,
+        terms: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Vocabulary, SttError> {
+        let context = &self.inner.context;
+        let model = ModelTokens {
+            n_vocab: usize::try_from(context.n_vocab()).unwrap_or(0),
+            first_special: context.token_eot(),
+        };
+        // A token is at least one byte, so this bound is never too small (whisper-rs
+        // mishandles an overflow of it).
+        Ok(Vocabulary::prepare(terms, model, |text| {
+            context.tokenize(text, text.len() + 1)
+        })?)
+    }
+
     /// Transcribes one utterance (16 kHz mono speech found by the VAD) without blocking the
-    /// async runtime. `start_ms` places the result on the caller's clock.
+    /// async runtime. `start_ms` places the result on the caller's clock; `vocabulary` (may
+    /// be empty) is what the call expects to hear.
     pub async fn transcribe_utterance(
         &self,
         audio: Vec<f32>,
         start_ms: u64,
+        vocabulary: &Vocabulary,
     ) -> Result<Vec<Segment>, SttError> {
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || engine.transcribe_utterance_blocking(&audio, start_ms))
-            .await
-            .map_err(|_| SttError::WorkerLost)?
+        let vocabulary = vocabulary.clone();
+        tokio::task::spawn_blocking(move || {
+            engine.transcribe_utterance_blocking(&audio, start_ms, &vocabulary)
+        })
+        .await
+        .map_err(|_| SttError::WorkerLost)?
     }
 
     /// Blocking form of [`Self::transcribe_utterance`]; waits for a free worker.
@@ -261,6 +287,7 @@ impl SpeechToText {
         &self,
         audio: &[f32],
         start_ms: u64,
+        vocabulary: &Vocabulary,
     ) -> Result<Vec<Segment>, SttError> {
         if audio.len() < MIN_UTTERANCE_SAMPLES {
             return Ok(Vec::new());
@@ -269,14 +296,19 @@ impl SpeechToText {
         let mut state = self.inner.pool.take(due);
         let mut cores = cores::machine().lease(self.inner.threads, due);
         let trim_context = self.inner.trim_context;
-        let mut result = self.run(&mut state, audio, start_ms, cores.threads(), trim_context);
+        let run = Run {
+            audio,
+            start_ms,
+            vocabulary,
+        };
+        let mut result = self.run(&mut state, &run, cores.threads(), trim_context);
         if result.as_ref().is_ok_and(Option::is_none) {
             tracing::warn!(
                 threads = cores.threads(),
                 "transcription stalled: its cores were taken by other work; redoing it on one"
             );
             cores.narrow();
-            result = self.run(&mut state, audio, start_ms, 1, trim_context);
+            result = self.run(&mut state, &run, 1, trim_context);
         }
         if trim_context
             && result
@@ -286,7 +318,7 @@ impl SpeechToText {
             tracing::warn!(
                 "whisper looped on a trimmed context; transcribing again with the full window"
             );
-            result = self.run(&mut state, audio, start_ms, 1, false);
+            result = self.run(&mut state, &run, 1, false);
         }
         drop(cores);
         self.inner.pool.give_back(state);
@@ -296,11 +328,19 @@ impl SpeechToText {
 
     /// Transcribes a whole 16 kHz mono recording: the VAD finds the speech, each stretch is
     /// transcribed on its own, and silence or noise gives an empty transcript.
-    pub fn transcribe_recording(&self, audio: &[f32]) -> Result<Transcript, SttError> {
+    pub fn transcribe_recording(
+        &self,
+        audio: &[f32],
+        vocabulary: &Vocabulary,
+    ) -> Result<Transcript, SttError> {
         let mut segments = Vec::new();
         for region in find_speech(audio, &SpeechRegionConfig::default()) {
             let start_ms = samples_to_ms(region.start);
-            segments.extend(self.transcribe_utterance_blocking(&audio[region], start_ms)?);
+            segments.extend(self.transcribe_utterance_blocking(
+                &audio[region],
+                start_ms,
+                vocabulary,
+            )?);
         }
         Ok(Transcript::from_segments(segments))
     }
@@ -308,12 +348,14 @@ impl SpeechToText {
     fn run(
         &self,
         state: &mut WhisperState,
-        audio: &[f32],
-        start_ms: u64,
+        run: &Run<'_>,
         threads: usize,
         trim_context: bool,
     ) -> Result<Option<Vec<Segment>>, SttError> {
         let engine = &*self.inner;
+        let Run {
+            audio, start_ms, ..
+        } = *run;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(threads as i32);
         params.set_language(Some(engine.language.as_str()));
@@ -328,6 +370,26 @@ impl SpeechToText {
         params.set_print_timestamps(false);
         if let Some(ctx) = trimmed_audio_ctx(audio.len()).filter(|_| trim_context) {
             params.set_audio_ctx(ctx as i32);
+        }
+        // A vocabulary prepared for another model's tokenizer would bias the wrong tokens,
+        // or past the end of this model's logits.
+        let n_vocab = usize::try_from(engine.context.n_vocab()).unwrap_or(0);
+        let prepared = run.vocabulary.prepared().filter(|p| p.n_vocab == n_vocab);
+        if prepared.is_none() && !run.vocabulary.is_empty() {
+            tracing::warn!("the vocabulary was prepared for another model; it is ignored");
+        }
+        if let Some(prepared) = prepared.filter(|p| p.as_prompt) {
+            params.set_tokens(&prepared.prompt);
+        } else if let Some(prepared) = prepared {
+            // SAFETY: whisper calls `bias_logits` with this pointer only while `full` below
+            // runs, and `run.vocabulary` (holding `prepared`) outlives that call; the filter
+            // only reads it.
+            unsafe {
+                params.set_filter_logits_callback(Some(bias_logits));
+                params.set_filter_logits_callback_user_data(
+                    std::ptr::from_ref(prepared).cast_mut().cast(),
+                );
+            }
         }
         let watchdog = (threads > 1).then(|| Watchdog::new(audio.len()));
         if let Some(watchdog) = &watchdog {
@@ -401,6 +463,13 @@ impl SpeechToText {
         }
         Ok(Some(segments))
     }
+}
+
+/// One utterance to transcribe, and what to expect in it.
+struct Run<'a> {
+    audio: &'a [f32],
+    start_ms: u64,
+    vocabulary: &'a Vocabulary,
 }
 
 /// Stops a multi-threaded transcription that has lost its cores. ggml's threads spin at

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::{
-    SpeechToText, SttConfig, SttError, Tts, TtsConfig, VAD_SAMPLE_RATE, word_errors,
+    SpeechToText, SttConfig, SttError, Tts, TtsConfig, VAD_SAMPLE_RATE, Vocabulary, word_errors,
 };
 use viva_test_support::models::{model, speech_set as speech_clips};
 use viva_test_support::scratch_dir;
@@ -90,7 +90,10 @@ fn phone_line(samples: &[f32]) -> Vec<f32> {
 fn pooled_wer(clips: &[(String, Vec<f32>, String)]) -> f64 {
     let (mut errors, mut words) = (0, 0);
     for (name, samples, text) in clips {
-        let heard = stt().transcribe_recording(samples).unwrap().text;
+        let heard = stt()
+            .transcribe_recording(samples, &Vocabulary::default())
+            .unwrap()
+            .text;
         let (e, w) = word_errors(text, &heard);
         eprintln!("{name}: {e}/{w} errors: heard {heard:?}");
         errors += e;
@@ -129,7 +132,9 @@ fn segments_and_words_carry_timestamps_on_the_recording_clock() {
     // Two seconds of silence before the speech must shift every timestamp by about 2 s.
     let mut shifted = vec![0.0f32; 2 * VAD_SAMPLE_RATE as usize];
     shifted.extend_from_slice(&samples);
-    let transcript = stt().transcribe_recording(&shifted).unwrap();
+    let transcript = stt()
+        .transcribe_recording(&shifted, &Vocabulary::default())
+        .unwrap();
     let first = &transcript.segments[0];
     assert!(
         first.start_ms >= 1700,
@@ -196,7 +201,9 @@ fn silence_and_noise_transcribe_to_nothing() {
         ("pink noise", pink_noise),
         ("hum", hum),
     ] {
-        let transcript = stt().transcribe_recording(&audio).unwrap();
+        let transcript = stt()
+            .transcribe_recording(&audio, &Vocabulary::default())
+            .unwrap();
         assert_eq!(transcript.text, "", "{name} gave words: {transcript:?}");
         assert!(transcript.segments.is_empty(), "{name}");
     }
@@ -209,7 +216,10 @@ fn tts_to_stt_round_trip_of_interview_sentences() {
     for sentence in include_str!("../../../config/interviewer-lines.txt").lines() {
         let audio = tts().synthesize(sentence).unwrap();
         let heard = resample(&audio, tts().sample_rate(), VAD_SAMPLE_RATE).unwrap();
-        let text = stt_one_thread().transcribe_recording(&heard).unwrap().text;
+        let text = stt_one_thread()
+            .transcribe_recording(&heard, &Vocabulary::default())
+            .unwrap()
+            .text;
         let (e, w) = word_errors(sentence, &text);
         if e > 0 {
             eprintln!("{e}/{w}: {sentence:?} -> {text:?}");
@@ -247,7 +257,13 @@ fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
     };
     let sequential: Vec<String> = clips
         .iter()
-        .map(|(_, s, _)| text_of(stt().transcribe_utterance_blocking(s, 0).unwrap()))
+        .map(|(_, s, _)| {
+            text_of(
+                stt()
+                    .transcribe_utterance_blocking(s, 0, &Vocabulary::default())
+                    .unwrap(),
+            )
+        })
         .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -259,7 +275,10 @@ fn concurrent_jobs_share_one_model_and_agree_with_sequential_runs() {
             .map(|(_, s, _)| {
                 let stt = stt().clone();
                 let samples = s.clone();
-                tokio::spawn(async move { stt.transcribe_utterance(samples, 0).await })
+                tokio::spawn(async move {
+                    stt.transcribe_utterance(samples, 0, &Vocabulary::default())
+                        .await
+                })
             })
             .collect();
         let mut texts = Vec::new();
@@ -312,7 +331,11 @@ fn a_transcription_that_loses_its_cores_still_gives_the_words() {
     let started = std::time::Instant::now();
     let heard: Vec<_> = clips
         .iter()
-        .map(|(_, samples, _)| stt.transcribe_recording(samples).unwrap().text)
+        .map(|(_, samples, _)| {
+            stt.transcribe_recording(samples, &Vocabulary::default())
+                .unwrap()
+                .text
+        })
         .collect();
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);

@@ -51,6 +51,7 @@ pub fn run(
         stt: engines::speech_to_text(config)?,
         tts: Arc::clone(&tts),
     };
+    let vocabulary = speech.stt.vocabulary(judge.job().vocabulary_terms())?;
     let name = candidate.script.candidate.name.clone();
     let (turns_tx, turns_rx) = unbounded_channel();
     let setup = CallSetup {
@@ -62,6 +63,7 @@ pub fn run(
         transcript: Box::new(TranscriptSink::open(&log)?.with_observer(turns_tx)),
         recording: Some(out.join("recording.wav")),
         turn_taking: TurnTaking::default(),
+        vocabulary,
     };
 
     // The virtual clock pauses Tokio's time, which needs a current-thread runtime.

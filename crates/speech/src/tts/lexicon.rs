@@ -31,6 +31,12 @@ const RESPELLINGS: &[(&str, &str)] = &[
     ("RabbitMQ", "rabbit-M-Q"),
     ("FastAPI", "fast-A-P-I"),
     ("Node.js", "node-J-S"),
+    // espeak-ng drops the "dem" ("eye-d-m-potent").
+    ("idempotent", "eyedem-potent"),
+    ("idempotency", "eyedem-potency"),
+    ("Idempotent", "eyedem-potent"),
+    ("Idempotency", "eyedem-potency"),
+    ("memcached", "mem-cash-D"),
 ];
 
 /// `text` with every listed word respelled for pronunciation.
@@ -72,6 +78,10 @@ mod tests {
         );
         assert_eq!(respell("SaaSy Rediscover"), "SaaSy Rediscover");
         assert_eq!(respell("APIs in JSON."), "APIs in jason.");
+        assert_eq!(
+            respell("Idempotent writes, idempotency keys."),
+            "eyedem-potent writes, eyedem-potency keys."
+        );
         assert!(matches!(respell("plain words"), Cow::Borrowed(_)));
     }
 }

@@ -1,0 +1,141 @@
+//! Recognition biased toward a job's vocabulary, both ways, with the real models: terms said
+//! in Viva's voice are heard as the terms, and their sound-alikes ("salary", "red is") are
+//! never turned into terms. At 16 kHz and through an 8 kHz mu-law phone line.
+
+use std::sync::OnceLock;
+
+use viva_media::{G711Law, f32_to_i16, i16_to_f32, resample};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, VAD_SAMPLE_RATE, Vocabulary};
+use viva_test_support::models::model;
+
+/// The stack of a backend job, as a recruiter lists it.
+const TERMS: &[&str] = &[
+    "Celery",
+    "RabbitMQ",
+    "Redis",
+    "Grafana",
+    "webhook",
+    "idempotent",
+    "Kafka",
+    "PostgreSQL",
+    "Prometheus",
+    "Kubernetes",
+];
+
+/// Whisper on one thread: its words then depend only on the audio (see speech_real.rs).
+fn stt() -> &'static SpeechToText {
+    static STT: OnceLock<SpeechToText> = OnceLock::new();
+    STT.get_or_init(|| {
+        let mut config = SttConfig::new(model("whisper/ggml-tiny.en.bin"));
+        config.threads = 1;
+        config.workers = 1;
+        SpeechToText::load(&config).expect("the converted tiny.en model loads")
+    })
+}
+
+fn tts() -> &'static Tts {
+    static TTS: OnceLock<Tts> = OnceLock::new();
+    TTS.get_or_init(|| {
+        Tts::load(&TtsConfig {
+            voice: model("piper/en_US-joe-medium.onnx"),
+            onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        })
+        .unwrap()
+    })
+}
+
+/// `text` in Viva's voice at 16 kHz, and through a phone line.
+fn spoken(text: &str) -> [Vec<f32>; 2] {
+    let mut samples = Vec::new();
+    for sentence in tts().sentences(text) {
+        samples.extend(sentence.unwrap().samples);
+    }
+    let wide = resample(&samples, tts().sample_rate(), VAD_SAMPLE_RATE).unwrap();
+    let narrow = resample(&wide, VAD_SAMPLE_RATE, 8000).unwrap();
+    let pcm: Vec<i16> = narrow.iter().map(|&s| f32_to_i16(s)).collect();
+    let decoded = G711Law::MuLaw.decode(&G711Law::MuLaw.encode(&pcm));
+    let narrow: Vec<f32> = decoded.into_iter().map(i16_to_f32).collect();
+    let phone = resample(&narrow, 8000, VAD_SAMPLE_RATE).unwrap();
+    [wide, phone]
+}
+
+fn heard(audio: &[f32], vocabulary: &Vocabulary) -> String {
+    stt().transcribe_recording(audio, vocabulary).unwrap().text
+}
+
+/// Whether `text` holds `term` as a word, ignoring case and punctuation.
+fn says(text: &str, term: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case(term))
+}
+
+#[test]
+fn the_vocabulary_keeps_what_whisper_would_guess() {
+    let vocabulary = stt()
+        .vocabulary(TERMS.iter().chain(&["the", "queue"]))
+        .unwrap();
+    // Common words are single tokens: whisper knows them and they are never pushed.
+    assert!(
+        !vocabulary
+            .terms()
+            .iter()
+            .any(|t| t == "the" || t == "queue")
+    );
+    assert!(vocabulary.terms().iter().any(|t| t == "Celery"));
+    assert!(stt().vocabulary(["the"]).unwrap().is_empty());
+}
+
+#[test]
+fn terms_said_are_heard_as_the_terms() {
+    let vocabulary = stt().vocabulary(TERMS).unwrap();
+    let sentences = [
+        (
+            "Our Celery workers read from RabbitMQ.",
+            ["Celery", "RabbitMQ"],
+        ),
+        (
+            "We cache sessions in Redis and chart them in Grafana.",
+            ["Redis", "Grafana"],
+        ),
+        (
+            "The webhook handler is idempotent.",
+            ["webhook", "idempotent"],
+        ),
+    ];
+    let mut misses = Vec::new();
+    for (sentence, terms) in sentences {
+        for (line, audio) in ["16 kHz", "8 kHz"].into_iter().zip(spoken(sentence)) {
+            let text = heard(&audio, &vocabulary);
+            for term in terms {
+                if !says(&text, term) {
+                    misses.push(format!("{line}: {term} missing from \"{text}\""));
+                }
+            }
+        }
+    }
+    assert!(misses.is_empty(), "{misses:#?}");
+}
+
+#[test]
+fn sound_alikes_are_never_turned_into_terms() {
+    let vocabulary = stt().vocabulary(TERMS).unwrap();
+    let sentences = [
+        "I would like to talk about the salary and the start date.",
+        "The light turned red, is that a problem?",
+        "We drew a graph on a whiteboard.",
+        "He is an impotent manager.",
+        "The rabbit ran across the road.",
+    ];
+    let mut invented = Vec::new();
+    for sentence in sentences {
+        for (line, audio) in ["16 kHz", "8 kHz"].into_iter().zip(spoken(sentence)) {
+            let text = heard(&audio, &vocabulary);
+            for term in TERMS.iter().filter(|t| says(&text, t)) {
+                invented.push(format!(
+                    "{line}: \"{sentence}\" heard as \"{text}\" ({term})"
+                ));
+            }
+        }
+    }
+    assert!(invented.is_empty(), "{invented:#?}");
+}
