@@ -50,6 +50,7 @@ pub fn run(
     let speech = SpeechEngines {
         stt: engines::speech_to_text(config)?,
         tts: Arc::clone(&tts),
+        turn_model: engines::turn_model(config),
     };
     let name = candidate.script.candidate.name.clone();
     let (turns_tx, turns_rx) = unbounded_channel();

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use self::espeak::Espeak;
+pub(crate) use self::piper::onnx_runtime;
 use self::piper::{PiperVoice, VoiceConfig};
 
 /// Quieter than this (about -40 dBFS) counts as silence when trimming a sentence's tail.
