@@ -10,7 +10,9 @@ use serde::Serialize;
 pub struct TurnLatency {
     /// The candidate turn this answers (1 for the first).
     pub turn: u32,
-    /// The end of the candidate's last voiced audio (as the VAD heard it).
+    /// The real end of the candidate's voice: the detector's last voiced frame drawn back
+    /// over the voice's fading tail ([`viva_speech::Talkspurt`]), so the response time reads
+    /// what the candidate hears, not 100-300 ms less.
     pub speech_end_ms: u64,
     /// When the silence was judged to end the turn.
     pub end_of_turn_ms: u64,

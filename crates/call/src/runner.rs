@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::{Instrument, error, info_span, warn};
 use viva_media::{Channels, MediaError, WavWriter};
-use viva_speech::{SpeechToText, SpokenSentence, Tts, TtsError, VAD_SAMPLE_RATE, Vocabulary};
+use viva_speech::{
+    SpeechToText, SpokenSentence, Tts, TtsError, TurnModel, VAD_SAMPLE_RATE, Vocabulary,
+};
 
 use crate::CallError;
 use crate::clock::{Clock, Sleep};
@@ -40,6 +42,9 @@ pub struct SpeechEngines {
     pub stt: SpeechToText,
     /// The interviewer's voice.
     pub tts: Arc<Tts>,
+    /// Judges whether a candidate's pause ends their turn (Smart Turn); without it the wait
+    /// depends on the words alone.
+    pub turn_model: Option<Arc<TurnModel>>,
 }
 
 /// Who and what takes part in one call besides the transport.
@@ -102,6 +107,9 @@ async fn run(
 ) -> Result<CallSummary, CallError> {
     let started = clock.now();
     let mut conversation = Conversation::new(setup.turn_taking, call.output_rate, started)?;
+    if speech.turn_model.is_some() {
+        conversation.judge_turns();
+    }
     let recorder = setup.recording.map(Recorder::start).transpose()?;
     let (work_tx, mut work_rx) = mpsc::unbounded_channel();
     let mut runner = Runner {
@@ -162,6 +170,10 @@ enum Done {
         job: JobId,
         text: String,
     },
+    TurnJudged {
+        job: JobId,
+        complete: bool,
+    },
     Dialogue {
         /// `None` when the interviewer panicked.
         dialogue: Option<Box<dyn Dialogue>>,
@@ -220,6 +232,7 @@ impl Runner {
                 audio,
                 start_ms,
             } => self.transcribe(job, audio, start_ms),
+            Action::JudgeTurn { job, audio } => self.judge_turn(job, audio),
             Action::Ask { ask, event } => self.call_dialogue(DialogueCall::Ask(ask, event)),
             Action::Interrupted { at_ms, heard } => {
                 self.call_dialogue(DialogueCall::Interrupted { at_ms, heard });
@@ -266,6 +279,7 @@ impl Runner {
         let now = self.clock.now();
         match done {
             Done::Transcribed { job, text } => conversation.on_transcript(job, &text, now),
+            Done::TurnJudged { job, complete } => conversation.on_turn_judged(job, complete),
             Done::Dialogue { dialogue, response } => {
                 let Some(dialogue) = dialogue else {
                     self.failed = Some(CallError::InterviewerFailed);
@@ -320,6 +334,46 @@ impl Runner {
                 );
                 clock.sleep_until(clock.work_done_at(started, busy)).await;
                 let _ = work.send(Done::Transcribed { job, text });
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn judge_turn(&mut self, job: JobId, audio: Vec<f32>) {
+        let Some(model) = self.speech.turn_model.clone() else {
+            return;
+        };
+        let clock = Arc::clone(&self.clock);
+        let work = self.work.clone();
+        tokio::spawn(
+            async move {
+                let started = clock.now();
+                let busy = Instant::now();
+                let judged = tokio::task::spawn_blocking(move || model.judge(&audio)).await;
+                let busy = busy.elapsed();
+                let judgement = match judged {
+                    Ok(Ok(judgement)) => judgement,
+                    Ok(Err(error)) => {
+                        // The words alone decide this pause.
+                        warn!(%error, "the end-of-turn model failed");
+                        return;
+                    }
+                    Err(panic) => {
+                        error!(%panic, "the end-of-turn model panicked");
+                        return;
+                    }
+                };
+                tracing::debug!(
+                    started_ms = started.as_millis() as u64,
+                    busy_ms = busy.as_millis() as u64,
+                    probability = judgement.complete_probability,
+                    "turn judged"
+                );
+                clock.sleep_until(clock.work_done_at(started, busy)).await;
+                let _ = work.send(Done::TurnJudged {
+                    job,
+                    complete: judgement.complete(),
+                });
             }
             .in_current_span(),
         );

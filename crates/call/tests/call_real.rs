@@ -18,7 +18,7 @@ use viva_call::{
     TurnTaking, VirtualClock, converse, response_percentile,
 };
 use viva_media::{PcmFrame, resample};
-use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, Vocabulary, word_errors};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, TurnModel, Vocabulary, word_errors};
 use viva_test_support::models::model;
 use viva_test_support::scratch_dir;
 
@@ -42,9 +42,15 @@ fn engines() -> SpeechEngines {
                 onnxruntime: model("onnxruntime/libonnxruntime.so"),
             })
             .expect("the Piper voice loads");
+            let turn_model = TurnModel::load(
+                &model("smart-turn/smart-turn-v3.2-cpu.onnx"),
+                &model("onnxruntime/libonnxruntime.so"),
+            )
+            .expect("the end-of-turn model loads");
             SpeechEngines {
                 stt,
                 tts: Arc::new(tts),
+                turn_model: Some(Arc::new(turn_model)),
             }
         })
         .clone()

@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 use half::{bf16, f16};
 use regex::Regex;
 
-use crate::mel::MelFilterbank;
+pub use crate::mel::MelFilterbank;
 
 /// Weights file of a CTranslate2 model directory.
 const MODEL_FILE: &str = "model.bin";

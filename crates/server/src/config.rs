@@ -845,6 +845,14 @@ impl Config {
         })
     }
 
+    /// The end-of-turn model (Smart Turn v3) `scripts/setup` installs.
+    pub fn turn_model_path(&self) -> PathBuf {
+        self.models
+            .dir
+            .join("smart-turn")
+            .join("smart-turn-v3.2-cpu.onnx")
+    }
+
     /// The ONNX Runtime shared library `scripts/setup` installs.
     pub fn onnxruntime_path(&self) -> PathBuf {
         self.models

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use viva_interview::{BuiltInPolicy, Embedder, Job, Judge, LlmConfig, LlmPolicy, Policy};
-use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, VoiceCacheConfig};
+use viva_speech::{SpeechToText, SttConfig, Tts, TtsConfig, TurnModel, VoiceCacheConfig};
 
 use crate::config::Config;
 
@@ -50,6 +50,19 @@ pub fn voice_cache(config: &Config) -> VoiceCacheConfig {
         dir: (disk_bytes > 0).then(|| config.server.data_dir.join("voice-cache")),
         disk_bytes,
         ..VoiceCacheConfig::default()
+    }
+}
+
+/// Loads the end-of-turn model. Without it (not installed, or no ONNX Runtime) calls still
+/// work: the end-of-turn wait then depends on the candidate's words alone, which is slower
+/// after complete answers; the warning says how to install it.
+pub fn turn_model(config: &Config) -> Option<Arc<TurnModel>> {
+    match TurnModel::load(&config.turn_model_path(), &config.onnxruntime_path()) {
+        Ok(model) => Some(Arc::new(model)),
+        Err(error) => {
+            tracing::warn!(%error, "turns end on the words alone, without the end-of-turn model");
+            None
+        }
     }
 }
 

@@ -65,7 +65,15 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
             );
             let prompts = PromptAudio::synthesize(&tts, viva_call::PHONE_RATE, PIN_DIGITS)?;
             let stt = engines::speech_to_text(&config)?;
-            Ok((SpeechEngines { stt, tts }, Arc::new(prompts)))
+            let turn_model = engines::turn_model(&config);
+            Ok((
+                SpeechEngines {
+                    stt,
+                    tts,
+                    turn_model,
+                },
+                Arc::new(prompts),
+            ))
         })
         .await??
     };

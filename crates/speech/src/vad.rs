@@ -84,6 +84,81 @@ impl VoiceActivity {
     }
 }
 
+/// A talkspurt's loudness is the level held over this many detector frames (48 ms), so a
+/// click or a pop cannot set the level the voice is compared with.
+const LOUDNESS_FRAMES: usize = 3;
+/// A voiced frame this much quieter than the talkspurt's loudest stretch is the voice fading
+/// out (or the room), not speech: the detector's score decays for 100-300 ms after the voice
+/// stops and calls such frames voiced. The load client marks the end of speech the same way.
+const FADING_DB: f32 = 30.0;
+/// The real end of speech is never put further back than this before the last voiced frame:
+/// the detector does not hold on longer, so an earlier mark would be a misjudged level.
+const MAX_HANGOVER_FRAMES: u64 = 25;
+
+/// The loudness of a stretch of samples in dB relative to full scale (`-120` for silence).
+pub fn level_db(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return -120.0;
+    }
+    let power = samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32;
+    10.0 * power.max(1e-12).log10()
+}
+
+/// Where one talkspurt's speech really ended, as opposed to where the detector stopped calling
+/// frames voiced: the end of the last voiced frame still within [`FADING_DB`] of the
+/// talkspurt's loudest stretch. Fed every voiced frame in order, with its loudness.
+#[derive(Debug, Clone)]
+pub struct Talkspurt {
+    /// Levels of the last few voiced frames, for the level held over them.
+    recent: [f32; LOUDNESS_FRAMES],
+    frames: u64,
+    loudest_db: f32,
+    speech_end: u64,
+    last_voiced: u64,
+}
+
+impl Talkspurt {
+    /// A talkspurt whose first voiced frame ends at `end` (any position unit, e.g. samples)
+    /// with loudness `level_db`.
+    pub fn new(end: u64, level_db: f32) -> Self {
+        let mut talkspurt = Self {
+            recent: [0.0; LOUDNESS_FRAMES],
+            frames: 0,
+            loudest_db: f32::NEG_INFINITY,
+            speech_end: end,
+            last_voiced: end,
+        };
+        talkspurt.voiced(end, level_db);
+        talkspurt
+    }
+
+    /// A voiced frame ending at `end`, `level_db` loud.
+    pub fn voiced(&mut self, end: u64, level_db: f32) {
+        self.recent[(self.frames % LOUDNESS_FRAMES as u64) as usize] = level_db;
+        self.frames += 1;
+        if self.frames >= LOUDNESS_FRAMES as u64 {
+            let held = self.recent.iter().copied().fold(f32::INFINITY, f32::min);
+            self.loudest_db = self.loudest_db.max(held);
+        }
+        if level_db >= self.loudest_db - FADING_DB {
+            self.speech_end = end;
+        }
+        self.last_voiced = self.last_voiced.max(end);
+    }
+
+    /// The end of the last voiced frame (the detector's own end of speech).
+    pub fn last_voiced(&self) -> u64 {
+        self.last_voiced
+    }
+
+    /// The real end of speech, `frame` being the length of a detector frame in the
+    /// positions' unit.
+    pub fn speech_end(&self, frame: u64) -> u64 {
+        self.speech_end
+            .max(self.last_voiced.saturating_sub(MAX_HANGOVER_FRAMES * frame))
+    }
+}
+
 /// How [`find_speech`] turns frame scores into regions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeechRegionConfig {
@@ -245,6 +320,34 @@ mod tests {
             })
             .collect();
         assert!(find_speech(&noise, &cfg).is_empty());
+    }
+
+    #[test]
+    fn the_fading_tail_is_not_speech() {
+        // 16-sample frames: a voice at -20 dB, a click at 0 dB, then a tail the detector
+        // still calls voiced, fading from -40 to -60 dB.
+        let mut talkspurt = Talkspurt::new(16, -20.0);
+        for end in (32..=320).step_by(16) {
+            talkspurt.voiced(end, -20.0);
+        }
+        talkspurt.voiced(336, 0.0);
+        talkspurt.voiced(352, -20.0);
+        for (i, level) in [-40.0, -45.0, -52.0, -60.0].into_iter().enumerate() {
+            talkspurt.voiced(368 + 16 * i as u64, level);
+        }
+        assert_eq!(talkspurt.last_voiced(), 416);
+        assert_eq!(talkspurt.speech_end(16), 384, "the click did not raise the bar");
+    }
+
+    #[test]
+    fn the_end_is_kept_near_the_last_voiced_frame() {
+        let mut talkspurt = Talkspurt::new(16, 0.0);
+        for end in (32..=1600).step_by(16) {
+            talkspurt.voiced(end, -70.0);
+        }
+        assert_eq!(talkspurt.speech_end(16), 1600 - MAX_HANGOVER_FRAMES * 16);
+        assert_eq!(level_db(&[]), -120.0);
+        assert!((level_db(&[0.1; 64]) + 20.0).abs() < 1e-3);
     }
 
     #[test]

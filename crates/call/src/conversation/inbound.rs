@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use viva_media::{PcmFrame, Resampler};
-use viva_speech::{VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity};
+use viva_speech::{VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity, level_db};
 
 use super::timeline::{Pos, pos_at, samples_for};
 
@@ -30,8 +30,19 @@ pub(crate) struct Heard {
     /// Position of `samples[0]` on the call clock.
     pub start: Pos,
     pub samples: Vec<f32>,
-    /// `(end position, score)` of each detector frame completed by this audio.
-    pub frames: Vec<(Pos, f32)>,
+    /// Each detector frame completed by this audio.
+    pub frames: Vec<DetectorFrame>,
+}
+
+/// One 16 ms detector frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DetectorFrame {
+    /// Position just after the frame.
+    pub end: Pos,
+    /// The detector's speech score.
+    pub score: f32,
+    /// How loud it is (dBFS), to tell speech from its fading tail.
+    pub level_db: f32,
 }
 
 pub(crate) struct Inbound {
@@ -128,19 +139,27 @@ impl Inbound {
         self.history.extend(&samples);
         self.scores.clear();
         self.detector.push(&samples, &mut self.scores);
-        let frames = self
-            .scores
-            .iter()
-            .map(|&score| {
-                self.vad_next += VAD_FRAME_SAMPLES as Pos;
-                (self.vad_next, score)
-            })
-            .collect();
+        let mut frames = Vec::with_capacity(self.scores.len());
+        for &score in &self.scores {
+            let start = self.vad_next;
+            self.vad_next += VAD_FRAME_SAMPLES as Pos;
+            let level_db = level_db(&self.audio(start, self.vad_next));
+            frames.push(DetectorFrame {
+                end: self.vad_next,
+                score,
+                level_db,
+            });
+        }
         Some(Heard {
             start,
             samples,
             frames,
         })
+    }
+
+    /// Position just after the last frame the detector scored.
+    pub fn scored_until(&self) -> Pos {
+        self.vad_next
     }
 
     /// The heard audio in `from..to` (clamped to what is kept).

@@ -4,9 +4,14 @@
 //!
 //! The loop, per call:
 //! - caller audio is resampled to 16 kHz, placed on the call clock and scored by the VAD;
-//! - during the candidate's pauses what they said so far is transcribed, so the text is ready
-//!   when the turn ends; a turn ends after a silence of [`TurnTaking::end_of_turn`], or the
-//!   longer [`TurnTaking::end_of_turn_trailing`] when the words trail off ("and", "um");
+//! - pauses are counted from the real end of the candidate's voice (the detector's last voiced
+//!   frame comes 100-300 ms later, while its score decays), see [`viva_speech::Talkspurt`];
+//! - as a pause begins, what they said so far is transcribed, so the text is ready when the
+//!   turn ends, and (with [`Conversation::judge_turns`]) the end-of-turn model is asked whether
+//!   the answer sounds finished ([`Action::JudgeTurn`]); a turn ends after a silence of
+//!   [`TurnTaking::end_of_turn`] (or [`TurnTaking::end_of_turn_complete`] /
+//!   [`TurnTaking::end_of_turn_thinking`] as the model judged), or the longer
+//!   [`TurnTaking::end_of_turn_trailing`] when the words trail off ("and", "um");
 //! - the transcript goes to the interviewer ([`Action::Ask`]), its reply is synthesized
 //!   ([`Action::Speak`]) and played in 20 ms frames as they fall due;
 //! - sustained candidate speech over the interviewer stops the playback (barge-in) and the
@@ -25,13 +30,13 @@ use std::time::Duration;
 
 use tracing::{Span, debug, info, info_span};
 use viva_media::PcmFrame;
-use viva_speech::{SpokenSentence, VAD_FRAME_SAMPLES, VoiceActivity};
+use viva_speech::{SpokenSentence, TURN_WINDOW_SAMPLES, VAD_FRAME_SAMPLES, VoiceActivity};
 
-use self::inbound::{Inbound, VoiceDetector};
+use self::inbound::{DetectorFrame, Inbound, VoiceDetector};
 use self::playback::Playback;
 use self::recording::RecordingTap;
 use self::timeline::{Pos, ceil_ms, ms, ms_at, pos_at, span, time_at};
-use self::utterance::{Utterance, sounds_unfinished};
+use self::utterance::{PauseJudgement, Utterance, sounds_unfinished};
 use crate::CallError;
 use crate::dialogue::{Reply, Speaker, Turn};
 use crate::latency::TurnLatency;
@@ -51,12 +56,19 @@ const RUN_GAP: Duration = Duration::from_millis(48);
 pub struct TurnTaking {
     /// VAD score at or above which a 16 ms frame counts as speech.
     pub speech_threshold: f32,
-    /// Silence after which what was said so far is transcribed (speculatively: speech may
-    /// resume). Shorter than `end_of_turn`, so the text is ready when the turn ends.
+    /// Silence after which what was said so far is transcribed and judged (speculatively:
+    /// speech may resume), and never before the detector has heard a silent frame. Shorter
+    /// than `end_of_turn`, so the text is ready when the turn ends. Every silence here is
+    /// counted from the real end of the candidate's voice.
     pub pause_check: Duration,
-    /// Silence that ends a turn.
+    /// Silence that ends a turn (when no end-of-turn model judged it).
     pub end_of_turn: Duration,
-    /// Silence that ends a turn whose words trail off ("and", "so", "um", "because", "...").
+    /// Silence that ends a turn the end-of-turn model judged complete.
+    pub end_of_turn_complete: Duration,
+    /// Silence that ends a turn the end-of-turn model judged unfinished (a thinking pause).
+    pub end_of_turn_thinking: Duration,
+    /// Silence that ends a turn whose words trail off ("and", "so", "um", "because", "..."),
+    /// whatever the model says.
     pub end_of_turn_trailing: Duration,
     /// Utterances with less voiced audio than this are clicks or noise, never transcribed.
     pub min_speech: Duration,
@@ -73,12 +85,19 @@ impl Default for TurnTaking {
     fn default() -> Self {
         Self {
             speech_threshold: 0.5,
-            pause_check: Duration::from_millis(240),
-            // About 700 ms of real silence: the VAD's score decays for 100-300 ms after the
-            // voice stops (measured on Piper speech at 16 and 8 kHz), and this counts from
-            // the last voiced frame.
+            // The detector hears silence 60-70 ms after the real end (mean, measured on the
+            // speech set and Piper answers, 16 kHz and 8 kHz mu-law); a little later, so the
+            // gaps between words do not each start a transcription.
+            pause_check: Duration::from_millis(160),
             end_of_turn: Duration::from_millis(600),
-            end_of_turn_trailing: Duration::from_millis(1500),
+            end_of_turn_complete: Duration::from_millis(400),
+            // Smart Turn called 8 of 18 plainly complete answers (16 kHz; 11 of 18 at 8 kHz)
+            // unfinished, and still 16 of 30 mid-sentence thinking pauses complete: waiting
+            // longer on its "unfinished" would delay half the complete answers by seconds for
+            // a few caught pauses. So by default it only shortens the wait (docs/speech.md).
+            end_of_turn_thinking: Duration::from_millis(600),
+            // Covers a 1.5 s thinking pause after "and", "um", "because".
+            end_of_turn_trailing: Duration::from_millis(1800),
             min_speech: Duration::from_millis(160),
             barge_in: Duration::from_millis(112),
             echo_guard: Duration::from_millis(150),
@@ -103,6 +122,12 @@ impl TurnTaking {
                 "pause_check",
                 "must be above zero and shorter than end_of_turn",
             );
+        }
+        if self.end_of_turn_complete < self.pause_check {
+            return invalid("end_of_turn_complete", "must be at least pause_check");
+        }
+        if self.end_of_turn_thinking < self.end_of_turn {
+            return invalid("end_of_turn_thinking", "must be at least end_of_turn");
         }
         if self.end_of_turn_trailing < self.end_of_turn {
             return invalid("end_of_turn_trailing", "must be at least end_of_turn");
@@ -179,6 +204,15 @@ pub enum Action {
         /// Call-clock time of the first sample.
         start_ms: u64,
     },
+    /// Judge whether the candidate's turn so far sounds finished (the end-of-turn model), then
+    /// call [`Conversation::on_turn_judged`]. Asked as a pause begins; a judgement that fails
+    /// or comes too late leaves the wait at [`TurnTaking::end_of_turn`].
+    JudgeTurn {
+        /// Identifies the result.
+        job: JobId,
+        /// The last 16 kHz audio of the turn, up to the pause (at most the model's window).
+        audio: Vec<f32>,
+    },
     /// Ask the interviewer, then call [`Conversation::on_reply`]. Asks must be answered in
     /// the order they are given.
     Ask {
@@ -239,6 +273,8 @@ pub struct Conversation {
     silence: SilenceClock,
     /// The transcription in flight (one at a time per call: they queue for the same cores).
     transcribing: Option<JobId>,
+    /// Whether pauses are judged by the end-of-turn model.
+    judges_turns: bool,
     /// Asks whose reply is no longer wanted (the candidate spoke first), oldest first.
     stale: VecDeque<(AskId, u64)>,
     /// Asks held back until the stale ones are answered, so the interviewer hears of each
@@ -322,6 +358,7 @@ impl Conversation {
             run: None,
             floor: Floor::Listening,
             transcribing: None,
+            judges_turns: false,
             stale: VecDeque::new(),
             deferred: VecDeque::new(),
             actions: VecDeque::new(),
@@ -336,6 +373,12 @@ impl Conversation {
             playback: None,
         }));
         Ok(conversation)
+    }
+
+    /// Judges every pause with the end-of-turn model ([`Action::JudgeTurn`]); without it the
+    /// wait depends on the words alone.
+    pub fn judge_turns(&mut self) {
+        self.judges_turns = true;
     }
 
     /// Whether the call is over.
@@ -364,6 +407,19 @@ impl Conversation {
             && utterance.transcribed(job, text, now)
         {
             utterance.span.in_scope(|| debug!(text, "heard so far"));
+        }
+    }
+
+    /// The end-of-turn model's verdict on an [`Action::JudgeTurn`]: whether the candidate
+    /// sounds finished.
+    pub fn on_turn_judged(&mut self, job: JobId, complete: bool) {
+        if let Some(utterance) = &mut self.utterance
+            && utterance.judgement == Some(PauseJudgement::Awaited(job))
+        {
+            utterance.judgement = Some(PauseJudgement::Judged(complete));
+            utterance
+                .span
+                .in_scope(|| debug!(complete, "end of turn judged"));
         }
     }
 
@@ -445,16 +501,18 @@ impl Conversation {
         }
         match (&self.utterance, &self.floor) {
             (Some(utterance), Floor::Responding(_)) => {
-                consider(time_at(utterance.last_voiced) + self.config.pause_check);
+                consider(time_at(utterance.last_voiced()) + self.config.pause_check);
             }
             (Some(utterance), Floor::Listening) => {
-                let last_voiced = time_at(utterance.last_voiced);
+                let speech_end = time_at(utterance.speech_end());
                 if utterance.needs_chunk() {
                     if self.transcribing.is_none() {
-                        consider(last_voiced + self.config.pause_check);
+                        consider(self.pause_check_at(utterance));
+                        // A caller whose audio stopped coming has paused too.
+                        consider(time_at(utterance.last_voiced()) + self.config.pause_check);
                     }
                 } else if let Some(text) = utterance.text() {
-                    consider(last_voiced + self.end_of_turn_after(&text));
+                    consider(speech_end + self.end_of_turn_after(&text, utterance.judgement));
                 }
             }
             (None, Floor::Listening) => consider(self.silence.next_nudge),
@@ -511,12 +569,24 @@ impl Conversation {
         }
     }
 
-    fn end_of_turn_after(&self, text: &str) -> Duration {
+    /// The silence after the real end of speech that ends a turn with these words, as the
+    /// end-of-turn model judged its pause.
+    fn end_of_turn_after(&self, text: &str, judgement: Option<PauseJudgement>) -> Duration {
         if sounds_unfinished(text) {
-            self.config.end_of_turn_trailing
-        } else {
-            self.config.end_of_turn
+            return self.config.end_of_turn_trailing;
         }
+        match judgement {
+            Some(PauseJudgement::Judged(true)) => self.config.end_of_turn_complete,
+            Some(PauseJudgement::Judged(false)) => self.config.end_of_turn_thinking,
+            Some(PauseJudgement::Awaited(_)) | None => self.config.end_of_turn,
+        }
+    }
+
+    /// When a pause is long enough to transcribe and judge what was said: `pause_check` after
+    /// the real end of speech, once the detector has heard a silent frame.
+    fn pause_check_at(&self, utterance: &Utterance) -> Duration {
+        let after_speech = utterance.speech_end() + span(self.config.pause_check);
+        time_at(after_speech.max(utterance.last_voiced() + VAD_FRAME_SAMPLES as Pos))
     }
 
     fn on_audio(&mut self, frame: &PcmFrame, now: Duration) {
@@ -527,19 +597,27 @@ impl Conversation {
             return;
         };
         self.tap.candidate(heard.start, &heard.samples);
-        for (end, score) in heard.frames {
-            if score >= self.config.speech_threshold {
-                self.on_voiced_frame(end, now);
+        for frame in heard.frames {
+            if frame.score >= self.config.speech_threshold {
+                self.on_voiced_frame(frame, now);
             }
         }
         let keep_from = self.utterance.as_ref().map_or_else(
             || self.inbound.end().saturating_sub(span(PREROLL)),
-            Utterance::audio_from,
+            |utterance| {
+                let judged_from = self.inbound.end().saturating_sub(TURN_WINDOW_SAMPLES as Pos);
+                if self.judges_turns {
+                    utterance.audio_from().min(judged_from)
+                } else {
+                    utterance.audio_from()
+                }
+            },
         );
         self.inbound.forget_before(keep_from);
     }
 
-    fn on_voiced_frame(&mut self, end: Pos, now: Duration) {
+    fn on_voiced_frame(&mut self, frame: DetectorFrame, now: Duration) {
+        let end = frame.end;
         let start = end.saturating_sub(VAD_FRAME_SAMPLES as Pos);
         self.run = match self.run {
             Some(run) if start <= run.last + span(RUN_GAP) => Some(SpeechRun {
@@ -549,13 +627,19 @@ impl Conversation {
             _ => Some(SpeechRun { start, last: end }),
         };
         match &mut self.utterance {
-            Some(utterance) => utterance.voiced(start, end),
+            Some(utterance) => utterance.voiced(start, end, frame.level_db),
             None => {
                 let audio_start = start
                     .saturating_sub(span(PREROLL))
                     .max(self.inbound.kept_from());
                 let turn_span = info_span!("turn", n = self.turns + 1, start_ms = ms_at(start));
-                self.utterance = Some(Utterance::new(start, end, audio_start, turn_span));
+                self.utterance = Some(Utterance::new(
+                    start,
+                    end,
+                    frame.level_db,
+                    audio_start,
+                    turn_span,
+                ));
             }
         }
         self.check_barge_in(now);
@@ -751,12 +835,12 @@ impl Conversation {
         let Some(utterance) = &self.utterance else {
             return;
         };
-        let silence = time_at(pos_at(now).saturating_sub(utterance.last_voiced));
         match self.floor {
             Floor::Finished => {}
             Floor::Responding(_) => {
                 // Speech over the interviewer that stopped short of a barge-in: a
                 // backchannel ("mm-hm") or noise, not a turn.
+                let silence = time_at(pos_at(now).saturating_sub(utterance.last_voiced()));
                 if silence >= self.config.pause_check {
                     self.utterance = None;
                 }
@@ -773,7 +857,12 @@ impl Conversation {
                 }
             }
             Floor::Listening => {
-                if silence < self.config.pause_check {
+                // The pause has begun once the detector scored a silent frame after the last
+                // voiced one (or, if the caller's audio stopped coming, by the clock).
+                let last_voiced = utterance.last_voiced();
+                let heard_silence = self.inbound.scored_until() > last_voiced
+                    || now >= time_at(last_voiced) + self.config.pause_check;
+                if !heard_silence || now < self.pause_check_at(utterance) {
                     return;
                 }
                 let voiced = self.frames_span(utterance.voiced_frames());
@@ -781,22 +870,50 @@ impl Conversation {
                     self.utterance = None;
                     return;
                 }
-                if utterance.needs_chunk() && self.transcribing.is_none() {
-                    let end = (utterance.last_voiced + span(self.config.pause_check))
+                if self.judges_turns && utterance.judgement.is_none() {
+                    self.judge_turn();
+                }
+                if let Some(utterance) = &self.utterance
+                    && utterance.needs_chunk()
+                    && self.transcribing.is_none()
+                {
+                    let end = (utterance.last_voiced() + span(self.config.pause_check))
                         .min(self.inbound.end());
                     self.transcribe_up_to(end);
                 }
-                let Some(text) = self.utterance.as_ref().and_then(Utterance::text) else {
+                let Some(utterance) = &self.utterance else {
                     return;
                 };
+                let Some(text) = utterance.text() else {
+                    return;
+                };
+                let silence = time_at(pos_at(now).saturating_sub(utterance.speech_end()));
                 if text.is_empty() {
                     // Whisper heard no words (a cough, a sigh): not a turn.
                     self.utterance = None;
-                } else if silence >= self.end_of_turn_after(&text) {
+                } else if silence >= self.end_of_turn_after(&text, utterance.judgement) {
                     self.end_of_turn(text, now);
                 }
             }
         }
+    }
+
+    /// Asks the end-of-turn model about the pause that has just begun.
+    fn judge_turn(&mut self) {
+        let job = JobId(self.next_id());
+        let Some(utterance) = &mut self.utterance else {
+            return;
+        };
+        let end = self.inbound.end();
+        let from = utterance
+            .start
+            .saturating_sub(span(PREROLL))
+            .max(end.saturating_sub(TURN_WINDOW_SAMPLES as Pos));
+        utterance.judgement = Some(PauseJudgement::Awaited(job));
+        self.actions.push_back(Action::JudgeTurn {
+            job,
+            audio: self.inbound.audio(from, end),
+        });
     }
 
     fn transcribe_up_to(&mut self, end: Pos) {
@@ -822,7 +939,7 @@ impl Conversation {
         self.candidate_turn(&utterance, &text);
         let latency = TurnLatency {
             turn: self.turns,
-            speech_end_ms: ms_at(utterance.last_voiced),
+            speech_end_ms: ms_at(utterance.speech_end()),
             end_of_turn_ms: ms(now),
             transcribed_ms: ms(utterance.text_ready_at.unwrap_or(now)),
             decided_ms: None,
@@ -831,7 +948,7 @@ impl Conversation {
         let ask = self.ask(DialogueEvent::Answer {
             text,
             start_ms: ms_at(utterance.start),
-            end_ms: ms_at(utterance.last_voiced),
+            end_ms: ms_at(utterance.speech_end()),
         });
         self.floor = Floor::Responding(Box::new(Response {
             to: ResponseTo::Answer,
@@ -856,7 +973,7 @@ impl Conversation {
             question_id: None,
             text: text.to_owned(),
             start_ms: ms_at(utterance.start),
-            end_ms: ms_at(utterance.last_voiced),
+            end_ms: ms_at(utterance.speech_end()),
             interrupted: false,
         }));
     }

@@ -41,6 +41,29 @@ impl VoiceDetector for EnergyVad {
     }
 }
 
+/// An energy VAD that holds on for a while after the voice stops, as a real detector's score
+/// decays: the frames it still calls voiced are the quiet tail of the voice.
+struct HangoverVad {
+    energy: EnergyVad,
+    hangover_frames: usize,
+    held: usize,
+}
+
+impl VoiceDetector for HangoverVad {
+    fn push(&mut self, samples: &[f32], scores: &mut Vec<f32>) {
+        let from = scores.len();
+        self.energy.push(samples, scores);
+        for score in &mut scores[from..] {
+            if *score > 0.5 {
+                self.held = self.hangover_frames;
+            } else if self.held > 0 {
+                self.held -= 1;
+                *score = 1.0;
+            }
+        }
+    }
+}
+
 fn line(kind: LineKind, text: &str) -> Line {
     Line {
         kind,
@@ -62,6 +85,7 @@ struct Burst {
 
 enum Pending {
     Transcript(JobId, String),
+    Judged(JobId, bool),
     Reply(AskId, Option<Reply>),
     Voice(LineId, SpokenSentence),
     VoiceEnd(LineId),
@@ -81,6 +105,11 @@ struct Sim {
     seq: u64,
     dialogue_free_at: Duration,
     stt_delay: Duration,
+    /// The fake end-of-turn model: a turn sounds complete when its words end a sentence.
+    judge_delay: Duration,
+    /// When each transcription and judgement was asked for.
+    transcriptions: Vec<Duration>,
+    judgements: Vec<Duration>,
     decide_delay: Duration,
     voice_delay: Duration,
     answers: VecDeque<Reply>,
@@ -105,13 +134,33 @@ impl Sim {
     }
 
     fn with(config: TurnTaking, answers: Vec<Reply>) -> Self {
-        let conversation = Conversation::with_detector(
-            config,
-            OUT_RATE,
-            Duration::ZERO,
-            Box::<EnergyVad>::default(),
-        )
-        .unwrap();
+        Self::with_detector(config, answers, Box::<EnergyVad>::default())
+    }
+
+    /// A call whose detector holds on 240 ms after the voice, with pauses judged by the fake
+    /// end-of-turn model, and a 2 s wait after a pause it judged unfinished.
+    fn judged(answers: Vec<Reply>) -> Self {
+        let detector = HangoverVad {
+            energy: EnergyVad::default(),
+            hangover_frames: 15,
+            held: 0,
+        };
+        let patient = TurnTaking {
+            end_of_turn_thinking: Duration::from_secs(2),
+            ..TurnTaking::default()
+        };
+        let mut sim = Self::with_detector(patient, answers, Box::new(detector));
+        sim.conversation.judge_turns();
+        sim
+    }
+
+    fn with_detector(
+        config: TurnTaking,
+        answers: Vec<Reply>,
+        detector: Box<dyn VoiceDetector>,
+    ) -> Self {
+        let conversation =
+            Conversation::with_detector(config, OUT_RATE, Duration::ZERO, detector).unwrap();
         Self {
             conversation,
             now: Duration::ZERO,
@@ -123,6 +172,9 @@ impl Sim {
             seq: 0,
             dialogue_free_at: Duration::ZERO,
             stt_delay: ms_(150),
+            judge_delay: ms_(50),
+            transcriptions: Vec::new(),
+            judgements: Vec::new(),
             decide_delay: ms_(20),
             voice_delay: ms_(60),
             answers: answers.into(),
@@ -202,7 +254,17 @@ impl Sim {
                 start_ms,
             } => {
                 let text = self.heard(start_ms, audio.len());
+                self.transcriptions.push(now);
                 self.later(now + self.stt_delay, Pending::Transcript(job, text));
+            }
+            Action::JudgeTurn { job, audio } => {
+                let heard_from = now.saturating_sub(Duration::from_secs_f64(
+                    audio.len() as f64 / 16_000.0,
+                ));
+                let text = self.heard(ms(heard_from), audio.len());
+                let complete = text.ends_with(['.', '?', '!']);
+                self.judgements.push(now);
+                self.later(now + self.judge_delay, Pending::Judged(job, complete));
             }
             Action::Ask { ask, event } => {
                 let reply = match &event {
@@ -304,6 +366,7 @@ impl Sim {
             let now = self.now;
             match what {
                 Pending::Transcript(job, text) => self.conversation.on_transcript(job, &text, now),
+                Pending::Judged(job, complete) => self.conversation.on_turn_judged(job, complete),
                 Pending::Reply(ask, reply) => self.conversation.on_reply(ask, reply, now),
                 Pending::Voice(line, sentence) => {
                     self.conversation.on_voice(line, &sentence, VOICE_RATE, now)
@@ -837,6 +900,20 @@ fn unusable_settings_are_refused() {
             .unwrap()
             .contains("end_of_turn_trailing")
     );
+    let short_thinking = TurnTaking {
+        end_of_turn_thinking: ms_(500),
+        ..TurnTaking::default()
+    };
+    assert!(
+        new(short_thinking, 8_000)
+            .unwrap()
+            .contains("end_of_turn_thinking")
+    );
+    let hasty = TurnTaking {
+        end_of_turn_complete: ms_(100),
+        ..TurnTaking::default()
+    };
+    assert!(new(hasty, 8_000).unwrap().contains("end_of_turn_complete"));
 }
 
 #[test]
@@ -850,4 +927,115 @@ fn a_call_with_no_caller_audio_still_records_the_interviewer() {
     let start = greeting.start_ms as usize * 16;
     assert!(sim.right[start].abs() > 0.1);
     assert!(sim.left.iter().all(|&s| s == 0.0));
+}
+
+#[test]
+fn pauses_count_from_the_real_end_of_speech_not_the_detectors_hangover() {
+    // The detector holds on 240 ms after the voice; the voice fades out in a tail 40 dB down
+    // that the tone does not have, so the real end is where the tone stops.
+    let detector = HangoverVad {
+        energy: EnergyVad::default(),
+        hangover_frames: 15,
+        held: 0,
+    };
+    let mut sim = Sim::with_detector(TurnTaking::default(), vec![], Box::new(detector));
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let start = ms_(greeting.end_ms + 500);
+    sim.speak(start, ms_(1500), "I built a cache for the API.");
+    let answer = sim.next_turn(Speaker::Candidate);
+    let speech_end = start + ms_(1500);
+    assert!(
+        ms_between(speech_end, ms_(answer.end_ms)).abs() <= 16,
+        "{answer:?}"
+    );
+    let wait = ms_between(speech_end, sim.asked_at("answer:"));
+    assert!(
+        (end_of_turn()..=end_of_turn() + 40).contains(&wait),
+        "end of turn {wait} ms after the speech"
+    );
+    sim.next_turn(Speaker::Interviewer);
+    let latency = &sim.latencies[0];
+    assert!(
+        ms_between(speech_end, ms_(latency.speech_end_ms)).abs() <= 16,
+        "the latency counts from the real end: {latency:?}"
+    );
+    // The transcription starts as soon as the detector hears silence (the real pause is
+    // already longer than pause_check by then).
+    let heard_silence = speech_end + ms_(240);
+    let asked = ms_between(heard_silence, sim.transcriptions[0]);
+    assert!((0..=40).contains(&asked), "transcribed {asked} ms after");
+}
+
+#[test]
+fn an_answer_judged_complete_ends_the_turn_sooner() {
+    let mut sim = Sim::judged(vec![]);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let start = ms_(greeting.end_ms + 500);
+    sim.speak(start, ms_(1500), "I built a cache for the API.");
+    let answer = sim.next_turn(Speaker::Candidate);
+    assert_eq!(answer.text, "I built a cache for the API.");
+    let speech_end = start + ms_(1500);
+    let complete = TurnTaking::default().end_of_turn_complete.as_millis() as i64;
+    let wait = ms_between(speech_end, sim.asked_at("answer:"));
+    assert!(
+        (complete..=complete + 40).contains(&wait),
+        "end of turn {wait} ms after the speech"
+    );
+    assert_eq!(sim.judgements.len(), 1);
+    assert_eq!(
+        sim.judgements[0], sim.transcriptions[0],
+        "judged and transcribed as the pause begins"
+    );
+}
+
+#[test]
+fn a_pause_judged_unfinished_is_waited_through() {
+    let mut sim = Sim::judged(vec![]);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let first = ms_(greeting.end_ms + 300);
+    // No filler, no conjunction: only the sound of it says the thought goes on.
+    sim.speak(first, ms_(1000), "The main reason we moved was");
+    // A 1.5 s thinking pause.
+    let second = first + ms_(2500);
+    sim.speak(second, ms_(1000), "the cost of the old cluster.");
+    let answer = sim.next_turn(Speaker::Candidate);
+    assert_eq!(
+        answer.text,
+        "The main reason we moved was the cost of the old cluster."
+    );
+    assert_eq!(
+        sim.told()
+            .iter()
+            .filter(|t| t.starts_with("answer:"))
+            .count(),
+        1,
+        "{:?}",
+        sim.told()
+    );
+    assert_eq!(sim.judgements.len(), 2, "each pause is judged once");
+}
+
+#[test]
+fn a_judgement_overtaken_by_more_speech_is_ignored() {
+    let mut sim = Sim::judged(vec![]);
+    sim.judge_delay = ms_(500);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let first = ms_(greeting.end_ms + 300);
+    sim.speak(first, ms_(1000), "We cut the latency.");
+    // Speech resumes 400 ms into the pause, before the judgement of it arrives.
+    let second = first + ms_(1400);
+    sim.speak(second, ms_(1000), "And so");
+    sim.run_until(second + ms_(1000) + ms_(700));
+    assert!(
+        sim.told().iter().all(|t| !t.starts_with("answer:")),
+        "the stale \"complete\" ended nothing: {:?}",
+        sim.told()
+    );
+    let answer = sim.next_turn(Speaker::Candidate);
+    assert_eq!(answer.text, "We cut the latency. And so");
+    let wait = ms_between(second + ms_(1000), sim.asked_at("answer:"));
+    assert!(
+        wait >= end_of_turn_trailing(),
+        "a trailing word waits however the sound was judged: {wait} ms"
+    );
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tracing::Span;
+use viva_speech::{Talkspurt, VAD_FRAME_SAMPLES};
 
 use super::JobId;
 use super::timeline::Pos;
@@ -44,12 +45,23 @@ struct Chunk {
     text: Option<String>,
 }
 
+/// What the end-of-turn model made of the current pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PauseJudgement {
+    /// Asked, no answer yet.
+    Awaited(JobId),
+    /// The candidate sounds finished (`true`) or mid-thought (`false`).
+    Judged(bool),
+}
+
 pub(crate) struct Utterance {
     /// First voiced frame.
     pub start: Pos,
-    /// End of the last voiced frame.
-    pub last_voiced: Pos,
+    /// The voiced frames and their loudness, for the real end of speech.
+    talkspurt: Talkspurt,
     voiced_frames: u32,
+    /// The end-of-turn model's view of the current pause, if it was asked.
+    pub judgement: Option<PauseJudgement>,
     chunks: Vec<Chunk>,
     /// Where the audio of the next transcription starts.
     next_chunk_start: Pos,
@@ -59,11 +71,12 @@ pub(crate) struct Utterance {
 }
 
 impl Utterance {
-    pub fn new(start: Pos, end: Pos, audio_start: Pos, span: Span) -> Self {
+    pub fn new(start: Pos, end: Pos, level_db: f32, audio_start: Pos, span: Span) -> Self {
         Self {
             start,
-            last_voiced: end,
+            talkspurt: Talkspurt::new(end, level_db),
             voiced_frames: 1,
+            judgement: None,
             chunks: Vec::new(),
             next_chunk_start: audio_start,
             text_ready_at: None,
@@ -71,17 +84,31 @@ impl Utterance {
         }
     }
 
-    /// A voiced detector frame `start..end`. Speech after a pause makes the transcript of
-    /// that pause stale (unless it was committed).
-    pub fn voiced(&mut self, start: Pos, end: Pos) {
-        if start > self.last_voiced && self.chunks.last().is_some_and(|c| !c.committed) {
+    /// A voiced detector frame `start..end`, `level_db` loud. Speech after a pause makes the
+    /// transcript (unless it was committed) and the judgement of that pause stale.
+    pub fn voiced(&mut self, start: Pos, end: Pos, level_db: f32) {
+        let resumed = start > self.last_voiced();
+        if resumed && self.chunks.last().is_some_and(|c| !c.committed) {
             self.chunks.pop();
         }
-        if start > self.last_voiced {
+        if resumed {
             self.text_ready_at = None;
+            self.judgement = None;
         }
-        self.last_voiced = self.last_voiced.max(end);
+        self.talkspurt.voiced(end, level_db);
         self.voiced_frames += 1;
+    }
+
+    /// End of the last voiced frame: the detector's end of speech, which lags the voice by
+    /// the 100-300 ms its score takes to decay.
+    pub fn last_voiced(&self) -> Pos {
+        self.talkspurt.last_voiced()
+    }
+
+    /// Where the candidate's voice really stopped: the end of speech the pauses are counted
+    /// from and the latency is measured from.
+    pub fn speech_end(&self) -> Pos {
+        self.talkspurt.speech_end(VAD_FRAME_SAMPLES as Pos)
     }
 
     /// Number of voiced detector frames so far.
@@ -101,7 +128,7 @@ impl Utterance {
 
     /// Whether the speech up to the current pause still needs a transcription.
     pub fn needs_chunk(&self) -> bool {
-        self.chunks.last().is_none_or(|c| c.end <= self.last_voiced)
+        self.chunks.last().is_none_or(|c| c.end <= self.last_voiced())
     }
 
     /// Records a transcription of `audio_from()..end`; it is committed when at least
@@ -178,7 +205,7 @@ mod tests {
 
     #[test]
     fn text_is_ready_only_when_every_part_is_known_and_covers_the_pause() {
-        let mut u = Utterance::new(1000, 1256, 0, Span::none());
+        let mut u = Utterance::new(1000, 1256, -20.0, 0, Span::none());
         assert!(u.needs_chunk());
         assert_eq!(u.text(), None);
         u.add_chunk(JobId(1), 2000, 10_000);
@@ -188,19 +215,21 @@ mod tests {
         assert_eq!(u.text().as_deref(), Some("We used Redis."));
         assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
         // The candidate goes on: the speculative part is dropped, its late result ignored.
-        u.voiced(2100, 2356);
+        u.judgement = Some(PauseJudgement::Judged(true));
+        u.voiced(2100, 2356, -20.0);
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
+        assert_eq!(u.judgement, None, "the judgement of the pause went with it");
         assert!(!u.transcribed(JobId(1), "We used Redis.", Duration::from_secs(2)));
     }
 
     #[test]
     fn long_parts_are_committed_and_joined() {
-        let mut u = Utterance::new(0, 256, 0, Span::none());
-        u.last_voiced = 200_000;
+        let mut u = Utterance::new(0, 256, -20.0, 0, Span::none());
+        u.voiced(199_744, 200_000, -20.0);
         u.add_chunk(JobId(1), 200_100, 128_000);
         assert_eq!(u.audio_from(), 200_100);
-        u.voiced(200_200, 200_456);
+        u.voiced(200_200, 200_456, -20.0);
         assert!(u.has_chunks(), "a committed part survives new speech");
         u.add_chunk(JobId(2), 201_000, 128_000);
         assert_eq!(u.audio_from(), 200_100, "a short part is speculative");

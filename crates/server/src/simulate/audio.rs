@@ -50,6 +50,7 @@ pub fn run(
     let speech = SpeechEngines {
         stt: engines::speech_to_text(config)?,
         tts: Arc::clone(&tts),
+        turn_model: engines::turn_model(config),
     };
     let vocabulary = speech.stt.vocabulary(judge.job().vocabulary_terms())?;
     let name = candidate.script.candidate.name.clone();

@@ -53,6 +53,7 @@ use tokio::sync::mpsc;
 pub use self::cache::VoiceCacheConfig;
 use self::cache::{SentenceKey, VoiceCache};
 use self::espeak::Espeak;
+pub(crate) use self::piper::onnx_runtime;
 use self::piper::{PiperVoice, VoiceConfig};
 
 /// Quieter than this (about -40 dBFS) counts as silence when trimming a sentence's tail.

@@ -90,12 +90,12 @@ impl VoiceConfig {
 const INFERENCE_THREADS: usize = 2;
 
 /// The ONNX Runtime environment. ONNX Runtime allows one per process and `ort` refuses a
-/// second, so every voice shares this one.
+/// second, so every voice (and the end-of-turn model) shares this one.
 static ONNX_RUNTIME: Mutex<Option<Environment>> = Mutex::new(None);
 
 /// Loads the ONNX Runtime library from `library` (once per process: later calls reuse the
 /// library first loaded, whatever path they name).
-fn onnx_runtime(library: &Path) -> Result<Environment, TtsError> {
+pub(crate) fn onnx_runtime(library: &Path) -> Result<Environment, TtsError> {
     let failed = |problem: String| TtsError::voice(VoicePart::OnnxRuntime, library, problem);
     // A configured library that is not there is reported even when another copy is already
     // loaded: the configuration is wrong and would fail on the next start.
