@@ -496,7 +496,11 @@ mod tests {
         let (_keys, recorder) = record(peer, clock.clone());
         turn_away(&mut call, clock.as_ref(), &audio).await.unwrap();
         // The whole prompt was out (its last frame at 180 ms) and the pause after it passed.
-        assert!(clock.now() >= Duration::from_millis(180) + PAUSE, "{:?}", clock.now());
+        assert!(
+            clock.now() >= Duration::from_millis(180) + PAUSE,
+            "{:?}",
+            clock.now()
+        );
         drop(call);
         assert_eq!(talkspurts(&recorder.await.unwrap()), [10]);
 

@@ -406,7 +406,7 @@ impl Job {
             .chain(std::iter::once(&self.company_context));
         let words = phrases.flat_map(|p| p.split_whitespace()).map(|w| {
             w.trim_matches(|c: char| !c.is_alphanumeric() && !"+#".contains(c))
-                .trim_end_matches(|c: char| c == '.')
+                .trim_end_matches('.')
         });
         let mut terms: Vec<String> = Vec::new();
         for term in self

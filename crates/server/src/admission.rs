@@ -186,7 +186,13 @@ mod tests {
             Err(Refusal::Expired)
         );
         assert_eq!(
-            may_join(&interview(Status::Completed), BEFORE, full, Carrier::Phone, None),
+            may_join(
+                &interview(Status::Completed),
+                BEFORE,
+                full,
+                Carrier::Phone,
+                None
+            ),
             Err(Refusal::Ended)
         );
         let held = LiveState {

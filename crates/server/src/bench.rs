@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::{
-    SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, VoiceCacheConfig, Vocabulary, find_speech,
+    SpeechRegionConfig, SpeechToText, VAD_SAMPLE_RATE, Vocabulary, VoiceCacheConfig, find_speech,
     word_errors,
 };
 

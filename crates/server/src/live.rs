@@ -99,8 +99,8 @@ impl LiveInterviews {
         config: Arc<Config>,
         metrics: Arc<Metrics>,
         webhooks: Arc<Webhooks>,
-        capacity: Capacity,
     ) -> Arc<Self> {
+        let capacity = Capacity::new(config.server.max_calls);
         metrics.set_call_capacity(capacity.max());
         Arc::new(Self {
             store,

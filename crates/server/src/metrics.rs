@@ -278,8 +278,9 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("viva_calls_max 16\n"), "{text}");
         for (transport, count) in [("sip", 2), ("media_stream", 0), ("browser", 0), ("dial", 1)] {
-            let line =
-                format!("viva_calls_refused_total{{transport=\"{transport}\",reason=\"capacity\"}} {count}\n");
+            let line = format!(
+                "viva_calls_refused_total{{transport=\"{transport}\",reason=\"capacity\"}} {count}\n"
+            );
             assert!(text.contains(&line), "no {line} in {text}");
         }
     }

@@ -16,7 +16,7 @@ use crate::state::AppState;
 /// What a PIN (or an interview id) that may be joined by phone opens.
 pub enum Opened {
     /// The interview, held for this call (with its seat, if the call is to start it).
-    Held(Interview, Claim),
+    Held(Box<Interview>, Claim),
     /// The interview has not started and every seat is taken: the caller is told to call
     /// again. Only a right PIN gets here, so it tells a guesser nothing a join would not.
     AtCapacity,
@@ -101,7 +101,7 @@ pub fn hold(state: &AppState, interview: Interview, job: Option<&str>) -> Option
         .may_join(&interview, Carrier::Phone, job)
         .and_then(|()| state.live.claim(&interview.id, state.next_connection()));
     match claimed {
-        Ok(claim) => Some(Opened::Held(interview, claim)),
+        Ok(claim) => Some(Opened::Held(Box::new(interview), claim)),
         Err(Refusal::AtCapacity) => Some(Opened::AtCapacity),
         Err(_) => None,
     }

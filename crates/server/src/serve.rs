@@ -21,7 +21,7 @@ use viva_store::{NewEndpoint, PIN_DIGITS, Store, Timestamp};
 use viva_transport_sip::SipEndpoint;
 
 use crate::attempts::{AttemptPolicy, Attempts};
-use crate::capacity::{Capacity, RETRY_AFTER};
+use crate::capacity::RETRY_AFTER;
 use crate::conclusion::Conclusions;
 use crate::config::{Config, Provenance, parse_ip_block};
 use crate::engines;
@@ -123,7 +123,6 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         Arc::clone(&config),
         Arc::clone(&metrics),
         Arc::clone(&webhooks),
-        Capacity::new(config.server.max_calls),
     );
 
     let (sip, incoming_calls) = match config.sip.enabled {

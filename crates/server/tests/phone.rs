@@ -405,7 +405,8 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     assert!(closed.is_ok(), "a stream with an unknown PIN stayed open");
 
     // The real call: setup, then 20 ms of mu-law every 20 ms, with junk mixed in early on.
-    let (log, call_length) = call_over_media_stream(&url, "MZcall", &pin, &speech, junk_frames()).await;
+    let (log, call_length) =
+        call_over_media_stream(&url, "MZcall", &pin, &speech, junk_frames()).await;
     let call_secs = call_length.as_secs_f64();
     eprintln!("media stream: call {call_secs:.1} s, server sent {log:?}");
     assert!(
@@ -540,7 +541,10 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
     assert_eq!(details.status, 503, "{}", details.text());
     assert_eq!(details.error_code(), "at_capacity");
     assert_eq!(details.header("retry-after"), Some("120"));
-    let signal = format!("{}{join_path}/signal", server.base.replace("http://", "ws://"));
+    let signal = format!(
+        "{}{join_path}/signal",
+        server.base.replace("http://", "ws://")
+    );
     match tokio_tungstenite::connect_async(&signal).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 503);
@@ -566,10 +570,15 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
     assert_eq!(dialled.error_code(), "at_capacity");
     assert_eq!(dialled.header("retry-after"), Some("120"));
 
-    let turned_away = blocking(&|| server.get(&format!("/api/v1/interviews/{waiting_id}")).json());
+    let turned_away = blocking(&|| {
+        server
+            .get(&format!("/api/v1/interviews/{waiting_id}"))
+            .json()
+    });
     assert_eq!(turned_away["status"], "scheduled", "{turned_away}");
     assert!(turned_away["dial"].is_null(), "{turned_away}");
-    let metrics = tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
+    let metrics =
+        tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
     for line in [
         "viva_calls_max 1\n",
         "viva_calls_active 1\n",
@@ -603,7 +612,10 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
             .json()
     });
     let turns = transcript["turns"].as_array().unwrap();
-    let interviewer_turns = turns.iter().filter(|t| t["speaker"] == "interviewer").count();
+    let interviewer_turns = turns
+        .iter()
+        .filter(|t| t["speaker"] == "interviewer")
+        .count();
     assert!(
         interviewer_turns >= 3,
         "the interviewer greeted, asked and answered every answer: {transcript}"
@@ -1185,7 +1197,9 @@ async fn call_over_media_stream(
     let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let (mut sink, mut stream) = socket.split();
     sink.send(Message::text(connected_event())).await.unwrap();
-    sink.send(Message::text(start_event(sid, pin))).await.unwrap();
+    sink.send(Message::text(start_event(sid, pin)))
+        .await
+        .unwrap();
 
     let heard = Arc::new(Mutex::new(StreamLog {
         stream_sid: sid.to_owned(),

@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use viva_speech::{
-    SpeechToText, SttConfig, Talkspurt, TurnModel, VAD_FRAME_SAMPLES, VoiceActivity, level_db,
+    SpeechToText, SttConfig, Talkspurt, TurnModel, VAD_FRAME_SAMPLES, Vocabulary, VoiceActivity,
+    level_db,
 };
 
 /// Silence after the detector's last voiced frame before the turn is judged and transcribed.
@@ -36,10 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(PathBuf::from)
             .ok_or_else(|| format!("{var} is not set: run scripts/setup and point it at the file"))
     };
-    let model = TurnModel::load(
-        &path("VIVA_TEST_TURN_MODEL")?,
-        &path("VIVA_TEST_ORT_LIB")?,
-    )?;
+    let model = TurnModel::load(&path("VIVA_TEST_TURN_MODEL")?, &path("VIVA_TEST_ORT_LIB")?)?;
     let stt = SpeechToText::load(&SttConfig::new(path("VIVA_TEST_WHISPER")?))?;
     model.judge(&[0.0; 16_000])?; // ONNX Runtime allocates on the first run
     println!("file\treal_end_ms\tlast_voiced_ms\tmark_ms\tprobability\tjudge_ms\ttext");
@@ -47,7 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let audio = read_wav(&file)?;
         let mut scores = Vec::new();
         VoiceActivity::new().push(&audio, &mut scores);
-        let frame_level = |i: usize| level_db(&audio[i * VAD_FRAME_SAMPLES..(i + 1) * VAD_FRAME_SAMPLES]);
+        let frame_level =
+            |i: usize| level_db(&audio[i * VAD_FRAME_SAMPLES..(i + 1) * VAD_FRAME_SAMPLES]);
         // The first real pause (at least LONG_PAUSE_FRAMES of silence), judged as it begins:
         // at its first silent frame, as a call does.
         let mut talkspurt: Option<Talkspurt> = None;
@@ -68,7 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else if talkspurt.is_some() {
                 silent += 1;
                 if silent == LONG_PAUSE_FRAMES {
-                    pause_at = Some(end as usize - (LONG_PAUSE_FRAMES - PAUSE_FRAMES) * VAD_FRAME_SAMPLES);
+                    pause_at =
+                        Some(end as usize - (LONG_PAUSE_FRAMES - PAUSE_FRAMES) * VAD_FRAME_SAMPLES);
                     break;
                 }
             }
@@ -82,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let judgement = model.judge(heard)?;
         let judge_ms = started.elapsed().as_secs_f64() * 1e3;
         let text: Vec<String> = stt
-            .transcribe_utterance_blocking(heard, 0)?
+            .transcribe_utterance_blocking(heard, 0, &Vocabulary::default())?
             .into_iter()
             .map(|s| s.text.trim().to_owned())
             .collect();

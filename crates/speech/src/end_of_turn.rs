@@ -90,7 +90,10 @@ impl TurnModel {
             other => unavailable(runtime, other.to_string()),
         })?;
         let session = open_session(&environment, onnx).map_err(|error| {
-            unavailable(onnx, format!("could not be opened by ONNX Runtime ({error})"))
+            unavailable(
+                onnx,
+                format!("could not be opened by ONNX Runtime ({error})"),
+            )
         })?;
         Ok(Self {
             session: Mutex::new(session),
@@ -214,7 +217,11 @@ mod tests {
         let silence = extractor.log_mel(&[]);
         assert_eq!(silence.len(), N_MELS * FRAMES);
         // Silence normalises to zeros: every band sits on the mel floor.
-        assert!(silence.iter().all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6));
+        assert!(
+            silence
+                .iter()
+                .all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6)
+        );
 
         // A 1 kHz tone in the last second: its band is the loudest, the start is clamped
         // 8 decades (2.0 after scaling) below it.

@@ -336,7 +336,11 @@ mod tests {
             talkspurt.voiced(368 + 16 * i as u64, level);
         }
         assert_eq!(talkspurt.last_voiced(), 416);
-        assert_eq!(talkspurt.speech_end(16), 384, "the click did not raise the bar");
+        assert_eq!(
+            talkspurt.speech_end(16),
+            384,
+            "the click did not raise the bar"
+        );
     }
 
     #[test]

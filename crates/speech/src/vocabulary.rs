@@ -95,7 +95,11 @@ impl Vocabulary {
         }
         let mut prompt: Vec<i32> = Vec::new();
         for (i, term) in kept.iter().enumerate() {
-            let piece = tokenize(&if i == 0 { term.clone() } else { format!(", {term}") })?;
+            let piece = tokenize(&if i == 0 {
+                term.clone()
+            } else {
+                format!(", {term}")
+            })?;
             if prompt.len() + piece.len() > PROMPT_TOKENS {
                 break;
             }

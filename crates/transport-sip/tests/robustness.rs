@@ -323,15 +323,16 @@ async fn with_no_room_for_a_call_an_invite_gets_503_with_retry_after_before_it_r
     let server = endpoint.udp_addr().unwrap();
     let media: SocketAddr = "127.0.0.1:40002".parse().unwrap();
 
-    let mut uac = RawUac::new(server, "full").await;
-    let request = uac.request("INVITE", "full1", Some(("application/sdp", &pcmu_offer(media))));
+    let uac = RawUac::new(server, "full").await;
+    let request = uac.request(
+        "INVITE",
+        "full1",
+        Some(("application/sdp", &pcmu_offer(media))),
+    );
     uac.send(&request).await;
     let mut responses = Vec::new();
     let refused = loop {
-        let response = uac
-            .recv(Duration::from_secs(10))
-            .await
-            .expect("a response");
+        let response = uac.recv(Duration::from_secs(10)).await.expect("a response");
         responses.push(response.status);
         if response.status >= 200 {
             break response;

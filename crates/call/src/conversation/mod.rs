@@ -605,7 +605,10 @@ impl Conversation {
         let keep_from = self.utterance.as_ref().map_or_else(
             || self.inbound.end().saturating_sub(span(PREROLL)),
             |utterance| {
-                let judged_from = self.inbound.end().saturating_sub(TURN_WINDOW_SAMPLES as Pos);
+                let judged_from = self
+                    .inbound
+                    .end()
+                    .saturating_sub(TURN_WINDOW_SAMPLES as Pos);
                 if self.judges_turns {
                     utterance.audio_from().min(judged_from)
                 } else {

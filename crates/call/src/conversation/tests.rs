@@ -258,9 +258,8 @@ impl Sim {
                 self.later(now + self.stt_delay, Pending::Transcript(job, text));
             }
             Action::JudgeTurn { job, audio } => {
-                let heard_from = now.saturating_sub(Duration::from_secs_f64(
-                    audio.len() as f64 / 16_000.0,
-                ));
+                let heard_from =
+                    now.saturating_sub(Duration::from_secs_f64(audio.len() as f64 / 16_000.0));
                 let text = self.heard(ms(heard_from), audio.len());
                 let complete = text.ends_with(['.', '?', '!']);
                 self.judgements.push(now);

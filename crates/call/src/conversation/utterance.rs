@@ -128,7 +128,9 @@ impl Utterance {
 
     /// Whether the speech up to the current pause still needs a transcription.
     pub fn needs_chunk(&self) -> bool {
-        self.chunks.last().is_none_or(|c| c.end <= self.last_voiced())
+        self.chunks
+            .last()
+            .is_none_or(|c| c.end <= self.last_voiced())
     }
 
     /// Records a transcription of `audio_from()..end`; it is committed when at least
