@@ -507,7 +507,12 @@ impl Conversation {
                 let speech_end = time_at(utterance.speech_end());
                 if utterance.needs_chunk() {
                     if self.transcribing.is_none() {
-                        consider(self.pause_check_at(utterance));
+                        // Until the detector has scored a silent frame the pause has not
+                        // begun: the next audio frame decides, and a timer here would fall
+                        // due again and again with nothing to do.
+                        if self.inbound.scored_until() > utterance.last_voiced() {
+                            consider(self.pause_check_at(utterance));
+                        }
                         // A caller whose audio stopped coming has paused too.
                         consider(time_at(utterance.last_voiced()) + self.config.pause_check);
                     }

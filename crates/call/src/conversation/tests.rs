@@ -126,6 +126,9 @@ struct Sim {
     left: Vec<f32>,
     right: Vec<f32>,
     finished: Option<CallEnd>,
+    /// Steps in a row that did not move time on.
+    idle_steps: u32,
+    last_step_at: Duration,
 }
 
 impl Sim {
@@ -190,6 +193,8 @@ impl Sim {
             left: Vec::new(),
             right: Vec::new(),
             finished: None,
+            idle_steps: 0,
+            last_step_at: Duration::MAX,
         }
     }
 
@@ -322,6 +327,19 @@ impl Sim {
 
     /// Moves to the next event (no later than `limit`) and delivers it.
     fn step(&mut self, limit: Duration) {
+        // A timeout that falls due again and again with nothing to do would spin a real
+        // call's task: fail here instead of hanging the test.
+        self.idle_steps = if self.now == self.last_step_at {
+            self.idle_steps + 1
+        } else {
+            0
+        };
+        self.last_step_at = self.now;
+        assert!(
+            self.idle_steps < 10_000,
+            "the conversation keeps asking to be woken at {:?} with nothing to do",
+            self.now
+        );
         self.drain();
         if self.finished.is_some() {
             self.now = limit;
