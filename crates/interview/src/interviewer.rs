@@ -551,11 +551,7 @@ impl Interviewer {
         self.current.rounds += 1;
         let has_question = judgement.asks_question && judgement.affirmation != Some(false);
         if has_question && judgement.banned_topics.is_empty() {
-            lead.push(
-                "Thank you for asking. I've noted your question so the hiring team can answer it \
-                 properly."
-                    .to_string(),
-            );
+            lead.push(QUESTION_NOTED.to_string());
         }
         let wants_to_ask = judgement.affirmation == Some(true) && judgement.word_count <= 6;
         let time_for_more = self.time_left(now) >= CANDIDATE_QUESTIONS_MS / 2 + CLOSING_RESERVE_MS;
@@ -789,6 +785,8 @@ const OF_COURSE: &str = "Of course.";
 const ANOTHER_WAY: &str = "Sure, let me put it another way.";
 const HOW_MANY_YEARS: &str = "Roughly how many years would you say that is?";
 const GO_AHEAD: &str = "Of course, go ahead.";
+const QUESTION_NOTED: &str =
+    "Thank you for asking. I've noted your question so the hiring team can answer it properly.";
 const ANYTHING_ELSE: &str = "Is there anything else you'd like to ask?";
 const LONG_ANSWER: &str =
     "Thank you, that's a lot of useful detail. In the interest of time, let's move on.";
@@ -839,6 +837,7 @@ pub fn planned_lines(job: &Job) -> Vec<String> {
             GO_AHEAD,
             ANYTHING_ELSE,
             LONG_ANSWER,
+            QUESTION_NOTED,
         ]
         .into_iter()
         .chain(ACKNOWLEDGEMENTS)

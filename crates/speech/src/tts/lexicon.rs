@@ -18,8 +18,8 @@ const RESPELLINGS: &[(&str, &str)] = &[
     ("Postgres", "post-gress"),
     ("MySQL", "my-S-Q-L"),
     ("SQLite", "S-Q-lite"),
-    ("Kubernetes", "koober-netties"),
-    ("k8s", "koober-netties"),
+    ("Kubernetes", "koo-ber-net-eez"),
+    ("k8s", "koo-ber-net-eez"),
     ("nginx", "engine-X"),
     ("OAuth", "oh-auth"),
     ("GraphQL", "graph-Q-L"),
@@ -28,15 +28,22 @@ const RESPELLINGS: &[(&str, &str)] = &[
     ("YAML", "yammel"),
     ("CI/CD", "C-I C-D"),
     ("Kafka", "kahf-ka"),
-    ("RabbitMQ", "rabbit-M-Q"),
+    ("RabbitMQ", "rabbit em queue"),
     ("FastAPI", "fast-A-P-I"),
     ("Node.js", "node-J-S"),
     // espeak-ng drops the "dem" ("eye-d-m-potent").
-    ("idempotent", "eyedem-potent"),
+    ("idempotent", "eye-dem-potent"),
     ("idempotency", "eyedem-potency"),
     ("Idempotent", "eyedem-potent"),
     ("Idempotency", "eyedem-potency"),
-    ("memcached", "mem-cash-D"),
+    ("memcached", "mem-cash-dee"),
+    // espeak-ng's own readings were heard back as "this synchronous task", "the
+    // last-exertion", "JAGR", "the BZM".
+    ("asynchronous", "ay-synchronous"),
+    ("Elasticsearch", "elastic-search"),
+    ("Jaeger", "yay-ger"),
+    ("Debezium", "deh-bee-zium"),
+    ("sharding", "shard-ing"),
 ];
 
 /// `text` with every listed word respelled for pronunciation.
@@ -74,7 +81,7 @@ mod tests {
     fn respells_whole_words_only() {
         assert_eq!(
             respell("a growing SaaS platform on Redis, PostgreSQL and Kubernetes?"),
-            "a growing sass platform on redd-iss, post-gress-Q-L and koober-netties?"
+            "a growing sass platform on redd-iss, post-gress-Q-L and koo-ber-net-eez?"
         );
         assert_eq!(respell("SaaSy Rediscover"), "SaaSy Rediscover");
         assert_eq!(respell("APIs in JSON."), "APIs in jason.");
