@@ -345,8 +345,12 @@ mod tests {
 
     #[test]
     fn the_end_is_kept_near_the_last_voiced_frame() {
+        // A loud start (held long enough to set the bar), then a long quiet stretch the
+        // detector still calls voiced.
         let mut talkspurt = Talkspurt::new(16, 0.0);
-        for end in (32..=1600).step_by(16) {
+        talkspurt.voiced(32, 0.0);
+        talkspurt.voiced(48, 0.0);
+        for end in (64..=1600).step_by(16) {
             talkspurt.voiced(end, -70.0);
         }
         assert_eq!(talkspurt.speech_end(16), 1600 - MAX_HANGOVER_FRAMES * 16);

@@ -61,6 +61,8 @@ impl Vocabulary {
         mut tokenize: impl FnMut(&str) -> Result<Vec<i32>, E>,
     ) -> Result<Self, E> {
         let mut kept: Vec<String> = Vec::new();
+        // Each kept term as whisper writes it inside a sentence, for the prompt.
+        let mut written: Vec<Vec<i32>> = Vec::new();
         let mut sequences = Vec::new();
         for term in terms {
             let term = term.as_ref().trim();
@@ -77,33 +79,33 @@ impl Vocabulary {
                     spellings.push(first.to_uppercase().chain(chars).collect());
                 }
             }
-            let mut useful = false;
+            let mut as_written = None;
             for spelling in spellings {
                 // Whisper writes a word inside a sentence with its leading space.
                 let tokens = tokenize(&format!(" {spelling}"))?;
                 if (2..=MAX_TERM_TOKENS).contains(&tokens.len()) {
+                    as_written.get_or_insert_with(|| tokens.clone());
                     sequences.push(tokens);
-                    useful = true;
                 }
             }
-            if useful {
+            if let Some(tokens) = as_written {
                 kept.push(term.to_owned());
+                written.push(tokens);
             }
         }
         if kept.is_empty() {
             return Ok(Self::default());
         }
+        // The prompt lists the terms: " Celery, RabbitMQ, Kafka".
+        let comma = tokenize(",")?;
         let mut prompt: Vec<i32> = Vec::new();
-        for (i, term) in kept.iter().enumerate() {
-            let piece = tokenize(&if i == 0 {
-                term.clone()
-            } else {
-                format!(", {term}")
-            })?;
-            if prompt.len() + piece.len() > PROMPT_TOKENS {
+        for (i, tokens) in written.iter().enumerate() {
+            let separator = if i == 0 { &[][..] } else { &comma[..] };
+            if prompt.len() + separator.len() + tokens.len() > PROMPT_TOKENS {
                 break;
             }
-            prompt.extend(piece);
+            prompt.extend(separator);
+            prompt.extend(tokens);
         }
         Ok(Self {
             inner: Some(Arc::new(Prepared {
@@ -275,6 +277,7 @@ mod tests {
             " Kafka" => vec![10, 9],
             " salary" => vec![11],
             " Salary" => vec![12],
+            "," => vec![13],
             _ => return Err(()),
         })
     }
