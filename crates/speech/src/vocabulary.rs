@@ -80,9 +80,13 @@ impl Vocabulary {
                 }
             }
             let mut as_written = None;
-            for spelling in spellings {
+            for (i, spelling) in spellings.iter().enumerate() {
                 // Whisper writes a word inside a sentence with its leading space.
                 let tokens = tokenize(&format!(" {spelling}"))?;
+                if i == 0 && tokens.len() < 2 {
+                    // A word whisper writes in one token it knows, capitalised or not.
+                    break;
+                }
                 if (2..=MAX_TERM_TOKENS).contains(&tokens.len()) {
                     as_written.get_or_insert_with(|| tokens.clone());
                     sequences.push(tokens);

@@ -32,7 +32,7 @@ const RESPELLINGS: &[(&str, &str)] = &[
     ("FastAPI", "fast-A-P-I"),
     ("Node.js", "node-J-S"),
     // espeak-ng drops the "dem" ("eye-d-m-potent").
-    ("idempotent", "eye-dem-potent"),
+    ("idempotent", "eyedem-potent"),
     ("idempotency", "eyedem-potency"),
     ("Idempotent", "eyedem-potent"),
     ("Idempotency", "eyedem-potency"),
@@ -44,6 +44,7 @@ const RESPELLINGS: &[(&str, &str)] = &[
     ("Jaeger", "yay-ger"),
     ("Debezium", "deh-bee-zium"),
     ("sharding", "shard-ing"),
+    ("webhook", "web-hook"),
 ];
 
 /// `text` with every listed word respelled for pronunciation.
