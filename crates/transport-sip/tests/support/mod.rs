@@ -78,7 +78,14 @@ impl Sipp {
     /// Runs sipp against `target` (an `ip:port`, or `None` for a UAS) with `args` after the
     /// common ones (loopback addresses, free ports, one call, a global timeout).
     pub fn spawn(target: Option<SocketAddr>, args: &[&str]) -> Sipp {
-        let sip_port = free_udp_port();
+        // Free for TCP too: over TCP (`-t t1`) sipp listens on this port, and a port free
+        // for UDP may be another connection's TCP port.
+        let sip_port = loop {
+            let port = free_udp_port();
+            if std::net::TcpListener::bind((LOOPBACK, port)).is_ok() {
+                break port;
+            }
+        };
         let media_port = free_media_port();
         let dir = scratch_dir("sipp");
         let mut all: Vec<String> = target.iter().map(ToString::to_string).collect();
