@@ -91,6 +91,21 @@ const LOUDNESS_FRAMES: usize = 3;
 /// out (or the room), not speech: the detector's score decays for 100-300 ms after the voice
 /// stops and calls such frames voiced. The load client marks the end of speech the same way.
 const FADING_DB: f32 = 30.0;
+/// A voiced frame less than this much above the background (the line's or the room's noise)
+/// is the noise the detector's score decays into, not speech. On a noisy line the fading
+/// rule alone keeps the noise: speech 30 dB over its peak is beneath the hiss.
+const ABOVE_BACKGROUND_DB: f32 = 10.0;
+/// The background is the level this share of the talkspurt's frames (voiced and not) stays
+/// under: its quiet gaps between words...
+const BACKGROUND_QUANTILE: f32 = 0.1;
+/// ...once there are this many (512 ms): in a short "yes" every frame is speech.
+const BACKGROUND_MIN_FRAMES: u32 = 32;
+/// However loud the background, a frame this close to the loudest stretch is speech: a fast
+/// talker's gaps are speech too.
+const SPEECH_DB: f32 = 20.0;
+/// Levels are counted in 1 dB steps from this floor (the level of digital silence) to 0 dBFS.
+const QUIETEST_DB: f32 = -120.0;
+const LEVEL_STEPS: usize = 121;
 /// The real end of speech is never put further back than this before the last voiced frame:
 /// the detector does not hold on longer, so an earlier mark would be a misjudged level.
 const MAX_HANGOVER_FRAMES: u64 = 25;
@@ -106,13 +121,36 @@ pub fn level_db(samples: &[f32]) -> f32 {
 
 /// Where one talkspurt's speech really ended, as opposed to where the detector stopped calling
 /// frames voiced: the end of the last voiced frame still within [`FADING_DB`] of the
-/// talkspurt's loudest stretch. Fed every voiced frame in order, with its loudness.
+/// talkspurt's loudest stretch and [`ABOVE_BACKGROUND_DB`] over its background. Fed every
+/// frame in order from the first voiced one, with its loudness.
+///
+/// ```
+/// use viva_speech::Talkspurt;
+/// // Speech at -20 dBFS on a line hissing at -50, then 100 ms of its fading tail, which the
+/// // detector still calls voice.
+/// let mut talkspurt = Talkspurt::new(1, -20.0);
+/// for end in 2..=40 {
+///     if end % 5 == 0 {
+///         talkspurt.unvoiced(-50.0); // the gaps between words
+///     } else {
+///         talkspurt.voiced(end, -20.0);
+///     }
+/// }
+/// for end in 41..=46 {
+///     talkspurt.voiced(end, -45.0);
+/// }
+/// assert_eq!(talkspurt.last_voiced(), 46);
+/// assert_eq!(talkspurt.speech_end(1), 39);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Talkspurt {
     /// Levels of the last few voiced frames, for the level held over them.
     recent: [f32; LOUDNESS_FRAMES],
     frames: u64,
     loudest_db: f32,
+    /// How many frames were heard at each level, for the background.
+    levels: [u32; LEVEL_STEPS],
+    heard: u32,
     speech_end: u64,
     last_voiced: u64,
 }
@@ -125,6 +163,8 @@ impl Talkspurt {
             recent: [0.0; LOUDNESS_FRAMES],
             frames: 0,
             loudest_db: f32::NEG_INFINITY,
+            levels: [0; LEVEL_STEPS],
+            heard: 0,
             speech_end: end,
             last_voiced: end,
         };
@@ -134,16 +174,47 @@ impl Talkspurt {
 
     /// A voiced frame ending at `end`, `level_db` loud.
     pub fn voiced(&mut self, end: u64, level_db: f32) {
+        self.count(level_db);
         self.recent[(self.frames % LOUDNESS_FRAMES as u64) as usize] = level_db;
         self.frames += 1;
         if self.frames >= LOUDNESS_FRAMES as u64 {
             let held = self.recent.iter().copied().fold(f32::INFINITY, f32::min);
             self.loudest_db = self.loudest_db.max(held);
         }
-        if level_db >= self.loudest_db - FADING_DB {
+        let above_background =
+            (self.background_db() + ABOVE_BACKGROUND_DB).min(self.loudest_db - SPEECH_DB);
+        if level_db >= self.loudest_db - FADING_DB && level_db >= above_background {
             self.speech_end = end;
         }
         self.last_voiced = self.last_voiced.max(end);
+    }
+
+    /// A frame the detector did not call voiced, `level_db` loud: it tells the background.
+    pub fn unvoiced(&mut self, level_db: f32) {
+        self.count(level_db);
+    }
+
+    fn count(&mut self, level_db: f32) {
+        let step = (level_db.clamp(QUIETEST_DB, 0.0) - QUIETEST_DB).round() as usize;
+        self.levels[step] += 1;
+        self.heard += 1;
+    }
+
+    /// The level [`BACKGROUND_QUANTILE`] of the frames heard so far stay under (digital
+    /// silence until enough were heard).
+    fn background_db(&self) -> f32 {
+        if self.heard < BACKGROUND_MIN_FRAMES {
+            return QUIETEST_DB;
+        }
+        let rank = (self.heard as f32 * BACKGROUND_QUANTILE) as u32;
+        let mut below = 0;
+        for (step, &count) in self.levels.iter().enumerate() {
+            below += count;
+            if below > rank {
+                return QUIETEST_DB + step as f32;
+            }
+        }
+        QUIETEST_DB
     }
 
     /// The end of the last voiced frame (the detector's own end of speech).
@@ -341,6 +412,29 @@ mod tests {
             384,
             "the click did not raise the bar"
         );
+    }
+
+    #[test]
+    fn the_background_counts_only_once_enough_was_heard_and_never_silences_speech() {
+        // A short "yes" at -20 dB (10 frames) fading to -35: too little to tell a background
+        // from, so only the fading rule applies and the fade is still speech.
+        let mut yes = Talkspurt::new(1, -20.0);
+        for end in 2..=10 {
+            yes.voiced(end, -20.0);
+        }
+        yes.voiced(11, -35.0);
+        assert_eq!(yes.speech_end(1), 11);
+
+        // A fast talker: 2 s of speech whose quietest tenth is -28 dB, the loudest -10. The
+        // background rule would put the bar at -18; it stays at -30 (20 dB under the
+        // loudest), so the quieter syllables at the end still count.
+        let mut fast = Talkspurt::new(1, -10.0);
+        for end in 2..=125 {
+            fast.voiced(end, if end % 5 == 0 { -28.0 } else { -10.0 });
+        }
+        fast.voiced(126, -29.0);
+        fast.voiced(127, -45.0);
+        assert_eq!(fast.speech_end(1), 126);
     }
 
     #[test]

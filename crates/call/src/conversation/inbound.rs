@@ -13,6 +13,13 @@ use super::timeline::{Pos, pos_at, samples_for};
 /// stopped sending) and is realigned with silence; one this far ahead (a sender whose clock
 /// runs fast) loses a frame. Either way the recording stays in step.
 const STALL: Duration = crate::port::MAX_GAP_FILL;
+/// While the caller is not speaking, a stream further ahead of the call clock than this loses
+/// frames until it is back in step. Audio that queued while the call was set up (or while the
+/// call's task was held up) arrives in a burst and would otherwise put everything the caller
+/// says later on the call clock than it was heard: every turn's end, and so every reply, came
+/// that much late (200 ms at the start of a media-stream call). Two frames of lead are
+/// ordinary jitter.
+const IDLE_LEAD: Duration = Duration::from_millis(40);
 
 /// Scores 16 kHz audio for speech, one score in `[0, 1]` per 256-sample frame.
 pub(crate) trait VoiceDetector: Send {
@@ -81,8 +88,9 @@ impl Inbound {
         self.stream_end
     }
 
-    /// Takes in one transport frame that arrived at `now`.
-    pub fn push(&mut self, frame: &PcmFrame, now: Duration) -> Option<Heard> {
+    /// Takes in one transport frame that arrived at `now`; `speaking` says whether the caller
+    /// is in the middle of speech (whose frames are kept even when they come early).
+    pub fn push(&mut self, frame: &PcmFrame, now: Duration, speaking: bool) -> Option<Heard> {
         let rate = frame.sample_rate();
         let mut samples = Vec::new();
         if self.resampler.as_ref().is_none_or(|r| r.from_hz() != rate) {
@@ -123,9 +131,10 @@ impl Inbound {
                 samples.extend(resampler.process(&vec![0.0; samples_for(gap, rate)]));
                 self.input_end = Some(arrived_from);
             }
-            Some(end) if end > arrived_from + STALL => {
-                // The sender's clock runs fast: drop a frame rather than drift ahead of the
-                // call clock (and of the interviewer's side of the recording).
+            Some(end) if end > arrived_from + if speaking { STALL } else { IDLE_LEAD } => {
+                // A burst of queued audio, or a sender whose clock runs fast: drop a frame
+                // rather than drift ahead of the call clock (and of the interviewer's side of
+                // the recording).
                 tracing::debug!("caller audio ahead of the call clock; a frame was dropped");
                 return None;
             }
@@ -208,13 +217,15 @@ mod tests {
     fn the_stream_is_anchored_at_arrival_and_kept_in_step() {
         let mut inbound = Inbound::new(Box::new(Silent));
         // First frame arrives at 1.02 s: it started at 1.0 s.
-        let heard = inbound.push(&frame(), Duration::from_millis(1020)).unwrap();
+        let heard = inbound
+            .push(&frame(), Duration::from_millis(1020), true)
+            .unwrap();
         assert_eq!(heard.start, 16_000);
         // 20 ms blocks at 16 kHz come out once a block is complete.
         let mut end = 1020;
         for _ in 0..10 {
             end += 20;
-            inbound.push(&frame(), Duration::from_millis(end));
+            inbound.push(&frame(), Duration::from_millis(end), true);
         }
         let in_step = inbound.end();
         assert!(
@@ -224,21 +235,54 @@ mod tests {
 
         // The sender stalls for half a second: the gap becomes silence.
         end += 500;
-        let heard = inbound.push(&frame(), Duration::from_millis(end)).unwrap();
+        let heard = inbound
+            .push(&frame(), Duration::from_millis(end), true)
+            .unwrap();
         assert!(heard.samples.len() >= 480 * 16, "{}", heard.samples.len());
 
         // A sender that runs fast loses frames once it is 200 ms ahead.
         let pushed = (0..30)
-            .filter(|_| inbound.push(&frame(), Duration::from_millis(end)).is_some())
+            .filter(|_| {
+                inbound
+                    .push(&frame(), Duration::from_millis(end), true)
+                    .is_some()
+            })
             .count();
         assert_eq!(pushed, 10, "10 frames (200 ms) ahead are tolerated");
+    }
+
+    #[test]
+    fn audio_that_queued_while_the_caller_was_silent_is_dropped_to_stay_in_step() {
+        let mut inbound = Inbound::new(Box::new(Silent));
+        // 300 ms of audio queued while the call was set up, all taken in at 0.3 s: what does
+        // not fit within two frames of the clock is dropped, the rest is placed before it.
+        let kept = (0..15)
+            .filter(|_| {
+                inbound
+                    .push(&frame(), Duration::from_millis(300), false)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(kept, 3);
+        // From then on frames arriving on time are all kept, 40 ms ahead at most.
+        for i in 1..=50 {
+            let now = Duration::from_millis(300 + 20 * i);
+            assert!(inbound.push(&frame(), now, false).is_some());
+            assert!(inbound.end() <= pos_at(now + IDLE_LEAD), "{i}");
+        }
+        // While the caller speaks, a burst is kept (up to the stall limit): no word is lost.
+        let now = Duration::from_millis(1_400);
+        let kept = (0..8)
+            .filter(|_| inbound.push(&frame(), now, true).is_some())
+            .count();
+        assert_eq!(kept, 8);
     }
 
     #[test]
     fn kept_audio_is_clamped_and_forgotten_on_request() {
         let mut inbound = Inbound::new(Box::new(Silent));
         for i in 1..=50 {
-            inbound.push(&frame(), Duration::from_millis(20 * i));
+            inbound.push(&frame(), Duration::from_millis(20 * i), false);
         }
         let end = inbound.end();
         assert_eq!(inbound.audio(0, end).len() as Pos, end);

@@ -504,20 +504,26 @@ impl Conversation {
                 consider(time_at(utterance.last_voiced()) + self.config.pause_check);
             }
             (Some(utterance), Floor::Listening) => {
-                let speech_end = time_at(utterance.speech_end());
+                // What waits for audio not yet heard (the pause up to its check, the detector
+                // letting go) is decided by the next audio frame: a timer for it would fall
+                // due again and again with nothing to do. A caller whose audio stopped coming
+                // has paused too: that one is the clock's.
+                let stopped = time_at(utterance.last_voiced()) + self.config.pause_check;
+                let check = self.pause_check_at(utterance);
                 if utterance.needs_chunk() {
                     if self.transcribing.is_none() {
-                        // Until the detector has scored a silent frame the pause has not
-                        // begun: the next audio frame decides, and a timer here would fall
-                        // due again and again with nothing to do.
-                        if self.inbound.scored_until() > utterance.last_voiced() {
-                            consider(self.pause_check_at(utterance));
+                        if self.inbound.scored_until() >= check {
+                            consider(time_at(check));
                         }
-                        // A caller whose audio stopped coming has paused too.
-                        consider(time_at(utterance.last_voiced()) + self.config.pause_check);
+                        consider(stopped);
                     }
                 } else if let Some(text) = utterance.text() {
-                    consider(speech_end + self.end_of_turn_after(&text, utterance.judgement));
+                    if self.inbound.scored_until() > utterance.last_voiced() {
+                        let wait = self.end_of_turn_after(&text, utterance.judgement);
+                        consider(time_at(utterance.speech_end()) + wait);
+                    } else {
+                        consider(stopped);
+                    }
                 }
             }
             (None, Floor::Listening) => consider(self.silence.next_nudge),
@@ -588,23 +594,49 @@ impl Conversation {
     }
 
     /// When a pause is long enough to transcribe and judge what was said: `pause_check` after
-    /// the real end of speech, once the detector has heard a silent frame.
-    fn pause_check_at(&self, utterance: &Utterance) -> Duration {
-        let after_speech = utterance.speech_end() + span(self.config.pause_check);
-        time_at(after_speech.max(utterance.last_voiced() + VAD_FRAME_SAMPLES as Pos))
+    /// the real end of speech. The detector's score is still decaying then (for 100-500 ms,
+    /// longest on phone audio), so the transcript is ready when the turn's wait ends instead
+    /// of a transcription's time after the detector lets go.
+    fn pause_check_at(&self, utterance: &Utterance) -> Pos {
+        utterance.speech_end() + span(self.config.pause_check)
+    }
+
+    /// Whether the pause has been heard up to its check: the audio up to it was scored, or
+    /// the caller's audio stopped coming and the clock says so.
+    fn pause_heard(&self, utterance: &Utterance, now: Duration) -> bool {
+        let check = self.pause_check_at(utterance);
+        (self.inbound.scored_until() >= check && now >= time_at(check))
+            || self.audio_stopped(utterance, now)
+    }
+
+    /// Whether the detector has let go of the voice: it scored a silent frame after the last
+    /// voiced one (or the caller's audio stopped coming). A turn never ends before: a voice
+    /// too soft for the level's mark is still heard by the detector.
+    fn detector_let_go(&self, utterance: &Utterance, now: Duration) -> bool {
+        self.inbound.scored_until() > utterance.last_voiced() || self.audio_stopped(utterance, now)
+    }
+
+    fn audio_stopped(&self, utterance: &Utterance, now: Duration) -> bool {
+        now >= time_at(utterance.last_voiced()) + self.config.pause_check
     }
 
     fn on_audio(&mut self, frame: &PcmFrame, now: Duration) {
         if matches!(self.floor, Floor::Finished | Floor::Ending) {
             return;
         }
-        let Some(heard) = self.inbound.push(frame, now) else {
+        let speaking = self.utterance.is_some()
+            || self
+                .run
+                .is_some_and(|run| run.last + span(RUN_GAP) >= self.inbound.end());
+        let Some(heard) = self.inbound.push(frame, now, speaking) else {
             return;
         };
         self.tap.candidate(heard.start, &heard.samples);
         for frame in heard.frames {
             if frame.score >= self.config.speech_threshold {
                 self.on_voiced_frame(frame, now);
+            } else if let Some(utterance) = &mut self.utterance {
+                utterance.unvoiced(frame.level_db);
             }
         }
         let keep_from = self.utterance.as_ref().map_or_else(
@@ -635,7 +667,7 @@ impl Conversation {
             _ => Some(SpeechRun { start, last: end }),
         };
         match &mut self.utterance {
-            Some(utterance) => utterance.voiced(start, end, frame.level_db),
+            Some(utterance) => utterance.voiced(end, frame.level_db),
             None => {
                 let audio_start = start
                     .saturating_sub(span(PREROLL))
@@ -865,12 +897,7 @@ impl Conversation {
                 }
             }
             Floor::Listening => {
-                // The pause has begun once the detector scored a silent frame after the last
-                // voiced one (or, if the caller's audio stopped coming, by the clock).
-                let last_voiced = utterance.last_voiced();
-                let heard_silence = self.inbound.scored_until() > last_voiced
-                    || now >= time_at(last_voiced) + self.config.pause_check;
-                if !heard_silence || now < self.pause_check_at(utterance) {
+                if !self.pause_heard(utterance, now) {
                     return;
                 }
                 let voiced = self.frames_span(utterance.voiced_frames());
@@ -885,9 +912,7 @@ impl Conversation {
                     && utterance.needs_chunk()
                     && self.transcribing.is_none()
                 {
-                    let end = (utterance.last_voiced() + span(self.config.pause_check))
-                        .min(self.inbound.end());
-                    self.transcribe_up_to(end);
+                    self.transcribe_up_to(self.inbound.end());
                 }
                 let Some(utterance) = &self.utterance else {
                     return;
@@ -899,7 +924,9 @@ impl Conversation {
                 if text.is_empty() {
                     // Whisper heard no words (a cough, a sigh): not a turn.
                     self.utterance = None;
-                } else if silence >= self.end_of_turn_after(&text, utterance.judgement) {
+                } else if silence >= self.end_of_turn_after(&text, utterance.judgement)
+                    && self.detector_let_go(utterance, now)
+                {
                     self.end_of_turn(text, now);
                 }
             }
@@ -917,7 +944,7 @@ impl Conversation {
             .start
             .saturating_sub(span(PREROLL))
             .max(end.saturating_sub(TURN_WINDOW_SAMPLES as Pos));
-        utterance.judgement = Some(PauseJudgement::Awaited(job));
+        utterance.judging(job, end);
         self.actions.push_back(Action::JudgeTurn {
             job,
             audio: self.inbound.audio(from, end),

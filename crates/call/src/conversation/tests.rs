@@ -976,11 +976,47 @@ fn pauses_count_from_the_real_end_of_speech_not_the_detectors_hangover() {
         ms_between(speech_end, ms_(latency.speech_end_ms)).abs() <= 16,
         "the latency counts from the real end: {latency:?}"
     );
-    // The transcription starts as soon as the detector hears silence (the real pause is
-    // already longer than pause_check by then).
-    let heard_silence = speech_end + ms_(240);
-    let asked = ms_between(heard_silence, sim.transcriptions[0]);
+    // The transcription starts pause_check after the real end, while the detector still
+    // holds on: the transcript is ready long before the turn's wait is over.
+    let pause_check = speech_end + TurnTaking::default().pause_check;
+    let asked = ms_between(pause_check, sim.transcriptions[0]);
     assert!((0..=40).contains(&asked), "transcribed {asked} ms after");
+    assert_eq!(
+        sim.transcriptions.len(),
+        1,
+        "the hangover did not make it stale"
+    );
+}
+
+#[test]
+fn a_turn_never_ends_while_the_detector_still_hears_a_voice() {
+    // An answer judged complete may end 200 ms after the voice's level fell, but the detector
+    // goes on hearing a voice for 320 ms (one too soft for the level's mark, say): the turn
+    // waits until it lets go.
+    let detector = HangoverVad {
+        energy: EnergyVad::default(),
+        hangover_frames: 20,
+        held: 0,
+    };
+    let hasty = TurnTaking {
+        end_of_turn_complete: ms_(200),
+        ..TurnTaking::default()
+    };
+    let mut sim = Sim::with_detector(hasty, vec![], Box::new(detector));
+    sim.conversation.judge_turns();
+    // Transcript and judgement are ready long before.
+    sim.stt_delay = ms_(20);
+    sim.judge_delay = ms_(20);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let start = ms_(greeting.end_ms + 500);
+    sim.speak(start, ms_(1500), "I built a cache for the API.");
+    sim.next_turn(Speaker::Candidate);
+    let speech_end = start + ms_(1500);
+    let wait = ms_between(speech_end, sim.asked_at("answer:"));
+    assert!(
+        (336..=376).contains(&wait),
+        "end of turn {wait} ms after the speech, the detector let go at 336"
+    );
 }
 
 #[test]

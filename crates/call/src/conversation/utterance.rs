@@ -60,8 +60,10 @@ pub(crate) struct Utterance {
     /// The voiced frames and their loudness, for the real end of speech.
     talkspurt: Talkspurt,
     voiced_frames: u32,
-    /// The end-of-turn model's view of the current pause, if it was asked.
+    /// The end-of-turn model's view of the current pause, if it was asked, and the end of
+    /// the audio it heard.
     pub judgement: Option<PauseJudgement>,
+    judged_until: Option<Pos>,
     chunks: Vec<Chunk>,
     /// Where the audio of the next transcription starts.
     next_chunk_start: Pos,
@@ -77,6 +79,7 @@ impl Utterance {
             talkspurt: Talkspurt::new(end, level_db),
             voiced_frames: 1,
             judgement: None,
+            judged_until: None,
             chunks: Vec::new(),
             next_chunk_start: audio_start,
             text_ready_at: None,
@@ -84,19 +87,37 @@ impl Utterance {
         }
     }
 
-    /// A voiced detector frame `start..end`, `level_db` loud. Speech after a pause makes the
-    /// transcript (unless it was committed) and the judgement of that pause stale.
-    pub fn voiced(&mut self, start: Pos, end: Pos, level_db: f32) {
-        let resumed = start > self.last_voiced();
-        if resumed && self.chunks.last().is_some_and(|c| !c.committed) {
-            self.chunks.pop();
-        }
-        if resumed {
-            self.text_ready_at = None;
-            self.judgement = None;
-        }
+    /// A voiced detector frame ending at `end`, `level_db` loud. Speech (by its level, not
+    /// the detector's score decaying over the voice's tail) after the audio a transcript or
+    /// judgement covered makes it stale, unless the transcript was committed.
+    pub fn voiced(&mut self, end: Pos, level_db: f32) {
         self.talkspurt.voiced(end, level_db);
         self.voiced_frames += 1;
+        let spoken = self.speech_end();
+        if self.judged_until.is_some_and(|until| spoken > until) {
+            self.judgement = None;
+            self.judged_until = None;
+        }
+        if let Some(last) = self.chunks.last()
+            && last.end <= spoken
+        {
+            self.text_ready_at = None;
+            if !last.committed {
+                self.chunks.pop();
+            }
+        }
+    }
+
+    /// The end-of-turn model was asked (`job`) about the audio up to `until`.
+    pub fn judging(&mut self, job: JobId, until: Pos) {
+        self.judgement = Some(PauseJudgement::Awaited(job));
+        self.judged_until = Some(until);
+    }
+
+    /// A detector frame heard silent during the utterance, `level_db` loud: the line's
+    /// background, which the voice's end is told from.
+    pub fn unvoiced(&mut self, level_db: f32) {
+        self.talkspurt.unvoiced(level_db);
     }
 
     /// End of the last voiced frame: the detector's end of speech, which lags the voice by
@@ -130,7 +151,7 @@ impl Utterance {
     pub fn needs_chunk(&self) -> bool {
         self.chunks
             .last()
-            .is_none_or(|c| c.end <= self.last_voiced())
+            .is_none_or(|c| c.end <= self.speech_end())
     }
 
     /// Records a transcription of `audio_from()..end`; it is committed when at least
@@ -217,8 +238,9 @@ mod tests {
         assert_eq!(u.text().as_deref(), Some("We used Redis."));
         assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
         // The candidate goes on: the speculative part is dropped, its late result ignored.
+        u.judging(JobId(2), 2000);
         u.judgement = Some(PauseJudgement::Judged(true));
-        u.voiced(2100, 2356, -20.0);
+        u.voiced(2356, -20.0);
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
         assert_eq!(u.judgement, None, "the judgement of the pause went with it");
@@ -226,12 +248,34 @@ mod tests {
     }
 
     #[test]
+    fn the_detectors_hangover_over_the_voices_tail_keeps_the_transcript() {
+        let mut u = Utterance::new(256, 512, -20.0, 0, Span::none());
+        for end in (768..=8192).step_by(256) {
+            u.voiced(end, -20.0);
+        }
+        u.add_chunk(JobId(1), 11_000, 128_000);
+        u.judging(JobId(2), 11_000);
+        u.transcribed(JobId(1), "We used Redis.", Duration::from_secs(1));
+        // The detector still calls 200 ms of the fading tail voiced, 40 dB down.
+        for end in (8448..=11_520).step_by(256) {
+            u.voiced(end, -60.0);
+        }
+        assert_eq!(u.speech_end(), 8192);
+        assert_eq!(u.text().as_deref(), Some("We used Redis."));
+        assert_eq!(u.judgement, Some(PauseJudgement::Awaited(JobId(2))));
+        // A word at the voice's level after it is speech again.
+        u.voiced(11_776, -20.0);
+        assert_eq!(u.text(), None);
+        assert_eq!(u.judgement, None);
+    }
+
+    #[test]
     fn long_parts_are_committed_and_joined() {
         let mut u = Utterance::new(0, 256, -20.0, 0, Span::none());
-        u.voiced(199_744, 200_000, -20.0);
+        u.voiced(200_000, -20.0);
         u.add_chunk(JobId(1), 200_100, 128_000);
         assert_eq!(u.audio_from(), 200_100);
-        u.voiced(200_200, 200_456, -20.0);
+        u.voiced(200_456, -20.0);
         assert!(u.has_chunks(), "a committed part survives new speech");
         u.add_chunk(JobId(2), 201_000, 128_000);
         assert_eq!(u.audio_from(), 200_100, "a short part is speculative");
