@@ -55,15 +55,24 @@ impl Capacity {
         self.max
     }
 
-    /// A free seat, if there is one.
+    /// A free seat, if there is one (none once closed).
     pub fn take(&self) -> Option<Seat> {
         let permit = Arc::clone(&self.seats).try_acquire_owned().ok()?;
         Some(Seat { _permit: permit })
     }
 
-    /// Whether every seat is taken.
+    /// Whether no seat can be taken: every one is, or the seats were closed.
     pub fn is_full(&self) -> bool {
-        self.seats.available_permits() == 0
+        self.is_closed() || self.seats.available_permits() == 0
+    }
+
+    /// Gives no seat from now on (the server drains); seats held stay held.
+    pub fn close(&self) {
+        self.seats.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.seats.is_closed()
     }
 }
 
@@ -85,6 +94,17 @@ mod tests {
         assert!(capacity.take().is_none());
         drop((second, third));
         assert!(capacity.take().is_some());
+    }
+
+    #[test]
+    fn closed_seats_give_none_and_keep_the_ones_held() {
+        let capacity = Capacity::new(3);
+        let held = capacity.take().expect("a seat");
+        capacity.close();
+        assert!(capacity.is_full() && capacity.is_closed());
+        assert!(capacity.take().is_none(), "no seat while draining");
+        drop(held);
+        assert!(capacity.take().is_none(), "not even the one given back");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
 }
 
+/// The longest `server.drain_secs`: no interview lasts a day.
+const MAX_DRAIN_SECS: u64 = 86_400;
+
 /// Where the server listens and keeps its data.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -72,6 +75,9 @@ pub struct ServerConfig {
     /// a spoken "call again", a "try again" page) so that the calls going on stay on time.
     /// 0: [`CALLS_PER_CORE`](crate::capacity::CALLS_PER_CORE) per core.
     pub max_calls: usize,
+    /// On SIGTERM (or Ctrl-C) the server drains: it turns new calls away and waits up to this
+    /// long for the live interviews to end before it stops them. 0: stops them at once.
+    pub drain_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +94,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             rejoin_grace_secs: 20,
             max_calls: 0,
+            drain_secs: 3600,
         }
     }
 }
@@ -697,6 +704,15 @@ impl Config {
                 ),
             ));
         }
+        if self.server.drain_secs > MAX_DRAIN_SECS {
+            return Err((
+                "server.drain_secs",
+                format!(
+                    "{} s is longer than any interview: at most {MAX_DRAIN_SECS} (a day)",
+                    self.server.drain_secs
+                ),
+            ));
+        }
         if self.server.link_ttl_hours == 0 {
             return Err(("server.link_ttl_hours", "must be at least 1".to_owned()));
         }
@@ -1156,6 +1172,11 @@ mod tests {
         assert!(err.reason.contains("at most 1000"), "{err}");
         let (config, _) = load("[server]\nmax_calls = 16\n", &[]).unwrap();
         assert_eq!(config.server.max_calls, 16);
+        let err = load("[server]\ndrain_secs = 100000\n", &[]).unwrap_err();
+        assert_eq!(err.field, "server.drain_secs");
+        assert!(err.reason.contains("at most 86400"), "{err}");
+        let (config, _) = load("", &[("VIVA_SERVER_DRAIN_SECS", "0")]).unwrap();
+        assert_eq!(config.server.drain_secs, 0);
 
         let err = load("", &[("VIVA_STT_LANGUAGE", "english")]).unwrap_err();
         assert_eq!(

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::{JobFile, Jobs};
-use crate::metrics::{CallTransport, Metrics};
+use crate::metrics::{CallTransport, Metrics, TurnedAway};
 use crate::webhooks::Webhooks;
 
 /// Why a connection may not join.
@@ -145,14 +145,45 @@ impl LiveInterviews {
         })
     }
 
-    /// Counts and logs a call turned away because every seat was taken.
+    /// Counts and logs a call turned away because every seat was taken, or the server is
+    /// draining.
     pub fn turned_away(&self, transport: CallTransport) {
-        self.metrics.call_refused(transport);
+        if self.is_draining() {
+            self.metrics.call_refused(transport, TurnedAway::Draining);
+            tracing::info!(?transport, "draining: a new call was turned away");
+            return;
+        }
+        self.metrics.call_refused(transport, TurnedAway::Capacity);
         tracing::warn!(
             ?transport,
             max_calls = self.capacity.max(),
             "every seat is taken (server.max_calls): a new call was turned away"
         );
+    }
+
+    /// Takes no new call from now on (the server is to stop): every way in turns callers away
+    /// as when every seat is taken, while the live interviews go on. A candidate who dropped
+    /// from one may still come back to it.
+    pub fn drain(&self) {
+        self.capacity.close();
+        self.metrics.draining();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.capacity.is_closed()
+    }
+
+    /// Interviews in progress (their conversations running, or waiting for a candidate who
+    /// dropped to come back).
+    pub fn count(&self) -> usize {
+        lock(&self.calls).len()
+    }
+
+    /// Completes once no interview is in progress.
+    pub async fn idle(&self) {
+        while self.count() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Lets connection `conn` hold the interview, unless another one does (`InUse`); a
@@ -292,12 +323,7 @@ impl LiveInterviews {
         for call in &calls {
             call.relay.stop();
         }
-        let concluded = async {
-            while !lock(&self.calls).is_empty() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        if tokio::time::timeout(patience, concluded).await.is_err() {
+        if tokio::time::timeout(patience, self.idle()).await.is_err() {
             tracing::warn!("live interviews did not finish in time; the next start recovers them");
         }
     }

@@ -4,7 +4,7 @@
 //! only: no candidate, interview or PIN appears here.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use viva_call::TurnLatency;
 use viva_store::Outcome;
@@ -41,6 +41,18 @@ pub enum CallTransport {
 
 /// Each [`CallTransport`]'s label, in its order (`transport as usize` indexes them).
 const TRANSPORTS: [&str; 4] = ["sip", "media_stream", "browser", "dial"];
+
+/// Why a call was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnedAway {
+    /// Every seat was taken (`server.max_calls`).
+    Capacity,
+    /// The server is draining before it stops.
+    Draining,
+}
+
+/// Each [`TurnedAway`]'s label, in its order.
+const TURNED_AWAY: [&str; 2] = ["capacity", "draining"];
 const SCOPES: [(Scope, &str); 2] = [(Scope::Caller, "caller"), (Scope::Global, "global")];
 
 /// Wrong attempts, lock-outs, and attempts refused while locked out, of one secret.
@@ -63,8 +75,9 @@ fn scope_index(scope: Scope) -> usize {
 pub struct Metrics {
     calls_active: AtomicU64,
     call_capacity: AtomicU64,
-    /// Calls turned away for want of a seat, per [`TRANSPORTS`] entry.
-    refused_calls: [AtomicU64; TRANSPORTS.len()],
+    /// Calls turned away, per [`TURNED_AWAY`] and [`TRANSPORTS`] entry.
+    refused_calls: [[AtomicU64; TRANSPORTS.len()]; TURNED_AWAY.len()],
+    draining: AtomicBool,
     completed: AtomicU64,
     abandoned: AtomicU64,
     failed: AtomicU64,
@@ -105,9 +118,14 @@ impl Metrics {
         self.call_capacity.store(max as u64, Ordering::Relaxed);
     }
 
-    /// A call by `transport` was turned away: every seat was taken.
-    pub fn call_refused(&self, transport: CallTransport) {
-        self.refused_calls[transport as usize].fetch_add(1, Ordering::Relaxed);
+    /// A call by `transport` was turned away, `why`.
+    pub fn call_refused(&self, transport: CallTransport, why: TurnedAway) {
+        self.refused_calls[why as usize][transport as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The server began draining.
+    pub fn draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     pub fn call_started(&self) {
@@ -150,14 +168,21 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP viva_calls_refused_total Calls turned away because every seat was taken, by how they came.\n# TYPE viva_calls_refused_total counter"
+            "# HELP viva_draining 1 while the server drains before it stops: new calls are turned away.\n# TYPE viva_draining gauge\nviva_draining {}",
+            u8::from(self.draining.load(Ordering::Relaxed))
         );
-        for (name, counter) in TRANSPORTS.iter().zip(&self.refused_calls) {
-            let _ = writeln!(
-                out,
-                "viva_calls_refused_total{{transport=\"{name}\",reason=\"capacity\"}} {}",
-                load(counter)
-            );
+        let _ = writeln!(
+            out,
+            "# HELP viva_calls_refused_total Calls turned away (every seat taken, or the server draining), by how they came.\n# TYPE viva_calls_refused_total counter"
+        );
+        for (reason, counters) in TURNED_AWAY.iter().zip(&self.refused_calls) {
+            for (name, counter) in TRANSPORTS.iter().zip(counters) {
+                let _ = writeln!(
+                    out,
+                    "viva_calls_refused_total{{transport=\"{name}\",reason=\"{reason}\"}} {}",
+                    load(counter)
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -272,17 +297,28 @@ mod tests {
     fn refused_calls_are_counted_per_transport_beside_the_capacity() {
         let metrics = Metrics::default();
         metrics.set_call_capacity(16);
-        metrics.call_refused(CallTransport::Sip);
-        metrics.call_refused(CallTransport::Sip);
-        metrics.call_refused(CallTransport::Dial);
+        metrics.call_refused(CallTransport::Sip, TurnedAway::Capacity);
+        metrics.call_refused(CallTransport::Sip, TurnedAway::Capacity);
+        metrics.call_refused(CallTransport::Dial, TurnedAway::Capacity);
+        metrics.call_refused(CallTransport::Sip, TurnedAway::Draining);
         let text = metrics.render();
         assert!(text.contains("viva_calls_max 16\n"), "{text}");
-        for (transport, count) in [("sip", 2), ("media_stream", 0), ("browser", 0), ("dial", 1)] {
+        assert!(text.contains("viva_draining 0\n"), "{text}");
+        for (transport, reason, count) in [
+            ("sip", "capacity", 2),
+            ("media_stream", "capacity", 0),
+            ("browser", "capacity", 0),
+            ("dial", "capacity", 1),
+            ("sip", "draining", 1),
+            ("dial", "draining", 0),
+        ] {
             let line = format!(
-                "viva_calls_refused_total{{transport=\"{transport}\",reason=\"capacity\"}} {count}\n"
+                "viva_calls_refused_total{{transport=\"{transport}\",reason=\"{reason}\"}} {count}\n"
             );
             assert!(text.contains(&line), "no {line} in {text}");
         }
+        metrics.draining();
+        assert!(metrics.render().contains("viva_draining 1\n"));
     }
 
     #[test]

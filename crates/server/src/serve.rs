@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use serde_json::{Value, json};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use viva_call::SpeechEngines;
 use viva_call::prompt::PromptAudio;
 use viva_interview::Embedder;
@@ -50,7 +51,8 @@ const CREDENTIAL_POLICY: AttemptPolicy = AttemptPolicy {
 /// How long a stopping server waits for live interviews to write their reports.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(15);
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and live interviews.
+/// Serves until Ctrl-C or SIGTERM, then drains (see [`drained`]), finishes in-flight requests
+/// and stops the interviews still live.
 pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     check_paths(&config, &provenance)?;
     let config = Arc::new(config);
@@ -188,11 +190,14 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     let live = Arc::clone(&state.live);
+    let signals = Signals::listen().context("cannot listen for SIGTERM and Ctrl-C")?;
+    let patience = Duration::from_secs(config.server.drain_secs);
+    let draining = drained(signals, Arc::clone(&live), sip.clone(), patience);
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(draining)
     .await
     .context("the HTTP server stopped");
     // Interviews still running end now, with their reports, as stopped by the server.
@@ -268,6 +273,7 @@ fn check_paths(config: &Config, provenance: &Provenance) -> anyhow::Result<()> {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/version", get(version))
         .route("/metrics", get(metrics))
         .nest("/api/v1", crate::api::routes(state.clone()))
@@ -311,26 +317,91 @@ async fn metrics(
         .into_response()
 }
 
+/// Alive: the process serves HTTP (a restart would not help a draining server).
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// Whether new calls should be sent here: 503 while draining, so a load balancer or
+/// Kubernetes stops routing to this node while its live interviews finish. (How many there
+/// are is for `/metrics`, which may need a token: strangers learn nothing here.)
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.live.is_draining() {
+        true => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response(),
+        false => Json(json!({ "status": "ready" })).into_response(),
+    }
 }
 
 async fn version() -> Json<Value> {
     Json(json!({ "name": "viva", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM and Ctrl-C (SIGINT), each as often as they come.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "Ctrl-C",
         }
-    };
-    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutting down");
+    }
+}
+
+/// Completes when the server should stop serving. At the first signal it drains: new calls
+/// are turned away (SIP 503, OPTIONS 503, the busy prompt and page), `/readyz` answers 503, and
+/// the live interviews go on until they end, `patience` passes or a second signal comes.
+async fn drained(
+    mut signals: Signals,
+    live: Arc<LiveInterviews>,
+    sip: Option<SipEndpoint>,
+    patience: Duration,
+) {
+    let signal = signals.next().await;
+    live.drain();
+    if let Some(sip) = &sip {
+        sip.drain();
+    }
+    let live_calls = live.count();
+    if live_calls == 0 || patience.is_zero() {
+        tracing::info!(signal, live_calls, "stopping");
+        return;
+    }
+    tracing::info!(
+        signal,
+        live_calls,
+        drain_secs = patience.as_secs(),
+        "draining: new calls are turned away; stopping once the live interviews end (a second signal stops them now)"
+    );
+    println!(
+        "viva is draining ({signal}): {live_calls} live interview(s) go on for up to {} s, new calls are turned away; {signal} again stops them now",
+        patience.as_secs()
+    );
+    tokio::select! {
+        () = live.idle() => tracing::info!("the live interviews ended: stopping"),
+        () = tokio::time::sleep(patience) => tracing::warn!(
+            live_calls = live.count(),
+            "server.drain_secs passed: stopping the interviews still live"
+        ),
+        signal = signals.next() => tracing::warn!(
+            signal,
+            live_calls = live.count(),
+            "stopping the live interviews now"
+        ),
+    }
 }

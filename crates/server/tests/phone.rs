@@ -659,6 +659,133 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
     let _ = sink.close().await;
 }
 
+/// Stopping a server (SIGTERM, as Kubernetes or systemd do) drains it: `/readyz` answers 503
+/// while `/healthz` stays ok, SIP OPTIONS (a proxy's probe) and INVITEs get 503, a media-stream
+/// caller hears the busy prompt, and the live interview goes on to its end with its transcript;
+/// then the server exits by itself, successfully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview() {
+    let mut env = PHONE_ENV.to_vec();
+    env.push(("VIVA_SERVER_DRAIN_SECS", "600"));
+    let mut server = tokio::task::block_in_place(|| TestServer::start("phone-drain", &env));
+    let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
+    let (live_id, live_pin) = id_and_pin(&blocking(&|| server.schedule("Mary Jackson")));
+    let (_, waiting_pin) = id_and_pin(&blocking(&|| server.schedule("Annie Easley")));
+    let url = server.stream_url();
+    let scratch = scratch_dir("drain");
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN);
+    let live_call = {
+        let (url, pin, speech) = (url.clone(), live_pin.clone(), speech.clone());
+        tokio::spawn(async move {
+            call_over_media_stream(&url, "MZlive", &pin, &speech, Vec::new()).await
+        })
+    };
+    blocking(&|| {
+        server.wait_for_interview(&live_id, Duration::from_secs(20), |i| {
+            i["status"] == "in_progress"
+        })
+    });
+    // The interview is marked in progress a moment before its call is counted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text())
+        .contains("viva_calls_active 1\n")
+    {
+        assert!(Instant::now() < deadline, "the live call was never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = blocking(&|| server.get("/readyz").json());
+    assert_eq!(ready, json!({ "status": "ready" }));
+
+    server.terminate();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let draining = loop {
+        let ready =
+            tokio::task::block_in_place(|| server.request("GET", "/readyz", None, &[], None));
+        if ready.status == 503 {
+            break ready.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still answers {}",
+            ready.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(draining, json!({ "status": "draining" }));
+    let health = tokio::task::block_in_place(|| server.request("GET", "/healthz", None, &[], None));
+    assert_eq!(health.status, 200, "a draining server is alive");
+
+    let sip = server.sip_udp.expect("SIP over UDP is on");
+    tokio::task::block_in_place(|| {
+        sipp::call(
+            "uac_options_draining.xml",
+            scratch.path(),
+            Transport::Udp,
+            sip,
+            &[],
+        )
+        .succeeds(Duration::from_secs(20))
+    });
+    let messages = tokio::task::block_in_place(|| {
+        sipp::call(
+            "uac_at_capacity.xml",
+            scratch.path(),
+            Transport::Udp,
+            sip,
+            &[],
+        )
+        .succeeds(Duration::from_secs(20))
+    });
+    assert!(
+        messages.contains("SIP/2.0 503") && messages.contains("Retry-After: 120"),
+        "no 503 with Retry-After for the INVITE:\n{messages}"
+    );
+    let (busy_audio, busy_closed) = turned_away_stream(&url, &waiting_pin).await;
+    assert!(
+        busy_audio.len() >= 2 * PHONE_RATE && busy_closed.is_some(),
+        "a caller turned away while draining hears the busy prompt ({} samples), then the stream closes ({busy_closed:?})",
+        busy_audio.len()
+    );
+    let metrics =
+        tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
+    for line in [
+        "viva_draining 1\n",
+        "viva_calls_active 1\n",
+        "viva_calls_refused_total{transport=\"sip\",reason=\"draining\"} 1\n",
+        "viva_calls_refused_total{transport=\"media_stream\",reason=\"draining\"} 1\n",
+        "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 0\n",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+    assert!(
+        server.exited().is_none(),
+        "the server stopped during a live interview"
+    );
+
+    // The live interview goes on to its end, and then the server stops by itself.
+    let (log, call_length) = live_call.await.unwrap();
+    eprintln!(
+        "live call: {:.1} s, server sent {log:?}",
+        call_length.as_secs_f64()
+    );
+    assert!(log.media >= 100, "the interviewer barely spoke: {log:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the drained server did not stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "the drained server exited with {status}");
+    let server = tokio::task::block_in_place(|| server.restart_after_exit());
+    let ended = tokio::task::block_in_place(|| ended_interview(&server, &live_id));
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
+    let heard =
+        tokio::task::block_in_place(|| Heard::check(&server, &live_id, &speech, "drained call"));
+    heard.assert_most_words();
+}
+
 // --- The candidate's speech -------------------------------------------------------------
 
 /// What the candidate says on the phone: silence, then the clips with pauses, as 8 kHz

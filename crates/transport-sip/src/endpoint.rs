@@ -2,6 +2,7 @@
 //! state calls are set up with.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) rtp_ports: RtpPorts,
     pub(crate) ring_timeout: Duration,
     pub(crate) calls: CallEnvironment,
+    /// Set when the server drains before it stops: OPTIONS probes get 503, so a proxy that
+    /// probes (Kamailio's dispatcher) sends new calls elsewhere.
+    pub(crate) draining: AtomicBool,
     /// Where answered inbound calls go; taken at shutdown so the server's stream ends.
     incoming: Mutex<Option<mpsc::Sender<IncomingCall>>>,
     stack_token: CancellationToken,
@@ -130,6 +134,7 @@ impl Shared {
             public_ip: settings.public_ip,
             rtp_ports: RtpPorts::new(settings.rtp_ports.0, settings.rtp_ports.1),
             ring_timeout: settings.ring_timeout,
+            draining: AtomicBool::new(false),
             calls: CallEnvironment {
                 dialogs,
                 max_call: settings.max_call,
@@ -359,7 +364,11 @@ async fn dispatch(shared: Arc<Shared>, mut requests: TransactionReceiver) {
                     Header::Allow(ALLOW.into()),
                     Header::Accept("application/sdp".into()),
                 ];
-                if let Err(e) = tx.reply_with(StatusCode::OK, headers, None).await {
+                let status = match shared.draining.load(Ordering::Relaxed) {
+                    true => StatusCode::ServiceUnavailable,
+                    false => StatusCode::OK,
+                };
+                if let Err(e) = tx.reply_with(status, headers, None).await {
                     debug!(error = %e, "OPTIONS reply failed");
                 }
             }

@@ -145,6 +145,15 @@ impl SipEndpoint {
         outbound::dial(self.shared.clone(), call_id, target, progress).await
     }
 
+    /// The server drains before it stops: OPTIONS is answered 503 from now on, so a proxy
+    /// that probes with it (Kamailio's dispatcher) takes this server out of its set. Calls
+    /// going on are not touched; new INVITEs are refused by `room`.
+    pub fn drain(&self) {
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Hangs up every call (BYE, and a hang-up to each conversation), withdraws trunk
     /// registrations and stops listening. New calls are refused from the moment it is called.
     pub async fn shutdown(&self) {

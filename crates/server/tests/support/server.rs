@@ -151,6 +151,28 @@ impl TestServer {
             .status();
         let _ = self.child.wait();
         std::thread::sleep(downtime);
+        self.respawn()
+    }
+
+    /// Sends SIGTERM, as a service manager or Kubernetes stopping the server does.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// How the server exited, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Starts the server again on the same data directory once it has exited by itself.
+    pub fn restart_after_exit(mut self) -> TestServer {
+        let _ = self.child.wait();
+        self.respawn()
+    }
+
+    fn respawn(mut self) -> TestServer {
         let scratch = self
             .scratch
             .take()
@@ -181,6 +203,9 @@ impl TestServer {
             .arg(&data_dir)
             .env("VIVA_API_KEY", API_KEY)
             .env("VIVA_CPAAS_STREAM_TOKEN", STREAM_TOKEN)
+            // Dropped, it stops its interviews at once rather than draining (tests of the drain
+            // set their own).
+            .env("VIVA_SERVER_DRAIN_SECS", "0")
             // Any free SIP port: tests run side by side.
             .env("VIVA_SIP_UDP", "127.0.0.1:0")
             .env("VIVA_SIP_TCP", "127.0.0.1:0")

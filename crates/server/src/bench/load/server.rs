@@ -152,6 +152,8 @@ impl ServerChild {
                 "VIVA_SERVER_MAX_CALLS",
                 crate::capacity::MAX_CALLS_LIMIT.to_string(),
             )
+            // Stopped, it ends what is left of its interviews at once rather than draining.
+            .env("VIVA_SERVER_DRAIN_SECS", "0")
             .env("VIVA_LOG_LEVEL", "info")
             .env("VIVA_LOG_FORMAT", "text")
             .stdin(Stdio::null())
