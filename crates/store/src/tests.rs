@@ -956,6 +956,9 @@ async fn accounts_are_found_by_email_in_any_case(db: &Db) {
         .await
         .unwrap_err();
     assert!(matches!(taken, StoreError::EmailTaken { .. }), "{taken}");
+    // Accounts are listed oldest first; two made within the same millisecond would be in the
+    // order of their random ids.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store
         .create_user(new("grace@example.com", Role::Viewer))
         .await

@@ -594,11 +594,18 @@ impl Conversation {
     }
 
     /// When a pause is long enough to transcribe and judge what was said: `pause_check` after
-    /// the real end of speech. The detector's score is still decaying then (for 100-500 ms,
-    /// longest on phone audio), so the transcript is ready when the turn's wait ends instead
-    /// of a transcription's time after the detector lets go.
+    /// the real end of speech once the detector has let go, and twice that while it still
+    /// calls the silence voiced. Its score decays for 100-500 ms after a voice (longest on
+    /// phone audio), so the transcript is ready when the turn's wait ends instead of a
+    /// transcription's time after the detector lets go; but the short dips between a
+    /// speaker's phrases, which it holds through, are not each transcribed and judged for
+    /// nothing.
     fn pause_check_at(&self, utterance: &Utterance) -> Pos {
-        utterance.speech_end() + span(self.config.pause_check)
+        let check = match self.inbound.scored_until() > utterance.last_voiced() {
+            true => self.config.pause_check,
+            false => 2 * self.config.pause_check,
+        };
+        utterance.speech_end() + span(check)
     }
 
     /// Whether the pause has been heard up to its check: the audio up to it was scored, or
