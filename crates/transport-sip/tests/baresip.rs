@@ -67,7 +67,9 @@ impl Baresip {
     /// Sends one command over ctrl_tcp (a netstring of JSON).
     async fn command(&self, command: &str, params: &str) {
         let mut stream = None;
-        for _ in 0..50 {
+        // Up to 20 s: during a full test run on two cores its control port was once still
+        // closed after 5 s (the cause was not found; a slow start is the likely one).
+        for _ in 0..200 {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", self.control)).await {
                 stream = Some(s);
                 break;
