@@ -578,21 +578,17 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
     });
     assert_eq!(turned_away["status"], "scheduled", "{turned_away}");
     assert!(turned_away["dial"].is_null(), "{turned_away}");
-    let metrics =
-        tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
-    for line in [
-        "viva_calls_max 1\n",
-        "viva_calls_active 1\n",
-        "viva_calls_refused_total{transport=\"media_stream\",reason=\"capacity\"} 1\n",
-        "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 1\n",
-        "viva_calls_refused_total{transport=\"dial\",reason=\"capacity\"} 1\n",
-    ] {
-        assert!(metrics.contains(line), "no {line} in\n{metrics}");
-    }
-    // The page, and its signalling.
-    assert!(
-        metrics.contains("viva_calls_refused_total{transport=\"browser\",reason=\"capacity\"} 2\n"),
-        "{metrics}"
+    assert_metrics(
+        &server,
+        &[
+            "viva_calls_max 1\n",
+            "viva_calls_active 1\n",
+            "viva_calls_refused_total{transport=\"media_stream\",reason=\"capacity\"} 1\n",
+            "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 1\n",
+            "viva_calls_refused_total{transport=\"dial\",reason=\"capacity\"} 1\n",
+            // The page, and its signalling.
+            "viva_calls_refused_total{transport=\"browser\",reason=\"capacity\"} 2\n",
+        ],
     );
 
     // The live call went on as if nothing had happened.
@@ -688,9 +684,7 @@ async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview
     });
     // The interview is marked in progress a moment before its call is counted.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text())
-        .contains("viva_calls_active 1\n")
-    {
+    while !metrics(&server).contains("viva_calls_active 1\n") {
         assert!(Instant::now() < deadline, "the live call was never counted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -747,17 +741,16 @@ async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview
         "a caller turned away while draining hears the busy prompt ({} samples), then the stream closes ({busy_closed:?})",
         busy_audio.len()
     );
-    let metrics =
-        tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text());
-    for line in [
-        "viva_draining 1\n",
-        "viva_calls_active 1\n",
-        "viva_calls_refused_total{transport=\"sip\",reason=\"draining\"} 1\n",
-        "viva_calls_refused_total{transport=\"media_stream\",reason=\"draining\"} 1\n",
-        "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 0\n",
-    ] {
-        assert!(metrics.contains(line), "no {line} in\n{metrics}");
-    }
+    assert_metrics(
+        &server,
+        &[
+            "viva_draining 1\n",
+            "viva_calls_active 1\n",
+            "viva_calls_refused_total{transport=\"sip\",reason=\"draining\"} 1\n",
+            "viva_calls_refused_total{transport=\"media_stream\",reason=\"draining\"} 1\n",
+            "viva_calls_refused_total{transport=\"sip\",reason=\"capacity\"} 0\n",
+        ],
+    );
     assert!(
         server.exited().is_none(),
         "the server stopped during a live interview"
@@ -1000,6 +993,19 @@ fn ended_interview(server: &TestServer, id: &str) -> Value {
     server.wait_for_interview(id, Duration::from_secs(60), |i| {
         i["status"] != "in_progress"
     })
+}
+
+/// The server's `/metrics` text.
+fn metrics(server: &TestServer) -> String {
+    tokio::task::block_in_place(|| server.request("GET", "/metrics", None, &[], None).text())
+}
+
+/// Fails unless the server's `/metrics` has each of `lines`.
+fn assert_metrics(server: &TestServer, lines: &[&str]) {
+    let metrics = metrics(server);
+    for line in lines {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
 }
 
 /// The recording is a playable stereo WAV about as long as the interview, whose length also
