@@ -1,6 +1,24 @@
-//! How long the interviewer took to answer, step by step, for one candidate turn.
+//! How long the interviewer took to answer, step by step, for one candidate turn, and who
+//! watches it as the call goes.
+
+use std::time::Duration;
 
 use serde::Serialize;
+
+/// Watches a call's timing as it happens, for an operator's metrics: times only, never words
+/// or audio. The unit type watches nothing.
+pub trait CallObserver: Send + Sync {
+    /// A candidate turn was answered, or overtaken by the candidate speaking again.
+    fn turn_answered(&self, latency: &TurnLatency);
+    /// The interviewer's audio ran dry mid-line for `gap` (synthesis slower than playback):
+    /// the candidate heard a hole.
+    fn audio_gap(&self, gap: Duration);
+}
+
+impl CallObserver for () {
+    fn turn_answered(&self, _: &TurnLatency) {}
+    fn audio_gap(&self, _: Duration) {}
+}
 
 /// The moments of one response on the call clock, in milliseconds.
 ///

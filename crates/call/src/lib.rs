@@ -57,7 +57,7 @@ pub use conversation::{
 };
 pub use dialogue::{Dialogue, Line, LineKind, Reply, Speaker, Turn, TurnSink};
 pub use error::CallError;
-pub use latency::{TurnLatency, response_percentile};
+pub use latency::{CallObserver, TurnLatency, response_percentile};
 pub use port::{
     Call, CallInput, CallOutput, CallPeer, FRAME_MS, MAX_GAP_FILL, PHONE_RATE, frame_samples,
 };

@@ -26,7 +26,7 @@ use crate::conversation::{
     Action, AskId, CallEnd, Conversation, DialogueEvent, JobId, LineId, TurnTaking,
 };
 use crate::dialogue::{Dialogue, Reply, Turn, TurnSink};
-use crate::latency::TurnLatency;
+use crate::latency::{CallObserver, TurnLatency};
 use crate::port::{Call, CallInput, CallOutput};
 
 /// How many upcoming lines are synthesized into the voice cache at each chance (those already
@@ -58,6 +58,8 @@ pub struct CallSetup {
     pub recording: Option<PathBuf>,
     /// When turns end and barge-ins count.
     pub turn_taking: TurnTaking,
+    /// Told each reply's timing and each hole in the interviewer's audio as they happen.
+    pub observer: Arc<dyn CallObserver>,
     /// The terms the candidate is likely to say (the job's), prepared once for the call's
     /// speech to text and used for every utterance.
     pub vocabulary: Vocabulary,
@@ -121,6 +123,7 @@ async fn run(
         dialogue: Some(setup.dialogue),
         dialogue_queue: VecDeque::new(),
         sink: setup.transcript,
+        observer: setup.observer,
         recorder,
         speaking: HashMap::new(),
         preparing: false,
@@ -214,6 +217,7 @@ struct Runner {
     dialogue: Option<Box<dyn Dialogue>>,
     dialogue_queue: VecDeque<DialogueCall>,
     sink: Box<dyn TurnSink>,
+    observer: Arc<dyn CallObserver>,
     recorder: Option<Recorder>,
     speaking: HashMap<LineId, AbortHandle>,
     preparing: bool,
@@ -258,7 +262,11 @@ impl Runner {
                 self.sink.on_turn(&turn);
                 self.summary.turns.push(turn);
             }
-            Action::Latency(latency) => self.summary.latencies.push(latency),
+            Action::Latency(latency) => {
+                self.observer.turn_answered(&latency);
+                self.summary.latencies.push(latency);
+            }
+            Action::AudioGap(gap) => self.observer.audio_gap(gap),
             Action::Finished(end) => self.summary.ended = end,
         }
         None

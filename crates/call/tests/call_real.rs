@@ -312,6 +312,7 @@ async fn call_on(
         recording,
         turn_taking: TurnTaking::default(),
         vocabulary: Vocabulary::default(),
+        observer: Arc::new(()),
     };
     let speech = engines();
     let (summary, heard) = tokio::join!(

@@ -370,6 +370,7 @@ impl LiveInterviews {
             recording: Some(files.recording()),
             turn_taking: TurnTaking::default(),
             vocabulary,
+            observer: self.metrics.clone(),
         };
         let (call, peer) = Call::pair(interview.id.clone(), rate);
         let clock = Arc::new(SystemClock::start());
@@ -409,7 +410,7 @@ impl LiveInterviews {
                 Err(err) => (Outcome::Failed, EndReason::Error, Some(err.to_string())),
             };
             let latencies = result.as_ref().map_or(&[][..], |s| &s.latencies[..]);
-            this.metrics.call_ended(outcome, latencies);
+            this.metrics.call_ended(outcome);
             tracing::info!(
                 interview_id = %interview.id,
                 ?outcome,

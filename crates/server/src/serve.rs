@@ -29,7 +29,7 @@ use crate::engines;
 use crate::jobs::Jobs;
 use crate::links::LinkSigner;
 use crate::live::LiveInterviews;
-use crate::metrics::{CallTransport, Metrics};
+use crate::metrics::{self, CallTransport, Metrics};
 use crate::peer::{ClientAddr, TrustedProxies};
 use crate::pins::PinGate;
 use crate::secrets::Secrets;
@@ -91,6 +91,8 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         .await
         .context("cannot record the versions of the job files")?;
     let metrics = Arc::new(Metrics::default());
+    let observed = Arc::clone(&metrics);
+    viva_speech::observe_waits(move |job, wait| observed.speech_waited(job, wait));
 
     // Bound before interviews a crash left behind are finished: the events that say so carry
     // links built from the address.
@@ -108,7 +110,7 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     } else {
         config.server.public_url.trim_end_matches('/').into()
     };
-    let webhooks = start_webhooks(&config, &store, &public_url).await?;
+    let webhooks = start_webhooks(&config, &store, &public_url, &metrics).await?;
 
     let conclusions = Arc::new(Conclusions::new(
         store.clone(),
@@ -213,6 +215,7 @@ async fn start_webhooks(
     config: &Config,
     store: &Store,
     public_url: &Arc<str>,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Arc<Webhooks>> {
     let endpoints: Vec<NewEndpoint> = config
         .webhooks
@@ -228,7 +231,9 @@ async fn start_webhooks(
         .await
         .context("cannot store the webhook endpoints of the config file ([[webhooks]])")?;
     let webhooks = Webhooks::new(store.clone(), Arc::clone(public_url));
-    tokio::spawn(Arc::clone(&webhooks).deliver(config.webhook_delivery.clone()));
+    tokio::spawn(
+        Arc::clone(&webhooks).deliver(config.webhook_delivery.clone(), Arc::clone(metrics)),
+    );
     Ok(webhooks)
 }
 
@@ -311,7 +316,7 @@ async fn metrics(
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()

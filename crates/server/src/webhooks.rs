@@ -28,6 +28,7 @@ use viva_store::{
 };
 
 use crate::config::WebhookDeliveryConfig;
+use crate::metrics::Metrics;
 
 /// The event types an endpoint can take.
 pub const EVENT_TYPES: [&str; 6] = [
@@ -276,7 +277,7 @@ impl Webhooks {
     }
 
     /// The delivery worker: runs until the process ends.
-    pub async fn deliver(self: Arc<Self>, settings: WebhookDeliveryConfig) {
+    pub async fn deliver(self: Arc<Self>, settings: WebhookDeliveryConfig, metrics: Arc<Metrics>) {
         let sender = Sender::new(&settings);
         let retry: Vec<Duration> = settings
             .retry_secs
@@ -296,6 +297,10 @@ impl Webhooks {
                     Ok(pruned) => tracing::info!(pruned, "forgot old webhook deliveries"),
                     Err(err) => tracing::warn!(%err, "cannot prune the webhook delivery log"),
                 }
+            }
+            match self.store.webhook_backlog().await {
+                Ok(pending) => metrics.set_webhook_backlog(pending),
+                Err(err) => tracing::warn!(%err, "cannot count the webhook backlog"),
             }
             let claimed = match self.store.claim_due(Timestamp::now(), lease, BATCH).await {
                 Ok(claimed) => claimed,

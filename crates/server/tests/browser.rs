@@ -131,7 +131,7 @@ async fn a_candidate_interviews_in_the_browser() {
         "{}",
         metrics
             .lines()
-            .filter(|l| l.starts_with("viva_response"))
+            .filter(|l| l.starts_with("viva_reply_stage_seconds_sum"))
             .collect::<Vec<_>>()
             .join("\n")
     );

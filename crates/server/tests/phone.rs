@@ -98,7 +98,7 @@ fn a_caller_over_udp_types_the_pin_as_sip_info_and_is_interviewed() {
     assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "udp + SIP INFO");
     heard.assert_most_words();
-    print_response_latency(&server);
+    check_reply_metrics(&server);
     check_recording(&server, &id, &ended, scratch.path());
     check_report(&server, &id);
 }
@@ -143,7 +143,7 @@ fn a_caller_over_tcp_types_the_pin_as_rfc_4733_events_and_is_interviewed() {
     assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "tcp + RFC 4733");
     heard.assert_most_words();
-    print_response_latency(&server);
+    check_reply_metrics(&server);
     check_recording(&server, &id, &ended, scratch.path());
     check_report(&server, &id);
 }
@@ -267,7 +267,7 @@ fn the_server_dials_a_candidate_who_answers_and_talks() {
     assert_eq!(ended["dial"]["status"], "answered", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "outbound");
     heard.assert_most_words();
-    print_response_latency(&server);
+    check_reply_metrics(&server);
     check_recording(&server, &id, &ended, scratch.path());
 }
 
@@ -364,7 +364,7 @@ fn baresip_calls_in_and_types_the_pin_as_rfc_4733_events() {
     assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = Heard::check(&server, &id, &speech, "baresip");
     heard.assert_most_words();
-    print_response_latency(&server);
+    check_reply_metrics(&server);
     check_recording(&server, &id, &ended, scratch.path());
 }
 
@@ -441,7 +441,7 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
     let heard = tokio::task::block_in_place(|| Heard::check(&server, &id, &speech, "media stream"));
     heard.assert_most_words();
-    tokio::task::block_in_place(|| print_response_latency(&server));
+    tokio::task::block_in_place(|| check_reply_metrics(&server));
 }
 
 /// With room for one interview (`server.max_calls = 1`), a live media-stream call holds the
@@ -1030,9 +1030,10 @@ fn check_recording(server: &TestServer, id: &str, ended: &Value, scratch: &Path)
     );
 }
 
-/// Prints the server's response latency (end of the candidate's speech to the interviewer's
-/// first audio) as its metrics have it: a measurement for the record, not an assertion.
-fn print_response_latency(server: &TestServer) {
+/// Checks that the server's metrics saw the interviewer answer, turn by turn as the call went
+/// (not only once it ended), and prints each stage of its replies as the metrics have it: the
+/// times are a measurement for the record, not an assertion.
+fn check_reply_metrics(server: &TestServer) {
     let metrics = server.request("GET", "/metrics", None, &[], None).text();
     let value = |name: &str| -> f64 {
         metrics
@@ -1041,19 +1042,19 @@ fn print_response_latency(server: &TestServer) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0.0)
     };
-    let (sum, count) = (
-        value("viva_response_latency_ms_sum "),
-        value("viva_response_latency_ms_count "),
-    );
-    let buckets: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("viva_response_latency_ms_bucket"))
-        .map(|l| l.trim_start_matches("viva_response_latency_ms_bucket"))
-        .collect();
+    let mut stages = Vec::new();
+    for stage in ["end_of_turn", "transcribed", "decided", "first_audio"] {
+        let labels = format!("{{stage=\"{stage}\"}} ");
+        let count = value(&format!("viva_reply_stage_seconds_count{labels}"));
+        let sum = value(&format!("viva_reply_stage_seconds_sum{labels}"));
+        stages.push(format!("{stage} {:.0} ms", sum / count.max(1.0) * 1e3));
+        if stage == "first_audio" {
+            assert!(count >= 1.0, "no reply in the metrics: {metrics}");
+        }
+    }
     eprintln!(
-        "response latency: {count} answers, mean {:.0} ms; cumulative {}",
-        sum / count.max(1.0),
-        buckets.join(" ")
+        "reply stages after the end of speech (mean): {}",
+        stages.join(", ")
     );
 }
 

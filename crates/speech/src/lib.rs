@@ -14,6 +14,7 @@ mod stt;
 mod tts;
 mod vad;
 mod vocabulary;
+mod waits;
 mod wer;
 
 pub use end_of_turn::{TURN_WINDOW_SAMPLES, TurnJudgement, TurnModel, TurnModelError};
@@ -24,4 +25,5 @@ pub use vad::{
     level_db,
 };
 pub use vocabulary::{MAX_VOCABULARY_TERMS, Vocabulary};
+pub use waits::{SpeechJob, observe_waits};
 pub use wer::{word_error_rate, word_errors};

@@ -34,6 +34,7 @@ use crate::cores::{self, DueQueue};
 use crate::hallucination::{is_invented, strip_annotations};
 use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
 use crate::vocabulary::{ModelTokens, Vocabulary, bias_logits};
+use crate::waits::{self, SpeechJob};
 
 /// Magic number at the start of every whisper.cpp ggml model file ("ggml", little endian).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -295,6 +296,7 @@ impl SpeechToText {
         let due = Instant::now();
         let mut state = self.inner.pool.take(due);
         let mut cores = cores::machine().lease(self.inner.threads, due);
+        waits::started(SpeechJob::Transcription, due);
         let trim_context = self.inner.trim_context;
         let run = Run {
             audio,

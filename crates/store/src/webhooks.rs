@@ -455,6 +455,22 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Deliveries to enabled endpoints still to be sent or retried: the backlog an operator
+    /// watches (a disabled endpoint's are paused on purpose).
+    pub async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        let action = "count the webhook backlog";
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND e.enabled = 1",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error(action))?;
+        let n: i64 = row.try_get("n").map_err(db_error(action))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// An endpoint's deliveries, newest first, at most `limit`.
     pub async fn deliveries(
         &self,

@@ -33,7 +33,7 @@ use viva_media::PcmFrame;
 use viva_speech::{SpokenSentence, TURN_WINDOW_SAMPLES, VAD_FRAME_SAMPLES, VoiceActivity};
 
 use self::inbound::{DetectorFrame, Inbound, VoiceDetector};
-use self::playback::Playback;
+use self::playback::{Playback, Queued};
 use self::recording::RecordingTap;
 use self::timeline::{Pos, ceil_ms, ms, ms_at, pos_at, span, time_at};
 use self::utterance::{PauseJudgement, Utterance, sounds_unfinished};
@@ -257,6 +257,9 @@ pub enum Action {
     Turn(Turn),
     /// How long one response took.
     Latency(TurnLatency),
+    /// The interviewer's audio ran dry mid-line for this long: the next sentence came after
+    /// the last one had played out, and the candidate heard a hole.
+    AudioGap(Duration),
     /// The call is over; nothing more will be asked.
     Finished(CallEnd),
 }
@@ -465,10 +468,10 @@ impl Conversation {
         now: Duration,
     ) {
         if let Some(playback) = self.playback_of(line) {
-            let started =
-                playback.queue(&sentence.text, &sentence.samples, sample_rate, ceil_ms(now));
-            if started {
-                self.actions.push_back(Action::Prepare);
+            match playback.queue(&sentence.text, &sentence.samples, sample_rate, ceil_ms(now)) {
+                Queued::Started => self.actions.push_back(Action::Prepare),
+                Queued::AfterGap(gap) => self.actions.push_back(Action::AudioGap(gap)),
+                Queued::InTime | Queued::Skipped => {}
             }
         }
     }

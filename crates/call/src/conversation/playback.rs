@@ -22,6 +22,19 @@ pub(crate) struct OutFrame {
     pub recorded: Vec<f32>,
 }
 
+/// What queueing a sentence did to the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queued {
+    /// It is the line's first audio, due at once.
+    Started,
+    /// It follows the audio before it without a break.
+    InTime,
+    /// The audio before it had played out this long ago: the listener heard a hole.
+    AfterGap(Duration),
+    /// It holds no audio that can be played.
+    Skipped,
+}
+
 /// A sentence as queued, remembered to estimate what was heard before a barge-in.
 struct Piece {
     text: String,
@@ -76,26 +89,25 @@ impl Playback {
         self.next_frame
     }
 
-    /// Queues one synthesized sentence. Returns true when this makes the line start playing
-    /// (its first audio), which is then due at `start_at`.
+    /// Queues one synthesized sentence, arriving at `start_at`.
     pub fn queue(
         &mut self,
         text: &str,
         samples: &[f32],
         sample_rate: u32,
         start_at: Duration,
-    ) -> bool {
+    ) -> Queued {
         let converted = resample(samples, sample_rate, self.out_rate)
             .and_then(|out| Ok((out, resample(samples, sample_rate, VAD_SAMPLE_RATE)?)));
         let (out, recorded) = match converted {
             Ok(both) => both,
             Err(error) => {
                 tracing::warn!(%error, text, "interviewer sentence skipped: its audio cannot be converted");
-                return false;
+                return Queued::Skipped;
             }
         };
         if out.is_empty() {
-            return false;
+            return Queued::Skipped;
         }
         self.pieces.push(Piece {
             text: text.to_owned(),
@@ -109,12 +121,14 @@ impl Playback {
         if self.started.is_none() {
             self.started = Some(start_at);
             self.next_frame = start_at;
-            return true;
+            return Queued::Started;
         }
         if idle {
+            let gap = start_at - self.next_frame;
             self.next_frame = start_at;
+            return Queued::AfterGap(gap);
         }
-        false
+        Queued::InTime
     }
 
     /// No more sentences will come.
@@ -225,7 +239,10 @@ mod tests {
         let mut playback = Playback::new(LineId(1), line(), false, 8_000);
         let start = Duration::from_millis(1000);
         // 100 ms of audio at 16 kHz.
-        assert!(playback.queue("One two three four.", &[0.5; 1600], 16_000, start));
+        assert_eq!(
+            playback.queue("One two three four.", &[0.5; 1600], 16_000, start),
+            Queued::Started
+        );
         playback.synthesis_done();
         assert!(playback.next_frame(Duration::from_millis(999)).is_none());
         let mut sent = Vec::new();
@@ -248,7 +265,10 @@ mod tests {
     fn heard_counts_words_in_proportion() {
         let mut playback = Playback::new(LineId(1), line(), false, 16_000);
         playback.queue("One two three four.", &[0.5; 3200], 16_000, Duration::ZERO);
-        playback.queue("Five six.", &[0.5; 3200], 16_000, Duration::ZERO);
+        assert_eq!(
+            playback.queue("Five six.", &[0.5; 3200], 16_000, Duration::ZERO),
+            Queued::InTime
+        );
         for _ in 0..5 {
             playback.next_frame(Duration::from_secs(1)).unwrap();
         }
@@ -288,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn an_underrun_waits_and_resumes_on_a_new_grid() {
+    fn an_underrun_waits_resumes_on_a_new_grid_and_says_how_long_the_hole_was() {
         let mut playback = Playback::new(LineId(1), line(), false, 16_000);
         playback.queue("One.", &[0.5; 320], 16_000, Duration::ZERO);
         assert!(playback.next_frame(Duration::ZERO).is_some());
@@ -304,7 +324,11 @@ mod tests {
             None,
             "nothing to wait for but synthesis"
         );
-        playback.queue("Two.", &[0.5; 320], 16_000, Duration::from_millis(57));
+        assert_eq!(
+            playback.queue("Two.", &[0.5; 320], 16_000, Duration::from_millis(57)),
+            Queued::AfterGap(Duration::from_millis(37)),
+            "the first frame ended at 20 ms"
+        );
         let frame = playback.next_frame(Duration::from_millis(57)).unwrap();
         assert_eq!(frame.at, Duration::from_millis(57));
     }

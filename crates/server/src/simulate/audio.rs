@@ -65,6 +65,8 @@ pub fn run(
         recording: Some(out.join("recording.wav")),
         turn_taking: TurnTaking::default(),
         vocabulary,
+        // A simulation prints its own figures; there is no operator's /metrics to feed.
+        observer: Arc::new(()),
     };
 
     // The virtual clock pauses Tokio's time, which needs a current-thread runtime.

@@ -70,6 +70,25 @@ const STREAM_AHEAD: usize = 2;
 /// far enough out that every sentence someone is waiting to hear goes first.
 const AHEAD_OF_NEED: Duration = Duration::from_secs(600);
 
+/// When a sentence's audio is needed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Need {
+    /// Someone waits to hear it at this moment.
+    At(Instant),
+    /// Ahead of need (a planned line): after every sentence someone waits to hear.
+    Ahead,
+}
+
+impl Need {
+    /// When the sentence counts as due, for the order sentences get the voice in.
+    fn due(self) -> Instant {
+        match self {
+            Need::At(due) => due,
+            Need::Ahead => Instant::now() + AHEAD_OF_NEED,
+        }
+    }
+}
+
 /// Where the Piper voice and ONNX Runtime are. How many threads synthesis uses is not a
 /// setting: the audio would depend on it (see `piper::INFERENCE_THREADS`).
 #[derive(Clone, Debug)]
@@ -282,10 +301,9 @@ impl Tts {
         &'a self,
         text: &'a str,
     ) -> impl Iterator<Item = Result<SpokenSentence, TtsError>> + 'a {
-        text::sentences(text).into_iter().filter_map(move |piece| {
-            self.speak(piece, Instant::now() + AHEAD_OF_NEED)
-                .transpose()
-        })
+        text::sentences(text)
+            .into_iter()
+            .filter_map(move |piece| self.speak(piece, Need::Ahead).transpose())
     }
 
     /// Synthesizes `text` into the voice cache ahead of need (a planned line), after every
@@ -318,7 +336,7 @@ impl Tts {
             let mut played = Duration::ZERO;
             for piece in text::sentences(&text) {
                 let due = playback.map_or(needed, |start| start + played);
-                let Some(sentence) = tts.speak(piece, due).transpose() else {
+                let Some(sentence) = tts.speak(piece, Need::At(due)).transpose() else {
                     continue;
                 };
                 if let Ok(sentence) = &sentence {
@@ -335,7 +353,7 @@ impl Tts {
 
     /// Synthesizes one piece needed at `due`, or takes it from the voice cache; `None` when
     /// it holds nothing audible.
-    fn speak(&self, piece: &str, due: Instant) -> Result<Option<SpokenSentence>, TtsError> {
+    fn speak(&self, piece: &str, need: Need) -> Result<Option<SpokenSentence>, TtsError> {
         let samples = match &self.voice {
             Voice::Piper(voice) => {
                 let Some(ids) = phoneme_ids(&voice.config, piece)? else {
@@ -347,7 +365,7 @@ impl Tts {
                     None => {
                         let mut samples =
                             voice
-                                .speak(ids, due)
+                                .speak(ids, need)
                                 .map_err(|source| TtsError::Inference {
                                     voice: self.name.clone(),
                                     source,

@@ -10,10 +10,12 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::Deserialize;
 
+use super::Need;
 use super::noise::{self, OFFSETS_INPUT};
 use super::phonemes::PhonemeIds;
 use super::{TtsError, VoicePart};
 use crate::cores::{self, DueQueue};
+use crate::waits::{self, SpeechJob};
 
 /// The voice's `.onnx.json`, as far as synthesis needs it.
 #[derive(Deserialize)]
@@ -166,7 +168,8 @@ impl PiperVoice {
 
     /// Runs the model on one utterance's phoneme ids, whose audio is needed at `due`; returns
     /// the waveform at the voice's sample rate, clamped to [-1, 1].
-    pub(crate) fn speak(&self, ids: Vec<i64>, due: Instant) -> ort::Result<Vec<f32>> {
+    pub(crate) fn speak(&self, ids: Vec<i64>, need: Need) -> ort::Result<Vec<f32>> {
+        let due = need.due();
         let speaker = 0_i64;
         let offsets = noise::offsets(self.noise_sources, &ids, &self.config.scales, speaker);
         let offsets = Tensor::from_array(([self.noise_sources], offsets))?;
@@ -179,6 +182,9 @@ impl PiperVoice {
         // session's own threads are fixed, and ONNX Runtime's sleep rather than spin, so they
         // share cores with a single-threaded transcription without stalling it.
         let _core = cores::machine().lease(1, due);
+        if let Need::At(due) = need {
+            waits::started(SpeechJob::Synthesis, due);
+        }
         let outputs = if self.takes_speaker {
             let speaker = Tensor::from_array(([1], vec![speaker]))?;
             session.run(ort::inputs![
