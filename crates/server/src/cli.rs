@@ -56,6 +56,17 @@ pub enum Command {
     /// Manage recruiter accounts (the first admin is made here; later ones in the browser).
     #[command(subcommand)]
     User(UserCommand),
+    /// Ask the server running here with this configuration whether it is alive (exit status 0)
+    /// or, with --ready, whether it takes new calls (not while draining). For container
+    /// health checks and service managers.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// Ask /readyz (takes new calls) instead of /healthz (alive).
+    #[arg(long)]
+    pub ready: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ mod conclusion;
 mod config;
 mod engines;
 mod error;
+mod health;
 mod interview_call;
 mod jobs;
 mod join;
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Models(ModelsCommand::Convert { from, out }) => models::convert(from, out),
         Command::Models(ModelsCommand::Check) => models::check(&config),
+        Command::Health(args) => health::run(&config, args),
         Command::ApiKey => {
             tokio::runtime::Runtime::new()?.block_on(secrets::print_api_key(&config))
         }
