@@ -175,6 +175,9 @@ pub enum BenchCommand {
     /// Concurrent real-time phone interviews over the CPaaS media stream: response latency
     /// as a caller measures it, late audio, replies cut short, server CPU and memory.
     Load(BenchLoadArgs),
+    /// A steady load of phone interviews for a long time (an hour by default): memory over
+    /// time and its slope, file descriptors and threads before and after, calls by outcome.
+    Soak(BenchSoakArgs),
     /// Technical terms heard right: term recall, WER and latency on interview answers full
     /// of backend vocabulary, without and with the job's vocabulary, at 16 kHz and 8 kHz
     /// mu-law; and terms invented in sentences of their sound-alikes.
@@ -200,6 +203,35 @@ pub struct BenchVocabularyArgs {
     /// Times each transcription is repeated for its latency.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchSoakArgs {
+    /// Interviews in progress at any time: each caller calls again as soon as it hangs up.
+    #[arg(long, default_value_t = 8)]
+    pub calls: usize,
+    /// How long the load lasts.
+    #[arg(long, default_value_t = 60)]
+    pub minutes: u64,
+    /// Answers each call gives before the caller hangs up.
+    #[arg(long, default_value_t = 4)]
+    pub turns: usize,
+    /// Time between the first calls of two callers.
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub stagger_ms: u64,
+    /// How often the server's memory, descriptors and threads are read.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub sample_secs: u64,
+    /// The job the interviews are scheduled for.
+    #[arg(long, default_value = "backend-developer")]
+    pub job: String,
+    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`)
+    /// [default: MODELS_DIR/speech-set].
+    #[arg(long, value_name = "DIR")]
+    pub set: Option<PathBuf>,
+    /// Print the results as JSON on stdout (the progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

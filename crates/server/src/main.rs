@@ -81,6 +81,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&config, args),
         Command::Bench(BenchCommand::Speech(args)) => bench::speech(&config, args),
         Command::Bench(BenchCommand::Vocabulary(args)) => bench::vocabulary::run(&config, args),
+        Command::Bench(BenchCommand::Soak(args)) => {
+            bench::load::soak(&config, cli.config.as_deref(), args)
+        }
         Command::Bench(BenchCommand::Load(args)) => {
             bench::load::run(&config, cli.config.as_deref(), args)
         }

@@ -14,6 +14,7 @@ mod answers;
 mod playout;
 mod server;
 mod session;
+mod soak;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use serde_json::{Value, json};
 use self::answers::Answer;
 use self::server::{ProcSample, ServerChild, StageLatency, Target};
 use self::session::SessionFigures;
-use crate::cli::BenchLoadArgs;
+use crate::cli::{BenchLoadArgs, BenchSoakArgs};
 use crate::config::Config;
 
 /// How often the server's resident memory is sampled for its peak (its CPU time is read at
@@ -55,6 +56,30 @@ pub fn run(
             "{}",
             serde_json::to_string_pretty(&results_json(args, &results))?
         );
+    }
+    Ok(())
+}
+
+/// `viva bench soak`: see [`soak`](self::soak).
+pub fn soak(
+    config: &Config,
+    config_file: Option<&Path>,
+    args: &BenchSoakArgs,
+) -> anyhow::Result<()> {
+    let set = args
+        .set
+        .clone()
+        .unwrap_or_else(|| config.models.dir.join("speech-set"));
+    let answers = Arc::new(answers::load(&set)?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let results = runtime.block_on(async {
+        tokio::select! {
+            results = soak::run(config_file, args, &answers) => results,
+            signal = stopped() => bail!("{signal}: stopped (with the viva serve it started)"),
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(())
 }

@@ -44,6 +44,21 @@ impl Target {
         format!("{ws}/media-stream/{}", self.stream_token)
     }
 
+    /// The value of one series of the server's /metrics (`NAME` or `NAME{LABELS}`).
+    pub fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        let url = format!("{}/metrics", self.base.trim_end_matches('/'));
+        let text = ureq::get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("GET {url}: reading the answer"))?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .with_context(|| format!("GET {url}: no {series}"))
+    }
+
     /// Schedules an interview for `job`; returns its PIN.
     pub fn schedule(&self, job: &str, candidate: &str) -> anyhow::Result<String> {
         let url = format!("{}/api/v1/interviews", self.base.trim_end_matches('/'));
