@@ -51,13 +51,16 @@ RUN apt-get update \
 COPY --from=build /out/viva /usr/local/bin/viva
 COPY --from=build /src/models /opt/viva/models
 COPY config/viva.toml /etc/viva/viva.toml
-COPY config/jobs /etc/viva/jobs
+# Admins edit jobs in the browser, which writes their files: they live in the data volume,
+# which a new volume gets seeded with these examples.
+COPY --chown=viva:viva config/jobs /var/lib/viva/jobs
 # The documented config file, with the addresses and paths of a container. Any setting can be
 # changed the same way (`docker run -e VIVA_SERVER_DATABASE=postgres://...`), or mount a
 # config file of your own at /etc/viva/viva.toml.
 ENV VIVA_CONFIG=/etc/viva/viva.toml \
     VIVA_SERVER_HTTP=0.0.0.0:8080 \
     VIVA_SERVER_DATA_DIR=/var/lib/viva \
+    VIVA_SERVER_JOBS_DIR=/var/lib/viva/jobs \
     VIVA_MODELS_DIR=/opt/viva/models \
     VIVA_SIP_UDP=0.0.0.0:5060 \
     VIVA_SIP_TCP=0.0.0.0:5060 \
