@@ -76,6 +76,13 @@ fn one_caller_two_answers_print_a_row_of_figures_and_json() {
         run["server"]["latency_log_p50_ms"]["first_audio"].is_number(),
         "the server's latency log was read: {results}"
     );
+    // The server's /metrics was read: every answer was transcribed, so waits were observed.
+    assert!(
+        run["server"]["transcription_wait_ms"]["p95"].is_number(),
+        "{results}"
+    );
+    assert!(run["server"]["audio_gaps"].is_number(), "{results}");
+    assert!(run["server"]["rss_mib_per_call"].is_number(), "{results}");
 }
 
 #[test]

@@ -39,17 +39,8 @@ pub fn run(
     args: &BenchLoadArgs,
 ) -> anyhow::Result<()> {
     check(args)?;
-    let set = args
-        .set
-        .clone()
-        .unwrap_or_else(|| config.models.dir.join("speech-set"));
-    let answers = Arc::new(answers::load(&set)?);
-    let runtime = tokio::runtime::Runtime::new()?;
-    let results = runtime.block_on(async {
-        tokio::select! {
-            results = run_all(config_file, args, &answers) => results,
-            signal = stopped() => bail!("{signal}: stopped (with the viva serve it started, if any)"),
-        }
+    let results = until_stopped(config, args.set.as_deref(), |answers| async move {
+        run_all(config_file, args, &answers).await
     })?;
     if args.json {
         println!(
@@ -66,22 +57,33 @@ pub fn soak(
     config_file: Option<&Path>,
     args: &BenchSoakArgs,
 ) -> anyhow::Result<()> {
-    let set = args
-        .set
-        .clone()
-        .unwrap_or_else(|| config.models.dir.join("speech-set"));
-    let answers = Arc::new(answers::load(&set)?);
-    let runtime = tokio::runtime::Runtime::new()?;
-    let results = runtime.block_on(async {
-        tokio::select! {
-            results = soak::run(config_file, args, &answers) => results,
-            signal = stopped() => bail!("{signal}: stopped (with the viva serve it started)"),
-        }
+    let results = until_stopped(config, args.set.as_deref(), |answers| async move {
+        soak::run(config_file, args, &answers).await
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(())
+}
+
+/// Loads the callers' answers from `set` (default: the models' speech set) and runs `work`
+/// with them, unless Ctrl-C or SIGTERM comes first (the `viva serve` it started stops with it).
+fn until_stopped<T, F>(
+    config: &Config,
+    set: Option<&Path>,
+    work: impl FnOnce(Arc<Vec<Answer>>) -> F,
+) -> anyhow::Result<T>
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let set = set.map_or_else(|| config.models.dir.join("speech-set"), Path::to_path_buf);
+    let answers = Arc::new(answers::load(&set)?);
+    tokio::runtime::Runtime::new()?.block_on(async {
+        tokio::select! {
+            results = work(answers) => results,
+            signal = stopped() => bail!("{signal}: stopped (with the viva serve it started, if any)"),
+        }
+    })
 }
 
 fn check(args: &BenchLoadArgs) -> anyhow::Result<()> {
@@ -153,7 +155,39 @@ struct ServerFigures {
     cpu_percent: f64,
     rss_peak_mib: f64,
     hwm_mib: f64,
+    /// Resident before the first call (the models loaded).
+    rss_idle_mib: f64,
     stages: Vec<StageLatency>,
+    /// From the server's /metrics after the run: p50 and p95 (ms) of how long
+    /// transcriptions, and syntheses someone waited to hear, waited for the cores.
+    transcription_wait_ms: Option<(f64, f64)>,
+    synthesis_wait_ms: Option<(f64, f64)>,
+    /// Holes the server saw in its own audio (synthesis slower than playback).
+    audio_gaps: Option<f64>,
+}
+
+impl ServerFigures {
+    fn cpu_percent_per_call(&self, calls: usize) -> f64 {
+        self.cpu_percent / calls as f64
+    }
+
+    /// The peak above the idle server, shared out: the models are loaded once for all calls.
+    fn rss_mib_per_call(&self, calls: usize) -> f64 {
+        (self.rss_peak_mib - self.rss_idle_mib).max(0.0) / calls as f64
+    }
+}
+
+/// p50 and p95 (ms) of a `viva_speech_wait_seconds` histogram.
+fn waits(metrics: &str, job: &str) -> Option<(f64, f64)> {
+    let quantile = |q| {
+        server::histogram_quantile(
+            metrics,
+            "viva_speech_wait_seconds",
+            &format!("job=\"{job}\""),
+            q,
+        )
+    };
+    Some((quantile(0.5)? * 1e3, quantile(0.95)? * 1e3))
 }
 
 async fn run_all(
@@ -196,6 +230,9 @@ async fn run_all(
     say!(args, "\n{}", table(&results));
     if let Some(stages) = stage_table(&results) {
         say!(args, "\n{stages}");
+    }
+    if let Some(shares) = share_table(&results) {
+        say!(args, "\n{shares}");
     }
     for figures in &results {
         if let Some(speed) = figures.audio_speed() {
@@ -265,13 +302,22 @@ async fn run_one(
             let after = ProcSample::read(server.pid());
             let _ = stop_sampling.send(());
             let rss_peak = sampler.await.unwrap_or_default();
+            // A fresh server per run: its metrics are this run's.
+            let target = server.target.clone();
+            let metrics = tokio::task::spawn_blocking(move || target.metrics())
+                .await?
+                .unwrap_or_default();
             after.map(|after| ServerFigures {
                 cpu_percent: (after.cpu.saturating_sub(before.cpu)).as_secs_f64()
                     / wall.as_secs_f64()
                     * 100.0,
                 rss_peak_mib: rss_peak.max(after.rss_mib),
                 hwm_mib: after.hwm_mib,
+                rss_idle_mib: before.rss_mib,
                 stages: server.latencies().split_off(stages_before),
+                transcription_wait_ms: waits(&metrics, "transcription"),
+                synthesis_wait_ms: waits(&metrics, "synthesis"),
+                audio_gaps: server::sample(&metrics, "viva_interviewer_audio_gap_seconds_count"),
             })
         }
         _ => None,
@@ -393,6 +439,33 @@ fn stage_table(results: &[RunFigures]) -> Option<String> {
     Some(lines.join("\n"))
 }
 
+/// What each call costs the server, and how long speech work queued for the cores.
+fn share_table(results: &[RunFigures]) -> Option<String> {
+    let mut lines = vec![
+        "per call, and the speech queues (server /metrics; waits past the moment the work was needed, ms):".to_owned(),
+        "| concurrent interviews | CPU per call | memory per call | transcription wait p50 / p95 | synthesis wait p50 / p95 | audio gaps (server) |".to_owned(),
+        "|---|---|---|---|---|---|".to_owned(),
+    ];
+    let show = |w: Option<(f64, f64)>| {
+        w.map_or("-".to_owned(), |(p50, p95)| format!("{p50:.0} / {p95:.0}"))
+    };
+    for figures in results {
+        let server = figures.server.as_ref()?;
+        let n = figures.sessions;
+        lines.push(format!(
+            "| {n} | {:.1} % | {:.0} MB | {} | {} | {} |",
+            server.cpu_percent_per_call(n),
+            server.rss_mib_per_call(n) * 1.048_576,
+            show(server.transcription_wait_ms),
+            show(server.synthesis_wait_ms),
+            server
+                .audio_gaps
+                .map_or("-".to_owned(), |g| format!("{g:.0}")),
+        ));
+    }
+    Some(lines.join("\n"))
+}
+
 fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
     let runs: Vec<Value> = results
         .iter()
@@ -414,6 +487,12 @@ fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
                     "cpu_percent": s.cpu_percent,
                     "rss_peak_mib": s.rss_peak_mib,
                     "vm_hwm_mib": s.hwm_mib,
+                    "rss_idle_mib": s.rss_idle_mib,
+                    "cpu_percent_per_call": s.cpu_percent_per_call(f.sessions),
+                    "rss_mib_per_call": s.rss_mib_per_call(f.sessions),
+                    "transcription_wait_ms": s.transcription_wait_ms.map(|(p50, p95)| json!({ "p50": p50, "p95": p95 })),
+                    "synthesis_wait_ms": s.synthesis_wait_ms.map(|(p50, p95)| json!({ "p50": p50, "p95": p95 })),
+                    "audio_gaps": s.audio_gaps,
                     "latency_log_p50_ms": {
                         "turns": s.stages.len(),
                         "end_of_turn_wait": stage_p50(&s.stages, |s| s.end_of_turn_wait),
@@ -505,12 +584,16 @@ mod tests {
                 cpu_percent: 64.6,
                 rss_peak_mib: 620.0,
                 hwm_mib: 640.0,
+                rss_idle_mib: 540.0,
                 stages: vec![StageLatency {
                     end_of_turn_wait: Some(600),
                     transcribed: Some(650),
                     decided: Some(660),
                     first_audio: Some(740),
                 }],
+                transcription_wait_ms: Some((2.5, 31.0)),
+                synthesis_wait_ms: None,
+                audio_gaps: Some(0.0),
             }),
         }
     }
@@ -532,5 +615,10 @@ mod tests {
             "{stages}"
         );
         assert!(stage_table(&[figures(&latencies, false)]).is_none());
+        let shares = share_table(&[figures(&latencies, true)]).unwrap();
+        assert!(
+            shares.ends_with("| 4 | 16.1 % | 21 MB | 2 / 31 | - | 0 |"),
+            "{shares}"
+        );
     }
 }

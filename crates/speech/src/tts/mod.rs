@@ -351,8 +351,8 @@ impl Tts {
         receiver
     }
 
-    /// Synthesizes one piece needed at `due`, or takes it from the voice cache; `None` when
-    /// it holds nothing audible.
+    /// Synthesizes one piece, needed as `need` says, or takes it from the voice cache; `None`
+    /// when it holds nothing audible.
     fn speak(&self, piece: &str, need: Need) -> Result<Option<SpokenSentence>, TtsError> {
         let samples = match &self.voice {
             Voice::Piper(voice) => {

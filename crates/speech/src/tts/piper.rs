@@ -166,8 +166,9 @@ impl PiperVoice {
         })
     }
 
-    /// Runs the model on one utterance's phoneme ids, whose audio is needed at `due`; returns
-    /// the waveform at the voice's sample rate, clamped to [-1, 1].
+    /// Runs the model on one utterance's phoneme ids, whose audio is needed as `need` says
+    /// (it waits for the voice behind sentences due sooner); returns the waveform at the
+    /// voice's sample rate, clamped to [-1, 1].
     pub(crate) fn speak(&self, ids: Vec<i64>, need: Need) -> ort::Result<Vec<f32>> {
         let due = need.due();
         let speaker = 0_i64;

@@ -44,19 +44,20 @@ impl Target {
         format!("{ws}/media-stream/{}", self.stream_token)
     }
 
-    /// The value of one series of the server's /metrics (`NAME` or `NAME{LABELS}`).
-    pub fn metric(&self, series: &str) -> anyhow::Result<f64> {
+    /// The server's /metrics text.
+    pub fn metrics(&self) -> anyhow::Result<String> {
         let url = format!("{}/metrics", self.base.trim_end_matches('/'));
-        let text = ureq::get(&url)
+        ureq::get(&url)
             .call()
             .with_context(|| format!("GET {url}"))?
             .body_mut()
             .read_to_string()
-            .with_context(|| format!("GET {url}: reading the answer"))?;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|value| value.trim().parse().ok())
-            .with_context(|| format!("GET {url}: no {series}"))
+            .with_context(|| format!("GET {url}: reading the answer"))
+    }
+
+    /// The value of one series of the server's /metrics (`NAME` or `NAME{LABELS}`).
+    pub fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        sample(&self.metrics()?, series).with_context(|| format!("no {series} in /metrics"))
     }
 
     /// Schedules an interview for `job`; returns its PIN.
@@ -88,6 +89,61 @@ impl Target {
             .map(str::to_owned)
             .with_context(|| format!("POST {url}: no `pin` in {text}"))
     }
+}
+
+/// The value of `series` (`NAME` or `NAME{LABELS}`, labels as the server writes them) in a
+/// /metrics text.
+pub(super) fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The `q` quantile (0-1) of the histogram `name` whose other labels are `labels` (`job=
+/// "transcription"`; empty for none), estimated as Prometheus' `histogram_quantile` does: by
+/// linear interpolation inside the bucket it falls in. `None` when nothing was observed.
+pub(super) fn histogram_quantile(metrics: &str, name: &str, labels: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let suffix = if labels.is_empty() {
+        "\"}".to_owned()
+    } else {
+        format!("\",{labels}}}")
+    };
+    let buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|line| {
+            let (le, rest) = line.strip_prefix(&prefix)?.split_once(&suffix)?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, rest.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    if total == 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for (bound, count) in buckets {
+        if count >= rank {
+            // Past the last finite bound there is nothing to interpolate to.
+            if bound.is_infinite() {
+                return Some(lower);
+            }
+            let share = if count > below {
+                (rank - below) / (count - below)
+            } else {
+                1.0
+            };
+            return Some(lower + (bound - lower) * share);
+        }
+        (lower, below) = (bound, count);
+    }
+    None
 }
 
 /// The stages of one turn from the server's latency log, in ms after Viva's own end-of-speech
@@ -342,6 +398,41 @@ pub(super) fn status_mib(status: &str, name: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_quantiles_interpolate_inside_the_bucket() {
+        let metrics = "\
+viva_speech_wait_seconds_bucket{le=\"0.01\",job=\"transcription\"} 50
+viva_speech_wait_seconds_bucket{le=\"0.1\",job=\"transcription\"} 90
+viva_speech_wait_seconds_bucket{le=\"+Inf\",job=\"transcription\"} 100
+viva_speech_wait_seconds_bucket{le=\"0.01\",job=\"synthesis\"} 0
+viva_speech_wait_seconds_bucket{le=\"+Inf\",job=\"synthesis\"} 0
+";
+        let q = |job: &str, q: f64| {
+            histogram_quantile(
+                metrics,
+                "viva_speech_wait_seconds",
+                &format!("job=\"{job}\""),
+                q,
+            )
+        };
+        assert_eq!(q("transcription", 0.5), Some(0.01));
+        let p70 = q("transcription", 0.7).unwrap();
+        assert!((p70 - 0.055).abs() < 1e-9, "{p70}");
+        assert_eq!(
+            q("transcription", 0.95),
+            Some(0.1),
+            "past the last finite bound"
+        );
+        assert_eq!(q("synthesis", 0.5), None, "nothing observed");
+        assert_eq!(
+            sample(
+                metrics,
+                "viva_speech_wait_seconds_bucket{le=\"0.1\",job=\"transcription\"}"
+            ),
+            Some(90.0)
+        );
+    }
 
     #[test]
     fn latency_lines_are_read_from_the_text_log() {

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::answers::Answer;
-use super::server::{ProcSample, ServerChild, Target};
+use super::server::{ProcSample, ServerChild, Target, histogram_quantile, sample};
 use super::session::{self, SessionFigures};
 use crate::cli::BenchSoakArgs;
 
@@ -104,12 +104,12 @@ pub async fn run(
     let target = server.target.clone();
     let settled = tokio::task::spawn_blocking(move || settle(&target)).await??;
     let after = Sample::take(pid, started.elapsed()).context("the server is gone")?;
-    let outcomes = {
+    let metrics = {
         let target = server.target.clone();
-        tokio::task::spawn_blocking(move || outcomes(&target)).await??
+        tokio::task::spawn_blocking(move || target.metrics()).await??
     };
     Ok(report(
-        args, &samples, &before, &after, settled, &calls, outcomes,
+        args, &samples, &before, &after, settled, &calls, &metrics,
     ))
 }
 
@@ -152,12 +152,11 @@ fn settle(target: &Target) -> anyhow::Result<bool> {
 }
 
 /// Interviews ended, by outcome, as the server counted them.
-fn outcomes(target: &Target) -> anyhow::Result<[(&'static str, f64); 3]> {
-    let mut counted = [("completed", 0.0), ("abandoned", 0.0), ("failed", 0.0)];
-    for (outcome, count) in &mut counted {
-        *count = target.metric(&format!("viva_calls_total{{outcome=\"{outcome}\"}}"))?;
-    }
-    Ok(counted)
+fn outcomes(metrics: &str) -> [(&'static str, f64); 3] {
+    ["completed", "abandoned", "failed"].map(|outcome| {
+        let series = format!("viva_calls_total{{outcome=\"{outcome}\"}}");
+        (outcome, sample(metrics, &series).unwrap_or(0.0))
+    })
 }
 
 /// Least-squares slope of the resident memory after the warm-up, in MiB per hour.
@@ -188,8 +187,16 @@ fn report(
     after: &Sample,
     settled: bool,
     calls: &[SessionFigures],
-    outcomes: [(&'static str, f64); 3],
+    metrics: &str,
 ) -> Value {
+    let outcomes = outcomes(metrics);
+    let transcription_wait_p95 = histogram_quantile(
+        metrics,
+        "viva_speech_wait_seconds",
+        "job=\"transcription\"",
+        0.95,
+    );
+    let audio_gaps = sample(metrics, "viva_interviewer_audio_gap_seconds_count");
     let mut latencies: Vec<Duration> = calls.iter().flat_map(|c| c.latencies.clone()).collect();
     let answers = latencies.len();
     let (p50, p95) = crate::bench::percentiles(&mut latencies);
@@ -206,14 +213,17 @@ fn report(
     let most_descriptors = samples.iter().map(|s| s.descriptors).max().unwrap_or(0);
     eprintln!(
         "\n{} calls in {:.1} min ({} at once): {} answers, response p50 / p95 {:.2} / {:.2} s, \
-         {late} of {replies} replies late, {cut_short} cut short, {} ended early",
+         {late} of {replies} replies late, {cut_short} cut short, {} ended early; the server saw \
+         {} holes in its audio, transcriptions waited {} for the cores at p95",
         calls.len(),
         run.as_secs_f64() / 60.0,
         args.calls,
         answers,
         p50 / 1e3,
         p95 / 1e3,
-        ended_early.len()
+        ended_early.len(),
+        audio_gaps.map_or("-".to_owned(), |g| format!("{g:.0}")),
+        transcription_wait_p95.map_or("-".to_owned(), |w| format!("{:.0} ms", w * 1e3)),
     );
     eprintln!(
         "server: {}; RSS {:.0} MiB at the start, {:.0} at the end, {:.0} at most, slope after \
@@ -255,6 +265,8 @@ fn report(
         "ended_early": ended_early,
         "outcomes": outcomes.iter().map(|(o, n)| (o.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "settled": settled,
+        "audio_gaps": audio_gaps,
+        "transcription_wait_p95_ms": transcription_wait_p95.map(|w| w * 1e3),
         "rss_mib": { "start": before.rss_mib, "end": after.rss_mib, "peak": peak, "slope_per_hour": slope },
         "descriptors": { "before": before.descriptors, "after": after.descriptors, "peak": most_descriptors },
         "threads": { "before": before.threads, "after": after.threads },
