@@ -17,6 +17,8 @@
 //! sipp plays RFC 4733 key presses from pcaps through a raw socket: that test needs root or
 //! CAP_NET_RAW.
 
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "support/server.rs"]
 mod server;
 #[path = "support/sipp.rs"]
@@ -32,6 +34,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt, StreamExt};
+use proxy::Haproxy;
 use serde_json::{Value, json};
 use server::{TestServer, candidate_text, words};
 use sipp::{Transport, pin_keys, sipp_dir};
@@ -664,7 +667,11 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
 async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview() {
     let mut env = PHONE_ENV.to_vec();
     env.push(("VIVA_SERVER_DRAIN_SECS", "600"));
+    env.push(("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"));
     let mut server = tokio::task::block_in_place(|| TestServer::start("phone-drain", &env));
+    // The live interview's media stream comes through HAProxy, as in a deployment.
+    let proxy =
+        tokio::task::block_in_place(|| Haproxy::start(server.base.trim_start_matches("http://")));
     let blocking = |f: &dyn Fn() -> Value| tokio::task::block_in_place(f);
     let (live_id, live_pin) = id_and_pin(&blocking(&|| server.schedule("Mary Jackson")));
     let (_, waiting_pin) = id_and_pin(&blocking(&|| server.schedule("Annie Easley")));
@@ -672,7 +679,11 @@ async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview
     let scratch = scratch_dir("drain");
     let speech = Speech::from_clips(scratch.path(), LEAD_IN);
     let live_call = {
-        let (url, pin, speech) = (url.clone(), live_pin.clone(), speech.clone());
+        let url = url.replace(
+            &server.base.replace("http://", "ws://"),
+            &proxy.base.replace("http://", "ws://"),
+        );
+        let (pin, speech) = (live_pin.clone(), speech.clone());
         tokio::spawn(async move {
             call_over_media_stream(&url, "MZlive", &pin, &speech, Vec::new()).await
         })
@@ -709,6 +720,16 @@ async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview
     assert_eq!(draining, json!({ "status": "draining" }));
     let health = tokio::task::block_in_place(|| server.request("GET", "/healthz", None, &[], None));
     assert_eq!(health.status, 200, "a draining server is alive");
+    // HAProxy's readiness check takes the node out: through the proxy, even the alive check
+    // (200 from the node itself) now gets HAProxy's 503, "no server available".
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::task::block_in_place(|| proxy.status("/healthz")) != 503 {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy still routes to the draining node"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let sip = server.sip_udp.expect("SIP over UDP is on");
     tokio::task::block_in_place(|| {
@@ -756,7 +777,8 @@ async fn a_stopping_server_drains_new_calls_away_and_finishes_the_live_interview
         "the server stopped during a live interview"
     );
 
-    // The live interview goes on to its end, and then the server stops by itself.
+    // The live interview goes on to its end through the proxy, and then the server stops by
+    // itself.
     let (log, call_length) = live_call.await.unwrap();
     eprintln!(
         "live call: {:.1} s, server sent {log:?}",
