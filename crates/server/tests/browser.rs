@@ -19,6 +19,14 @@ use viva_test_support::video::{mkvinfo, probe};
 
 /// Reloads and tab closes leave the call waiting this long for a rejoin.
 const GRACE_SECS: u64 = 4;
+
+/// Held for the whole of each test: one browser test at a time. Each drives a Chromium and a
+/// server with its speech models; two at once on a two-core machine starved each other into
+/// failures that had nothing to do with what they check (a screenshot timing out, a crash
+/// losing more of the audio recording than the test allows).
+/// (Tokio's mutex: it is held across awaits, and a test that fails while holding it does not
+/// poison it for the others.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// How long the page may take to reach its next state (device check, joining the call).
 const PAGE_STATE: Duration = Duration::from_secs(30);
 
@@ -49,6 +57,7 @@ fn candidate_turns(transcript: &Value) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candidate_interviews_in_the_browser() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let grace = GRACE_SECS.to_string();
     let server = tokio::task::block_in_place(|| {
         TestServer::start("browser", &[("VIVA_SERVER_REJOIN_GRACE_SECS", &grace)])
@@ -303,6 +312,7 @@ const PAGE: Duration = Duration::from_secs(15);
 /// target/screenshots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_invitation_to_decision_in_the_workspace() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = tokio::task::block_in_place(|| TestServer::start("browser-workspace", &[]));
     let made =
         tokio::task::block_in_place(|| server.add_user("admin@example.com", "admin", PASSWORD));
@@ -653,6 +663,7 @@ async fn sign_out(tab: &Tab) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = tokio::task::block_in_place(|| TestServer::start("browser-crash", &[]));
     let (id, browser, tab) = join_call(&server, "Barbara Liskov", CLIPS[1]).await;
     let in_call = std::time::Instant::now();
@@ -684,13 +695,16 @@ async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
     assert_eq!(report["duration_ms"], ended["duration_ms"], "{report}");
     assert_eq!(report["ended"]["reason"], "server_stopped", "{report}");
 
-    // The camera recording was repaired at the restart: a real duration, and seekable.
+    // The camera recording was repaired at the restart: a real duration, and seekable. It
+    // holds at least what the audio recording kept and no more than the call lasted. (The
+    // audio recording can keep less: what it had not yet written when the process was killed
+    // is lost, and more of it on a busy machine.)
     let video = server.data_dir.join(format!("interviews/{id}/video.webm"));
     let seconds = probe(&video).duration;
     eprintln!("crash: video {seconds:.1} s after the repair");
     assert!(
-        (seconds - duration).abs() < 2.5,
-        "video {seconds:.1} s, call {duration:.1} s"
+        seconds >= duration - 1.0 && seconds <= call_before_crash + 1.0,
+        "video {seconds:.1} s, audio recording {duration:.1} s, call killed {call_before_crash:.1} s in"
     );
     assert!(
         mkvinfo(&video).contains("Cue point"),
