@@ -1,8 +1,8 @@
 //! How an interview ends on the record: its report written from what the transcript holds, and
-//! its end (outcome, reason, the call's length) stored. For a call that ended, and at start-up
-//! for the calls a crash or a kill left in progress (their transcripts and recordings are on
-//! disk up to the crash; camera videos are repaired). The report's score and advice are also
-//! kept beside the interview for the list to filter and sort on.
+//! its end (outcome, reason, the call's length) stored. For a call that ended, and for calls no
+//! process runs any more: a crash or a kill left them in progress, or their node died (their
+//! transcripts and recordings are kept up to then; camera videos are repaired). The report's
+//! score and advice are also kept beside the interview for the list to filter and sort on.
 
 use std::sync::Arc;
 
@@ -97,39 +97,42 @@ impl Conclusions {
         }
     }
 
-    /// Finishes interviews a crash left in progress: they end as abandoned (the server
-    /// stopped), with a report of what was said and the length of call that was recorded.
-    pub async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
-        for interview in self.store.unfinished().await? {
-            tracing::warn!(interview_id = %interview.id, "finishing an interview the server stopped during");
-            let files = self.store.files(&interview.id)?;
-            let length = recorded_length(&files);
-            repair_videos(&files);
-            let this = Arc::clone(self);
-            let id = interview.id.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                this.write_report(&interview, &files, EndReason::ServerStopped, length)
-            })
-            .await?;
-            let (outcome, failure, report) = match report {
-                Ok(report) => (Outcome::Abandoned, None, Some(report)),
-                Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}")), None),
-            };
-            let ending = Ending {
-                outcome,
-                reason: EndReason::ServerStopped,
-                at: Timestamp::now(),
-                duration_ms: length,
-                failure,
-            };
-            self.store.finish(&id, &ending).await?;
-            if let Some(report) = &report {
-                self.record_assessment(&id, report).await;
-            }
-            self.tell_ended(&id, report.as_ref().map(|r| &r.scorecard))
-                .await;
+    /// Finishes an interview no process runs any more (a crash, a kill, a node that died):
+    /// it ends as abandoned (the server stopped), with a report of what was said and the
+    /// length of call that was recorded.
+    pub async fn finish_orphan(self: &Arc<Self>, interview: Interview) -> anyhow::Result<()> {
+        let files = self.store.files(&interview.id)?;
+        let length = recorded_length(&files);
+        repair_videos(&files);
+        let this = Arc::clone(self);
+        let id = interview.id.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            this.write_report(&interview, &files, EndReason::ServerStopped, length)
+        })
+        .await?;
+        let (outcome, failure, report) = match report {
+            Ok(report) => (Outcome::Abandoned, None, Some(report)),
+            Err(err) => (Outcome::Failed, Some(format!("no report: {err:#}")), None),
+        };
+        let ending = Ending {
+            outcome,
+            reason: EndReason::ServerStopped,
+            at: Timestamp::now(),
+            duration_ms: length,
+            failure,
+        };
+        self.store.finish(&id, &ending).await?;
+        if let Some(report) = &report {
+            self.record_assessment(&id, report).await;
         }
-        // Reports written before the list kept their score: read them back once.
+        self.tell_ended(&id, report.as_ref().map(|r| &r.scorecard))
+            .await;
+        Ok(())
+    }
+
+    /// Reads back the scores of reports written before the interview list kept them; once,
+    /// at start-up.
+    pub async fn read_back_assessments(&self) -> anyhow::Result<()> {
         for id in self.store.unassessed().await? {
             let path = self.store.files(&id)?.report();
             let Ok(json) = tokio::fs::read_to_string(&path).await else {

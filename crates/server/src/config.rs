@@ -43,6 +43,10 @@ pub struct Config {
 /// The longest `server.drain_secs`: no interview lasts a day.
 const MAX_DRAIN_SECS: u64 = 86_400;
 
+/// The bounds of `server.lease_secs`.
+const MIN_LEASE_SECS: u64 = 3;
+const MAX_LEASE_SECS: u64 = 3600;
+
 /// Where the server listens and keeps its data.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,6 +82,13 @@ pub struct ServerConfig {
     /// On SIGTERM (or Ctrl-C) the server drains: it turns new calls away and waits up to this
     /// long for the live interviews to end before it stops them. 0: stops them at once.
     pub drain_secs: u64,
+    /// This node's name among the nodes sharing the database: each interview in progress is
+    /// leased to the node running it. Empty: the machine's host name. No two nodes may share
+    /// one (a node that starts takes what ran under its name for dead).
+    pub node: String,
+    /// How long a node's hold on its live interviews lasts unless renewed (it renews every
+    /// third of it): when a node dies, another node finishes its interviews this long after.
+    pub lease_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -95,11 +106,21 @@ impl Default for ServerConfig {
             rejoin_grace_secs: 20,
             max_calls: 0,
             drain_secs: 3600,
+            node: String::new(),
+            lease_secs: 30,
         }
     }
 }
 
 impl ServerConfig {
+    /// The name this node leases its live interviews under: `node`, or the host name.
+    pub fn node_name(&self) -> String {
+        match self.node.trim() {
+            "" => gethostname::gethostname().to_string_lossy().into_owned(),
+            node => node.to_owned(),
+        }
+    }
+
     /// The database URL: `database`, or SQLite inside the data directory.
     pub fn database_url(&self) -> String {
         if self.database.is_empty() {
@@ -713,6 +734,17 @@ impl Config {
                 ),
             ));
         }
+        if !(MIN_LEASE_SECS..=MAX_LEASE_SECS).contains(&self.server.lease_secs) {
+            return Err((
+                "server.lease_secs",
+                format!(
+                    "{} s: must be from {MIN_LEASE_SECS} s (renewed every third of it, so a slow \
+                     database does not lose a live call) to {MAX_LEASE_SECS} s (a dead node's \
+                     interviews wait this long to be finished)",
+                    self.server.lease_secs
+                ),
+            ));
+        }
         if self.server.link_ttl_hours == 0 {
             return Err(("server.link_ttl_hours", "must be at least 1".to_owned()));
         }
@@ -1177,6 +1209,13 @@ mod tests {
         assert!(err.reason.contains("at most 86400"), "{err}");
         let (config, _) = load("", &[("VIVA_SERVER_DRAIN_SECS", "0")]).unwrap();
         assert_eq!(config.server.drain_secs, 0);
+        let err = load("[server]\nlease_secs = 1\n", &[]).unwrap_err();
+        assert_eq!(err.field, "server.lease_secs");
+        assert!(err.reason.contains("from 3 s"), "{err}");
+        let (config, _) = load("", &[("VIVA_SERVER_NODE", "node-b")]).unwrap();
+        assert_eq!(config.server.node_name(), "node-b");
+        let (config, _) = load("", &[]).unwrap();
+        assert!(!config.server.node_name().is_empty());
 
         let err = load("", &[("VIVA_STT_LANGUAGE", "english")]).unwrap_err();
         assert_eq!(

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::engines;
 use crate::interview_call::{InterviewDialogue, TranscriptSink};
 use crate::jobs::{JobFile, Jobs};
+use crate::leases;
 use crate::metrics::{CallTransport, Metrics, TurnedAway};
 use crate::webhooks::Webhooks;
 
@@ -274,7 +275,11 @@ impl LiveInterviews {
         }
         let started = self
             .store
-            .start(&interview.id, Timestamp::now())
+            .start(
+                &interview.id,
+                Timestamp::now(),
+                &leases::starting_now(&self.config.server),
+            )
             .await
             .map_err(|e| JoinError::Failed(e.into()))?;
         if !started {

@@ -16,6 +16,7 @@ mod health;
 mod interview_call;
 mod jobs;
 mod join;
+mod leases;
 mod links;
 mod live;
 mod media_stream;

@@ -27,6 +27,7 @@ use crate::conclusion::Conclusions;
 use crate::config::{Config, Provenance, parse_ip_block};
 use crate::engines;
 use crate::jobs::Jobs;
+use crate::leases::Leases;
 use crate::links::LinkSigner;
 use crate::live::LiveInterviews;
 use crate::metrics::{self, CallTransport, Metrics};
@@ -118,7 +119,10 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
         Arc::clone(&config),
         Arc::clone(&webhooks),
     ));
-    conclusions.recover().await?;
+    let leases = Leases::new(store.clone(), &config.server);
+    leases.recover(&conclusions).await?;
+    conclusions.read_back_assessments().await?;
+    leases.keep(Arc::clone(&conclusions));
     let live = LiveInterviews::new(
         store.clone(),
         speech,

@@ -671,7 +671,16 @@ mod tests {
             .unwrap();
         // Not queued: the endpoint does not take it.
         webhooks.scheduled(&interview).await;
-        assert!(store.start(&interview.id, Timestamp::now()).await.unwrap());
+        assert!(
+            store
+                .start(
+                    &interview.id,
+                    Timestamp::now(),
+                    &viva_store::Lease::new("test", Timestamp::now(), Duration::from_secs(30))
+                )
+                .await
+                .unwrap()
+        );
         let ending = viva_store::Ending {
             outcome: viva_store::Outcome::Completed,
             reason: viva_store::EndReason::ReachedClosing,

@@ -12,6 +12,7 @@ mod decisions;
 mod files;
 mod interview;
 mod job_versions;
+mod lease;
 mod listing;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use interview::{
     Candidate, Dial, EndReason, Ending, Interview, NewInterview, Outcome, Page, Status,
 };
 pub use job_versions::{Author, JobVersion, Recorded};
+pub use lease::Lease;
 pub use listing::{DecisionFilter, Filter, Listed, Sort};
 pub use timestamp::{Timestamp, TimestampError};
 pub use webhooks::{
@@ -388,16 +390,18 @@ impl Store {
         rows.iter().map(interview_from_row).collect()
     }
 
-    /// Marks a scheduled interview in progress from `at`, atomically: of two racing callers
-    /// exactly one gets `true`. `false` when the interview is not scheduled (already started,
-    /// finished, or unknown).
-    pub async fn start(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+    /// Marks a scheduled interview in progress from `at`, run by the node `lease` names,
+    /// atomically: of two racing callers (on any nodes) exactly one gets `true`. `false` when
+    /// the interview is not scheduled (already started, finished, or unknown).
+    pub async fn start(&self, id: &str, at: Timestamp, lease: &Lease) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE interviews SET status = 'in_progress', started_at = $2 \
-             WHERE id = $1 AND status = 'scheduled'",
+            "UPDATE interviews SET status = 'in_progress', started_at = $2, owner_node = $3, \
+             lease_until = $4 WHERE id = $1 AND status = 'scheduled'",
         )
         .bind(id)
         .bind(at.unix_ms())
+        .bind(&lease.node)
+        .bind(lease.until.unix_ms())
         .execute(&self.pool)
         .await
         .map_err(|source| StoreError::Database {
@@ -461,18 +465,84 @@ impl Store {
         Ok(())
     }
 
-    /// Interviews left in progress, oldest first: after a crash, calls that no process runs.
-    pub async fn unfinished(&self) -> Result<Vec<Interview>, StoreError> {
+    /// Extends the leases of every interview the node `lease` names runs to `lease.until`;
+    /// returns how many it holds.
+    pub async fn renew_leases(&self, lease: &Lease) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE interviews SET lease_until = $2 \
+             WHERE owner_node = $1 AND status = 'in_progress'",
+        )
+        .bind(&lease.node)
+        .bind(lease.until.unix_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::Database {
+            action: format!("renew the interview leases of node {}", lease.node),
+            source,
+        })?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives up the leases `node` holds: at its start, the interviews it ran before it stopped
+    /// are no longer running anywhere, so they need not wait for their leases to run out.
+    pub async fn forfeit_leases(&self, node: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE interviews SET lease_until = 0 \
+             WHERE owner_node = $1 AND status = 'in_progress'",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::Database {
+            action: format!("give up the interview leases of node {node}"),
+            source,
+        })?;
+        Ok(done.rows_affected())
+    }
+
+    /// Takes over the interviews left in progress whose leases ran out before `now` (their
+    /// node died, or they predate leases), oldest first, leasing them to `lease.node` so that
+    /// it can finish them. Each is won by exactly one of the nodes calling at the same time.
+    pub async fn take_over_orphans(
+        &self,
+        now: Timestamp,
+        lease: &Lease,
+    ) -> Result<Vec<Interview>, StoreError> {
+        // Both statements test the same condition: of nodes racing for an orphan, the first
+        // update takes it and the others find its lease live again.
         let rows = sqlx::query(select_interviews!(
-            "WHERE status = 'in_progress' ORDER BY created_at, id"
+            "WHERE status = 'in_progress' AND (lease_until IS NULL OR lease_until < $1) \
+             ORDER BY created_at, id"
         ))
+        .bind(now.unix_ms())
         .fetch_all(&self.pool)
         .await
         .map_err(|source| StoreError::Database {
-            action: "list unfinished interviews".to_string(),
+            action: "list interviews whose leases ran out".to_string(),
             source,
         })?;
-        rows.iter().map(interview_from_row).collect()
+        let mut taken = Vec::new();
+        for row in &rows {
+            let interview = interview_from_row(row)?;
+            let done = sqlx::query(
+                "UPDATE interviews SET owner_node = $2, lease_until = $3 WHERE id = $4 \
+                 AND status = 'in_progress' AND (lease_until IS NULL OR lease_until < $1)",
+            )
+            .bind(now.unix_ms())
+            .bind(&lease.node)
+            .bind(lease.until.unix_ms())
+            .bind(&interview.id)
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::Database {
+                action: format!("take over interview {}", interview.id),
+                source,
+            })?;
+            if done.rows_affected() == 1 {
+                taken.push(interview);
+            }
+        }
+        Ok(taken)
     }
 
     /// A stored setting (e.g. the generated API key), if it was ever set.
@@ -750,6 +820,13 @@ fn migrator() -> Migrator {
             "job versions".into(),
             MigrationType::Simple,
             include_str!("../migrations/0008_job_versions.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            9,
+            "interview leases".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/0009_interview_leases.sql").into_sql_str(),
             false,
         ),
     ])

@@ -157,7 +157,7 @@ on_both_databases!(
     pins_are_unique_among_open_interviews,
     interview_dirs_stay_in_the_data_dir,
     pages_are_newest_first,
-    unfinished_lists_interviews_left_in_progress,
+    leases_hand_interviews_of_dead_nodes_to_one_live_node,
     settings_keep_the_first_value,
     reopening_keeps_data,
     dial_status_is_kept,
@@ -180,6 +180,14 @@ on_both_databases!(
 const JOB: &str = "backend-developer";
 /// 2030-01-01T00:00:00.000Z
 const EXPIRES_MS: i64 = 1_893_456_000_000;
+
+/// A lease that outlasts every test.
+fn test_lease() -> Lease {
+    Lease {
+        node: "test-node".to_string(),
+        until: Timestamp::from_unix_ms(EXPIRES_MS),
+    }
+}
 
 fn new_interview(name: &str) -> NewInterview {
     NewInterview {
@@ -306,7 +314,12 @@ async fn timestamps_round_trip(db: &Db) {
         .unwrap();
     let started_at = Timestamp::from_unix_ms(1_793_973_800_123);
     let ended_at = Timestamp::from_unix_ms(1_793_975_600_456);
-    assert!(store.start(&created.id, started_at).await.unwrap());
+    assert!(
+        store
+            .start(&created.id, started_at, &test_lease())
+            .await
+            .unwrap()
+    );
     store
         .finish(
             &created.id,
@@ -330,7 +343,12 @@ async fn timestamps_round_trip(db: &Db) {
         .create_interview(new_interview("Crash"))
         .await
         .unwrap();
-    assert!(store.start(&recovered.id, started_at).await.unwrap());
+    assert!(
+        store
+            .start(&recovered.id, started_at, &test_lease())
+            .await
+            .unwrap()
+    );
     let mut after_crash = ending(Outcome::Abandoned, ended_at, Some(42_000), None);
     after_crash.reason = EndReason::ServerStopped;
     store.finish(&recovered.id, &after_crash).await.unwrap();
@@ -343,14 +361,24 @@ async fn start_is_compare_and_set(db: &Db) {
     let store = db.open().await;
     let interview = store.create_interview(new_interview("Alan")).await.unwrap();
     let at = Timestamp::from_unix_ms(1_793_973_787_250);
-    assert!(store.start(&interview.id, at).await.unwrap());
+    assert!(store.start(&interview.id, at, &test_lease()).await.unwrap());
     // A second start (a reload, a second tab) does not move the start time.
     let later = Timestamp::from_unix_ms(at.unix_ms() + 5_000);
-    assert!(!store.start(&interview.id, later).await.unwrap());
+    assert!(
+        !store
+            .start(&interview.id, later, &test_lease())
+            .await
+            .unwrap()
+    );
     let read = store.interview(&interview.id).await.unwrap().unwrap();
     assert_eq!(read.status, Status::InProgress);
     assert_eq!(read.started_at, Some(at));
-    assert!(!store.start("nosuchinterview0", at).await.unwrap());
+    assert!(
+        !store
+            .start("nosuchinterview0", at, &test_lease())
+            .await
+            .unwrap()
+    );
 }
 
 async fn start_races_have_one_winner(db: &Db) {
@@ -373,7 +401,7 @@ async fn start_races_have_one_winner(db: &Db) {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let at = Timestamp::from_unix_ms(1_793_973_787_000 + n as i64);
-                    (at, store.start(&id, at).await.unwrap())
+                    (at, store.start(&id, at, &test_lease()).await.unwrap())
                 })
             })
             .collect();
@@ -400,7 +428,12 @@ async fn finish_transitions(db: &Db) {
 
     // in progress -> completed
     let completed = store.create_interview(new_interview("A")).await.unwrap();
-    assert!(store.start(&completed.id, at(0)).await.unwrap());
+    assert!(
+        store
+            .start(&completed.id, at(0), &test_lease())
+            .await
+            .unwrap()
+    );
     store
         .finish(
             &completed.id,
@@ -428,11 +461,11 @@ async fn finish_transitions(db: &Db) {
         (None, Some(at(1)), None)
     );
     // A finished interview cannot start.
-    assert!(!store.start(&never.id, at(2)).await.unwrap());
+    assert!(!store.start(&never.id, at(2), &test_lease()).await.unwrap());
 
     // in progress -> failed, with the reason
     let failed = store.create_interview(new_interview("C")).await.unwrap();
-    assert!(store.start(&failed.id, at(0)).await.unwrap());
+    assert!(store.start(&failed.id, at(0), &test_lease()).await.unwrap());
     store
         .finish(
             &failed.id,
@@ -497,7 +530,7 @@ async fn pin_lookup_finds_only_open_interviews(db: &Db) {
         .create_with(new(), now, ids("end"), pins(&["200003"]))
         .await
         .unwrap();
-    assert!(store.start(&running.id, now).await.unwrap());
+    assert!(store.start(&running.id, now, &test_lease()).await.unwrap());
     store
         .finish(&finished.id, &ending(Outcome::Completed, now, None, None))
         .await
@@ -551,7 +584,7 @@ async fn pins_are_unique_among_open_interviews(db: &Db) {
     assert!(matches!(exhausted, StoreError::NoFreePin), "{exhausted}");
 
     // An in-progress interview still holds its PIN; a finished one gives it back.
-    assert!(store.start(&first.id, now).await.unwrap());
+    assert!(store.start(&first.id, now, &test_lease()).await.unwrap());
     let held = store
         .create_with(new_interview("Fourth"), now, ids("d"), || {
             "123456".to_string()
@@ -664,10 +697,11 @@ async fn pages_are_newest_first(db: &Db) {
     assert_eq!(page(2, 4).await, ["page-2", "page-1"]);
 }
 
-async fn unfinished_lists_interviews_left_in_progress(db: &Db) {
+async fn leases_hand_interviews_of_dead_nodes_to_one_live_node(db: &Db) {
     let store = db.open().await;
-    assert!(store.unfinished().await.unwrap().is_empty());
     let now = Timestamp::now();
+    let lease = |node: &str, at: Timestamp| Lease::new(node, at, Duration::from_secs(30));
+    let later = move |secs: i64| Timestamp::from_unix_ms(now.unix_ms() + secs * 1000);
     let mut running = Vec::new();
     for n in 0..3 {
         let interview = store
@@ -675,27 +709,88 @@ async fn unfinished_lists_interviews_left_in_progress(db: &Db) {
             .await
             .unwrap();
         if n != 1 {
-            assert!(store.start(&interview.id, now).await.unwrap());
+            assert!(
+                store
+                    .start(&interview.id, now, &lease("a", now))
+                    .await
+                    .unwrap()
+            );
             running.push(interview.id);
         }
     }
     let done = store.create_interview(new_interview("Done")).await.unwrap();
-    assert!(store.start(&done.id, now).await.unwrap());
+    assert!(store.start(&done.id, now, &lease("a", now)).await.unwrap());
     store
         .finish(&done.id, &ending(Outcome::Completed, now, None, None))
         .await
         .unwrap();
-
-    let mut left: Vec<String> = store
-        .unfinished()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
-    left.sort();
+    let ids = |interviews: Vec<Interview>| {
+        let mut ids: Vec<String> = interviews.into_iter().map(|i| i.id).collect();
+        ids.sort();
+        ids
+    };
     running.sort();
-    assert_eq!(left, running);
+
+    // Node a's leases are live: nobody takes its interviews, and renewing keeps them.
+    assert!(
+        store
+            .take_over_orphans(later(29), &lease("b", later(29)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.renew_leases(&lease("a", later(20))).await.unwrap(), 2);
+    assert!(
+        store
+            .take_over_orphans(later(49), &lease("b", later(49)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Node a stops renewing: once its leases ran out, b takes both over, and c, a moment
+    // later, finds them b's.
+    let taken = store
+        .take_over_orphans(later(51), &lease("b", later(51)))
+        .await
+        .unwrap();
+    assert_eq!(ids(taken), running);
+    assert!(
+        store
+            .take_over_orphans(later(52), &lease("c", later(52)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // b restarts: what it held is given up at once and waits for no lease to run out.
+    assert_eq!(store.forfeit_leases("b").await.unwrap(), 2);
+    assert_eq!(store.forfeit_leases("c").await.unwrap(), 0);
+
+    // Nodes racing for the orphans share them out: each is taken exactly once.
+    let barrier = Arc::new(Barrier::new(4));
+    let racers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = store.clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let node = format!("racer-{n}");
+                store
+                    .take_over_orphans(
+                        later(53),
+                        &Lease::new(&node, later(53), Duration::from_secs(30)),
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for racer in racers {
+        all.extend(racer.await.unwrap());
+    }
+    assert_eq!(ids(all), running);
 }
 
 async fn settings_keep_the_first_value(db: &Db) {
@@ -750,7 +845,12 @@ async fn reopening_keeps_data(db: &Db) {
             .create_interview(new_interview("Again"))
             .await
             .unwrap();
-        assert!(store.start(&interview.id, Timestamp::now()).await.unwrap());
+        assert!(
+            store
+                .start(&interview.id, Timestamp::now(), &test_lease())
+                .await
+                .unwrap()
+        );
         let key = store
             .set_setting_if_absent("api_key", "kept")
             .await
@@ -764,7 +864,15 @@ async fn reopening_keeps_data(db: &Db) {
         Some(interview.clone())
     );
     assert_eq!(store.setting("api_key").await.unwrap(), Some(key));
-    assert_eq!(store.unfinished().await.unwrap(), vec![interview]);
+    // Its lease ran out while the store was closed: it is found left in progress.
+    let after = Timestamp::from_unix_ms(EXPIRES_MS + 1);
+    assert_eq!(
+        store
+            .take_over_orphans(after, &Lease::new("next", after, Duration::from_secs(30)))
+            .await
+            .unwrap(),
+        vec![interview]
+    );
 }
 
 // --- SQLite only: the file, its mode, and the settings that cannot work -----------------------
@@ -1094,7 +1202,7 @@ async fn the_list_filters_searches_and_sorts(db: &Db) {
         (&made[1], 4.0, "no"),
         (&made[2], 9.25, "strong_yes"),
     ] {
-        store.start(&interview.id, at).await.unwrap();
+        store.start(&interview.id, at, &test_lease()).await.unwrap();
         store
             .finish(
                 &interview.id,
