@@ -9,7 +9,7 @@
 //! writes `transcript.json` and `transcript.vtt`, each atomically, for a simulation's output.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -371,23 +371,21 @@ impl TranscriptLog {
     /// when the process died) is skipped with a warning; a bad line anywhere else is an
     /// error, since appends cannot produce one.
     pub fn recover(path: &Path) -> Result<Transcript, TranscriptError> {
-        let path = path.to_path_buf();
         if !path.exists() {
             return Ok(Transcript::default());
         }
-        let file = File::open(&path).map_err(|source| TranscriptError::Io {
-            action: "cannot open",
-            path: path.clone(),
+        let text = std::fs::read_to_string(path).map_err(|source| TranscriptError::Io {
+            action: "cannot read",
+            path: path.to_path_buf(),
             source,
         })?;
-        let mut lines = Vec::new();
-        for line in BufReader::new(file).lines() {
-            lines.push(line.map_err(|source| TranscriptError::Io {
-                action: "cannot read",
-                path: path.clone(),
-                source,
-            })?);
-        }
+        Self::recover_text(&text, path)
+    }
+
+    /// [`recover`](Self::recover) for a log read from elsewhere (object storage); `origin`
+    /// names it in warnings and errors.
+    pub fn recover_text(text: &str, origin: &Path) -> Result<Transcript, TranscriptError> {
+        let lines: Vec<&str> = text.lines().collect();
         let mut transcript = Transcript::default();
         let last = lines.len().saturating_sub(1);
         for (number, line) in lines.iter().enumerate() {
@@ -397,12 +395,12 @@ impl TranscriptLog {
             match serde_json::from_str::<Turn>(line) {
                 Ok(turn) => transcript.turns.push(turn),
                 Err(err) if number == last => {
-                    tracing::warn!(path = %path.display(), line = number + 1, error = %err,
+                    tracing::warn!(path = %origin.display(), line = number + 1, error = %err,
                         "skipping the torn last line of a transcript log");
                 }
                 Err(err) => {
                     return Err(TranscriptError::CorruptLog {
-                        path,
+                        path: origin.to_path_buf(),
                         line: number + 1,
                         message: err.to_string(),
                     });

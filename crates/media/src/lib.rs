@@ -48,4 +48,4 @@ pub use g711::G711Law;
 pub use jitter::{JitterBuffer, JitterStats};
 pub use opus::{OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusDecoder, OpusEncoder};
 pub use resample::{Resampler, resample};
-pub use wav::{WavWriter, wav_length, write_wav_file};
+pub use wav::{WavWriter, repair_wav_sizes, wav_length, write_wav_file};

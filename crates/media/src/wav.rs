@@ -253,6 +253,40 @@ pub fn wav_length(path: &Path) -> Result<std::time::Duration, MediaError> {
     ))
 }
 
+/// Makes a recording put together from pieces copied off as it grew (its header holds the
+/// sizes of the moment its first piece was copied) say how much audio it holds: the sizes
+/// are set to the whole frames the file carries. Returns that length.
+pub fn repair_wav_sizes(path: &Path) -> Result<std::time::Duration, MediaError> {
+    let failed = |source: io::Error| MediaError::WavRead {
+        path: path.to_owned(),
+        reason: source.to_string(),
+    };
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(failed)?;
+    let length = file.metadata().map_err(failed)?.len();
+    let mut header = [0u8; HEADER_LEN as usize];
+    io::Read::read_exact(&mut file, &mut header).map_err(failed)?;
+    let channels = u64::from(u16::from_le_bytes([header[22], header[23]]).max(1));
+    let frame = channels * u64::from(BYTES_PER_SAMPLE);
+    let data_len = (length - HEADER_LEN) / frame * frame;
+    let data_len = data_len.min(u64::from(u32::MAX) - HEADER_LEN);
+    file.set_len(HEADER_LEN + data_len).map_err(failed)?;
+    file.seek(SeekFrom::Start(RIFF_SIZE_OFFSET))
+        .map_err(failed)?;
+    file.write_all(&((data_len + HEADER_LEN - 8) as u32).to_le_bytes())
+        .map_err(failed)?;
+    file.seek(SeekFrom::Start(DATA_SIZE_OFFSET))
+        .map_err(failed)?;
+    file.write_all(&(data_len as u32).to_le_bytes())
+        .map_err(failed)?;
+    file.sync_data().map_err(failed)?;
+    drop(file);
+    wav_length(path)
+}
+
 /// Writes mono `samples` to a complete 16-bit PCM WAV file at `path` in one go.
 pub fn write_wav_file(path: &Path, sample_rate: u32, samples: &[f32]) -> Result<(), MediaError> {
     let mut writer = WavWriter::create(path, sample_rate, Channels::Mono)?;
@@ -272,6 +306,26 @@ mod tests {
         let spec = reader.spec();
         let samples = reader.samples::<i16>().map(Result::unwrap).collect();
         (spec, samples)
+    }
+
+    #[test]
+    fn sizes_are_repaired_from_what_the_file_holds() {
+        let dir = viva_test_support::scratch_dir("media-wav-repair");
+        let path = dir.path().join("pieces.wav");
+        let mut writer = WavWriter::create(&path, 8_000, Channels::Stereo).unwrap();
+        writer.flush().unwrap();
+        // A copy of the header from when the recording was empty, then 1 s and half a frame.
+        let header = std::fs::read(&path).unwrap();
+        drop(writer);
+        let mut pieces = header.clone();
+        pieces.extend(std::iter::repeat_n(0u8, 8_000 * 4 + 2));
+        std::fs::write(&path, &pieces).unwrap();
+        assert_eq!(wav_length(&path).unwrap(), std::time::Duration::ZERO);
+        assert_eq!(
+            repair_wav_sizes(&path).unwrap(),
+            std::time::Duration::from_secs(1)
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 44 + 8_000 * 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! or a personal key, acting with its owner's role); errors are JSON
 //! `{"error": {"code", "message", "field"?}}` with a status that says what went wrong.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -13,8 +13,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 use viva_interview::{HtmlOptions, Report, Transcript, TranscriptLog, render_html};
 use viva_store::{Candidate, Interview, InterviewFiles, Page, Role};
 
@@ -279,9 +277,20 @@ fn format<'a>(
     }
 }
 
-/// The transcript as written so far (the whole of it once the call has ended).
-fn read_transcript(files: &InterviewFiles) -> Result<Transcript, ApiError> {
-    TranscriptLog::recover(&files.transcript_log()).map_err(ApiError::internal)
+/// The transcript as written so far (the whole of it once the call has ended), wherever it is
+/// kept.
+pub async fn read_transcript(
+    state: &AppState,
+    files: &InterviewFiles,
+) -> Result<Transcript, ApiError> {
+    let path = files.transcript_log();
+    let log = state
+        .storage
+        .read(files, &path)
+        .await
+        .map_err(ApiError::internal)?;
+    let text = String::from_utf8_lossy(log.as_deref().unwrap_or_default());
+    TranscriptLog::recover_text(&text, &path).map_err(ApiError::internal)
 }
 
 async fn transcript(
@@ -291,7 +300,7 @@ async fn transcript(
 ) -> Result<Response, ApiError> {
     let format = format(query, &["json", "vtt"])?;
     let interview = find(&state, &id).await?;
-    let transcript = read_transcript(&state.store.files(&interview.id)?)?;
+    let transcript = read_transcript(&state, &state.store.files(&interview.id)?).await?;
     Ok(match format {
         "vtt" => (
             [(header::CONTENT_TYPE, "text/vtt; charset=utf-8")],
@@ -314,8 +323,10 @@ async fn report(
     let format = format(query, &["json", "html"])?;
     let interview = find(&state, &id).await?;
     let files = state.store.files(&interview.id)?;
-    let json = match std::fs::read_to_string(files.report()) {
-        Ok(json) if interview.status.is_finished() => json,
+    let json = match state.storage.read(&files, &files.report()).await {
+        Ok(Some(json)) if interview.status.is_finished() => {
+            String::from_utf8(json).map_err(ApiError::internal)?
+        }
         _ => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -331,10 +342,14 @@ async fn report(
         return Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response());
     }
     let report: Report = serde_json::from_str(&json).map_err(ApiError::internal)?;
-    let transcript = read_transcript(&files)?;
+    let transcript = read_transcript(&state, &files).await?;
     let options = HtmlOptions {
         // Relative to .../report: the recording route beside it.
-        recording_url: files.recording().exists().then(|| "recording".to_owned()),
+        recording_url: state
+            .storage
+            .exists(&files, &files.recording())
+            .await
+            .then(|| "recording".to_owned()),
     };
     Ok((
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -376,18 +391,17 @@ async fn media_file(
     request: Request,
 ) -> Result<Response, ApiError> {
     let interview = find(state, id).await?;
-    let path = file(&state.store.files(&interview.id)?);
-    if !path.exists() {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        return Err(ApiError::not_found(format!(
-            "interview `{id}` has no {} (it has not started, or was not a browser call)",
-            name.unwrap_or_default()
-        )));
+    let files = state.store.files(&interview.id)?;
+    let path = file(&files);
+    match state.storage.serve(&files, &path, mime, request).await {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            Err(ApiError::not_found(format!(
+                "interview `{id}` has no {} (it has not started, or was not a browser call)",
+                name.unwrap_or_default()
+            )))
+        }
+        Err(err) => Err(ApiError::internal(err)),
     }
-    let mime = mime.parse().map_err(ApiError::internal)?;
-    let response = ServeFile::new_with_mime(path, &mime)
-        .oneshot(request)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(response.map(Body::new))
 }

@@ -14,11 +14,13 @@ use viva_store::{EndReason, Ending, Interview, InterviewFiles, Outcome, Store, T
 use crate::config::Config;
 use crate::engines;
 use crate::jobs::Jobs;
+use crate::storage::Storage;
 use crate::webhooks::Webhooks;
 
 /// Writes reports, records ends and tells the ATS.
 pub struct Conclusions {
     store: Store,
+    storage: Storage,
     jobs: Arc<Jobs>,
     config: Arc<Config>,
     webhooks: Arc<Webhooks>,
@@ -27,12 +29,14 @@ pub struct Conclusions {
 impl Conclusions {
     pub fn new(
         store: Store,
+        storage: Storage,
         jobs: Arc<Jobs>,
         config: Arc<Config>,
         webhooks: Arc<Webhooks>,
     ) -> Self {
         Self {
             store,
+            storage,
             jobs,
             config,
             webhooks,
@@ -59,6 +63,7 @@ impl Conclusions {
                 .map(|report| (report, length))
         })
         .await;
+        self.archive(&id).await;
         let (length, failure, report) = match report {
             Ok(Ok((report, length))) => (length, failure, Some(report)),
             Ok(Err(err)) => (
@@ -102,6 +107,10 @@ impl Conclusions {
     /// length of call that was recorded.
     pub async fn finish_orphan(self: &Arc<Self>, interview: Interview) -> anyhow::Result<()> {
         let files = self.store.files(&interview.id)?;
+        // Its node may have died: what it copied to the object store is all there is.
+        if let Err(err) = self.storage.restore(&files).await {
+            tracing::error!(interview_id = %interview.id, error = %format!("{err:#}"), "cannot bring the interview's files back from the object store");
+        }
         let length = recorded_length(&files);
         repair_videos(&files);
         let this = Arc::clone(self);
@@ -121,6 +130,7 @@ impl Conclusions {
             duration_ms: length,
             failure,
         };
+        self.archive(&id).await;
         self.store.finish(&id, &ending).await?;
         if let Some(report) = &report {
             self.record_assessment(&id, report).await;
@@ -134,15 +144,51 @@ impl Conclusions {
     /// at start-up.
     pub async fn read_back_assessments(&self) -> anyhow::Result<()> {
         for id in self.store.unassessed().await? {
-            let path = self.store.files(&id)?.report();
-            let Ok(json) = tokio::fs::read_to_string(&path).await else {
+            let files = self.store.files(&id)?;
+            let path = files.report();
+            let Ok(Some(json)) = self.storage.read(&files, &path).await else {
                 continue;
             };
-            match serde_json::from_str::<Report>(&json) {
+            match serde_json::from_slice::<Report>(&json) {
                 Ok(report) => self.record_assessment(&id, &report).await,
                 Err(err) => {
                     tracing::warn!(path = %path.display(), %err, "an unreadable report is left out of the list's scores");
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the interviews' files are kept.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Moves a concluded interview's files to the object store, before its end is recorded:
+    /// an ended interview's files are where readers look. A failure keeps them in this node's
+    /// spool, from where the next start moves them.
+    async fn archive(&self, id: &str) {
+        let archived = match self.store.files(id) {
+            Ok(files) => self.storage.archive(&files).await,
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = archived {
+            tracing::error!(interview_id = %id, error = %format!("{err:#}"), "cannot move the interview's files to the object store; the next start tries again");
+        }
+    }
+
+    /// At start-up: moves the files of interviews that ended while the object store could
+    /// not take them.
+    pub async fn archive_leftovers(&self) -> anyhow::Result<()> {
+        if !self.storage.is_remote() {
+            return Ok(());
+        }
+        for id in self.store.interviews_with_files() {
+            if let Some(interview) = self.store.interview(&id).await?
+                && interview.status.is_finished()
+            {
+                tracing::info!(interview_id = %id, "moving an ended interview's files to the object store");
+                self.archive(&id).await;
             }
         }
         Ok(())

@@ -33,6 +33,7 @@ pub struct Config {
     pub cpaas: CpaasConfig,
     pub pin: PinConfig,
     pub log: LogConfig,
+    pub storage: StorageConfig,
     /// How webhooks are delivered (`[webhook_delivery]`).
     pub webhook_delivery: WebhookDeliveryConfig,
     /// Endpoints of the ATS that receive webhooks (`[[webhooks]]`), beside those admins add
@@ -129,6 +130,41 @@ impl ServerConfig {
             self.database.clone()
         }
     }
+}
+
+/// Where interviews' recordings, videos, transcripts and reports are kept: the data directory,
+/// or an S3-compatible object store that every node reaches.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `local` (the data directory) or `s3`.
+    pub kind: StorageKind,
+    /// The S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://10.0.0.7:9000`.
+    pub endpoint: String,
+    /// The bucket, which must exist.
+    pub bucket: String,
+    /// The region the endpoint signs requests for.
+    pub region: String,
+    /// Put before every key, e.g. `viva/` to share a bucket.
+    pub prefix: String,
+    /// The access key id (`VIVA_STORAGE_ACCESS_KEY_ID` also sets it).
+    pub access_key_id: String,
+    /// The secret access key (`VIVA_STORAGE_SECRET_ACCESS_KEY` also sets it).
+    pub secret_access_key: String,
+    /// How often a live call's growing files are copied to the store: what a node that dies
+    /// loses at most. 0: 5 s.
+    pub upload_secs: u64,
+}
+
+/// Where interview files live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// The data directory of the node that ran the call.
+    #[default]
+    Local,
+    /// An S3-compatible object store.
+    S3,
 }
 
 /// Browser calls: how media reaches this server through NATs and firewalls.
@@ -745,6 +781,29 @@ impl Config {
                 ),
             ));
         }
+        if self.storage.kind == StorageKind::S3 {
+            for (field, value) in [
+                ("storage.endpoint", &self.storage.endpoint),
+                ("storage.bucket", &self.storage.bucket),
+                ("storage.access_key_id", &self.storage.access_key_id),
+                ("storage.secret_access_key", &self.storage.secret_access_key),
+            ] {
+                if value.trim().is_empty() {
+                    return Err((field, "must be set when storage.kind is \"s3\"".to_owned()));
+                }
+            }
+            if !self.storage.endpoint.starts_with("http://")
+                && !self.storage.endpoint.starts_with("https://")
+            {
+                return Err((
+                    "storage.endpoint",
+                    format!(
+                        "`{}` is not an http:// or https:// URL",
+                        self.storage.endpoint
+                    ),
+                ));
+            }
+        }
         if self.server.link_ttl_hours == 0 {
             return Err(("server.link_ttl_hours", "must be at least 1".to_owned()));
         }
@@ -936,6 +995,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("server", "metrics_token"),
     ("cpaas", "stream_token"),
     ("llm", "api_key"),
+    ("storage", "secret_access_key"),
 ];
 
 impl Config {
@@ -1036,6 +1096,7 @@ fn env_setting(name: &str) -> Option<(String, String)> {
         "cpaas",
         "pin",
         "log",
+        "storage",
         "webhook_delivery",
     ];
     let rest = name.strip_prefix("VIVA_")?.to_ascii_lowercase();
@@ -1209,9 +1270,19 @@ mod tests {
         assert!(err.reason.contains("at most 86400"), "{err}");
         let (config, _) = load("", &[("VIVA_SERVER_DRAIN_SECS", "0")]).unwrap();
         assert_eq!(config.server.drain_secs, 0);
+        let err = load(
+            "[storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9000\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "storage.bucket");
+        let err = load("[storage]\nkind = \"tape\"\n", &[]).unwrap_err();
+        assert_eq!(err.field, "storage.kind");
         let err = load("[server]\nlease_secs = 1\n", &[]).unwrap_err();
         assert_eq!(err.field, "server.lease_secs");
         assert!(err.reason.contains("from 3 s"), "{err}");
+        let (config, _) = load("", &[("VIVA_STORAGE_UPLOAD_SECS", "2")]).unwrap();
+        assert_eq!(config.storage.upload_secs, 2);
         let (config, _) = load("", &[("VIVA_SERVER_NODE", "node-b")]).unwrap();
         assert_eq!(config.server.node_name(), "node-b");
         let (config, _) = load("", &[]).unwrap();

@@ -377,6 +377,9 @@ impl LiveInterviews {
             vocabulary,
             observer: self.metrics.clone(),
         };
+        // What the call writes is copied off as it goes, so that a node dying mid-call loses
+        // seconds of it, not the call.
+        let following = self.conclusions.storage().follow(&files);
         let (call, peer) = Call::pair(interview.id.clone(), rate);
         let clock = Arc::new(SystemClock::start());
         let grace = Duration::from_secs(self.config.server.rejoin_grace_secs);
@@ -396,6 +399,8 @@ impl LiveInterviews {
         self.metrics.call_started();
         tokio::spawn(async move {
             let result = converse(call, setup, &this.speech, clock).await;
+            // The files are complete: the conclusion puts them up whole.
+            drop(following);
             // The machine's share of this call is over; writing the report is not a call.
             drop(seat);
             let (outcome, reason, failure) = match &result {

@@ -32,6 +32,7 @@ mod secrets;
 mod serve;
 mod simulate;
 mod state;
+mod storage;
 mod transcribe;
 mod webhooks;
 mod workspace;

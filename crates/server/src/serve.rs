@@ -35,6 +35,7 @@ use crate::peer::{ClientAddr, TrustedProxies};
 use crate::pins::PinGate;
 use crate::secrets::Secrets;
 use crate::state::{AppState, CredentialRefusal};
+use crate::storage::Storage;
 use crate::webhooks::Webhooks;
 
 /// Wrong API keys and CPaaS tokens per source address: a few for typos, then a wait that
@@ -111,10 +112,13 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     } else {
         config.server.public_url.trim_end_matches('/').into()
     };
-    let webhooks = start_webhooks(&config, &store, &public_url, &metrics).await?;
+    let storage = Storage::open(&config.storage)?;
+    storage.check().await?;
+    let webhooks = start_webhooks(&config, &store, &storage, &public_url, &metrics).await?;
 
     let conclusions = Arc::new(Conclusions::new(
         store.clone(),
+        storage.clone(),
         Arc::clone(&jobs),
         Arc::clone(&config),
         Arc::clone(&webhooks),
@@ -122,6 +126,7 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
     let leases = Leases::new(store.clone(), &config.server);
     leases.recover(&conclusions).await?;
     conclusions.read_back_assessments().await?;
+    conclusions.archive_leftovers().await?;
     leases.keep(Arc::clone(&conclusions));
     let live = LiveInterviews::new(
         store.clone(),
@@ -156,6 +161,7 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
 
     let state = AppState {
         store,
+        storage,
         jobs,
         links: LinkSigner::new(secrets.link_key.into_bytes()),
         live,
@@ -218,6 +224,7 @@ pub async fn run(config: Config, provenance: Provenance) -> anyhow::Result<()> {
 async fn start_webhooks(
     config: &Config,
     store: &Store,
+    storage: &Storage,
     public_url: &Arc<str>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Arc<Webhooks>> {
@@ -234,7 +241,7 @@ async fn start_webhooks(
         .sync_config_endpoints(&endpoints, Timestamp::now())
         .await
         .context("cannot store the webhook endpoints of the config file ([[webhooks]])")?;
-    let webhooks = Webhooks::new(store.clone(), Arc::clone(public_url));
+    let webhooks = Webhooks::new(store.clone(), storage.clone(), Arc::clone(public_url));
     tokio::spawn(
         Arc::clone(&webhooks).deliver(config.webhook_delivery.clone(), Arc::clone(metrics)),
     );

@@ -20,12 +20,15 @@ use crate::live::LiveInterviews;
 use crate::metrics::{Metrics, Secret};
 use crate::peer::TrustedProxies;
 use crate::pins::PinGate;
+use crate::storage::Storage;
 use crate::webhooks::Webhooks;
 
 /// The application's state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Where the interviews' files are: this node's data directory, or an object store.
+    pub storage: Storage,
     pub jobs: Arc<Jobs>,
     pub links: LinkSigner,
     pub live: Arc<LiveInterviews>,

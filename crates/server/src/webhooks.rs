@@ -29,6 +29,7 @@ use viva_store::{
 
 use crate::config::WebhookDeliveryConfig;
 use crate::metrics::Metrics;
+use crate::storage::Storage;
 
 /// The event types an endpoint can take.
 pub const EVENT_TYPES: [&str; 6] = [
@@ -150,6 +151,8 @@ pub fn next_attempt(retry: &[Duration], attempts: u32, now: Timestamp) -> Option
 /// Queues the events that happen and delivers them; one per server, cheap to share.
 pub struct Webhooks {
     store: Store,
+    /// Where the recordings the events link to are kept.
+    storage: Storage,
     /// Base of the links events carry, without a trailing slash.
     public_url: Arc<str>,
     /// Wakes this node's worker when it queued something, so events leave at once.
@@ -157,9 +160,10 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(store: Store, public_url: Arc<str>) -> Arc<Self> {
+    pub fn new(store: Store, storage: Storage, public_url: Arc<str>) -> Arc<Self> {
         Arc::new(Self {
             store,
+            storage,
             public_url,
             queued: Notify::new(),
         })
@@ -195,10 +199,10 @@ impl Webhooks {
             data["links"]["report"] = json!(format!("{base}/report"));
             data["links"]["report_html"] = json!(format!("{base}/report?format=html"));
         }
-        let has_recording = self
-            .store
-            .files(&interview.id)
-            .is_ok_and(|files| files.recording().exists());
+        let has_recording = match self.store.files(&interview.id) {
+            Ok(files) => self.storage.exists(&files, &files.recording()).await,
+            Err(_) => false,
+        };
         if has_recording {
             data["links"]["recording"] = json!(format!("{base}/recording"));
         }
@@ -656,7 +660,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let webhooks = Webhooks::new(store.clone(), Arc::from("https://viva.example"));
+        let webhooks = Webhooks::new(
+            store.clone(),
+            crate::storage::Storage::default(),
+            Arc::from("https://viva.example"),
+        );
         let interview = store
             .create_interview(viva_store::NewInterview {
                 job: "backend-developer".to_owned(),

@@ -19,6 +19,8 @@
 
 #[path = "support/proxy.rs"]
 mod proxy;
+#[path = "support/s3.rs"]
+mod s3;
 #[path = "support/server.rs"]
 mod server;
 #[path = "support/sipp.rs"]
@@ -35,6 +37,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt, StreamExt};
 use proxy::Haproxy;
+use s3::S3Server;
 use serde_json::{Value, json};
 use server::{TestServer, candidate_text, words};
 use sipp::{Transport, pin_keys, sipp_dir};
@@ -445,6 +448,171 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     let heard = tokio::task::block_in_place(|| Heard::check(&server, &id, &speech, "media stream"));
     heard.assert_most_words();
     tokio::task::block_in_place(|| check_reply_metrics(&server));
+}
+
+/// With `[storage] kind = "s3"` an interview's files live in a real S3 server (s3s-fs): while
+/// the call runs what it wrote is copied up every second; once it ended each file is up whole,
+/// no piece and nothing in the node's spool is left, and the API reads the transcript, the
+/// report and (by byte range, as players seek) the recording back from the store. A node
+/// killed mid-call whose disk is gone with it: the interview is finished from what reached the
+/// store, abandoned with its transcript and recording up to seconds before the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interview_files_live_in_object_storage_and_outlive_the_node() {
+    let scratch = scratch_dir("phone-s3");
+    let Some(s3) = S3Server::start(&scratch.path().join("s3")) else {
+        return;
+    };
+    let storage = s3.storage_env();
+    let env: Vec<(&str, &str)> = PHONE_ENV
+        .iter()
+        .copied()
+        .chain(storage.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
+    let server = tokio::task::block_in_place(|| TestServer::start("phone-s3", &env));
+    let speech = Speech::from_clips(scratch.path(), LEAD_IN);
+    let url = server.stream_url();
+
+    // A whole call, with a look at the bucket while it runs.
+    let interview = tokio::task::block_in_place(|| server.schedule("Ada Lovelace"));
+    let (id, pin) = id_and_pin(&interview);
+    let folder = format!("interviews/{id}/");
+    let ((log, _), during) = tokio::join!(
+        call_over_media_stream(&url, "MZs3", &pin, &speech, Vec::new()),
+        async {
+            tokio::time::sleep(LEAD_IN + Duration::from_secs(4)).await;
+            s3.objects(&folder)
+        }
+    );
+    assert!(log.media >= 100, "the interviewer barely spoke: {log:?}");
+    eprintln!("in the bucket while the call ran: {during:?}");
+    for growing in ["transcript.jsonl.parts/", "recording.wav.parts/"] {
+        assert!(
+            during.iter().any(|(key, _)| key.contains(growing)),
+            "no piece of {growing} copied up while the call ran: {during:?}"
+        );
+    }
+    let ended = tokio::task::block_in_place(|| ended_interview(&server, &id));
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+    let kept = s3.objects(&folder);
+    let names: Vec<&str> = kept
+        .iter()
+        .map(|(key, _)| key.trim_start_matches(&folder))
+        .collect();
+    assert_eq!(
+        names,
+        ["recording.wav", "report.json", "transcript.jsonl"],
+        "the ended interview's objects: {kept:?}"
+    );
+    let spool = server.data_dir.join("interviews").join(&id);
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "files left in the node's spool: {left:?}");
+
+    tokio::task::block_in_place(|| {
+        let heard = Heard::check(&server, &id, &speech, "from object storage");
+        heard.assert_most_words();
+        let report = server.get(&format!("/api/v1/interviews/{id}/report"));
+        assert_eq!(report.status, 200, "{}", report.text());
+        assert_eq!(report.json()["candidate"], "Ada Lovelace", "{}", report.text());
+        let size = kept[0].1;
+        let head = server.request(
+            "GET",
+            &format!("/api/v1/interviews/{id}/recording"),
+            Some(server::API_KEY),
+            &[("Range", "bytes=0-43")],
+            None,
+        );
+        assert_eq!(head.status, 206, "{}", head.text());
+        assert_eq!(head.body.len(), 44);
+        assert_eq!(&head.body[..4], b"RIFF");
+        assert_eq!(
+            head.header("content-range"),
+            Some(format!("bytes 0-43/{size}").as_str())
+        );
+        let tail = server.request(
+            "GET",
+            &format!("/api/v1/interviews/{id}/recording"),
+            Some(server::API_KEY),
+            &[("Range", "bytes=-100")],
+            None,
+        );
+        assert_eq!(tail.status, 206);
+        assert_eq!(tail.body.len(), 100);
+        check_recording(&server, &id, &ended, scratch.path());
+    });
+
+    // A node killed mid-call, its disk gone with it.
+    let interview = tokio::task::block_in_place(|| server.schedule("Mary Somerville"));
+    let (id, pin) = id_and_pin(&interview);
+    let streaming = tokio::spawn(stream_until_cut_off(url.clone(), pin, speech.clone()));
+    tokio::time::sleep(LEAD_IN + Duration::from_secs(12)).await;
+    let killed_at = Instant::now();
+    let mut server = server;
+    tokio::task::block_in_place(|| server.kill());
+    let _ = streaming.await;
+    std::fs::remove_dir_all(server.data_dir.join("interviews").join(&id)).unwrap();
+    let server = tokio::task::block_in_place(|| server.restart_after_exit());
+    let ended = tokio::task::block_in_place(|| ended_interview(&server, &id));
+    eprintln!(
+        "the killed node's interview, finished {:.1} s after the kill: {ended}",
+        killed_at.elapsed().as_secs_f64()
+    );
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+    assert_eq!(ended["end_reason"], "server_stopped", "{ended}");
+    let recorded = ended["duration_ms"].as_f64().expect("a recorded length") / 1000.0;
+    let call = (LEAD_IN + Duration::from_secs(12)).as_secs_f64();
+    assert!(
+        (call - 5.0..=call + 1.0).contains(&recorded),
+        "{recorded:.1} s of a {call:.0} s call came back from the store"
+    );
+    let transcript = tokio::task::block_in_place(|| {
+        server
+            .get(&format!("/api/v1/interviews/{id}/transcript"))
+            .json()
+    });
+    let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+    assert!(
+        turns.iter().any(|t| t["speaker"] == "interviewer")
+            && !candidate_text(&transcript).trim().is_empty(),
+        "what was said before the kill is lost: {transcript}"
+    );
+    assert_eq!(
+        s3.objects(&format!("interviews/{id}/"))
+            .iter()
+            .filter(|(key, _)| key.contains(".parts/"))
+            .count(),
+        0,
+        "pieces left after the interview was finished"
+    );
+}
+
+/// A CPaaS caller streaming `speech` in real time until the server goes away.
+async fn stream_until_cut_off(url: String, pin: String, speech: Speech) {
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&url).await else {
+        return;
+    };
+    let sid = "MZcutoff";
+    let setup = [connected_event(), start_event(sid, &pin)];
+    for event in setup {
+        if socket.send(Message::text(event)).await.is_err() {
+            return;
+        }
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for payload in speech.mulaw.chunks(FRAME_BYTES).cycle() {
+        tick.tick().await;
+        let media = json!({
+            "event": "media",
+            "media": { "track": "inbound", "payload": BASE64.encode(payload) },
+            "streamSid": sid,
+        });
+        if socket.send(Message::text(media.to_string())).await.is_err() {
+            return;
+        }
+        // Drain what the server sends, so its socket never backs up.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::ZERO, socket.next()).await {}
+    }
 }
 
 /// With room for one interview (`server.max_calls = 1`), a live media-stream call holds the

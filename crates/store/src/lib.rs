@@ -596,6 +596,19 @@ impl Store {
         create_dir(&dir)?;
         Ok(InterviewFiles::new(dir))
     }
+
+    /// The ids of the interviews that have a directory in the data directory, in no order.
+    pub fn interviews_with_files(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.data_dir.join(INTERVIEWS_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|id| check_id(id).is_ok())
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -189,7 +189,7 @@ pub async fn page(
 }
 
 async fn report(state: &AppState, id: &str) -> Option<Report> {
-    let path = state.store.files(id).ok()?.report();
-    let json = tokio::fs::read_to_string(path).await.ok()?;
-    serde_json::from_str(&json).ok()
+    let files = state.store.files(id).ok()?;
+    let json = state.storage.read(&files, &files.report()).await.ok()??;
+    serde_json::from_slice(&json).ok()
 }

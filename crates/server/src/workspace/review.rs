@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 use viva_interview::Report;
-use viva_interview::TranscriptLog;
 use viva_store::{Decision, Interview, Listed, Role, Timestamp, Verdict};
 
 use crate::state::AppState;
@@ -46,14 +45,18 @@ pub async fn page(
         return not_found();
     };
     // What was said so far: a call in progress shows its transcript as it grows.
-    let turns = TranscriptLog::recover(&files.transcript_log())
+    let turns = crate::api::read_transcript(&state, &files)
+        .await
         .map(|transcript| transcript.turns)
         .unwrap_or_default();
     let report: Option<Report> = if interview.status.is_finished() {
-        tokio::fs::read_to_string(files.report())
+        state
+            .storage
+            .read(&files, &files.report())
             .await
             .ok()
-            .and_then(|json| serde_json::from_str(&json).ok())
+            .flatten()
+            .and_then(|json| serde_json::from_slice(&json).ok())
     } else {
         None
     };
@@ -77,8 +80,8 @@ pub async fn page(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let has_recording = files.recording().exists();
-    let has_video = files.video().exists();
+    let has_recording = state.storage.exists(&files, &files.recording()).await;
+    let has_video = state.storage.exists(&files, &files.video()).await;
     let interview = row(Listed {
         interview,
         score: report.as_ref().map(|r| r.scorecard.overall_score),

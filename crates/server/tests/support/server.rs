@@ -74,14 +74,15 @@ impl Reply {
     }
 }
 
-/// A database of its own on the PostgreSQL server of `VIVA_TEST_SERVER_POSTGRES_URL`.
-struct Postgres {
+/// A database of its own on the PostgreSQL server of `VIVA_TEST_SERVER_POSTGRES_URL` (or one
+/// several nodes share, see [`TestServer::start_node`]); dropped with it.
+pub struct Postgres {
     server: String,
     name: String,
 }
 
 impl Postgres {
-    fn create(server: &str, test: &str) -> Postgres {
+    pub fn create(server: &str, test: &str) -> Postgres {
         static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!(
@@ -98,7 +99,7 @@ impl Postgres {
     }
 
     /// The URL of this database: the server's URL with its path replaced.
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let (base, _) = self
             .server
             .rsplit_once('/')
@@ -141,6 +142,28 @@ impl TestServer {
             env.push(("VIVA_SERVER_DATABASE".to_owned(), database.url()));
         }
         TestServer::spawn(scratch_dir(&format!("server-{name}")), env, postgres)
+    }
+
+    /// Starts `viva serve` as one node of several, with `env` on top of a clean `VIVA_*`
+    /// environment and no database of its own: `env` names the one the nodes share
+    /// (`VIVA_SERVER_DATABASE`), the node (`VIVA_SERVER_NODE`) and its addresses
+    /// (`VIVA_SERVER_HTTP`, `VIVA_SIP_UDP`, `VIVA_SIP_TCP`; each 127.0.0.1 and any port unless
+    /// given).
+    pub fn start_node(name: &str, env: &[(&str, &str)]) -> TestServer {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TestServer::spawn(scratch_dir(&format!("server-{name}")), env, None)
+    }
+
+    /// Kills the server as a crash would (SIGKILL: no shutdown, nothing flushed) and waits
+    /// until it is gone; it stays down.
+    pub fn kill(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     /// Kills the server as a crash would (SIGKILL: no shutdown, nothing flushed), leaves it
@@ -191,6 +214,12 @@ impl TestServer {
         postgres: Option<Postgres>,
     ) -> TestServer {
         let data_dir = scratch.path().to_owned();
+        // Any free port on loopback unless the environment names the address.
+        let http = env
+            .iter()
+            .find(|(k, _)| k == "VIVA_SERVER_HTTP")
+            .map_or("127.0.0.1:0", |(_, v)| v.as_str())
+            .to_owned();
         let mut command = Command::new(env!("CARGO_BIN_EXE_viva"));
         command.current_dir(repo_root());
         for (key, _) in std::env::vars() {
@@ -199,7 +228,7 @@ impl TestServer {
             }
         }
         let mut child = command
-            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--http", &http, "--data-dir"])
             .arg(&data_dir)
             .env("VIVA_API_KEY", API_KEY)
             .env("VIVA_CPAAS_STREAM_TOKEN", STREAM_TOKEN)
@@ -507,9 +536,13 @@ fn sip_addrs(text: &str) -> (Option<SocketAddr>, Option<SocketAddr>) {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        // A server that has exited (and been waited for) is not signalled: its PID may be
+        // another process's by now.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+        }
         // The data directory goes with `scratch`, after the server has stopped writing to it.
         let _ = self.child.wait();
     }
