@@ -514,7 +514,12 @@ async fn interview_files_live_in_object_storage_and_outlive_the_node() {
         heard.assert_most_words();
         let report = server.get(&format!("/api/v1/interviews/{id}/report"));
         assert_eq!(report.status, 200, "{}", report.text());
-        assert_eq!(report.json()["candidate"], "Ada Lovelace", "{}", report.text());
+        assert_eq!(
+            report.json()["candidate"],
+            "Ada Lovelace",
+            "{}",
+            report.text()
+        );
         let size = kept[0].1;
         let head = server.request(
             "GET",
