@@ -134,18 +134,22 @@ impl Storage {
             return Ok(());
         };
         let probe = Path::from(format!("{}interviews", remote.prefix));
-        remote
-            .objects
-            .list_with_delimiter(Some(&probe))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot list the {} (check storage.endpoint, storage.bucket, which must exist, \
-                     and the access key)",
+        match remote.objects.list_with_delimiter(Some(&probe)).await {
+            Ok(_) => Ok(()),
+            // The client's errors nest the same request in every layer; the innermost one says
+            // what the store or the network answered.
+            Err(err) => {
+                let mut cause: &dyn std::error::Error = &err;
+                while let Some(inner) = cause.source() {
+                    cause = inner;
+                }
+                anyhow::bail!(
+                    "cannot list the {} (check storage.endpoint, storage.bucket, which must \
+                     exist, and the access key): {cause}",
                     remote.place
                 )
-            })?;
-        Ok(())
+            }
+        }
     }
 
     /// Starts copying a live call's growing files up, when the files live in an object store.
