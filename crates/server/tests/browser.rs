@@ -5,16 +5,28 @@
 //! Then: the transcript holds the spoken words, the interview is `abandoned` with what was said
 //! kept and a report written, and the stereo recording and the camera video are playable
 //! files (checked with ffprobe) whose durations match the call.
+//!
+//! Also: the recruiter workspace from invitation to decision, a crash mid-call, and a call
+//! through HAProxy in front of two nodes sharing one PostgreSQL database and one S3 store.
 
+#[path = "support/proxy.rs"]
+mod proxy;
+#[path = "support/s3.rs"]
+mod s3;
 #[path = "support/server.rs"]
 mod server;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use proxy::Haproxy;
+use s3::S3Server;
 use serde_json::Value;
-use server::{TestServer, candidate_text, words};
+use server::{Postgres, TestServer, candidate_text, words};
 use viva_test_support::browser::{Browser, Tab, speech_wav_with_pauses};
 use viva_test_support::models::speech_clip;
+use viva_test_support::net::free_tcp_port;
+use viva_test_support::scratch_dir;
+use viva_test_support::services::service_url;
 use viva_test_support::video::{mkvinfo, probe};
 
 /// Reloads and tab closes leave the call waiting this long for a rejoin.
@@ -710,4 +722,259 @@ async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
         mkvinfo(&video).contains("Cue point"),
         "the repaired video has no cues to seek by"
     );
+}
+
+/// The nodes behind HAProxy: their names (`server.node`) and the loopback address each binds
+/// HTTP and SIP to (HAProxy's servers `node1` and `node2`, in this order).
+const NODES: [(&str, &str); 2] = [("node-a", "127.0.0.2"), ("node-b", "127.0.0.3")];
+
+/// A candidate's browser call through HAProxy (deploy/haproxy/haproxy.cfg) in front of two
+/// nodes sharing one PostgreSQL database and one S3 store, as docs/deploy.md sets them up. The
+/// join link points at the proxy (the nodes' `server.public_url`); the page, its details and the
+/// signalling WebSocket all reach the one node the link hashes to, which runs the call (the
+/// interview's owner), while the WebRTC media goes straight between the browser and that node.
+/// The other node follows the live transcript and reads the finished one from the shared
+/// database and store.
+///
+/// Needs PostgreSQL (`VIVA_TEST_POSTGRES_URL=$(scripts/postgres-test-server)`), s3s-fs
+/// (`VIVA_TEST_S3_SERVER`), haproxy and Chromium. Without PostgreSQL or s3s-fs the test passes
+/// without running, unless `VIVA_TEST_REQUIRE_SERVICES=1` makes that a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_call_through_haproxy_stays_on_one_node_of_two() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(postgres) = service_url("VIVA_TEST_POSTGRES_URL", "scripts/postgres-test-server")
+    else {
+        return;
+    };
+    let test_started = Instant::now();
+    let scratch = scratch_dir("browser-proxy");
+    let dir = scratch.path();
+    let database = tokio::task::block_in_place(|| Postgres::create(&postgres, "browser_proxy"));
+    let Some(s3) = tokio::task::block_in_place(|| S3Server::start(&dir.join("s3"))) else {
+        return;
+    };
+    // The proxy's port is chosen first: the nodes' links must point at it.
+    let proxy_port = free_tcp_port();
+    let public_url = format!("http://127.0.0.1:{proxy_port}");
+    let nodes = tokio::task::block_in_place(|| start_nodes(&database, &s3, &public_url));
+    let http_nodes: Vec<&str> = nodes
+        .iter()
+        .map(|node| node.base.trim_start_matches("http://"))
+        .collect();
+    let proxy = tokio::task::block_in_place(|| {
+        Haproxy::start_nodes_on(proxy_port, &http_nodes, &dir.join("haproxy.log"))
+    });
+    assert_eq!(proxy.base, public_url);
+    let startup = test_started.elapsed();
+
+    let interview = tokio::task::block_in_place(|| nodes[0].schedule("Ada Lovelace"));
+    let id = interview["id"].as_str().unwrap().to_owned();
+    let join_url = interview["join_url"].as_str().unwrap().to_owned();
+    assert!(
+        join_url.starts_with(&format!("{public_url}/join/")),
+        "the join link does not point at HAProxy ({public_url}): {join_url}"
+    );
+    let join_path = join_url[public_url.len()..].to_owned();
+    let transcript_path = format!("/api/v1/interviews/{id}/transcript");
+
+    // The fake microphone: one real sentence, then a pause long enough for the interviewer's
+    // reply to it (the first knockout question, some 6 s) to end before the sentence comes
+    // round again; else the candidate barges in, and the start of the sentence goes to
+    // cutting the interviewer short.
+    let (samples, rate, text) = clip(CLIPS[0]);
+    let mic = dir.join("mic.wav");
+    speech_wav_with_pauses(&mic, &[(samples, rate)], Duration::from_secs(10)).unwrap();
+    let browser = Browser::launch(&mic).await.unwrap();
+    let tab = browser.open(&join_url).await.unwrap();
+    start_call(&tab).await;
+    let in_call = test_started.elapsed();
+    let heard = tab
+        .wait_for(
+            "document.body.dataset.speaking === 'interviewer'",
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(
+        heard.is_ok(),
+        "the interviewer's voice never played: {heard:?}\nconsole: {:#?}",
+        tab.console()
+    );
+
+    // The call runs on the node the shared database names as the interview's owner, and only
+    // there.
+    let owner = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(owner) = owner_node(&database, &id) {
+                break owner;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} has no owner node in progress"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let owning = NODES
+        .iter()
+        .position(|(name, _)| *name == owner)
+        .unwrap_or_else(|| panic!("the owner {owner:?} is none of {NODES:?}"));
+    let other = 1 - owning;
+    let active: Vec<usize> =
+        tokio::task::block_in_place(|| nodes.iter().map(calls_active).collect());
+    let mut expected = vec![0, 0];
+    expected[owning] = 1;
+    assert_eq!(
+        active, expected,
+        "live calls per node, with {owner} owning the interview"
+    );
+
+    // Two answers, followed from the other node, then the candidate ends the call.
+    wait_for_answers(&nodes[other], &transcript_path, 2, Duration::from_secs(60)).await;
+    let answered = test_started.elapsed();
+    tab.click("#end").await.unwrap();
+    tab.wait_for_state("ended", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let ended = tokio::task::block_in_place(|| {
+        nodes[other].wait_for_interview(&id, Duration::from_secs(30), |i| {
+            i["status"] != "in_progress"
+        })
+    });
+    assert_eq!(ended["status"], "abandoned", "{ended}");
+    assert_eq!(ended["end_reason"], "ended_by_candidate", "{ended}");
+    tab.close().await.unwrap();
+    drop(browser);
+
+    // The other node reads what was said: the sentence came through (whole in the answer to the
+    // knockout question; the first answer barges in on the greeting and loses its start), and
+    // most words heard are words that were spoken.
+    let transcript = tokio::task::block_in_place(|| nodes[other].get(&transcript_path));
+    assert_eq!(transcript.status, 200, "{}", transcript.text());
+    let heard = words(&candidate_text(&transcript.json()));
+    let spoken = words(&text);
+    let said = spoken.iter().filter(|w| heard.contains(w)).count();
+    let spoken_words = heard.iter().filter(|w| spoken.contains(w)).count();
+    eprintln!(
+        "through HAProxy on {owner}, read from {}: {said}/{} words of the sentence, \
+         {spoken_words}/{} words heard were spoken: {heard:?}",
+        NODES[other].0,
+        spoken.len(),
+        heard.len()
+    );
+    assert!(
+        said * 10 >= spoken.len() * 8,
+        "the spoken sentence is not in the transcript: {heard:?}"
+    );
+    assert!(
+        spoken_words * 10 >= heard.len() * 6,
+        "mostly words nobody said: {heard:?}"
+    );
+
+    // Every request for the join link (the page, its details, the signalling socket) went to
+    // the owner. HAProxy logs a WebSocket once it closes.
+    let owner_server = format!("viva_join/node{}", owning + 1);
+    let link_requests = tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logged: Vec<_> = proxy
+                .requests()
+                .into_iter()
+                .filter(|r| {
+                    r.path == join_path
+                        || r.path.starts_with(&format!("{join_path}/"))
+                        || r.path.starts_with(&format!("{join_path}?"))
+                })
+                .collect();
+            if logged
+                .iter()
+                .any(|r| r.path == format!("{join_path}/signal"))
+            {
+                break logged;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "HAProxy logged no signalling socket for {join_path}: {logged:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    for part in ["", "/details", "/signal"] {
+        let path = format!("{join_path}{part}");
+        assert!(
+            link_requests.iter().any(|r| r.path == path),
+            "HAProxy logged no request for {path}: {link_requests:?}"
+        );
+    }
+    assert!(
+        link_requests.iter().all(|r| r.served_by == owner_server),
+        "requests for the join link went elsewhere than {owner_server} ({owner}): {link_requests:?}"
+    );
+    eprintln!(
+        "browser call through HAProxy: nodes and proxy up after {:.1} s, in the call after {:.1} s, \
+         two answers after {:.1} s; {} join link requests all to {owner_server}; whole test {:.1} s",
+        startup.as_secs_f64(),
+        in_call.as_secs_f64(),
+        answered.as_secs_f64(),
+        link_requests.len(),
+        test_started.elapsed().as_secs_f64()
+    );
+}
+
+/// Starts the two nodes side by side on `database` and the object store `s3`, behind a proxy
+/// whose address is `public_url`.
+fn start_nodes(database: &Postgres, s3: &S3Server, public_url: &str) -> Vec<TestServer> {
+    let url = database.url();
+    std::thread::scope(|scope| {
+        let started: Vec<_> = NODES
+            .iter()
+            .map(|(name, ip)| {
+                let url = &url;
+                let storage = s3.storage_env();
+                scope.spawn(move || {
+                    let any_port = format!("{ip}:0");
+                    let env: Vec<(&str, &str)> = [
+                        ("VIVA_SERVER_DATABASE", url.as_str()),
+                        ("VIVA_SERVER_NODE", name),
+                        ("VIVA_SERVER_PUBLIC_URL", public_url),
+                        ("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+                        ("VIVA_SERVER_HTTP", any_port.as_str()),
+                        ("VIVA_SIP_UDP", any_port.as_str()),
+                        ("VIVA_SIP_TCP", any_port.as_str()),
+                    ]
+                    .into_iter()
+                    .chain(storage.iter().map(|(k, v)| (*k, v.as_str())))
+                    .collect();
+                    TestServer::start_node(&format!("browser-proxy-{name}"), &env)
+                })
+            })
+            .collect();
+        started
+            .into_iter()
+            .map(|node| node.join().expect("a node started"))
+            .collect()
+    })
+}
+
+/// The node an interview in progress runs on, from the shared database.
+fn owner_node(database: &Postgres, id: &str) -> Option<String> {
+    let sql =
+        format!("SELECT owner_node FROM interviews WHERE id = '{id}' AND status = 'in_progress'");
+    let output = std::process::Command::new("psql")
+        .args([&database.url(), "-tA", "-c", &sql])
+        .output()
+        .expect("psql runs");
+    assert!(output.status.success(), "{sql}: {output:?}");
+    let owner = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    (!owner.is_empty()).then_some(owner)
+}
+
+/// The node's `viva_calls_active`.
+fn calls_active(node: &TestServer) -> usize {
+    let metrics = node.request("GET", "/metrics", None, &[], None).text();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("viva_calls_active "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no viva_calls_active in\n{metrics}")) as usize
 }

@@ -39,19 +39,25 @@ impl Haproxy {
     /// Starts HAProxy in front of the node at `node` (`HOST:PORT`), and waits until it routes
     /// requests there.
     pub fn start(node: &str) -> Haproxy {
-        Haproxy::spawn(&[node], None)
+        Haproxy::spawn(free_tcp_port(), &[node], None)
     }
 
     /// Starts HAProxy in front of the nodes at `nodes` (`HOST:PORT`, as `VIVA_NODE_1`,
     /// `VIVA_NODE_2`, ...), logging every request to the file `log` (see [`Haproxy::requests`]),
     /// and waits until it routes requests to one of them.
     pub fn start_nodes(nodes: &[&str], log: &Path) -> Haproxy {
-        Haproxy::spawn(nodes, Some(log))
+        Haproxy::spawn(free_tcp_port(), nodes, Some(log))
     }
 
-    fn spawn(nodes: &[&str], log: Option<&Path>) -> Haproxy {
+    /// [`Haproxy::start_nodes`] on the port `port` of 127.0.0.1, chosen before the nodes start
+    /// when they must know the proxy's address (their `server.public_url`).
+    pub fn start_nodes_on(port: u16, nodes: &[&str], log: &Path) -> Haproxy {
+        Haproxy::spawn(port, nodes, Some(log))
+    }
+
+    fn spawn(port: u16, nodes: &[&str], log: Option<&Path>) -> Haproxy {
         let node = nodes.join(", ");
-        let bind = format!("127.0.0.1:{}", free_tcp_port());
+        let bind = format!("127.0.0.1:{port}");
         let stdout = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
