@@ -9,6 +9,8 @@
 //! Also: the recruiter workspace from invitation to decision, a crash mid-call, and a call
 //! through HAProxy in front of two nodes sharing one PostgreSQL database and one S3 store.
 
+#[path = "support/nodes.rs"]
+mod nodes;
 #[path = "support/proxy.rs"]
 mod proxy;
 #[path = "support/s3.rs"]
@@ -18,6 +20,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
+use nodes::{NODES, calls_active, owner};
 use proxy::Haproxy;
 use s3::S3Server;
 use serde_json::Value;
@@ -724,10 +727,6 @@ async fn a_crash_mid_call_keeps_a_playable_video_and_the_call_length() {
     );
 }
 
-/// The nodes behind HAProxy: their names (`server.node`) and the loopback address each binds
-/// HTTP and SIP to (HAProxy's servers `node1` and `node2`, in this order).
-const NODES: [(&str, &str); 2] = [("node-a", "127.0.0.2"), ("node-b", "127.0.0.3")];
-
 /// A candidate's browser call through HAProxy (deploy/haproxy/haproxy.cfg) in front of two
 /// nodes sharing one PostgreSQL database and one S3 store, as docs/deploy.md sets them up. The
 /// join link points at the proxy (the nodes' `server.public_url`); the page, its details and the
@@ -756,7 +755,17 @@ async fn a_browser_call_through_haproxy_stays_on_one_node_of_two() {
     // The proxy's port is chosen first: the nodes' links must point at it.
     let proxy_port = free_tcp_port();
     let public_url = format!("http://127.0.0.1:{proxy_port}");
-    let nodes = tokio::task::block_in_place(|| start_nodes(&database, &s3, &public_url));
+    let nodes = tokio::task::block_in_place(|| {
+        nodes::start_nodes(
+            "browser-proxy",
+            &database,
+            &s3,
+            &[
+                ("VIVA_SERVER_PUBLIC_URL", &public_url),
+                ("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+            ],
+        )
+    });
     let http_nodes: Vec<&str> = nodes
         .iter()
         .map(|node| node.base.trim_start_matches("http://"))
@@ -805,7 +814,7 @@ async fn a_browser_call_through_haproxy_stays_on_one_node_of_two() {
     let owner = tokio::task::block_in_place(|| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(owner) = owner_node(&database, &id) {
+            if let Some(owner) = owner(&database, &id) {
                 break owner;
             }
             assert!(
@@ -919,62 +928,4 @@ async fn a_browser_call_through_haproxy_stays_on_one_node_of_two() {
         link_requests.len(),
         test_started.elapsed().as_secs_f64()
     );
-}
-
-/// Starts the two nodes side by side on `database` and the object store `s3`, behind a proxy
-/// whose address is `public_url`.
-fn start_nodes(database: &Postgres, s3: &S3Server, public_url: &str) -> Vec<TestServer> {
-    let url = database.url();
-    std::thread::scope(|scope| {
-        let started: Vec<_> = NODES
-            .iter()
-            .map(|(name, ip)| {
-                let url = &url;
-                let storage = s3.storage_env();
-                scope.spawn(move || {
-                    let any_port = format!("{ip}:0");
-                    let env: Vec<(&str, &str)> = [
-                        ("VIVA_SERVER_DATABASE", url.as_str()),
-                        ("VIVA_SERVER_NODE", name),
-                        ("VIVA_SERVER_PUBLIC_URL", public_url),
-                        ("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
-                        ("VIVA_SERVER_HTTP", any_port.as_str()),
-                        ("VIVA_SIP_UDP", any_port.as_str()),
-                        ("VIVA_SIP_TCP", any_port.as_str()),
-                    ]
-                    .into_iter()
-                    .chain(storage.iter().map(|(k, v)| (*k, v.as_str())))
-                    .collect();
-                    TestServer::start_node(&format!("browser-proxy-{name}"), &env)
-                })
-            })
-            .collect();
-        started
-            .into_iter()
-            .map(|node| node.join().expect("a node started"))
-            .collect()
-    })
-}
-
-/// The node an interview in progress runs on, from the shared database.
-fn owner_node(database: &Postgres, id: &str) -> Option<String> {
-    let sql =
-        format!("SELECT owner_node FROM interviews WHERE id = '{id}' AND status = 'in_progress'");
-    let output = std::process::Command::new("psql")
-        .args([&database.url(), "-tA", "-c", &sql])
-        .output()
-        .expect("psql runs");
-    assert!(output.status.success(), "{sql}: {output:?}");
-    let owner = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    (!owner.is_empty()).then_some(owner)
-}
-
-/// The node's `viva_calls_active`.
-fn calls_active(node: &TestServer) -> usize {
-    let metrics = node.request("GET", "/metrics", None, &[], None).text();
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("viva_calls_active "))
-        .and_then(|value| value.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no viva_calls_active in\n{metrics}")) as usize
 }

@@ -30,6 +30,8 @@
 
 #[path = "support/kamailio.rs"]
 mod kamailio;
+#[path = "support/nodes.rs"]
+mod nodes;
 #[path = "support/proxy.rs"]
 mod proxy;
 #[path = "support/s3.rs"]
@@ -42,10 +44,10 @@ mod sipp;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kamailio::Kamailio;
+use nodes::{NODES, calls_active, owner};
 use proxy::Haproxy;
 use s3::S3Server;
 use serde_json::Value;
@@ -56,8 +58,6 @@ use viva_test_support::scratch_dir;
 use viva_test_support::services::service_url;
 use viva_test_support::sipp::{Sipp, trace};
 
-/// The nodes: their names (`server.node`) and the loopback address each binds HTTP and SIP to.
-const NODES: [(&str, &str); 2] = [("node-a", "127.0.0.2"), ("node-b", "127.0.0.3")];
 /// A short lease, so that a dead node's interviews are finished within seconds.
 const LEASE_SECS: u64 = 3;
 /// A caller who hangs up could call back within this long; the tests' callers never do.
@@ -418,47 +418,26 @@ fn calls_spread_over_two_nodes_and_a_dead_nodes_interviews_are_finished_by_the_o
     );
 }
 
-/// Starts the two nodes side by side on `database`, each taking calls from the SIP proxy at
-/// `sip_proxy` as a trunk (as docs/deploy.md has it).
+/// Starts the two nodes side by side on `database` and `s3`, each taking calls from the SIP
+/// proxy at `sip_proxy` as a trunk (as docs/deploy.md has it).
 fn start_nodes(database: &Postgres, s3: &S3Server, sip_proxy: SocketAddr) -> Vec<TestServer> {
-    let url = database.url();
     let lease = LEASE_SECS.to_string();
     let grace = REJOIN_GRACE_SECS.to_string();
     let trunks = format!(
         "[{{ name = \"kamailio\", address = \"{sip_proxy}\", allow = [\"{}/32\"] }}]",
         sip_proxy.ip()
     );
-    std::thread::scope(|scope| {
-        let started: Vec<_> = NODES
-            .iter()
-            .map(|(name, ip)| {
-                let (url, lease, grace, trunks) = (&url, &lease, &grace, &trunks);
-                let storage = s3.storage_env();
-                scope.spawn(move || {
-                    let any_port = format!("{ip}:0");
-                    let env: Vec<(&str, &str)> = [
-                        ("VIVA_SERVER_DATABASE", url.as_str()),
-                        ("VIVA_SERVER_NODE", name),
-                        ("VIVA_SERVER_LEASE_SECS", lease.as_str()),
-                        ("VIVA_SERVER_REJOIN_GRACE_SECS", grace.as_str()),
-                        ("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
-                        ("VIVA_SERVER_HTTP", any_port.as_str()),
-                        ("VIVA_SIP_UDP", any_port.as_str()),
-                        ("VIVA_SIP_TCP", any_port.as_str()),
-                        ("VIVA_SIP_TRUNKS", trunks.as_str()),
-                    ]
-                    .into_iter()
-                    .chain(storage.iter().map(|(k, v)| (*k, v.as_str())))
-                    .collect();
-                    TestServer::start_node(&format!("cluster-{name}"), &env)
-                })
-            })
-            .collect();
-        started
-            .into_iter()
-            .map(|node| node.join().expect("a node started"))
-            .collect()
-    })
+    nodes::start_nodes(
+        "cluster",
+        database,
+        s3,
+        &[
+            ("VIVA_SERVER_LEASE_SECS", &lease),
+            ("VIVA_SERVER_REJOIN_GRACE_SECS", &grace),
+            ("VIVA_SERVER_TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+            ("VIVA_SIP_TRUNKS", &trunks),
+        ],
+    )
 }
 
 /// A caller with the number `number` calling through the SIP proxy at `proxy`, who types
@@ -591,35 +570,12 @@ fn id_and_pin(interview: &Value) -> (String, String) {
 
 /// The node each interview of `ids` runs (or ran) on, from the shared database.
 fn owners(database: &Postgres, ids: &[&str]) -> BTreeMap<String, String> {
-    let list = ids
-        .iter()
-        .map(|id| format!("'{id}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("SELECT id, owner_node FROM interviews WHERE id IN ({list})");
-    let output = Command::new("psql")
-        .args([&database.url(), "-tA", "-F", " ", "-c", &sql])
-        .output()
-        .expect("psql runs");
-    assert!(output.status.success(), "{sql}: {output:?}");
-    let owners: BTreeMap<String, String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(id, node)| (id.to_owned(), node.to_owned()))
-        .collect();
-    assert_eq!(owners.len(), ids.len(), "interviews missing: {owners:?}");
-    owners
-}
-
-/// The node's `viva_calls_active`.
-fn calls_active(node: &TestServer) -> usize {
-    let metrics = node.request("GET", "/metrics", None, &[], None).text();
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("viva_calls_active "))
-        .and_then(|value| value.trim().parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no viva_calls_active in\n{metrics}")) as usize
+    ids.iter()
+        .map(|id| {
+            let node = owner(database, id).unwrap_or_else(|| panic!("{id} has no owner node"));
+            ((*id).to_owned(), node)
+        })
+        .collect()
 }
 
 /// How many times each value occurs.

@@ -544,6 +544,27 @@ async fn interview_files_live_in_object_storage_and_outlive_the_node() {
         );
         assert_eq!(tail.status, 206);
         assert_eq!(tail.body.len(), 100);
+        // A range past the end, and no key at all.
+        let past = server.request(
+            "GET",
+            &format!("/api/v1/interviews/{id}/recording"),
+            Some(server::API_KEY),
+            &[("Range", "bytes=999999999-")],
+            None,
+        );
+        assert_eq!(past.status, 416, "{}", past.text());
+        assert_eq!(
+            past.header("content-range"),
+            Some(format!("bytes */{size}").as_str())
+        );
+        let stranger = server.request(
+            "GET",
+            &format!("/api/v1/interviews/{id}/recording"),
+            None,
+            &[],
+            None,
+        );
+        assert_eq!(stranger.status, 401, "{}", stranger.text());
         check_recording(&server, &id, &ended, scratch.path());
     });
 
