@@ -48,7 +48,9 @@ fn every_planned_line_and_vocabulary_term_is_heard_back() {
     config.threads = 1;
     config.workers = 1;
     let stt = SpeechToText::load(&config).unwrap();
-    let vocabulary = stt.vocabulary(job.vocabulary_terms()).unwrap();
+    let vocabulary = stt
+        .vocabulary(&job.vocabulary, job.vocabulary_terms())
+        .unwrap();
 
     let planned = job
         .knockouts

@@ -362,7 +362,10 @@ impl LiveInterviews {
         job: Job,
         seat: Seat,
     ) -> anyhow::Result<Arc<LiveCall>> {
-        let vocabulary = self.speech.stt.vocabulary(job.vocabulary_terms())?;
+        let vocabulary = self
+            .speech
+            .stt
+            .vocabulary(&job.vocabulary, job.vocabulary_terms())?;
         let judge = Arc::new(self.jobs.judge_of(job)?);
         let files = self.store.files(&interview.id)?;
         let setup = CallSetup {

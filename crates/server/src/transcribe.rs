@@ -20,32 +20,35 @@ pub fn run(mut config: Config, args: &TranscribeArgs) -> anyhow::Result<()> {
         config.stt.language = language.clone();
     }
     // Read the inputs first: a bad file or term is reported without waiting for the model.
-    let terms = expected_terms(args)?;
+    let (listed, mentioned) = expected_terms(args)?;
     let audio = decode_file(&args.file)?;
     if audio.samples.is_empty() {
         bail!("{}: the file contains no audio", args.file.display());
     }
     let samples = resample(&audio.samples, audio.sample_rate, VAD_SAMPLE_RATE)?;
     let stt = engines::speech_to_text(&config)?;
-    let vocabulary = stt.vocabulary(&terms)?;
+    let vocabulary = stt.vocabulary(&listed, &mentioned)?;
     tracing::debug!(terms = ?vocabulary.terms(), "expected terms");
     let transcript = stt.transcribe_recording(&samples, &vocabulary)?;
     print!("{}", render(&transcript, args.format)?);
     Ok(())
 }
 
-/// The terms of `--vocabulary`, then those of `--job`.
-fn expected_terms(args: &TranscribeArgs) -> anyhow::Result<Vec<String>> {
-    let mut terms = match &args.vocabulary {
+/// The terms named (`--vocabulary`, then the job's `vocabulary`), and the words of the
+/// job's text.
+fn expected_terms(args: &TranscribeArgs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let mut listed = match &args.vocabulary {
         Some(list) => parse_vocabulary(list).context("--vocabulary")?,
         None => Vec::new(),
     };
+    let mut mentioned = Vec::new();
     if let Some(path) = &args.job {
         // The job's errors name the file, the field and what to do.
         let job = Job::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        terms.extend(job.vocabulary_terms());
+        listed.extend(job.vocabulary.iter().cloned());
+        mentioned = job.vocabulary_terms();
     }
-    Ok(terms)
+    Ok((listed, mentioned))
 }
 
 /// "Kafka, Celery, RabbitMQ" -> the terms, bounded as a job's `vocabulary` list is.

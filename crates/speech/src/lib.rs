@@ -7,6 +7,7 @@
 // forgets to re-export would be unnameable for its users.
 #![warn(unnameable_types)]
 
+mod confirm;
 mod cores;
 mod end_of_turn;
 mod hallucination;

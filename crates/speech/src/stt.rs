@@ -14,7 +14,7 @@
 //! use viva_speech::{SpeechToText, SttConfig};
 //! let stt = SpeechToText::load(&SttConfig::new("models/whisper/ggml-tiny.en.bin"))?;
 //! let utterance = vec![0.0f32; 16_000]; // one second of 16 kHz speech from the VAD
-//! let vocabulary = stt.vocabulary(["Kafka", "Celery", "RabbitMQ"])?;
+//! let vocabulary = stt.vocabulary(["Kafka", "Celery", "RabbitMQ"], ["pagination"])?;
 //! let segments = stt.transcribe_utterance(utterance, 0, &vocabulary).await?;
 //! # Ok(()) }
 //! ```
@@ -30,6 +30,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
+use crate::confirm::{Scorer, Sound, confirm_terms};
 use crate::cores::{self, DueQueue};
 use crate::hallucination::{is_invented, strip_annotations};
 use crate::vad::{SpeechRegionConfig, VAD_SAMPLE_RATE, find_speech};
@@ -42,6 +43,8 @@ const GGML_MAGIC: u32 = 0x6767_6d6c;
 const SAMPLES_PER_ENCODER_FRAME: usize = 320;
 /// A full whisper window: 30 s of audio.
 const FULL_AUDIO_CTX: usize = 1500;
+/// The audio whisper encodes at once (30 s); longer audio is decoded window by window.
+const WINDOW_SAMPLES: usize = FULL_AUDIO_CTX * SAMPLES_PER_ENCODER_FRAME;
 /// Encoder frames kept beyond the utterance when the context is trimmed (about 3.8 s), and the
 /// smallest trimmed context (about 7.7 s). Whisper expects speech to be followed by padding:
 /// measured on the speech set, a 1.3 s margin made tiny.en loop on repeated text (WER 164 %),
@@ -155,6 +158,23 @@ struct Engine {
     trim_context: bool,
 }
 
+impl Engine {
+    /// What starts a decoding without timestamps: start of transcript, then language and task
+    /// for a multilingual model, then no timestamps.
+    fn untimed_start(&self) -> Vec<i32> {
+        let context = &self.context;
+        let mut start = vec![context.token_sot()];
+        if context.is_multilingual() {
+            if let Some(id) = whisper_rs::get_lang_id(&self.language) {
+                start.push(context.token_lang(id));
+            }
+            start.push(context.token_transcribe());
+        }
+        start.push(context.token_not());
+        start
+    }
+}
+
 /// Whisper states waiting for work; taking one waits, earliest due first, while all workers
 /// are busy.
 struct StatePool {
@@ -246,13 +266,24 @@ impl SpeechToText {
         self.inner.pool.size
     }
 
-    /// Prepares the words of the trade a call expects (a job's terms), once, for this
-    /// model's tokenizer; pass the result to every transcription of the call. Terms whisper
-    /// writes as a single token are dropped: it already knows them.
+    /// Prepares the words of the trade a call expects, once, for this model's tokenizer; pass
+    /// the result to every transcription of the call. `listed` are the terms a person named
+    /// (a job's `vocabulary`, `--vocabulary`); `mentioned` are words taken from the job's
+    /// own text, of which only those whisper does not know as one token are kept.
     pub fn vocabulary(
         &self,
-        terms: impl IntoIterator<Item = impl AsRef<str>>,
+        listed: impl IntoIterator<Item = impl AsRef<str>>,
+        mentioned: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> Result<Vocabulary, SttError> {
+        let terms: Vec<(String, bool)> = listed
+            .into_iter()
+            .map(|t| (t.as_ref().to_owned(), true))
+            .chain(
+                mentioned
+                    .into_iter()
+                    .map(|t| (t.as_ref().to_owned(), false)),
+            )
+            .collect();
         let context = &self.inner.context;
         let model = ModelTokens {
             n_vocab: usize::try_from(context.n_vocab()).unwrap_or(0),
@@ -260,9 +291,12 @@ impl SpeechToText {
         };
         // A token is at least one byte, so this bound is never too small (whisper-rs
         // mishandles an overflow of it).
-        Ok(Vocabulary::prepare(terms, model, |text| {
-            context.tokenize(text, text.len() + 1)
-        })?)
+        Ok(Vocabulary::prepare(
+            terms,
+            model,
+            |text| context.tokenize(text, text.len() + 1),
+            word_sound,
+        )?)
     }
 
     /// Transcribes one utterance (16 kHz mono speech found by the VAD) without blocking the
@@ -364,6 +398,10 @@ impl SpeechToText {
         params.set_translate(false);
         params.set_no_context(true);
         params.set_token_timestamps(true);
+        // One segment per window: whisper then encodes an utterance of up to 30 s once,
+        // instead of encoding again after its last timestamp (trailing silence, where it
+        // invents), and the state keeps the audio the term check scores against.
+        params.set_single_segment(true);
         params.set_suppress_blank(true);
         params.set_suppress_nst(true);
         params.set_print_progress(false);
@@ -449,6 +487,29 @@ impl SpeechToText {
             });
         }
 
+        // One window was encoded, so the state still holds the audio the segments came from.
+        if let Some(prepared) = prepared.filter(|p| !p.as_prompt && !p.spoken.is_empty())
+            && audio.len() <= WINDOW_SAMPLES
+        {
+            let mut scorer = Scorer {
+                context: &engine.context,
+                state,
+                start: engine.untimed_start(),
+                threads,
+            };
+            let checks = confirm_terms(&mut segments, &prepared.spoken, &mut scorer, word_sound)?;
+            for check in checks {
+                tracing::debug!(
+                    heard = %check.heard,
+                    term = %check.term,
+                    gain = check.gain,
+                    confidence = check.confidence,
+                    taken = check.taken,
+                    "term checked"
+                );
+            }
+        }
+
         let mean_probability = if probabilities.is_empty() {
             0.0
         } else {
@@ -464,6 +525,18 @@ impl SpeechToText {
             return Ok(Some(Vec::new()));
         }
         Ok(Some(segments))
+    }
+}
+
+/// How a word or term sounds, for [`confirm_terms`]; `None` when espeak-ng cannot say (the
+/// term is then only biased).
+fn word_sound(words: &str) -> Option<Sound> {
+    match crate::tts::sound_of(words) {
+        Ok(ipa) => Some(Sound::from_ipa(&ipa)).filter(|s| !s.is_empty()),
+        Err(e) => {
+            tracing::debug!(error = %e, "no sound for {words:?}");
+            None
+        }
     }
 }
 

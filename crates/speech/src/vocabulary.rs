@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use crate::confirm::{Sound, SpokenTerm};
+
 /// How far the first token of a term is raised, in logits (natural-log odds). Small: it may
 /// only tip a near tie, never outvote what was clearly said.
 const START_BOOST: f32 = 2.0;
@@ -44,34 +46,46 @@ pub(crate) struct Prepared {
     /// The model's vocabulary size (the length of each logits row) and its first special
     /// token (end of text; timestamps and markers come after it).
     pub(crate) n_vocab: usize,
-    first_special: i32,
+    pub(crate) first_special: i32,
     /// The terms as a decoder prompt ("Kafka, Celery, ..."), and whether to use that instead
     /// of the logits filter.
     pub(crate) prompt: Vec<i32>,
     pub(crate) as_prompt: bool,
+    /// The listed terms with their sounds, single-token ones too, for putting back misheard
+    /// terms after decoding ([`crate::confirm`]).
+    pub(crate) spoken: Vec<SpokenTerm>,
 }
 
 impl Vocabulary {
-    /// Prepares `terms` with `tokenize` (text to token ids, the model's tokenizer). Terms
-    /// whisper already writes as one token are dropped; lower-case terms are also biased
-    /// capitalised ("celery" -> "Celery"), because whisper capitalises names.
-    pub(crate) fn prepare<E>(
-        terms: impl IntoIterator<Item = impl AsRef<str>>,
+    /// Prepares `terms` with `tokenize` (text to token ids, the model's tokenizer). Each term
+    /// comes with whether a person listed it as a word of the trade, rather than it being
+    /// taken from the job's sentences. Terms whisper already writes as one token are not
+    /// biased; lower-case terms are also biased capitalised ("celery" -> "Celery"), because
+    /// whisper capitalises names. Listed terms are also checked after decoding
+    /// ([`crate::confirm`]) by their sound, from `sound_of` (`None`: not checked); words
+    /// taken from sentences are not, since a job's prose holds ordinary words ("services")
+    /// that whisper would then be asked to find everywhere.
+    pub(crate) fn prepare<E, S: AsRef<str>>(
+        terms: impl IntoIterator<Item = (S, bool)>,
         model: ModelTokens,
         mut tokenize: impl FnMut(&str) -> Result<Vec<i32>, E>,
+        mut sound_of: impl FnMut(&str) -> Option<Sound>,
     ) -> Result<Self, E> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut spoken: Vec<SpokenTerm> = Vec::new();
         let mut kept: Vec<String> = Vec::new();
         // Each kept term as whisper writes it inside a sentence, for the prompt.
         let mut written: Vec<Vec<i32>> = Vec::new();
         let mut sequences = Vec::new();
-        for term in terms {
+        for (term, listed) in terms {
             let term = term.as_ref().trim();
             if term.is_empty()
-                || kept.len() >= MAX_VOCABULARY_TERMS
-                || kept.iter().any(|k| k == term)
+                || seen.len() >= MAX_VOCABULARY_TERMS
+                || seen.iter().any(|k| k.eq_ignore_ascii_case(term))
             {
                 continue;
             }
+            seen.push(term.to_owned());
             let mut spellings = vec![term.to_owned()];
             if !term.chars().any(char::is_uppercase) {
                 let mut chars = term.chars();
@@ -92,12 +106,18 @@ impl Vocabulary {
                     sequences.push(tokens);
                 }
             }
+            if listed && let Some(sound) = sound_of(term) {
+                spoken.push(SpokenTerm {
+                    text: term.to_owned(),
+                    sound,
+                });
+            }
             if let Some(tokens) = as_written {
                 kept.push(term.to_owned());
                 written.push(tokens);
             }
         }
-        if kept.is_empty() {
+        if kept.is_empty() && spoken.is_empty() {
             return Ok(Self::default());
         }
         // The prompt lists the terms: " Celery, RabbitMQ, Kafka".
@@ -119,6 +139,7 @@ impl Vocabulary {
                 first_special: model.first_special,
                 prompt,
                 as_prompt: false,
+                spoken,
             })),
         })
     }
@@ -143,6 +164,7 @@ impl Vocabulary {
                     trie: p.trie.clone(),
                     prompt: p.prompt.clone(),
                     as_prompt: true,
+                    spoken: p.spoken.clone(),
                     ..**p
                 })
             }),
@@ -293,7 +315,9 @@ mod tests {
     };
 
     fn prepare(terms: &[&str]) -> Result<Vocabulary, ()> {
-        Vocabulary::prepare(terms, MODEL, fake_tokens)
+        Vocabulary::prepare(terms.iter().map(|t| (t, false)), MODEL, fake_tokens, |_| {
+            None
+        })
     }
 
     fn biased(vocabulary: &Vocabulary, decoded: &[i32]) -> Vec<f32> {
@@ -367,7 +391,13 @@ mod tests {
         let many: Vec<String> = (0..MAX_VOCABULARY_TERMS + 10)
             .map(|i| format!("term{i}"))
             .collect();
-        let v = Vocabulary::prepare(&many, MODEL, |_| Ok::<_, ()>(vec![1, 2])).unwrap();
+        let v = Vocabulary::prepare(
+            many.iter().map(|t| (t, false)),
+            MODEL,
+            |_| Ok::<_, ()>(vec![1, 2]),
+            |_| None,
+        )
+        .unwrap();
         assert_eq!(v.terms().len(), MAX_VOCABULARY_TERMS);
     }
 }

@@ -4,7 +4,7 @@
 //! `config/bench/`) are spoken with Viva's own voice, then transcribed as a live call would,
 //! at 16 kHz and through a simulated 8 kHz mu-law phone line, in three ways: as before
 //! (nothing expected), with the job's terms as whisper's decoder prompt, and with the job's
-//! terms biasing decoding (what calls use). Per way: term recall, WER and transcription
+//! terms biasing decoding and its listed terms checked afterwards (what calls use). Per way: term recall, WER and transcription
 //! latency. Sentences of the terms' sound-alikes ("salary", "red is") count the terms the bias
 //! would invent, which must be none.
 
@@ -90,7 +90,7 @@ pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
     let stt = engines::speech_to_text(config)?;
     let tts = engines::text_to_speech(config)?;
     let started = Instant::now();
-    let vocabulary = stt.vocabulary(job.vocabulary_terms())?;
+    let vocabulary = stt.vocabulary(&job.vocabulary, job.vocabulary_terms())?;
     let prepared_in = started.elapsed();
     println!(
         "viva bench vocabulary: {} answers ({} terms), {} sound-alike sentences, {} run(s); \
@@ -122,7 +122,7 @@ pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
     let ways = [
         ("as before", Vocabulary::default()),
         ("prompt", vocabulary.as_prompt()),
-        ("bias", vocabulary.clone()),
+        ("bias + check", vocabulary.clone()),
     ];
     println!(
         "\n| line | way | term recall | WER | latency p50 | p50 ratio | invented terms |\n|---|---|---|---|---|---|---|"

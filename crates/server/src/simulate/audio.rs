@@ -52,7 +52,9 @@ pub fn run(
         tts: Arc::clone(&tts),
         turn_model: engines::turn_model(config),
     };
-    let vocabulary = speech.stt.vocabulary(judge.job().vocabulary_terms())?;
+    let vocabulary = speech
+        .stt
+        .vocabulary(&judge.job().vocabulary, judge.job().vocabulary_terms())?;
     let name = candidate.script.candidate.name.clone();
     let (turns_tx, turns_rx) = unbounded_channel();
     let setup = CallSetup {

@@ -56,6 +56,14 @@ use self::espeak::Espeak;
 pub(crate) use self::piper::onnx_runtime;
 use self::piper::{PiperVoice, VoiceConfig};
 
+/// How `words` sound in American English, read as the interviewer's voice reads them (names of
+/// the trade respelled): espeak-ng's IPA. What a misheard term is recognised by.
+pub(crate) fn sound_of(words: &str) -> Result<String, TtsError> {
+    let mut espeak = Espeak::lock()?;
+    let ipa = espeak.phonemes("en-us", &lexicon::respell(words))?;
+    Ok(phonemes::without_language_flags(&ipa))
+}
+
 /// Quieter than this (about -40 dBFS) counts as silence when trimming a sentence's tail.
 const SILENCE: f32 = 0.01;
 

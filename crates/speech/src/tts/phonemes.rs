@@ -56,7 +56,7 @@ pub(crate) fn piece_phonemes(
 
 /// espeak-ng marks a switch to another language's rules inside a word list as "(fr)" ...
 /// "(en)"; the markers are not sounds, so Piper drops them.
-fn without_language_flags(phonemes: &str) -> String {
+pub(super) fn without_language_flags(phonemes: &str) -> String {
     let mut out = String::with_capacity(phonemes.len());
     let mut rest = phonemes;
     while let Some(open) = rest.find('(') {

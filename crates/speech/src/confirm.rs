@@ -1,0 +1,545 @@
+//! Terms of the trade whisper misheard, put back where the audio agrees.
+//!
+//! Biasing the decoder ([`crate::vocabulary`]) only tips near ties token by token; tiny.en
+//! still writes "century" for Sentry, "item potency" for idempotency and "and your next" for
+//! nginx, because each wrong word was likelier at the moment it was chosen. After decoding,
+//! every run of one to three words that *sounds* like a term of the job (espeak-ng's IPA of
+//! both, a weighted edit distance) is a candidate, and whisper itself settles it: its decoder
+//! scores the transcript with the words as heard and with the term in their place, on the
+//! same encoded audio, over the words and the one after them. The term replaces the words only
+//! when whisper finds it nearly as likely as what it wrote; a sound-alike that was really said
+//! ("salary", "century") is much likelier as itself, so it stays.
+
+use whisper_rs::{WhisperContext, WhisperState};
+
+use crate::stt::{Segment, Word};
+
+/// How much less likely (natural log) than the words as written a term may be and still
+/// replace them. The decoder's greedy choice is rarely far ahead when a term was really said;
+/// a sound-alike that was said is ahead by much more. Tuned on the sentences of
+/// `tests/vocabulary_real.rs`, never on the held-out `viva bench vocabulary` set.
+const MARGIN: f32 = 1.0;
+/// How unlike a term's sound a run of words may be and still be checked: the weighted edit
+/// distance over the longer of the two.
+const MAX_DISTANCE: f32 = 0.45;
+/// Only runs with a word whisper was this unsure of are checked: a misheard term leaves the
+/// decoder guessing ("cough goth" 0.28, "Promecious" 0.39, "graph UL" 0.44), while a
+/// sound-alike that was really said is heard with confidence ("century" 0.98, "home" 0.99).
+const MAX_CONFIDENCE: f32 = 0.75;
+/// Words a misheard term can have been split into ("Men Cash D").
+const MAX_SPAN_WORDS: usize = 3;
+/// Checks per utterance, the closest-sounding first: each costs a few decoder steps.
+const MAX_CHECKS: usize = 6;
+
+/// A term and how it sounds.
+#[derive(Debug, Clone)]
+pub(crate) struct SpokenTerm {
+    pub(crate) text: String,
+    pub(crate) sound: Sound,
+}
+
+/// The phonemes of some words, stress and spaces left out, as comparable units.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sound(Vec<char>);
+
+impl Sound {
+    /// Reads espeak-ng's IPA: stress, length, syllable and word marks carry no phoneme.
+    pub(crate) fn from_ipa(ipa: &str) -> Sound {
+        Sound(
+            ipa.chars()
+                .filter(|c| c.is_alphabetic() && !matches!(c, 'ˈ' | 'ˌ' | 'ː' | 'ˑ'))
+                .collect(),
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How unlike two sounds are, from 0 (the same) up: an edit distance where a vowel for
+    /// another vowel, or a consonant for its voiced or unvoiced twin, costs half, and a vowel
+    /// dropped or added costs half; divided by the longer sound's length.
+    fn distance(&self, other: &Sound) -> f32 {
+        let (a, b) = (&self.0, &other.0);
+        if a.is_empty() || b.is_empty() {
+            return f32::INFINITY;
+        }
+        let gap = |c: char| if is_vowel(c) { 0.5 } else { 1.0 };
+        let mut previous: Vec<f32> = std::iter::once(0.0)
+            .chain(b.iter().scan(0.0, |sum, &c| {
+                *sum += gap(c);
+                Some(*sum)
+            }))
+            .collect();
+        for &x in a {
+            let mut row = Vec::with_capacity(b.len() + 1);
+            row.push(previous[0] + gap(x));
+            for (j, &y) in b.iter().enumerate() {
+                let best = (previous[j] + substitution(x, y))
+                    .min(previous[j + 1] + gap(x))
+                    .min(row[j] + gap(y));
+                row.push(best);
+            }
+            previous = row;
+        }
+        previous[b.len()] / a.len().max(b.len()) as f32
+    }
+}
+
+fn is_vowel(c: char) -> bool {
+    "aeiouyæɑɒɔəɚɛɜɝɪʊʌɐɘɵɨʉøœɤɯ".contains(c)
+}
+
+fn substitution(x: char, y: char) -> f32 {
+    const TWINS: &[(char, char)] = &[
+        ('p', 'b'),
+        ('t', 'd'),
+        ('k', 'ɡ'),
+        ('f', 'v'),
+        ('s', 'z'),
+        ('θ', 'ð'),
+        ('ʃ', 'ʒ'),
+        ('t', 'ɾ'),
+        ('d', 'ɾ'),
+        ('ɹ', 'ɚ'),
+        ('m', 'n'),
+        ('n', 'ŋ'),
+    ];
+    if x == y {
+        0.0
+    } else if (is_vowel(x) && is_vowel(y))
+        || TWINS
+            .iter()
+            .any(|&(a, b)| (a, b) == (x, y) || (b, a) == (x, y))
+    {
+        0.5
+    } else {
+        1.0
+    }
+}
+
+/// Words of a segment that may be a misheard term.
+#[derive(Debug, Clone, PartialEq)]
+struct Candidate {
+    segment: usize,
+    /// The words `first..=last` of the segment.
+    first: usize,
+    last: usize,
+    term: usize,
+    distance: f32,
+}
+
+/// Finds the runs of words that sound like a term without being it, closest first, among
+/// those holding a word whisper was unsure of. `sound_of` gives a word's sound (`None` when
+/// it has none).
+fn candidates(
+    segments: &[Segment],
+    terms: &[SpokenTerm],
+    mut sound_of: impl FnMut(&str) -> Option<Sound>,
+) -> Vec<Candidate> {
+    let mut found = Vec::new();
+    for (s, segment) in segments.iter().enumerate() {
+        let words: Vec<&str> = segment.words.iter().map(|w| bare(&w.word)).collect();
+        let unsure: Vec<bool> = segment
+            .words
+            .iter()
+            .map(|w| w.probability < MAX_CONFIDENCE)
+            .collect();
+        // Only words near an unsure one can be part of a checked run; espeak-ng is asked
+        // about those alone.
+        let sounds: Vec<Option<Sound>> = (0..words.len())
+            .map(|i| {
+                let near =
+                    i.saturating_sub(MAX_SPAN_WORDS - 1)..(i + MAX_SPAN_WORDS).min(words.len());
+                if unsure[near].contains(&true) {
+                    sound_of(words[i])
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let is_term: Vec<bool> = words
+            .iter()
+            .map(|w| terms.iter().any(|t| t.text.eq_ignore_ascii_case(w)))
+            .collect();
+        for first in 0..words.len() {
+            let mut joined = Vec::new();
+            for last in first..(first + MAX_SPAN_WORDS).min(words.len()) {
+                let Some(sound) = &sounds[last] else { break };
+                joined.extend_from_slice(&sound.0);
+                if !unsure[first..=last].contains(&true) {
+                    continue;
+                }
+                let heard = Sound(joined.clone());
+                for (t, term) in terms.iter().enumerate() {
+                    if !could_be(&words[first..=last], &is_term[first..=last], term) {
+                        continue;
+                    }
+                    let (short, long) = (
+                        heard.len().min(term.sound.len()),
+                        heard.len().max(term.sound.len()),
+                    );
+                    if (short as f32) < long as f32 * (1.0 - MAX_DISTANCE) {
+                        continue;
+                    }
+                    let distance = heard.distance(&term.sound);
+                    if distance <= MAX_DISTANCE {
+                        found.push(Candidate {
+                            segment: s,
+                            first,
+                            last,
+                            term: t,
+                            distance,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.distance.total_cmp(&b.distance));
+    found.truncate(MAX_CHECKS);
+    found
+}
+
+/// Whether `words` may be `term` misheard: a word that is itself a term was heard right, and
+/// can only be part of a longer term split in two ("Postgres QL" for PostgreSQL).
+fn could_be(words: &[&str], is_term: &[bool], term: &SpokenTerm) -> bool {
+    let name = term.text.to_lowercase();
+    if words.len() == 1 && is_term[0] {
+        return false;
+    }
+    words.iter().zip(is_term).all(|(word, &is_term)| {
+        let word = word.to_lowercase();
+        !is_term || (word != name && name.contains(&word))
+    })
+}
+
+/// A word without the punctuation whisper attaches to it.
+fn bare(word: &str) -> &str {
+    word.trim_matches(|c: char| !c.is_alphanumeric())
+}
+
+/// The decoder, scoring text against the audio `state` last encoded.
+pub(crate) struct Scorer<'a> {
+    pub(crate) context: &'a WhisperContext,
+    pub(crate) state: &'a mut WhisperState,
+    /// What starts a transcription without timestamps: start of transcript, language and
+    /// task for a multilingual model, no timestamps.
+    pub(crate) start: Vec<i32>,
+    pub(crate) threads: usize,
+}
+
+impl Scorer<'_> {
+    fn tokens(&self, text: &str) -> Result<Vec<i32>, whisper_rs::WhisperError> {
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.context.tokenize(text, text.len() + 1)
+    }
+
+    /// The log-probability of each of `continuations` following `prefix`.
+    fn score(
+        &mut self,
+        prefix: &[i32],
+        continuations: &[Vec<i32>],
+    ) -> Result<Vec<f32>, whisper_rs::WhisperError> {
+        self.state.decode(prefix, 0, self.threads)?;
+        let after_prefix = self.state.get_logits()?.to_vec();
+        let mut scores = Vec::with_capacity(continuations.len());
+        for continuation in continuations {
+            let mut total = 0.0;
+            let mut logits = after_prefix.clone();
+            for (i, &token) in continuation.iter().enumerate() {
+                total += log_probability(&logits, token);
+                if i + 1 < continuation.len() {
+                    self.state
+                        .decode(&[token], prefix.len() + i, self.threads)?;
+                    logits = self.state.get_logits()?.to_vec();
+                }
+            }
+            scores.push(total);
+        }
+        Ok(scores)
+    }
+}
+
+fn log_probability(logits: &[f32], token: i32) -> f32 {
+    let Some(&logit) = usize::try_from(token).ok().and_then(|t| logits.get(t)) else {
+        return f32::NEG_INFINITY;
+    };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    logit - max - sum.ln()
+}
+
+/// One term checked against the words it may have been heard as.
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub(crate) confidence: f32,
+    pub(crate) heard: String,
+    pub(crate) term: String,
+    /// The term's log-probability less the words'.
+    pub(crate) gain: f32,
+    pub(crate) taken: bool,
+}
+
+/// Puts terms back where whisper, asked again, finds them nearly as likely as the words it
+/// wrote. `segments` must come from the single window `scorer.state` last decoded.
+pub(crate) fn confirm_terms(
+    segments: &mut [Segment],
+    terms: &[SpokenTerm],
+    scorer: &mut Scorer<'_>,
+    sound_of: impl FnMut(&str) -> Option<Sound>,
+) -> Result<Vec<Check>, whisper_rs::WhisperError> {
+    let mut checks = Vec::new();
+    let mut taken: Vec<(Candidate, String)> = Vec::new();
+    for candidate in candidates(segments, terms, sound_of) {
+        if taken.iter().any(|(t, _)| overlaps(t, &candidate)) {
+            continue;
+        }
+        let words = &segments[candidate.segment].words;
+        let before: Vec<&str> = segments[..candidate.segment]
+            .iter()
+            .flat_map(|s| s.words.iter())
+            .chain(&words[..candidate.first])
+            .map(|w| w.word.as_str())
+            .collect();
+        let span = &words[candidate.first..=candidate.last];
+        let heard: Vec<&str> = span.iter().map(|w| w.word.as_str()).collect();
+        let heard = heard.join(" ");
+        // Punctuation around the words stays around the term.
+        let lead = &heard[..heard.find(char::is_alphanumeric).unwrap_or(0)];
+        let trail_at = heard.rfind(char::is_alphanumeric).map_or(heard.len(), |i| {
+            i + heard[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        let trail = &heard[trail_at..];
+        let term = &terms[candidate.term].text;
+        let replaced = format!("{lead}{term}{trail}");
+        // The word after the run tells whether the term fits what follows.
+        let next = words
+            .get(candidate.last + 1)
+            .or_else(|| {
+                segments
+                    .get(candidate.segment + 1)
+                    .and_then(|s| s.words.first())
+            })
+            .map(|w| w.word.as_str());
+        let mut prefix = scorer.start.clone();
+        if !before.is_empty() {
+            prefix.extend(scorer.tokens(&format!(" {}", before.join(" ")))?);
+        }
+        let tail = match next {
+            Some(next) => scorer.tokens(&format!(" {next}"))?,
+            None => vec![scorer.context.token_eot()],
+        };
+        let mut as_heard = scorer.tokens(&format!(" {heard}"))?;
+        as_heard.extend(&tail);
+        let mut as_term = scorer.tokens(&format!(" {replaced}"))?;
+        as_term.extend(&tail);
+        if prefix.len() + as_heard.len().max(as_term.len())
+            >= usize::try_from(scorer.context.n_text_ctx()).unwrap_or(0)
+        {
+            continue;
+        }
+        let scores = scorer.score(&prefix, &[as_heard, as_term])?;
+        let gain = scores[1] - scores[0];
+        let take = gain >= -MARGIN;
+        checks.push(Check {
+            confidence: span.iter().map(|w| w.probability).fold(1.0, f32::min),
+            heard,
+            term: term.clone(),
+            gain,
+            taken: take,
+        });
+        if take {
+            taken.push((candidate, replaced));
+        }
+    }
+    // Replace from the end of each segment, so earlier word indexes stay valid.
+    taken.sort_by_key(|(at, _)| std::cmp::Reverse((at.segment, at.first)));
+    for (at, replaced) in taken {
+        let segment = &mut segments[at.segment];
+        let span = &segment.words[at.first..=at.last];
+        let word = Word {
+            word: replaced,
+            start_ms: span[0].start_ms,
+            end_ms: span[span.len() - 1].end_ms,
+            probability: span.iter().map(|w| w.probability).sum::<f32>() / span.len() as f32,
+        };
+        segment.words.splice(at.first..=at.last, [word]);
+        // The text is the words, as whisper wrote them, once its annotations are dropped.
+        segment.text = segment
+            .words
+            .iter()
+            .map(|w| w.word.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    Ok(checks)
+}
+
+fn overlaps(a: &Candidate, b: &Candidate) -> bool {
+    a.segment == b.segment && a.first <= b.last && b.first <= a.last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// espeak-ng's American English IPA for the words of these tests.
+    fn ipa(words: &str) -> Option<Sound> {
+        let ipa = match words.to_lowercase().as_str() {
+            "sentry" => "sˈɛntɹi",
+            "century" => "sˈɛntʃɚɹi",
+            "salary" => "sˈæləɹi",
+            "celery" => "sˈɛləɹi",
+            "postgresql" => "pˈoʊstɡɹˈɛskjˈuːˈɛl",
+            "postgres" => "pˈoʊstɡɹˈɛs",
+            "ql" => "kjˌuːˈɛl",
+            "in" => "ɪn",
+            "we" => "wiː",
+            "use" => "jˈuːz",
+            "the" => "ðə",
+            "every" => "ˈɛvɹi",
+            "day" => "dˈeɪ",
+            "kafka" => "kˈɑːfkə",
+            "cough" => "kˈɔf",
+            "goth" => "ɡˈɑθ",
+            "topic" => "tˈɑːpɪk",
+            _ => return None,
+        };
+        Some(Sound::from_ipa(ipa))
+    }
+
+    fn term(text: &str) -> SpokenTerm {
+        SpokenTerm {
+            text: text.to_owned(),
+            sound: ipa(text).unwrap(),
+        }
+    }
+
+    /// A segment of `(word, whisper's confidence)`.
+    fn segment(words: &[(&str, f32)]) -> Segment {
+        Segment {
+            start_ms: 0,
+            end_ms: 1000,
+            text: words.iter().map(|w| w.0).collect::<Vec<_>>().join(" "),
+            words: words
+                .iter()
+                .map(|&(word, probability)| Word {
+                    word: word.to_owned(),
+                    start_ms: 0,
+                    end_ms: 0,
+                    probability,
+                })
+                .collect(),
+        }
+    }
+
+    fn runs(segments: &[Segment], terms: &[SpokenTerm]) -> Vec<(String, String)> {
+        candidates(segments, terms, ipa)
+            .into_iter()
+            .map(|c| {
+                let words = &segments[c.segment].words[c.first..=c.last];
+                let words: Vec<&str> = words.iter().map(|w| w.word.as_str()).collect();
+                (words.join(" "), terms[c.term].text.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sound_alikes_are_close_and_other_words_are_not() {
+        let d = |a: &str, b: &str| ipa(a).unwrap().distance(&ipa(b).unwrap());
+        assert_eq!(d("sentry", "sentry"), 0.0);
+        assert!(d("century", "sentry") < MAX_DISTANCE);
+        assert!(
+            d("salary", "celery") < d("century", "sentry"),
+            "a vowel is half a consonant"
+        );
+        assert!(d("day", "kafka") > MAX_DISTANCE);
+        assert!(d("topic", "sentry") > MAX_DISTANCE);
+        // Symmetric, and stress marks carry nothing.
+        assert_eq!(d("century", "sentry"), d("sentry", "century"));
+        assert_eq!(Sound::from_ipa("sˈɛntɹi"), Sound::from_ipa("sɛntɹi"));
+    }
+
+    #[test]
+    fn only_runs_whisper_was_unsure_of_are_checked() {
+        let terms = [term("Sentry"), term("Kafka")];
+        let unsure = [segment(&[("the", 0.9), ("century", 0.4), ("every", 0.95)])];
+        let found = runs(&unsure, &terms);
+        assert_eq!(
+            found[0],
+            ("century".into(), "Sentry".into()),
+            "closest first"
+        );
+        assert!(found.iter().all(|(words, _)| words.contains("century")));
+        let sure = [segment(&[("the", 0.9), ("century", 0.98), ("every", 0.95)])];
+        assert!(runs(&sure, &terms).is_empty());
+    }
+
+    #[test]
+    fn a_term_split_into_words_is_a_run_of_them() {
+        let terms = [term("Kafka")];
+        let heard = [segment(&[
+            ("we", 0.9),
+            ("cough", 0.3),
+            ("goth", 0.3),
+            ("topic", 0.9),
+        ])];
+        let found = runs(&heard, &terms);
+        assert!(
+            found.contains(&("cough goth".into(), "Kafka".into())),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|(words, _)| words.contains("topic")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_term_heard_right_is_never_replaced_but_may_grow_into_a_longer_one() {
+        let terms = [
+            term("Celery"),
+            term("Sentry"),
+            term("PostgreSQL"),
+            term("postgres"),
+        ];
+        // "celery" is a term: not a misheard Sentry, nor part of a run for one.
+        let heard = [segment(&[
+            ("use", 0.9),
+            ("celery", 0.3),
+            ("every", 0.9),
+            ("day", 0.9),
+        ])];
+        assert!(
+            runs(&heard, &terms).is_empty(),
+            "{:?}",
+            runs(&heard, &terms)
+        );
+        // "Postgres" is a term, and PostgreSQL begins with it.
+        let heard = [segment(&[("in", 0.9), ("Postgres", 0.6), ("QL", 0.5)])];
+        let found = runs(&heard, &terms);
+        assert_eq!(
+            found[0],
+            ("Postgres QL".into(), "PostgreSQL".into()),
+            "{found:?}"
+        );
+        assert!(
+            !found.iter().any(|(words, _)| words == "Postgres"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn checks_are_bounded_per_utterance() {
+        let terms = [term("Sentry")];
+        let many: Vec<(&str, f32)> = std::iter::repeat_n(("century", 0.4), 20).collect();
+        assert_eq!(runs(&[segment(&many)], &terms).len(), MAX_CHECKS);
+    }
+}
