@@ -15,10 +15,10 @@ use whisper_rs::{WhisperContext, WhisperState};
 use crate::stt::{Segment, Word};
 
 /// How much less likely (natural log) than the words as written a term may be and still
-/// replace them. The decoder's greedy choice is rarely far ahead when a term was really said;
-/// a sound-alike that was said is ahead by much more. Tuned on the sentences of
-/// `tests/vocabulary_real.rs`, never on the held-out `viva bench vocabulary` set.
-const MARGIN: f32 = 1.0;
+/// replace them: a greedy decoder can write words that, read whole, are a little likelier
+/// than the term that was said ("graph UL", "air flow"), but not much. Tuned on
+/// `config/bench/vocabulary-dev-*.txt`, never on the held-out `viva bench vocabulary` set.
+const MARGIN: f32 = 3.0;
 /// How unlike a term's sound a run of words may be and still be checked: the weighted edit
 /// distance over the longer of the two.
 const MAX_DISTANCE: f32 = 0.45;
@@ -29,7 +29,7 @@ const MAX_CONFIDENCE: f32 = 0.75;
 /// Words a misheard term can have been split into ("Men Cash D").
 const MAX_SPAN_WORDS: usize = 3;
 /// Checks per utterance, the closest-sounding first: each costs a few decoder steps.
-const MAX_CHECKS: usize = 6;
+const MAX_CHECKS: usize = 4;
 
 /// A term and how it sounds.
 #[derive(Debug, Clone)]
@@ -241,23 +241,31 @@ impl Scorer<'_> {
         self.context.tokenize(text, text.len() + 1)
     }
 
-    /// The log-probability of each of `continuations` following `prefix`.
+    /// The log-probability of each of `continuations` following `text[..at]`. The decoder
+    /// remembers the text it read, so after a first call (`fresh`) a later one for an
+    /// earlier `at` reads only the token before it.
     fn score(
         &mut self,
-        prefix: &[i32],
+        text: &[i32],
+        at: usize,
+        fresh: bool,
         continuations: &[Vec<i32>],
     ) -> Result<Vec<f32>, whisper_rs::WhisperError> {
-        self.state.decode(prefix, 0, self.threads)?;
-        let after_prefix = self.state.get_logits()?.to_vec();
+        // whisper.cpp keeps logits of a batch's last token in the batch's last row, and
+        // `get_logits` reads the first: the token before `at` is read on its own.
+        if fresh && at > 1 {
+            self.state.decode(&text[..at - 1], 0, self.threads)?;
+        }
+        self.state.decode(&text[at - 1..at], at - 1, self.threads)?;
+        let after_text = self.state.get_logits()?.to_vec();
         let mut scores = Vec::with_capacity(continuations.len());
         for continuation in continuations {
             let mut total = 0.0;
-            let mut logits = after_prefix.clone();
+            let mut logits = after_text.clone();
             for (i, &token) in continuation.iter().enumerate() {
                 total += log_probability(&logits, token);
                 if i + 1 < continuation.len() {
-                    self.state
-                        .decode(&[token], prefix.len() + i, self.threads)?;
+                    self.state.decode(&[token], at + i, self.threads)?;
                     logits = self.state.get_logits()?.to_vec();
                 }
             }
@@ -295,63 +303,86 @@ pub(crate) fn confirm_terms(
     scorer: &mut Scorer<'_>,
     sound_of: impl FnMut(&str) -> Option<Sound>,
 ) -> Result<Vec<Check>, whisper_rs::WhisperError> {
-    let mut checks = Vec::new();
-    let mut taken: Vec<(Candidate, String)> = Vec::new();
-    for candidate in candidates(segments, terms, sound_of) {
-        if taken.iter().any(|(t, _)| overlaps(t, &candidate)) {
-            continue;
-        }
-        let words = &segments[candidate.segment].words;
-        let before: Vec<&str> = segments[..candidate.segment]
+    let found = candidates(segments, terms, sound_of);
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The transcript as whisper reads it without timestamps, and where each word begins.
+    let words: Vec<&Word> = segments.iter().flat_map(|s| &s.words).collect();
+    let mut text = scorer.start.clone();
+    let mut word_at = Vec::with_capacity(words.len() + 1);
+    for word in &words {
+        word_at.push(text.len());
+        text.extend(scorer.tokens(&format!(" {}", word.word))?);
+    }
+    word_at.push(text.len());
+    let first_word: Vec<usize> = segments
+        .iter()
+        .scan(0, |n, s| {
+            let first = *n;
+            *n += s.words.len();
+            Some(first)
+        })
+        .collect();
+    let limit = usize::try_from(scorer.context.n_text_ctx()).unwrap_or(0);
+
+    // Later runs first: scoring one makes the decoder forget the text from its start on.
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(first_word[found[i].segment] + found[i].first));
+    let mut scored: Vec<Option<(f32, String)>> = vec![None; found.len()];
+    let mut fresh = true;
+    for i in order {
+        let candidate = &found[i];
+        let (first, last) = (
+            first_word[candidate.segment] + candidate.first,
+            first_word[candidate.segment] + candidate.last,
+        );
+        let heard: Vec<&str> = words[first..=last]
             .iter()
-            .flat_map(|s| s.words.iter())
-            .chain(&words[..candidate.first])
             .map(|w| w.word.as_str())
             .collect();
-        let span = &words[candidate.first..=candidate.last];
-        let heard: Vec<&str> = span.iter().map(|w| w.word.as_str()).collect();
         let heard = heard.join(" ");
         // Punctuation around the words stays around the term.
         let lead = &heard[..heard.find(char::is_alphanumeric).unwrap_or(0)];
         let trail_at = heard.rfind(char::is_alphanumeric).map_or(heard.len(), |i| {
             i + heard[i..].chars().next().map_or(1, char::len_utf8)
         });
-        let trail = &heard[trail_at..];
-        let term = &terms[candidate.term].text;
-        let replaced = format!("{lead}{term}{trail}");
+        let replaced = format!("{lead}{}{}", terms[candidate.term].text, &heard[trail_at..]);
         // The word after the run tells whether the term fits what follows.
-        let next = words
-            .get(candidate.last + 1)
-            .or_else(|| {
-                segments
-                    .get(candidate.segment + 1)
-                    .and_then(|s| s.words.first())
-            })
-            .map(|w| w.word.as_str());
-        let mut prefix = scorer.start.clone();
-        if !before.is_empty() {
-            prefix.extend(scorer.tokens(&format!(" {}", before.join(" ")))?);
-        }
-        let tail = match next {
-            Some(next) => scorer.tokens(&format!(" {next}"))?,
+        let tail = match word_at.get(last + 2) {
+            Some(&end) => text[word_at[last + 1]..end].to_vec(),
             None => vec![scorer.context.token_eot()],
         };
-        let mut as_heard = scorer.tokens(&format!(" {heard}"))?;
+        let at = word_at[first];
+        let mut as_heard = text[at..word_at[last + 1]].to_vec();
         as_heard.extend(&tail);
         let mut as_term = scorer.tokens(&format!(" {replaced}"))?;
         as_term.extend(&tail);
-        if prefix.len() + as_heard.len().max(as_term.len())
-            >= usize::try_from(scorer.context.n_text_ctx()).unwrap_or(0)
-        {
+        if at + as_heard.len().max(as_term.len()) >= limit {
             continue;
         }
-        let scores = scorer.score(&prefix, &[as_heard, as_term])?;
-        let gain = scores[1] - scores[0];
-        let take = gain >= -MARGIN;
+        let scores = scorer.score(&text, at, fresh, &[as_heard, as_term])?;
+        fresh = false;
+        scored[i] = Some((scores[1] - scores[0], replaced));
+    }
+
+    // The closest-sounding runs first; a run overlapping one already replaced stays.
+    let mut checks = Vec::new();
+    let mut taken: Vec<(Candidate, String)> = Vec::new();
+    for (candidate, scored) in found.into_iter().zip(scored) {
+        let Some((gain, replaced)) = scored else {
+            continue;
+        };
+        let span = &segments[candidate.segment].words[candidate.first..=candidate.last];
+        let take = gain >= -MARGIN && !taken.iter().any(|(t, _)| overlaps(t, &candidate));
         checks.push(Check {
             confidence: span.iter().map(|w| w.probability).fold(1.0, f32::min),
-            heard,
-            term: term.clone(),
+            heard: span
+                .iter()
+                .map(|w| w.word.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            term: terms[candidate.term].text.clone(),
             gain,
             taken: take,
         });
