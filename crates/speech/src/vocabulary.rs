@@ -9,6 +9,7 @@
 //! "salary" said stays "salary". Words whisper writes as one token need no help and are left
 //! out, so common words are never pushed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::confirm::{Sound, SpokenTerm};
@@ -46,7 +47,7 @@ pub(crate) struct Prepared {
     /// The model's vocabulary size (the length of each logits row) and its first special
     /// token (end of text; timestamps and markers come after it).
     pub(crate) n_vocab: usize,
-    pub(crate) first_special: i32,
+    first_special: i32,
     /// The terms as a decoder prompt ("Kafka, Celery, ..."), and whether to use that instead
     /// of the logits filter.
     pub(crate) prompt: Vec<i32>,
@@ -71,7 +72,7 @@ impl Vocabulary {
         mut tokenize: impl FnMut(&str) -> Result<Vec<i32>, E>,
         mut sound_of: impl FnMut(&str) -> Option<Sound>,
     ) -> Result<Self, E> {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut spoken: Vec<SpokenTerm> = Vec::new();
         let mut kept: Vec<String> = Vec::new();
         // Each kept term as whisper writes it inside a sentence, for the prompt.
@@ -80,12 +81,11 @@ impl Vocabulary {
         for (term, listed) in terms {
             let term = term.as_ref().trim();
             if term.is_empty()
-                || seen.len() >= MAX_VOCABULARY_TERMS
-                || seen.iter().any(|k| k.eq_ignore_ascii_case(term))
+                || (kept.len() >= MAX_VOCABULARY_TERMS && spoken.len() >= MAX_VOCABULARY_TERMS)
+                || !seen.insert(term.to_lowercase())
             {
                 continue;
             }
-            seen.push(term.to_owned());
             let mut spellings = vec![term.to_owned()];
             if !term.chars().any(char::is_uppercase) {
                 let mut chars = term.chars();
@@ -94,19 +94,25 @@ impl Vocabulary {
                 }
             }
             let mut as_written = None;
-            for (i, spelling) in spellings.iter().enumerate() {
-                // Whisper writes a word inside a sentence with its leading space.
-                let tokens = tokenize(&format!(" {spelling}"))?;
-                if i == 0 && tokens.len() < 2 {
-                    // A word whisper writes in one token it knows, capitalised or not.
-                    break;
-                }
-                if (2..=MAX_TERM_TOKENS).contains(&tokens.len()) {
-                    as_written.get_or_insert_with(|| tokens.clone());
-                    sequences.push(tokens);
+            // Past the bound the term is only checked, not biased.
+            if kept.len() < MAX_VOCABULARY_TERMS {
+                for (i, spelling) in spellings.iter().enumerate() {
+                    // Whisper writes a word inside a sentence with its leading space.
+                    let tokens = tokenize(&format!(" {spelling}"))?;
+                    if i == 0 && tokens.len() < 2 {
+                        // A word whisper writes in one token it knows, capitalised or not.
+                        break;
+                    }
+                    if (2..=MAX_TERM_TOKENS).contains(&tokens.len()) {
+                        as_written.get_or_insert_with(|| tokens.clone());
+                        sequences.push(tokens);
+                    }
                 }
             }
-            if listed && let Some(sound) = sound_of(term) {
+            if listed
+                && spoken.len() < MAX_VOCABULARY_TERMS
+                && let Some(sound) = sound_of(term)
+            {
                 spoken.push(SpokenTerm {
                     text: term.to_owned(),
                     sound,
