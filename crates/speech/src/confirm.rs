@@ -1,14 +1,15 @@
 //! Terms of the trade whisper misheard, put back where the audio agrees.
 //!
 //! Biasing the decoder ([`crate::vocabulary`]) only tips near ties token by token; tiny.en
-//! still writes "century" for Sentry, "item potency" for idempotency and "and your next" for
-//! nginx, because each wrong word was likelier at the moment it was chosen. After decoding,
-//! every run of one to three words that *sounds* like a term of the job (espeak-ng's IPA of
-//! both, a weighted edit distance) is a candidate, and whisper itself settles it: its decoder
-//! scores the transcript with the words as heard and with the term in their place, on the
-//! same encoded audio, over the words and the one after them. The term replaces the words only
-//! when whisper finds it nearly as likely as what it wrote; a sound-alike that was really said
-//! ("salary", "century") is much likelier as itself, so it stays.
+//! still writes "Jango" for Django, "DBZIM" for Debezium and "graphed UL" for GraphQL, because
+//! each wrong piece was likelier at the moment it was chosen. After decoding, every run of one
+//! to three words that holds a word whisper was unsure of and *sounds* like a listed term
+//! (espeak-ng's IPA of both, a weighted edit distance) is a candidate, and whisper itself
+//! settles it: its decoder scores the transcript with the words as heard and with the term in
+//! their place, on the same encoded audio, over the words and the one after them. The term
+//! replaces the words only when whisper finds it nearly as likely as what it wrote. Words
+//! heard with confidence are never candidates: a "century" or "home" that was really said
+//! scores too close to Sentry or Helm for the decoder alone to keep it.
 
 use whisper_rs::{WhisperContext, WhisperState};
 
