@@ -72,6 +72,22 @@ fn says(text: &str, term: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(term))
 }
 
+/// Each of `terms` heard in `sentences` (said at 16 kHz and 8 kHz), which say none of them.
+fn invented(sentences: &[&str], vocabulary: &Vocabulary, terms: &[&str]) -> Vec<String> {
+    let mut invented = Vec::new();
+    for sentence in sentences {
+        for (line, audio) in ["16 kHz", "8 kHz"].into_iter().zip(spoken(sentence)) {
+            let text = heard(&audio, vocabulary);
+            for term in terms.iter().filter(|t| says(&text, t)) {
+                invented.push(format!(
+                    "{line}: \"{sentence}\" heard as \"{text}\" ({term})"
+                ));
+            }
+        }
+    }
+    invented
+}
+
 #[test]
 fn the_vocabulary_keeps_what_whisper_would_guess() {
     let vocabulary = stt().vocabulary(TERMS, ["the", "queue"]).unwrap();
@@ -158,17 +174,7 @@ fn misheard_terms_are_put_back_where_whisper_agrees() {
         "The salary review happens every spring.",
         "He bought a cake for the game night.",
     ];
-    let mut invented = Vec::new();
-    for sentence in sentences {
-        for (line, audio) in ["16 kHz", "8 kHz"].into_iter().zip(spoken(sentence)) {
-            let text = heard(&audio, &vocabulary);
-            for term in MISHEARD.iter().filter(|t| says(&text, t)) {
-                invented.push(format!(
-                    "{line}: \"{sentence}\" heard as \"{text}\" ({term})"
-                ));
-            }
-        }
-    }
+    let invented = invented(&sentences, &vocabulary, MISHEARD);
     assert!(invented.is_empty(), "{invented:#?}");
 }
 
@@ -182,16 +188,6 @@ fn sound_alikes_are_never_turned_into_terms() {
         "He is an impotent manager.",
         "The rabbit ran across the road.",
     ];
-    let mut invented = Vec::new();
-    for sentence in sentences {
-        for (line, audio) in ["16 kHz", "8 kHz"].into_iter().zip(spoken(sentence)) {
-            let text = heard(&audio, &vocabulary);
-            for term in TERMS.iter().filter(|t| says(&text, t)) {
-                invented.push(format!(
-                    "{line}: \"{sentence}\" heard as \"{text}\" ({term})"
-                ));
-            }
-        }
-    }
+    let invented = invented(&sentences, &vocabulary, TERMS);
     assert!(invented.is_empty(), "{invented:#?}");
 }
