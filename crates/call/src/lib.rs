@@ -53,7 +53,7 @@ mod runner;
 
 pub use clock::{Clock, ComputeTime, Sleep, SystemClock, VirtualClock};
 pub use conversation::{
-    Action, AskId, CallEnd, Conversation, DialogueEvent, JobId, LineId, TurnTaking,
+    Action, AskId, CallEnd, Conversation, DialogueEvent, Heard, JobId, LineId, TurnTaking,
 };
 pub use dialogue::{Dialogue, Line, LineKind, Reply, Speaker, Turn, TurnSink};
 pub use error::CallError;

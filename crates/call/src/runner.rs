@@ -23,7 +23,7 @@ use viva_speech::{
 use crate::CallError;
 use crate::clock::{Clock, Sleep};
 use crate::conversation::{
-    Action, AskId, CallEnd, Conversation, DialogueEvent, JobId, LineId, TurnTaking,
+    Action, AskId, CallEnd, Conversation, DialogueEvent, Heard, JobId, LineId, TurnTaking,
 };
 use crate::dialogue::{Dialogue, Reply, Turn, TurnSink};
 use crate::latency::{CallObserver, TurnLatency};
@@ -171,7 +171,7 @@ async fn run(
 enum Done {
     Transcribed {
         job: JobId,
-        text: String,
+        heard: Heard,
     },
     TurnJudged {
         job: JobId,
@@ -286,7 +286,7 @@ impl Runner {
     fn apply(&mut self, done: Done, conversation: &mut Conversation) {
         let now = self.clock.now();
         match done {
-            Done::Transcribed { job, text } => conversation.on_transcript(job, &text, now),
+            Done::Transcribed { job, heard } => conversation.on_transcript(job, heard, now),
             Done::TurnJudged { job, complete } => conversation.on_turn_judged(job, complete),
             Done::Dialogue { dialogue, response } => {
                 let Some(dialogue) = dialogue else {
@@ -322,26 +322,30 @@ impl Runner {
             async move {
                 let started = clock.now();
                 let busy = Instant::now();
-                let text = match stt.transcribe_utterance(audio, start_ms, &vocabulary).await {
-                    Ok(segments) => segments
-                        .iter()
-                        .map(|s| s.text.trim())
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                let heard = match stt.transcribe_utterance(audio, start_ms, &vocabulary).await {
+                    Ok(segments) => Heard {
+                        text: segments
+                            .iter()
+                            .map(|s| s.text.trim())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        closing: segments.last().and_then(|s| s.closing),
+                    },
                     Err(error) => {
                         error!(%error, "speech recognition failed; the words are lost");
-                        String::new()
+                        Heard::default()
                     }
                 };
                 let busy = busy.elapsed();
                 tracing::debug!(
                     started_ms = started.as_millis() as u64,
                     busy_ms = busy.as_millis() as u64,
-                    text,
+                    text = heard.text,
+                    closing = heard.closing,
                     "transcribed"
                 );
                 clock.sleep_until(clock.work_done_at(started, busy)).await;
-                let _ = work.send(Done::Transcribed { job, text });
+                let _ = work.send(Done::Transcribed { job, heard });
             }
             .in_current_span(),
         );

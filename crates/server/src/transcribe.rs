@@ -132,12 +132,14 @@ mod tests {
                     end_ms: 3_250,
                     text: "Hello there.".into(),
                     words: vec![],
+                    closing: None,
                 },
                 Segment {
                     start_ms: 3_723_004,
                     end_ms: 3_724_000,
                     text: "Second.".into(),
                     words: vec![],
+                    closing: None,
                 },
             ],
         };

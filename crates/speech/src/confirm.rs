@@ -469,6 +469,7 @@ mod tests {
                     probability,
                 })
                 .collect(),
+            closing: None,
         }
     }
 

@@ -105,6 +105,12 @@ pub struct Segment {
     pub end_ms: u64,
     pub text: String,
     pub words: Vec<Word>,
+    /// How sure whisper was of the full stop, question or exclamation mark that closes the
+    /// segment, `None` when it ends on a word or another mark. Whisper hears the voice's
+    /// melody: a sentence the speaker left hanging gets a doubtful stop (0.2-0.9) where a
+    /// finished one gets 0.9 and more, which tells a thinking pause from the end of a turn.
+    #[serde(skip)]
+    pub closing: Option<f32>,
 }
 
 /// The transcript of a whole recording.
@@ -457,6 +463,7 @@ impl SpeechToText {
             let seg_start = start_ms + centis_to_ms(segment.start_timestamp());
             let seg_end = (start_ms + centis_to_ms(segment.end_timestamp())).min(end_of_audio);
             let mut words = WordBuilder::default();
+            let mut closing = None;
             for i in 0..segment.n_tokens() {
                 let Some(token) = segment.get_token(i) else {
                     continue;
@@ -467,8 +474,10 @@ impl SpeechToText {
                 let data = token.token_data();
                 let probability = token.token_probability();
                 probabilities.push(probability);
+                let bytes = token.to_bytes()?;
+                closing = closes_sentence(bytes).then_some(probability);
                 words.push_token(
-                    token.to_bytes()?,
+                    bytes,
                     (start_ms + centis_to_ms(data.t0)).clamp(seg_start, seg_end),
                     (start_ms + centis_to_ms(data.t1)).clamp(seg_start, seg_end),
                     probability,
@@ -484,6 +493,7 @@ impl SpeechToText {
                 end_ms: seg_end.max(seg_start),
                 text,
                 words,
+                closing,
             });
         }
 
@@ -599,6 +609,17 @@ fn is_runaway(segments: &[Segment], samples: usize) -> bool {
         .sum();
     let seconds = samples as f32 / VAD_SAMPLE_RATE as f32;
     words as f32 > 2.0 + seconds * MAX_WORDS_PER_SECOND
+}
+
+/// Whether a token is a mark that ends a sentence, perhaps inside a quote or brackets
+/// ("..." trails off instead).
+fn closes_sentence(token: &[u8]) -> bool {
+    let token = token.trim_ascii();
+    let mark = match token.split_last() {
+        Some((b'"' | b'\'' | b')', mark)) => mark,
+        _ => token,
+    };
+    matches!(mark, b"." | b"?" | b"!")
 }
 
 fn samples_to_ms(samples: usize) -> u64 {
@@ -787,6 +808,7 @@ mod tests {
             end_ms: 0,
             text: text.into(),
             words: vec![],
+            closing: None,
         };
         let normal = [segment("How do you approach database optimization?")];
         assert!(!is_runaway(&normal, 16_000 * 2));
@@ -794,6 +816,16 @@ mod tests {
             &"How do you approach database optimization? ".repeat(4),
         )];
         assert!(is_runaway(&looped, 16_000 * 2));
+    }
+
+    #[test]
+    fn only_a_stop_question_or_exclamation_mark_closes_a_sentence() {
+        for token in [".", " .", "?", "!", ".\"", "?)"] {
+            assert!(closes_sentence(token.as_bytes()), "{token:?}");
+        }
+        for token in ["...", ",", " -", " way", "\"", ""] {
+            assert!(!closes_sentence(token.as_bytes()), "{token:?}");
+        }
     }
 
     #[test]

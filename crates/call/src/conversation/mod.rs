@@ -10,8 +10,9 @@
 //!   turn ends, and (with [`Conversation::judge_turns`]) the end-of-turn model is asked whether
 //!   the answer sounds finished ([`Action::JudgeTurn`]); a turn ends after a silence of
 //!   [`TurnTaking::end_of_turn`] (or [`TurnTaking::end_of_turn_complete`] /
-//!   [`TurnTaking::end_of_turn_thinking`] as the model judged), or the longer
-//!   [`TurnTaking::end_of_turn_trailing`] when the words trail off ("and", "um");
+//!   [`TurnTaking::end_of_turn_thinking`] as the model judged and whisper's full stop agrees),
+//!   or the longer [`TurnTaking::end_of_turn_trailing`] when the words trail off ("and",
+//!   "um") or end on no mark at all;
 //! - the transcript goes to the interviewer ([`Action::Ask`]), its reply is synthesized
 //!   ([`Action::Speak`]) and played in 20 ms frames as they fall due;
 //! - sustained candidate speech over the interviewer stops the playback (barge-in) and the
@@ -51,6 +52,17 @@ const RECORDING_WAIT: Duration = Duration::from_secs(2);
 /// Unvoiced frames shorter than this do not break a stretch of sustained speech.
 const RUN_GAP: Duration = Duration::from_millis(48);
 
+/// What recognition made of a stretch of the candidate's speech.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Heard {
+    /// The words; empty when nothing intelligible was said, or when recognition failed.
+    pub text: String,
+    /// How sure recognition was of the full stop, question or exclamation mark closing the
+    /// words (`viva_speech::Segment::closing`); `None` when they end on a word or another
+    /// mark.
+    pub closing: Option<f32>,
+}
+
 /// Turn-taking timings. The defaults suit a phone screening; all are on the call clock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnTaking {
@@ -65,8 +77,17 @@ pub struct TurnTaking {
     pub end_of_turn: Duration,
     /// Silence that ends a turn the end-of-turn model judged complete.
     pub end_of_turn_complete: Duration,
-    /// Silence that ends a turn the end-of-turn model judged unfinished (a thinking pause).
+    /// Silence that ends a turn left mid-sentence (a thinking pause): whisper doubted the
+    /// mark closing it (below `doubtful_closing`), or the end-of-turn model judged it
+    /// unfinished and whisper was not sure of the mark either (below `sure_closing`). An
+    /// unfinished verdict on a surely closed sentence waits `end_of_turn`.
     pub end_of_turn_thinking: Duration,
+    /// Whisper's probability for a sentence's closing mark ([`Heard::closing`]) under which
+    /// the sentence was left hanging, whatever the end-of-turn model says.
+    pub doubtful_closing: f32,
+    /// Whisper's probability for a sentence's closing mark from which the sentence surely
+    /// ended, whatever the end-of-turn model says.
+    pub sure_closing: f32,
     /// Silence that ends a turn whose words trail off ("and", "so", "um", "because", "..."),
     /// whatever the model says.
     pub end_of_turn_trailing: Duration,
@@ -91,11 +112,14 @@ impl Default for TurnTaking {
             pause_check: Duration::from_millis(160),
             end_of_turn: Duration::from_millis(600),
             end_of_turn_complete: Duration::from_millis(400),
-            // Smart Turn called 8 of 18 plainly complete answers (16 kHz; 11 of 18 at 8 kHz)
-            // unfinished, and still 16 of 30 mid-sentence thinking pauses complete: waiting
-            // longer on its "unfinished" would delay half the complete answers by seconds for
-            // a few caught pauses. So by default it only shortens the wait (docs/speech.md).
-            end_of_turn_thinking: Duration::from_millis(600),
+            // Covers a 1.5 s thinking pause. Smart Turn alone calls half of the plainly
+            // complete answers unfinished; whisper's doubt about the full stop must agree
+            // (docs/speech.md, "Thinking pauses").
+            end_of_turn_thinking: Duration::from_millis(1800),
+            // Finished sentences got 0.91-0.99 (Piper answers), 0.61-0.96 (read speech, some
+            // of it mid-sentence in its book); sentences cut mid-way 0.23-0.97, half under 0.7.
+            doubtful_closing: 0.6,
+            sure_closing: 0.9,
             // Covers a 1.5 s thinking pause after "and", "um", "because".
             end_of_turn_trailing: Duration::from_millis(1800),
             min_speech: Duration::from_millis(160),
@@ -107,6 +131,44 @@ impl Default for TurnTaking {
 }
 
 impl TurnTaking {
+    /// The silence after the real end of speech that ends a turn with these words, as the
+    /// end-of-turn model judged the pause (`None`: not judged, or not yet).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use viva_call::{Heard, TurnTaking};
+    ///
+    /// let turns = TurnTaking::default();
+    /// let heard = |text: &str, closing| Heard { text: text.into(), closing };
+    /// // Trailing off: a long wait, whatever the model says.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis and", None), Some(true)), turns.end_of_turn_trailing);
+    /// // The model hears it unfinished, and whisper doubted its full stop: a thinking pause.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.5)), Some(false)), turns.end_of_turn_thinking);
+    /// // Whisper alone, when it much doubted the full stop.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.3)), Some(true)), turns.end_of_turn_thinking);
+    /// // The model alone is not believed.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(false)), turns.end_of_turn);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(true)), turns.end_of_turn_complete);
+    /// ```
+    pub fn end_of_turn_after(&self, heard: &Heard, judged_complete: Option<bool>) -> Duration {
+        if sounds_unfinished(&heard.text) {
+            return self.end_of_turn_trailing;
+        }
+        // Whisper hears the melody of the words it closes: a sentence the speaker left
+        // hanging gets a doubtful full stop. Between doubtful and sure, the end-of-turn
+        // model must agree: each alone misjudges some complete answers (Smart Turn on read
+        // speech, whisper on a flat last word), both at once rarely.
+        let closing = heard.closing.unwrap_or(0.0);
+        if closing < self.doubtful_closing {
+            return self.end_of_turn_thinking;
+        }
+        match judged_complete {
+            Some(true) => self.end_of_turn_complete,
+            Some(false) if closing < self.sure_closing => self.end_of_turn_thinking,
+            Some(false) | None => self.end_of_turn,
+        }
+    }
+
     fn check(&self) -> Result<(), CallError> {
         let invalid = |setting: &'static str, reason: &str| {
             Err(CallError::InvalidTurnTaking {
@@ -125,6 +187,12 @@ impl TurnTaking {
         }
         if self.end_of_turn_complete < self.pause_check {
             return invalid("end_of_turn_complete", "must be at least pause_check");
+        }
+        if !(0.0..=1.0).contains(&self.sure_closing) {
+            return invalid("sure_closing", "must be a probability, from 0 to 1");
+        }
+        if !(0.0..=self.sure_closing).contains(&self.doubtful_closing) {
+            return invalid("doubtful_closing", "must be from 0 to sure_closing");
         }
         if self.end_of_turn_thinking < self.end_of_turn {
             return invalid("end_of_turn_thinking", "must be at least end_of_turn");
@@ -400,16 +468,17 @@ impl Conversation {
         }
     }
 
-    /// A transcription finished (`text` is empty when nothing intelligible was said, or when
-    /// recognition failed).
-    pub fn on_transcript(&mut self, job: JobId, text: &str, now: Duration) {
+    /// A transcription finished.
+    pub fn on_transcript(&mut self, job: JobId, heard: Heard, now: Duration) {
         if self.transcribing == Some(job) {
             self.transcribing = None;
         }
-        if let Some(utterance) = &mut self.utterance
-            && utterance.transcribed(job, text, now)
-        {
-            utterance.span.in_scope(|| debug!(text, "heard so far"));
+        if let Some(utterance) = &mut self.utterance {
+            let Heard { text, closing } = &heard;
+            let span = utterance.span.clone();
+            if utterance.transcribed(job, heard.clone(), now) {
+                span.in_scope(|| debug!(text, closing, "heard so far"));
+            }
         }
     }
 
@@ -520,9 +589,9 @@ impl Conversation {
                         }
                         consider(stopped);
                     }
-                } else if let Some(text) = utterance.text() {
+                } else if let Some(heard) = utterance.heard() {
                     if self.inbound.scored_until() > utterance.last_voiced() {
-                        let wait = self.end_of_turn_after(&text, utterance.judgement);
+                        let wait = self.end_of_turn_after(&heard, utterance.judgement);
                         consider(time_at(utterance.speech_end()) + wait);
                     } else {
                         consider(stopped);
@@ -585,15 +654,12 @@ impl Conversation {
 
     /// The silence after the real end of speech that ends a turn with these words, as the
     /// end-of-turn model judged its pause.
-    fn end_of_turn_after(&self, text: &str, judgement: Option<PauseJudgement>) -> Duration {
-        if sounds_unfinished(text) {
-            return self.config.end_of_turn_trailing;
-        }
-        match judgement {
-            Some(PauseJudgement::Judged(true)) => self.config.end_of_turn_complete,
-            Some(PauseJudgement::Judged(false)) => self.config.end_of_turn_thinking,
-            Some(PauseJudgement::Awaited(_)) | None => self.config.end_of_turn,
-        }
+    fn end_of_turn_after(&self, heard: &Heard, judgement: Option<PauseJudgement>) -> Duration {
+        let judged_complete = match judgement {
+            Some(PauseJudgement::Judged(complete)) => Some(complete),
+            Some(PauseJudgement::Awaited(_)) | None => None,
+        };
+        self.config.end_of_turn_after(heard, judged_complete)
     }
 
     /// When a pause is long enough to transcribe and judge what was said: `pause_check` after
@@ -899,9 +965,9 @@ impl Conversation {
                 if utterance.needs_chunk() && self.transcribing.is_none() {
                     self.transcribe_up_to(self.inbound.end());
                 }
-                if let Some(text) = self.utterance.as_ref().and_then(Utterance::text) {
+                if let Some(heard) = self.utterance.as_ref().and_then(Utterance::heard) {
                     if let Some(utterance) = self.utterance.take() {
-                        self.candidate_turn(&utterance, &text);
+                        self.candidate_turn(&utterance, &heard.text);
                     }
                     self.finish(CallEnd::HungUp);
                 }
@@ -927,17 +993,17 @@ impl Conversation {
                 let Some(utterance) = &self.utterance else {
                     return;
                 };
-                let Some(text) = utterance.text() else {
+                let Some(heard) = utterance.heard() else {
                     return;
                 };
                 let silence = time_at(pos_at(now).saturating_sub(utterance.speech_end()));
-                if text.is_empty() {
+                if heard.text.is_empty() {
                     // Whisper heard no words (a cough, a sigh): not a turn.
                     self.utterance = None;
-                } else if silence >= self.end_of_turn_after(&text, utterance.judgement)
+                } else if silence >= self.end_of_turn_after(&heard, utterance.judgement)
                     && self.detector_let_go(utterance, now)
                 {
-                    self.end_of_turn(text, now);
+                    self.end_of_turn(heard.text, now);
                 }
             }
         }

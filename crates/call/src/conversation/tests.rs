@@ -84,7 +84,7 @@ struct Burst {
 }
 
 enum Pending {
-    Transcript(JobId, String),
+    Transcript(JobId, Heard),
     Judged(JobId, bool),
     Reply(AskId, Option<Reply>),
     Voice(LineId, SpokenSentence),
@@ -105,8 +105,12 @@ struct Sim {
     seq: u64,
     dialogue_free_at: Duration,
     stt_delay: Duration,
-    /// The fake end-of-turn model: a turn sounds complete when its words end a sentence.
+    /// The fake recognition's sureness of a sentence's closing mark.
+    closing: f32,
+    /// The fake end-of-turn model: a turn sounds complete when its words end a sentence,
+    /// unless `verdict` says otherwise.
     judge_delay: Duration,
+    verdict: Option<bool>,
     /// When each transcription and judgement was asked for.
     transcriptions: Vec<Duration>,
     judgements: Vec<Duration>,
@@ -141,18 +145,14 @@ impl Sim {
     }
 
     /// A call whose detector holds on 240 ms after the voice, with pauses judged by the fake
-    /// end-of-turn model, and a 2 s wait after a pause it judged unfinished.
+    /// end-of-turn model.
     fn judged(answers: Vec<Reply>) -> Self {
         let detector = HangoverVad {
             energy: EnergyVad::default(),
             hangover_frames: 15,
             held: 0,
         };
-        let patient = TurnTaking {
-            end_of_turn_thinking: Duration::from_secs(2),
-            ..TurnTaking::default()
-        };
-        let mut sim = Self::with_detector(patient, answers, Box::new(detector));
+        let mut sim = Self::with_detector(TurnTaking::default(), answers, Box::new(detector));
         sim.conversation.judge_turns();
         sim
     }
@@ -175,7 +175,9 @@ impl Sim {
             seq: 0,
             dialogue_free_at: Duration::ZERO,
             stt_delay: ms_(150),
+            closing: 0.97,
             judge_delay: ms_(50),
+            verdict: None,
             transcriptions: Vec::new(),
             judgements: Vec::new(),
             decide_delay: ms_(20),
@@ -259,14 +261,18 @@ impl Sim {
                 start_ms,
             } => {
                 let text = self.heard(start_ms, audio.len());
+                let closing = text.ends_with(['.', '?', '!']).then_some(self.closing);
                 self.transcriptions.push(now);
-                self.later(now + self.stt_delay, Pending::Transcript(job, text));
+                let heard = Heard { text, closing };
+                self.later(now + self.stt_delay, Pending::Transcript(job, heard));
             }
             Action::JudgeTurn { job, audio } => {
                 let heard_from =
                     now.saturating_sub(Duration::from_secs_f64(audio.len() as f64 / 16_000.0));
                 let text = self.heard(ms(heard_from), audio.len());
-                let complete = text.ends_with(['.', '?', '!']);
+                let complete = self
+                    .verdict
+                    .unwrap_or_else(|| text.ends_with(['.', '?', '!']));
                 self.judgements.push(now);
                 self.later(now + self.judge_delay, Pending::Judged(job, complete));
             }
@@ -384,7 +390,7 @@ impl Sim {
             let (_, _, what) = self.pending.remove(index);
             let now = self.now;
             match what {
-                Pending::Transcript(job, text) => self.conversation.on_transcript(job, &text, now),
+                Pending::Transcript(job, heard) => self.conversation.on_transcript(job, heard, now),
                 Pending::Judged(job, complete) => self.conversation.on_turn_judged(job, complete),
                 Pending::Reply(ask, reply) => self.conversation.on_reply(ask, reply, now),
                 Pending::Voice(line, sentence) => {
@@ -933,6 +939,15 @@ fn unusable_settings_are_refused() {
         ..TurnTaking::default()
     };
     assert!(new(hasty, 8_000).unwrap().contains("end_of_turn_complete"));
+    let not_a_probability = TurnTaking {
+        sure_closing: 1.5,
+        ..TurnTaking::default()
+    };
+    assert!(
+        new(not_a_probability, 8_000)
+            .unwrap()
+            .contains("sure_closing")
+    );
 }
 
 #[test]
@@ -1045,11 +1060,56 @@ fn an_answer_judged_complete_ends_the_turn_sooner() {
 }
 
 #[test]
-fn a_pause_judged_unfinished_is_waited_through() {
+fn a_pause_after_a_doubtful_full_stop_is_waited_through() {
+    // Whisper's doubt alone, or a milder doubt with the model's.
+    for (verdict, closing) in [(true, 0.3), (false, 0.7)] {
+        let mut sim = Sim::judged(vec![]);
+        sim.verdict = Some(verdict);
+        sim.closing = closing;
+        let greeting = sim.next_turn(Speaker::Interviewer);
+        let first = ms_(greeting.end_ms + 300);
+        // No filler, no conjunction, a full stop: only the sound of it says the thought goes
+        // on.
+        sim.speak(first, ms_(1000), "The main reason we moved was the cost.");
+        // A 1.5 s thinking pause.
+        let second = first + ms_(2500);
+        sim.speak(second, ms_(1000), "Of the old cluster, I mean.");
+        let answer = sim.next_turn(Speaker::Candidate);
+        assert_eq!(
+            answer.text, "The main reason we moved was the cost. Of the old cluster, I mean.",
+            "judged complete: {verdict}, full stop {closing}"
+        );
+        let answers = sim
+            .told()
+            .iter()
+            .filter(|t| t.starts_with("answer:"))
+            .count();
+        assert_eq!(answers, 1, "{:?}", sim.told());
+    }
+}
+
+#[test]
+fn an_unfinished_verdict_on_a_surely_closed_sentence_waits_the_usual_time() {
+    let mut sim = Sim::judged(vec![]);
+    sim.verdict = Some(false);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let start = ms_(greeting.end_ms + 500);
+    sim.speak(start, ms_(1500), "I built a cache for the API.");
+    sim.next_turn(Speaker::Candidate);
+    let usual = TurnTaking::default().end_of_turn.as_millis() as i64;
+    let wait = ms_between(start + ms_(1500), sim.asked_at("answer:"));
+    assert!(
+        (usual..=usual + 40).contains(&wait),
+        "end of turn {wait} ms after the speech"
+    );
+}
+
+#[test]
+fn a_pause_after_words_left_open_is_waited_through() {
     let mut sim = Sim::judged(vec![]);
     let greeting = sim.next_turn(Speaker::Interviewer);
     let first = ms_(greeting.end_ms + 300);
-    // No filler, no conjunction: only the sound of it says the thought goes on.
+    // No filler, no conjunction, and whisper closed no sentence.
     sim.speak(first, ms_(1000), "The main reason we moved was");
     // A 1.5 s thinking pause.
     let second = first + ms_(2500);

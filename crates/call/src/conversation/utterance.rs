@@ -6,8 +6,8 @@ use std::time::Duration;
 use tracing::Span;
 use viva_speech::{Talkspurt, VAD_FRAME_SAMPLES};
 
-use super::JobId;
 use super::timeline::Pos;
+use super::{Heard, JobId};
 
 /// Last words after which a speaker is still mid-thought: a pause after them is thinking, not
 /// the end of the turn. Only words that rarely end a finished English sentence.
@@ -17,9 +17,14 @@ const TRAILING_WORDS: &[&str] = &[
 ];
 
 /// Whether a (partial) transcript sounds unfinished: it trails off with a filler or a
-/// conjunction, or whisper marked it as cut off ("...", a comma, a dash).
+/// conjunction, whisper marked it as cut off ("...", a comma, a dash), or it put no mark at
+/// all: whisper closes every sentence it heard end, and leaves one hanging ("I prefer
+/// small") open.
 pub(crate) fn sounds_unfinished(text: &str) -> bool {
     let text = text.trim_end();
+    if text.ends_with(char::is_alphanumeric) {
+        return true;
+    }
     if ["...", "…", ",", "-", "—", ":"]
         .iter()
         .any(|mark| text.ends_with(mark))
@@ -42,7 +47,7 @@ struct Chunk {
     /// Kept even if the candidate goes on speaking (long answers are transcribed in parts,
     /// so no single transcription grows too long).
     committed: bool,
-    text: Option<String>,
+    heard: Option<Heard>,
 }
 
 /// What the end-of-turn model made of the current pause.
@@ -162,7 +167,7 @@ impl Utterance {
             job,
             end,
             committed,
-            text: None,
+            heard: None,
         });
         if committed {
             self.next_chunk_start = end;
@@ -170,36 +175,52 @@ impl Utterance {
     }
 
     /// A transcription finished; returns false if it is not (or no longer) one of ours.
-    pub fn transcribed(&mut self, job: JobId, text: &str, now: Duration) -> bool {
+    pub fn transcribed(&mut self, job: JobId, heard: Heard, now: Duration) -> bool {
         let Some(chunk) = self.chunks.iter_mut().find(|c| c.job == job) else {
             return false;
         };
-        chunk.text = Some(text.trim().to_owned());
-        if self.text().is_some() {
+        chunk.heard = Some(Heard {
+            text: heard.text.trim().to_owned(),
+            closing: heard.closing,
+        });
+        if self.heard().is_some() {
             self.text_ready_at = Some(now);
         }
         true
     }
 
-    /// The whole transcript up to the current pause, once every part of it is known.
-    pub fn text(&self) -> Option<String> {
+    /// The whole transcript up to the current pause, once every part of it is known; its
+    /// closing mark is that of the last part with words.
+    pub fn heard(&self) -> Option<Heard> {
         if self.needs_chunk() {
             return None;
         }
         let mut parts = Vec::with_capacity(self.chunks.len());
+        let mut closing = None;
         for chunk in &self.chunks {
-            let text = chunk.text.as_deref()?;
-            if !text.is_empty() {
-                parts.push(text);
+            let heard = chunk.heard.as_ref()?;
+            if !heard.text.is_empty() {
+                parts.push(heard.text.as_str());
+                closing = heard.closing;
             }
         }
-        Some(parts.join(" "))
+        Some(Heard {
+            text: parts.join(" "),
+            closing,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn heard(text: &str) -> Heard {
+        Heard {
+            text: text.to_owned(),
+            closing: None,
+        }
+    }
 
     #[test]
     fn trailing_fillers_and_conjunctions_sound_unfinished() {
@@ -212,6 +233,8 @@ mod tests {
             "We split the service in two,",
             "Then we-",
             "And so…",
+            "I prefer small",
+            "We moved to Kafka in 2021",
         ] {
             assert!(sounds_unfinished(text), "{text:?}");
         }
@@ -230,12 +253,12 @@ mod tests {
     fn text_is_ready_only_when_every_part_is_known_and_covers_the_pause() {
         let mut u = Utterance::new(1000, 1256, -20.0, 0, Span::none());
         assert!(u.needs_chunk());
-        assert_eq!(u.text(), None);
+        assert_eq!(u.heard(), None);
         u.add_chunk(JobId(1), 2000, 10_000);
         assert!(!u.needs_chunk());
-        assert_eq!(u.text(), None);
-        assert!(u.transcribed(JobId(1), " We used Redis. ", Duration::from_secs(1)));
-        assert_eq!(u.text().as_deref(), Some("We used Redis."));
+        assert_eq!(u.heard(), None);
+        assert!(u.transcribed(JobId(1), heard(" We used Redis. "), Duration::from_secs(1)));
+        assert_eq!(u.heard().map(|h| h.text).as_deref(), Some("We used Redis."));
         assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
         // The candidate goes on: the speculative part is dropped, its late result ignored.
         u.judging(JobId(2), 2000);
@@ -244,7 +267,7 @@ mod tests {
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
         assert_eq!(u.judgement, None, "the judgement of the pause went with it");
-        assert!(!u.transcribed(JobId(1), "We used Redis.", Duration::from_secs(2)));
+        assert!(!u.transcribed(JobId(1), heard("We used Redis."), Duration::from_secs(2)));
     }
 
     #[test]
@@ -255,17 +278,17 @@ mod tests {
         }
         u.add_chunk(JobId(1), 11_000, 128_000);
         u.judging(JobId(2), 11_000);
-        u.transcribed(JobId(1), "We used Redis.", Duration::from_secs(1));
+        u.transcribed(JobId(1), heard("We used Redis."), Duration::from_secs(1));
         // The detector still calls 200 ms of the fading tail voiced, 40 dB down.
         for end in (8448..=11_520).step_by(256) {
             u.voiced(end, -60.0);
         }
         assert_eq!(u.speech_end(), 8192);
-        assert_eq!(u.text().as_deref(), Some("We used Redis."));
+        assert_eq!(u.heard().map(|h| h.text).as_deref(), Some("We used Redis."));
         assert_eq!(u.judgement, Some(PauseJudgement::Awaited(JobId(2))));
         // A word at the voice's level after it is speech again.
         u.voiced(11_776, -20.0);
-        assert_eq!(u.text(), None);
+        assert_eq!(u.heard(), None);
         assert_eq!(u.judgement, None);
     }
 
@@ -279,12 +302,20 @@ mod tests {
         assert!(u.has_chunks(), "a committed part survives new speech");
         u.add_chunk(JobId(2), 201_000, 128_000);
         assert_eq!(u.audio_from(), 200_100, "a short part is speculative");
-        u.transcribed(JobId(2), "and it worked.", Duration::ZERO);
-        assert_eq!(u.text(), None);
-        u.transcribed(JobId(1), "First we profiled", Duration::ZERO);
+        let closed = Heard {
+            text: "and it worked.".into(),
+            closing: Some(0.95),
+        };
+        u.transcribed(JobId(2), closed, Duration::ZERO);
+        assert_eq!(u.heard(), None);
+        u.transcribed(JobId(1), heard("First we profiled"), Duration::ZERO);
         assert_eq!(
-            u.text().as_deref(),
-            Some("First we profiled and it worked.")
+            u.heard(),
+            Some(Heard {
+                text: "First we profiled and it worked.".into(),
+                closing: Some(0.95),
+            }),
+            "the last part closes the whole"
         );
     }
 }
