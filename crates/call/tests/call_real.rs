@@ -715,6 +715,84 @@ async fn a_silent_candidate_is_nudged_and_then_answers() {
     assert!(answer.is_some(), "the answer came after the nudge");
 }
 
+/// `text` said in one breath, then cut after the word `after` (where whisper's word times
+/// put the gap between it and the next, at its quietest 10 ms) and `pause` of silence put
+/// there: a thinking pause mid-sentence, with the melody of a sentence that goes on.
+fn voice_with_pause(text: &str, after: &str, pause: Duration, rate: u32) -> Answer {
+    let tts = engines().tts;
+    let speech = resample(&tts.synthesize(text).unwrap(), tts.sample_rate(), 16_000).unwrap();
+    let segments = engines()
+        .stt
+        .transcribe_utterance_blocking(&speech, 0, &Vocabulary::default())
+        .unwrap();
+    let words: Vec<_> = segments.iter().flat_map(|s| &s.words).collect();
+    let at = words
+        .iter()
+        .position(|w| w.word.trim_matches(|c: char| !c.is_alphanumeric()) == after)
+        .unwrap_or_else(|| panic!("whisper did not hear {after:?}: {words:?}"));
+    let gap_ms = (words[at].end_ms + words[at + 1].start_ms) / 2;
+    let gap = gap_ms as usize * 16;
+    let window = 160;
+    let quietest = (gap.saturating_sub(1280)..gap + 1280 - window)
+        .step_by(window / 2)
+        .min_by(|&a, &b| rms(&speech[a..a + window]).total_cmp(&rms(&speech[b..b + window])))
+        .unwrap()
+        + window / 2;
+    let mut audio = speech[..quietest].to_vec();
+    audio.extend(vec![0.0; (pause.as_secs_f64() * 16_000.0) as usize]);
+    audio.extend_from_slice(&speech[quietest..]);
+    Answer {
+        audio: resample(&audio, 16_000, rate).unwrap(),
+        cue: Cue::AfterLines {
+            lines: 1,
+            think: ms(400),
+        },
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thinking_pause_mid_sentence_is_not_cut_in_on() {
+    let _alone = ONE_CALL_AT_A_TIME.lock().await;
+    let rate = 8_000;
+    let ready = voice(&[("Yes, I'm ready.", Duration::ZERO)], rate);
+    let said = "I would keep the sessions in memory on each server at first, and move them to a \
+                shared cache when traffic grows.";
+    // No filler, no conjunction before the pause: only the sound says the sentence goes on.
+    let answer = voice_with_pause(said, "server", ms(1500), rate);
+    let (interviewer, _) = ScriptedInterviewer::new(
+        "Hi, are you ready to begin?",
+        vec![
+            Reply::Say(line(
+                LineKind::Question,
+                "Where would you keep user sessions in a new web service?",
+            )),
+            Reply::Finish(line(LineKind::Closing, "Thanks, that's all for today.")),
+        ],
+    );
+    let (summary, _, _) = call(
+        "thinking-call",
+        rate,
+        interviewer,
+        vec![ready, answer],
+        None,
+    )
+    .await;
+
+    assert_eq!(summary.ended, CallEnd::Completed);
+    let heard = candidate_texts(&summary.turns);
+    assert_eq!(
+        heard.len(),
+        2,
+        "the pause did not end the answer: {heard:?}"
+    );
+    let (errors, words) = word_errors(said, heard[1]);
+    assert!(
+        errors * 4 <= words,
+        "one answer, both halves: {:?}",
+        heard[1]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_call_runs_on_the_real_clock() {
     let _alone = ONE_CALL_AT_A_TIME.lock().await;
