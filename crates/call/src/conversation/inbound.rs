@@ -7,19 +7,21 @@ use std::time::Duration;
 use viva_media::{PcmFrame, Resampler};
 use viva_speech::{VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivity, level_db};
 
-use super::timeline::{Pos, pos_at, samples_for};
+use super::timeline::{Pos, duration_of, pos_at, samples_for};
 
 /// An inbound stream that falls this far behind the call clock has stalled (the transport
 /// stopped sending) and is realigned with silence; one this far ahead (a sender whose clock
 /// runs fast) loses a frame. Either way the recording stays in step.
 const STALL: Duration = crate::port::MAX_GAP_FILL;
 /// While the caller is not speaking, a stream further ahead of the call clock than this loses
-/// frames until it is back in step. Audio that queued while the call was set up (or while the
-/// call's task was held up) arrives in a burst and would otherwise put everything the caller
-/// says later on the call clock than it was heard: every turn's end, and so every reply, came
-/// that much late (200 ms at the start of a media-stream call). Two frames of lead are
-/// ordinary jitter.
-const IDLE_LEAD: Duration = Duration::from_millis(40);
+/// what it is ahead by. Audio that queued while the call was set up (or while the call's task
+/// was held up) arrives in a burst and would otherwise put everything the caller says later
+/// on the call clock than it was heard: every turn's end, and so every reply, came that much
+/// late and the latency log read that much low (200 ms at the start of a media-stream call;
+/// 36 ms for the whole call while whole frames were dropped only past two frames of lead).
+/// Jitter only delays frames, so a frame's lead is never more than the stream's: trimming it
+/// never puts the stream behind.
+const IDLE_LEAD: Duration = Duration::from_millis(4);
 
 /// Scores 16 kHz audio for speech, one score in `[0, 1]` per 256-sample frame.
 pub(crate) trait VoiceDetector: Send {
@@ -113,6 +115,7 @@ impl Inbound {
         let resampler = self.resampler.as_mut()?;
 
         let arrived_from = now.saturating_sub(frame.duration());
+        let mut skip = 0;
         match self.input_end {
             None => {
                 // The first frame ends as it arrives.
@@ -132,16 +135,22 @@ impl Inbound {
                 self.input_end = Some(arrived_from);
             }
             Some(end) if end > arrived_from + if speaking { STALL } else { IDLE_LEAD } => {
-                // A burst of queued audio, or a sender whose clock runs fast: drop a frame
-                // rather than drift ahead of the call clock (and of the interviewer's side of
-                // the recording).
-                tracing::debug!("caller audio ahead of the call clock; a frame was dropped");
-                return None;
+                // A burst of queued audio, or a sender whose clock runs fast: drop what the
+                // stream is ahead by (between words, all of it) rather than drift ahead of the
+                // call clock (and of the interviewer's side of the recording).
+                let lead = end - arrived_from;
+                if speaking || lead >= frame.duration() {
+                    tracing::debug!("caller audio ahead of the call clock; a frame was dropped");
+                    return None;
+                }
+                skip = samples_for(lead, rate).min(frame.samples().len());
             }
             Some(_) => {}
         }
-        samples.extend(resampler.process(frame.samples()));
-        self.input_end = self.input_end.map(|end| end + frame.duration());
+        samples.extend(resampler.process(&frame.samples()[skip..]));
+        self.input_end = self
+            .input_end
+            .map(|end| end + frame.duration() - duration_of(skip, rate));
 
         let start = self.stream_end;
         self.stream_end += samples.len() as Pos;
@@ -254,8 +263,8 @@ mod tests {
     #[test]
     fn audio_that_queued_while_the_caller_was_silent_is_dropped_to_stay_in_step() {
         let mut inbound = Inbound::new(Box::new(Silent));
-        // 300 ms of audio queued while the call was set up, all taken in at 0.3 s: what does
-        // not fit within two frames of the clock is dropped, the rest is placed before it.
+        // 300 ms of audio queued while the call was set up, all taken in at 0.3 s: only the
+        // first frame, which ends as it arrives, is kept.
         let kept = (0..15)
             .filter(|_| {
                 inbound
@@ -263,12 +272,24 @@ mod tests {
                     .is_some()
             })
             .count();
-        assert_eq!(kept, 3);
-        // From then on frames arriving on time are all kept, 40 ms ahead at most.
+        assert_eq!(kept, 1);
+        // A frame 12 ms early loses its first 12 ms; from then on frames arriving on time are
+        // all kept, in step with the clock (the resampler holds back less than a block and a
+        // half).
+        assert!(
+            inbound
+                .push(&frame(), Duration::from_millis(308), false)
+                .is_some()
+        );
         for i in 1..=50 {
-            let now = Duration::from_millis(300 + 20 * i);
+            let now = Duration::from_millis(308 + 20 * i);
             assert!(inbound.push(&frame(), now, false).is_some());
-            assert!(inbound.end() <= pos_at(now + IDLE_LEAD), "{i}");
+            let end = inbound.end();
+            assert!(end <= pos_at(now), "{i}: {end} ahead of {now:?}");
+            assert!(
+                end + pos_at(Duration::from_millis(30)) >= pos_at(now),
+                "{i}: {end}"
+            );
         }
         // While the caller speaks, a burst is kept (up to the stall limit): no word is lost.
         let now = Duration::from_millis(1_400);

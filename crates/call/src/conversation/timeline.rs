@@ -48,6 +48,11 @@ pub(crate) fn samples_for(duration: Duration, rate: u32) -> usize {
     (duration.as_nanos() * u128::from(rate) / 1_000_000_000) as usize
 }
 
+/// How long `samples` last at `rate`.
+pub(crate) fn duration_of(samples: usize, rate: u32) -> Duration {
+    Duration::from_nanos(samples as u64 * 1_000_000_000 / u64::from(rate))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -500,6 +500,9 @@ fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
                         "decided": stage_p50(&s.stages, |s| s.decided),
                         "first_audio": stage_p50(&s.stages, |s| s.first_audio),
                     },
+                    // Turn by turn, in the order the server logged them: with one session,
+                    // beside `response_ms.all`, how far the log reads from the caller.
+                    "latency_log_first_audio_ms": s.stages.iter().map(|s| s.first_audio).collect::<Vec<_>>(),
                 })),
             })
         })
