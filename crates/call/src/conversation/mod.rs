@@ -135,7 +135,6 @@ impl TurnTaking {
     /// end-of-turn model judged the pause (`None`: not judged, or not yet).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use viva_call::{Heard, TurnTaking};
     ///
     /// let turns = TurnTaking::default();
@@ -473,12 +472,13 @@ impl Conversation {
         if self.transcribing == Some(job) {
             self.transcribing = None;
         }
-        if let Some(utterance) = &mut self.utterance {
+        if let Some(utterance) = &mut self.utterance
+            && utterance.transcribed(job, &heard, now)
+        {
             let Heard { text, closing } = &heard;
-            let span = utterance.span.clone();
-            if utterance.transcribed(job, heard.clone(), now) {
-                span.in_scope(|| debug!(text, closing, "heard so far"));
-            }
+            utterance
+                .span
+                .in_scope(|| debug!(text, closing, "heard so far"));
         }
     }
 

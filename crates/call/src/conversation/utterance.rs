@@ -175,7 +175,7 @@ impl Utterance {
     }
 
     /// A transcription finished; returns false if it is not (or no longer) one of ours.
-    pub fn transcribed(&mut self, job: JobId, heard: Heard, now: Duration) -> bool {
+    pub fn transcribed(&mut self, job: JobId, heard: &Heard, now: Duration) -> bool {
         let Some(chunk) = self.chunks.iter_mut().find(|c| c.job == job) else {
             return false;
         };
@@ -257,7 +257,7 @@ mod tests {
         u.add_chunk(JobId(1), 2000, 10_000);
         assert!(!u.needs_chunk());
         assert_eq!(u.heard(), None);
-        assert!(u.transcribed(JobId(1), heard(" We used Redis. "), Duration::from_secs(1)));
+        assert!(u.transcribed(JobId(1), &heard(" We used Redis. "), Duration::from_secs(1)));
         assert_eq!(u.heard().map(|h| h.text).as_deref(), Some("We used Redis."));
         assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
         // The candidate goes on: the speculative part is dropped, its late result ignored.
@@ -267,7 +267,7 @@ mod tests {
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
         assert_eq!(u.judgement, None, "the judgement of the pause went with it");
-        assert!(!u.transcribed(JobId(1), heard("We used Redis."), Duration::from_secs(2)));
+        assert!(!u.transcribed(JobId(1), &heard("We used Redis."), Duration::from_secs(2)));
     }
 
     #[test]
@@ -278,7 +278,7 @@ mod tests {
         }
         u.add_chunk(JobId(1), 11_000, 128_000);
         u.judging(JobId(2), 11_000);
-        u.transcribed(JobId(1), heard("We used Redis."), Duration::from_secs(1));
+        u.transcribed(JobId(1), &heard("We used Redis."), Duration::from_secs(1));
         // The detector still calls 200 ms of the fading tail voiced, 40 dB down.
         for end in (8448..=11_520).step_by(256) {
             u.voiced(end, -60.0);
@@ -306,9 +306,9 @@ mod tests {
             text: "and it worked.".into(),
             closing: Some(0.95),
         };
-        u.transcribed(JobId(2), closed, Duration::ZERO);
+        u.transcribed(JobId(2), &closed, Duration::ZERO);
         assert_eq!(u.heard(), None);
-        u.transcribed(JobId(1), heard("First we profiled"), Duration::ZERO);
+        u.transcribed(JobId(1), &heard("First we profiled"), Duration::ZERO);
         assert_eq!(
             u.heard(),
             Some(Heard {
