@@ -180,7 +180,8 @@ pub enum BenchCommand {
     Soak(BenchSoakArgs),
     /// Technical terms heard right: term recall, WER and latency on interview answers full
     /// of backend vocabulary, without and with the job's vocabulary, at 16 kHz and 8 kHz
-    /// mu-law; and terms invented in sentences of their sound-alikes.
+    /// mu-law; and terms heard where they were not said, in the answers and in sentences of
+    /// their sound-alikes.
     Vocabulary(BenchVocabularyArgs),
 }
 

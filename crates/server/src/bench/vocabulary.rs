@@ -5,8 +5,9 @@
 //! at 16 kHz and through a simulated 8 kHz mu-law phone line, in three ways: as before
 //! (nothing expected), with the job's terms as whisper's decoder prompt, and with the job's
 //! terms biasing decoding and its listed terms checked afterwards (what calls use). Per way: term recall, WER and transcription
-//! latency. Sentences of the terms' sound-alikes ("salary", "red is") count the terms the bias
-//! would invent, which must be none.
+//! latency. Terms heard where they were not said are counted as invented, which must be none:
+//! in sentences of the terms' sound-alikes ("salary", "red is") and in the answers themselves
+//! ("Debezium reads" must not become "Debezium Redis").
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,6 +76,7 @@ struct Figures {
     words: usize,
     latencies: Vec<Duration>,
     misses: Vec<String>,
+    invented: Vec<String>,
 }
 
 pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
@@ -104,7 +106,13 @@ pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
         vocabulary.terms().len(),
         ms(prepared_in),
     );
-    let every_term: Vec<String> = answers.iter().flat_map(|a| a.terms.clone()).collect();
+    // The terms that can be invented: every one the answers say, and every one the job lists.
+    let mut every_term: Vec<String> = answers.iter().flat_map(|a| a.terms.clone()).collect();
+    for term in &job.vocabulary {
+        if !every_term.iter().any(|t| t.eq_ignore_ascii_case(term)) {
+            every_term.push(term.clone());
+        }
+    }
     let unexpected: Vec<&String> = every_term
         .iter()
         .filter(|t| {
@@ -130,8 +138,13 @@ pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
     for line in [Line::Wide, Line::Phone] {
         let mut baseline = None;
         for (way, vocabulary) in &ways {
-            let figures = measure(&stt, vocabulary, &answers, line, args.runs)?;
-            let invented = invented_terms(&stt, vocabulary, &sound_alikes, line, &every_term)?;
+            let mut figures = measure(&stt, vocabulary, &answers, line, args.runs, &every_term)?;
+            for sentence in &sound_alikes {
+                let (heard, _) = transcribe(&stt, sentence.audio(line), vocabulary)?;
+                figures
+                    .invented
+                    .extend(invented(&sentence.sentence, &heard, &every_term));
+            }
             let (p50, _) = percentiles(&mut figures.latencies.clone());
             let base = *baseline.get_or_insert(p50);
             println!(
@@ -142,9 +155,9 @@ pub fn run(config: &Config, args: &BenchVocabularyArgs) -> anyhow::Result<()> {
                 figures.terms,
                 figures.word_errors as f64 * 100.0 / figures.words.max(1) as f64,
                 p50 / base,
-                invented.len(),
+                figures.invented.len(),
             );
-            for miss in figures.misses.iter().chain(&invented) {
+            for miss in figures.misses.iter().chain(&figures.invented) {
                 println!("|   | {miss} |");
             }
         }
@@ -223,6 +236,7 @@ fn measure(
     answers: &[Spoken],
     line: Line,
     runs: usize,
+    every_term: &[String],
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
     for answer in answers {
@@ -244,32 +258,20 @@ fn measure(
                 figures.misses.push(format!("missed {term}: \"{heard}\""));
             }
         }
+        figures
+            .invented
+            .extend(invented(&answer.sentence, &heard, every_term));
     }
     Ok(figures)
 }
 
-/// The terms heard in sentences that do not say them.
-fn invented_terms(
-    stt: &SpeechToText,
-    vocabulary: &Vocabulary,
-    sound_alikes: &[Spoken],
-    line: Line,
-    terms: &[String],
-) -> anyhow::Result<Vec<String>> {
-    let mut invented = Vec::new();
-    for sentence in sound_alikes {
-        let (heard, _) = transcribe(stt, sentence.audio(line), vocabulary)?;
-        for term in terms {
-            if mentions(&heard, term) && !mentions(&sentence.sentence.text, term) {
-                invented.push(format!(
-                    "invented {term}: \"{}\" -> \"{heard}\"",
-                    sentence.sentence.text
-                ));
-            }
-        }
-    }
-    invented.dedup();
-    Ok(invented)
+/// The terms heard in `heard` that `said` does not say.
+fn invented(said: &Sentence, heard: &str, terms: &[String]) -> Vec<String> {
+    terms
+        .iter()
+        .filter(|term| mentions(heard, term) && !mentions(&said.text, term))
+        .map(|term| format!("invented {term}: \"{}\" -> \"{heard}\"", said.text))
+        .collect()
 }
 
 /// Whether `text` says `term`, ignoring case and punctuation. The words heard may split the
