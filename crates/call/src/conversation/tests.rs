@@ -442,6 +442,29 @@ impl Sim {
     fn told(&self) -> Vec<&str> {
         self.log.iter().map(|(_, what)| what.as_str()).collect()
     }
+
+    /// After the greeting, says `first`, then `second` `gap` after `first` began (each for
+    /// 1 s), and returns the candidate's turn and when `second` ended. The interviewer must
+    /// have answered once: the pause did not end the turn.
+    fn speak_across_a_pause(
+        &mut self,
+        first: &'static str,
+        gap: Duration,
+        second: &'static str,
+    ) -> (Turn, Duration) {
+        let greeting = self.next_turn(Speaker::Interviewer);
+        let start = ms_(greeting.end_ms + 300);
+        self.speak(start, ms_(1000), first);
+        self.speak(start + gap, ms_(1000), second);
+        let answer = self.next_turn(Speaker::Candidate);
+        let answers = self
+            .told()
+            .iter()
+            .filter(|t| t.starts_with("answer:"))
+            .count();
+        assert_eq!(answers, 1, "{:?}", self.told());
+        (answer, start + gap + ms_(1000))
+    }
 }
 
 fn ms_between(from: Duration, to: Duration) -> i64 {
@@ -535,25 +558,17 @@ fn a_trailing_filler_waits_longer_for_the_rest_of_the_thought() {
 #[test]
 fn a_thinking_pause_after_a_filler_keeps_one_turn() {
     let mut sim = Sim::new(vec![]);
-    let greeting = sim.next_turn(Speaker::Interviewer);
-    let first = ms_(greeting.end_ms + 300);
-    sim.speak(first, ms_(1000), "We started with Postgres and");
     // A 1.2 s pause: past the base silence, within the trailing one.
-    let second = first + ms_(2200);
-    sim.speak(second, ms_(1000), "then moved the hot keys to Redis.");
-    let answer = sim.next_turn(Speaker::Candidate);
+    let (answer, ended) = sim.speak_across_a_pause(
+        "We started with Postgres and",
+        ms_(2200),
+        "then moved the hot keys to Redis.",
+    );
     assert_eq!(
         answer.text,
         "We started with Postgres and then moved the hot keys to Redis."
     );
-    assert_eq!(
-        sim.told()
-            .iter()
-            .filter(|t| t.starts_with("answer:"))
-            .count(),
-        1
-    );
-    let wait = ms_between(second + ms_(1000), sim.asked_at("answer:"));
+    let wait = ms_between(ended, sim.asked_at("answer:"));
     assert!(
         (end_of_turn()..=end_of_turn() + 40).contains(&wait),
         "waited {wait} ms"
@@ -1066,25 +1081,17 @@ fn a_pause_after_a_doubtful_full_stop_is_waited_through() {
         let mut sim = Sim::judged(vec![]);
         sim.verdict = Some(verdict);
         sim.closing = closing;
-        let greeting = sim.next_turn(Speaker::Interviewer);
-        let first = ms_(greeting.end_ms + 300);
         // No filler, no conjunction, a full stop: only the sound of it says the thought goes
-        // on.
-        sim.speak(first, ms_(1000), "The main reason we moved was the cost.");
-        // A 1.5 s thinking pause.
-        let second = first + ms_(2500);
-        sim.speak(second, ms_(1000), "Of the old cluster, I mean.");
-        let answer = sim.next_turn(Speaker::Candidate);
+        // on. A 1.5 s thinking pause.
+        let (answer, _) = sim.speak_across_a_pause(
+            "The main reason we moved was the cost.",
+            ms_(2500),
+            "Of the old cluster, I mean.",
+        );
         assert_eq!(
             answer.text, "The main reason we moved was the cost. Of the old cluster, I mean.",
             "judged complete: {verdict}, full stop {closing}"
         );
-        let answers = sim
-            .told()
-            .iter()
-            .filter(|t| t.starts_with("answer:"))
-            .count();
-        assert_eq!(answers, 1, "{:?}", sim.told());
     }
 }
 
@@ -1107,26 +1114,15 @@ fn an_unfinished_verdict_on_a_surely_closed_sentence_waits_the_usual_time() {
 #[test]
 fn a_pause_after_words_left_open_is_waited_through() {
     let mut sim = Sim::judged(vec![]);
-    let greeting = sim.next_turn(Speaker::Interviewer);
-    let first = ms_(greeting.end_ms + 300);
-    // No filler, no conjunction, and whisper closed no sentence.
-    sim.speak(first, ms_(1000), "The main reason we moved was");
-    // A 1.5 s thinking pause.
-    let second = first + ms_(2500);
-    sim.speak(second, ms_(1000), "the cost of the old cluster.");
-    let answer = sim.next_turn(Speaker::Candidate);
+    // No filler, no conjunction, and whisper closed no sentence. A 1.5 s thinking pause.
+    let (answer, _) = sim.speak_across_a_pause(
+        "The main reason we moved was",
+        ms_(2500),
+        "the cost of the old cluster.",
+    );
     assert_eq!(
         answer.text,
         "The main reason we moved was the cost of the old cluster."
-    );
-    assert_eq!(
-        sim.told()
-            .iter()
-            .filter(|t| t.starts_with("answer:"))
-            .count(),
-        1,
-        "{:?}",
-        sim.told()
     );
     assert_eq!(sim.judgements.len(), 2, "each pause is judged once");
 }
