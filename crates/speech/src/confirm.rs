@@ -242,9 +242,8 @@ impl Scorer<'_> {
     /// The terms of `found` whisper spells in pieces, once each, as the text before the
     /// transcript (" Debezium, PgBouncer"): whisper finds a spelling it has just read likelier,
     /// as a person told what a conversation is about would. A term whisper writes as one
-    /// word of its own (Helm, Sentry) is left out: reminded of it, whisper heard it in a
-    /// "home page" and a "century old" office. Only the terms in question, so it costs a few
-    /// tokens.
+    /// token of its own (Helm) is left out: reminded of it, whisper heard it in a "home
+    /// page". Only the terms in question, so it costs a few tokens.
     fn glossary(
         &self,
         found: &[Candidate],
