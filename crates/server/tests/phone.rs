@@ -286,7 +286,12 @@ fn a_busy_candidate_is_reported_busy() {
     let id = schedule_with_phone(&server, "Busy Bee", port);
 
     let seen = dial(&server, &id, Duration::from_secs(20), is_final_dial_status);
-    assert_eq!(seen, ["dialing", "busy"], "dial status went {seen:?}");
+    // The phone's 486 can come back before the dial request's reply is written, so the reply
+    // may already say busy.
+    assert!(
+        seen == ["dialing", "busy"] || seen == ["busy"],
+        "dial status went {seen:?}"
+    );
     phone.succeeds(Duration::from_secs(10));
     let after = server.get(&format!("/api/v1/interviews/{id}")).json();
     assert_eq!(after["status"], "scheduled", "{after}");
@@ -1305,7 +1310,7 @@ fn is_final_dial_status(status: &str) -> bool {
 
 /// Asks the server to dial the candidate, then polls the interview's dial status until `done`
 /// holds for it; returns each status seen, in order, starting with the one the request
-/// answered with.
+/// answered with (which may already be the last).
 fn dial(
     server: &TestServer,
     id: &str,
@@ -1317,6 +1322,9 @@ fn dial(
     let first = dialled.json()["dial"]["status"].as_str().map(str::to_owned);
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<String> = first.into_iter().collect();
+    if seen.last().is_some_and(|s| done(s)) {
+        return seen;
+    }
     loop {
         let interview = server.get(&format!("/api/v1/interviews/{id}")).json();
         if let Some(status) = interview["dial"]["status"].as_str()
