@@ -12,8 +12,8 @@
 //! - the wait a call chooses ([`TurnTaking::end_of_turn_after`]) and, for a thinking pause,
 //!   when the candidate speaks again.
 //!
-//! Then, per group, the waits and the thinking pauses whose turn would have ended before the
-//! candidate went on (a cut-in).
+//! Then, per group, the waits and the clips whose turn would have ended before the candidate
+//! went on (a cut-in: in a thinking pause, or between a complete answer's sentences).
 //!
 //! ```sh
 //! VIVA_TEST_WHISPER=models/whisper/ggml-tiny.en.bin VIVA_TEST_TURN_MODEL=models/smart-turn/smart-turn-v3.2-cpu.onnx \
@@ -41,7 +41,7 @@ const PREROLL: usize = 240 * 16;
 struct Group {
     /// The wait chosen for each clip, in ms.
     waits: Vec<u64>,
-    /// Thinking pauses whose turn would end before the candidate goes on.
+    /// Clips whose turn would end before the candidate goes on.
     cut_in: Vec<String>,
 }
 
@@ -83,13 +83,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     text: text.join(" "),
                     closing: segments.last().and_then(|s| s.closing),
                 };
-                let wait = turns.end_of_turn_after(&heard, Some(judgement.complete()));
+                let wait = turns.end_of_turn_after(&heard, Some(judgement.complete_probability));
                 let wait_ms = wait.as_millis() as u64;
                 // The turn ends after the wait, and never before the detector let go.
                 let ends = (clip.mark + wait_ms).max(clip.last_voiced + 16);
                 let group = if is_pause { &mut pauses } else { &mut complete };
                 group.waits.push(wait_ms);
-                if is_pause && clip.resumed.is_none_or(|resumed| ends < resumed) {
+                // A complete answer can pause too (between its sentences): ending the turn
+                // there is as much a cut-in as in a thinking pause.
+                let cut_in = match clip.resumed {
+                    Some(resumed) => ends < resumed,
+                    None => is_pause,
+                };
+                if cut_in {
                     group.cut_in.push(file.to_owned());
                 }
                 println!(
@@ -117,13 +123,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "# {name}: {clips} clips, wait median {} ms, {long} of {clips} waited over 1 s",
             group.waits[clips / 2]
         );
-        if name == "pause" {
-            println!(
-                "# pause: {} of {clips} cut in on: {}",
-                group.cut_in.len(),
-                group.cut_in.join(" ")
-            );
-        }
+        println!(
+            "# {name}: {} of {clips} cut in on: {}",
+            group.cut_in.len(),
+            group.cut_in.join(" ")
+        );
     }
     Ok(())
 }

@@ -175,7 +175,7 @@ enum Done {
     },
     TurnJudged {
         job: JobId,
-        complete: bool,
+        complete_probability: f32,
     },
     Dialogue {
         /// `None` when the interviewer panicked.
@@ -287,7 +287,10 @@ impl Runner {
         let now = self.clock.now();
         match done {
             Done::Transcribed { job, heard } => conversation.on_transcript(job, heard, now),
-            Done::TurnJudged { job, complete } => conversation.on_turn_judged(job, complete),
+            Done::TurnJudged {
+                job,
+                complete_probability,
+            } => conversation.on_turn_judged(job, complete_probability),
             Done::Dialogue { dialogue, response } => {
                 let Some(dialogue) = dialogue else {
                     self.failed = Some(CallError::InterviewerFailed);
@@ -384,7 +387,7 @@ impl Runner {
                 clock.sleep_until(clock.work_done_at(started, busy)).await;
                 let _ = work.send(Done::TurnJudged {
                     job,
-                    complete: judgement.complete(),
+                    complete_probability: judgement.complete_probability,
                 });
             }
             .in_current_span(),

@@ -30,9 +30,6 @@ const N_MELS: usize = 80;
 const FRAMES: usize = TURN_WINDOW_SAMPLES / HOP;
 const MEL_FLOOR: f64 = 1e-10;
 const NORMALIZE_EPSILON: f32 = 1e-7;
-/// The classifier's output is a probability; above this the turn counts as complete (the
-/// threshold the model was published with).
-const COMPLETE_ABOVE: f32 = 0.5;
 
 /// What went wrong with the end-of-turn model.
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +50,10 @@ pub enum TurnModelError {
 /// The model's verdict on a turn so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TurnJudgement {
-    /// How likely the speaker has finished, in `[0, 1]`.
+    /// How likely the speaker has finished, in `[0, 1]`. The model was published with 0.5
+    /// as the line between finished and not; a caller weighing a long wait against a cut-in
+    /// may draw it higher (`viva_call::TurnTaking::sure_complete`).
     pub complete_probability: f32,
-}
-
-impl TurnJudgement {
-    /// Whether the turn sounds finished.
-    pub fn complete(&self) -> bool {
-        self.complete_probability > COMPLETE_ABOVE
-    }
 }
 
 /// Smart Turn v3, loaded once per process and shared by every call (judgements queue on the

@@ -75,13 +75,19 @@ pub struct TurnTaking {
     pub pause_check: Duration,
     /// Silence that ends a turn (when no end-of-turn model judged it).
     pub end_of_turn: Duration,
-    /// Silence that ends a turn the end-of-turn model judged complete.
+    /// Silence that ends a turn the end-of-turn model judged complete (at least
+    /// `sure_complete`).
     pub end_of_turn_complete: Duration,
     /// Silence that ends a turn left mid-sentence (a thinking pause): whisper doubted the
-    /// mark closing it (below `doubtful_closing`), or the end-of-turn model judged it
-    /// unfinished and whisper was not sure of the mark either (below `sure_closing`). An
-    /// unfinished verdict on a surely closed sentence waits `end_of_turn`.
+    /// mark closing it (below `doubtful_closing`), or the end-of-turn model was not sure it
+    /// was complete (below `sure_complete`) and whisper was not sure of the mark either
+    /// (below `sure_closing`). A doubtful verdict on a surely closed sentence waits
+    /// `end_of_turn`.
     pub end_of_turn_thinking: Duration,
+    /// The end-of-turn model's probability from which a pause is the end of the answer. The
+    /// model was published with 0.5; on a phone line it gives 0.7-0.94 to a sentence cut
+    /// mid-way, and a cut-in costs the candidate more than a longer wait.
+    pub sure_complete: f32,
     /// Whisper's probability for a sentence's closing mark ([`Heard::closing`]) under which
     /// the sentence was left hanging, whatever the end-of-turn model says.
     pub doubtful_closing: f32,
@@ -120,6 +126,9 @@ impl Default for TurnTaking {
             // of it mid-sentence in its book); sentences cut mid-way 0.23-0.97, half under 0.7.
             doubtful_closing: 0.6,
             sure_closing: 0.9,
+            // Measured with scripts/eval-turns on the development set (docs/speech.md,
+            // "Thinking pauses"): 0.5 let 4 of 66 thinking pauses be cut in on, 0.9 one.
+            sure_complete: 0.9,
             // Covers a 1.5 s thinking pause after "and", "um", "because".
             end_of_turn_trailing: Duration::from_millis(1800),
             min_speech: Duration::from_millis(160),
@@ -140,16 +149,18 @@ impl TurnTaking {
     /// let turns = TurnTaking::default();
     /// let heard = |text: &str, closing| Heard { text: text.into(), closing };
     /// // Trailing off: a long wait, whatever the model says.
-    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis and", None), Some(true)), turns.end_of_turn_trailing);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis and", None), Some(0.99)), turns.end_of_turn_trailing);
     /// // The model hears it unfinished, and whisper doubted its full stop: a thinking pause.
-    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.5)), Some(false)), turns.end_of_turn_thinking);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.1)), turns.end_of_turn_thinking);
+    /// // The model leans to "finished" without being sure: the same.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.8)), turns.end_of_turn_thinking);
     /// // Whisper alone, when it much doubted the full stop.
-    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.3)), Some(true)), turns.end_of_turn_thinking);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.3)), Some(0.99)), turns.end_of_turn_thinking);
     /// // The model alone is not believed.
-    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(false)), turns.end_of_turn);
-    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(true)), turns.end_of_turn_complete);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(0.1)), turns.end_of_turn);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.97)), Some(0.99)), turns.end_of_turn_complete);
     /// ```
-    pub fn end_of_turn_after(&self, heard: &Heard, judged_complete: Option<bool>) -> Duration {
+    pub fn end_of_turn_after(&self, heard: &Heard, complete_probability: Option<f32>) -> Duration {
         if sounds_unfinished(&heard.text) {
             return self.end_of_turn_trailing;
         }
@@ -161,10 +172,10 @@ impl TurnTaking {
         if closing < self.doubtful_closing {
             return self.end_of_turn_thinking;
         }
-        match judged_complete {
-            Some(true) => self.end_of_turn_complete,
-            Some(false) if closing < self.sure_closing => self.end_of_turn_thinking,
-            Some(false) | None => self.end_of_turn,
+        match complete_probability {
+            Some(p) if p >= self.sure_complete => self.end_of_turn_complete,
+            Some(_) if closing < self.sure_closing => self.end_of_turn_thinking,
+            Some(_) | None => self.end_of_turn,
         }
     }
 
@@ -186,6 +197,9 @@ impl TurnTaking {
         }
         if self.end_of_turn_complete < self.pause_check {
             return invalid("end_of_turn_complete", "must be at least pause_check");
+        }
+        if !(0.0..=1.0).contains(&self.sure_complete) {
+            return invalid("sure_complete", "must be a probability, from 0 to 1");
         }
         if !(0.0..=1.0).contains(&self.sure_closing) {
             return invalid("sure_closing", "must be a probability, from 0 to 1");
@@ -482,16 +496,16 @@ impl Conversation {
         }
     }
 
-    /// The end-of-turn model's verdict on an [`Action::JudgeTurn`]: whether the candidate
-    /// sounds finished.
-    pub fn on_turn_judged(&mut self, job: JobId, complete: bool) {
+    /// The end-of-turn model's verdict on an [`Action::JudgeTurn`]: how likely the candidate
+    /// sounds finished, in `[0, 1]`.
+    pub fn on_turn_judged(&mut self, job: JobId, complete_probability: f32) {
         if let Some(utterance) = &mut self.utterance
             && utterance.judgement == Some(PauseJudgement::Awaited(job))
         {
-            utterance.judgement = Some(PauseJudgement::Judged(complete));
+            utterance.judgement = Some(PauseJudgement::Judged(complete_probability));
             utterance
                 .span
-                .in_scope(|| debug!(complete, "end of turn judged"));
+                .in_scope(|| debug!(complete_probability, "end of turn judged"));
         }
     }
 
@@ -655,11 +669,11 @@ impl Conversation {
     /// The silence after the real end of speech that ends a turn with these words, as the
     /// end-of-turn model judged its pause.
     fn end_of_turn_after(&self, heard: &Heard, judgement: Option<PauseJudgement>) -> Duration {
-        let judged_complete = match judgement {
-            Some(PauseJudgement::Judged(complete)) => Some(complete),
+        let complete_probability = match judgement {
+            Some(PauseJudgement::Judged(probability)) => Some(probability),
             Some(PauseJudgement::Awaited(_)) | None => None,
         };
-        self.config.end_of_turn_after(heard, judged_complete)
+        self.config.end_of_turn_after(heard, complete_probability)
     }
 
     /// When a pause is long enough to transcribe and judge what was said: `pause_check` after

@@ -85,7 +85,7 @@ struct Burst {
 
 enum Pending {
     Transcript(JobId, Heard),
-    Judged(JobId, bool),
+    Judged(JobId, f32),
     Reply(AskId, Option<Reply>),
     Voice(LineId, SpokenSentence),
     VoiceEnd(LineId),
@@ -107,10 +107,10 @@ struct Sim {
     stt_delay: Duration,
     /// The fake recognition's sureness of a sentence's closing mark.
     closing: f32,
-    /// The fake end-of-turn model: a turn sounds complete when its words end a sentence,
-    /// unless `verdict` says otherwise.
+    /// The fake end-of-turn model: a turn sounds surely complete (0.99) when its words end a
+    /// sentence and unfinished (0.01) when not, unless `verdict` says otherwise.
     judge_delay: Duration,
-    verdict: Option<bool>,
+    verdict: Option<f32>,
     /// When each transcription and judgement was asked for.
     transcriptions: Vec<Duration>,
     judgements: Vec<Duration>,
@@ -270,9 +270,12 @@ impl Sim {
                 let heard_from =
                     now.saturating_sub(Duration::from_secs_f64(audio.len() as f64 / 16_000.0));
                 let text = self.heard(ms(heard_from), audio.len());
-                let complete = self
-                    .verdict
-                    .unwrap_or_else(|| text.ends_with(['.', '?', '!']));
+                let complete =
+                    self.verdict
+                        .unwrap_or_else(|| match text.ends_with(['.', '?', '!']) {
+                            true => 0.99,
+                            false => 0.01,
+                        });
                 self.judgements.push(now);
                 self.later(now + self.judge_delay, Pending::Judged(job, complete));
             }
@@ -1076,8 +1079,9 @@ fn an_answer_judged_complete_ends_the_turn_sooner() {
 
 #[test]
 fn a_pause_after_a_doubtful_full_stop_is_waited_through() {
-    // Whisper's doubt alone, or a milder doubt with the model's.
-    for (verdict, closing) in [(true, 0.3), (false, 0.7)] {
+    // Whisper's doubt alone, or a milder doubt with the model's, or with a model that leans
+    // to "finished" without being sure of it.
+    for (verdict, closing) in [(0.99, 0.3), (0.1, 0.7), (0.8, 0.8)] {
         let mut sim = Sim::judged(vec![]);
         sim.verdict = Some(verdict);
         sim.closing = closing;
@@ -1098,7 +1102,7 @@ fn a_pause_after_a_doubtful_full_stop_is_waited_through() {
 #[test]
 fn an_unfinished_verdict_on_a_surely_closed_sentence_waits_the_usual_time() {
     let mut sim = Sim::judged(vec![]);
-    sim.verdict = Some(false);
+    sim.verdict = Some(0.1);
     let greeting = sim.next_turn(Speaker::Interviewer);
     let start = ms_(greeting.end_ms + 500);
     sim.speak(start, ms_(1500), "I built a cache for the API.");

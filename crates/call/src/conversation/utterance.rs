@@ -51,12 +51,12 @@ struct Chunk {
 }
 
 /// What the end-of-turn model made of the current pause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum PauseJudgement {
     /// Asked, no answer yet.
     Awaited(JobId),
-    /// The candidate sounds finished (`true`) or mid-thought (`false`).
-    Judged(bool),
+    /// How likely the candidate sounds finished, in `[0, 1]`.
+    Judged(f32),
 }
 
 pub(crate) struct Utterance {
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(u.text_ready_at, Some(Duration::from_secs(1)));
         // The candidate goes on: the speculative part is dropped, its late result ignored.
         u.judging(JobId(2), 2000);
-        u.judgement = Some(PauseJudgement::Judged(true));
+        u.judgement = Some(PauseJudgement::Judged(0.99));
         u.voiced(2356, -20.0);
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
