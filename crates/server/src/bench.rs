@@ -39,6 +39,9 @@ struct Clip {
     name: String,
     samples: Vec<f32>,
     text: String,
+    /// Where the speech ends in `samples`, as the set labels it (`NAME.lab`, the speech
+    /// and silence marks the LibriVox clips come with), if it does.
+    labelled_end: Option<usize>,
 }
 
 impl Clip {
@@ -83,6 +86,7 @@ pub fn speech(config: &Config, args: &BenchSpeechArgs) -> anyhow::Result<()> {
                 name: c.name.clone(),
                 samples: phone_line(&c.samples)?,
                 text: c.text.clone(),
+                labelled_end: c.labelled_end,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -278,6 +282,18 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
         let (Some(first), Some(last)) = (regions.first(), regions.last()) else {
             bail!("{}: the VAD finds no speech in it", wav.display());
         };
+        let label = wav.with_extension("lab");
+        let labelled_end = match std::fs::read_to_string(&label) {
+            Ok(marks) => Some(
+                labelled_speech_end(&marks)
+                    .with_context(|| format!("{}: no end of speech in it", label.display()))?,
+            ),
+            Err(_) => None,
+        }
+        .map(|seconds| {
+            ((seconds * f64::from(VAD_SAMPLE_RATE)) as usize).clamp(first.start, last.end)
+                - first.start
+        });
         clips.push(Clip {
             name: wav
                 .file_stem()
@@ -286,6 +302,7 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
                 .into_owned(),
             samples: samples[first.start..last.end].to_vec(),
             text: text.trim().to_owned(),
+            labelled_end,
         });
     }
     if clips.is_empty() {
@@ -295,6 +312,29 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
         );
     }
     Ok(clips)
+}
+
+/// The end of speech in a clip's label file, in seconds: the last "silence" mark after a
+/// "speech" mark. Each line is `START END LABEL` (PocketSphinx's test data marks instants,
+/// START = END).
+fn labelled_speech_end(marks: &str) -> Option<f64> {
+    let mut speaking = false;
+    let mut end = None;
+    for line in marks.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(at), Some(_), Some(label)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        match label {
+            "speech" => speaking = true,
+            "silence" if speaking => {
+                end = at.parse().ok();
+                speaking = false;
+            }
+            _ => {}
+        }
+    }
+    end
 }
 
 /// What a caller on a phone line sounds like: 8 kHz G.711 mu-law, back to 16 kHz.
@@ -348,5 +388,15 @@ mod tests {
         assert_eq!(percentiles(&mut v), (10.0, 19.0));
         let mut one = vec![Duration::from_millis(7)];
         assert_eq!(percentiles(&mut one), (7.0, 7.0));
+    }
+
+    #[test]
+    fn the_labelled_end_of_speech_is_the_last_silence_after_speech() {
+        let marks = "0.235689\t0.235689\tspeech\n6.761690\t6.761690\tsilence\n";
+        assert_eq!(labelled_speech_end(marks), Some(6.761690));
+        let two = "0.1 0.1 speech\n1.5 1.5 silence\n2.0 2.0 speech\n3.25 3.25 silence\n";
+        assert_eq!(labelled_speech_end(two), Some(3.25));
+        assert_eq!(labelled_speech_end("0.5 0.5 silence\n"), None);
+        assert_eq!(labelled_speech_end("not a label\n"), None);
     }
 }

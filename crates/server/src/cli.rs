@@ -226,8 +226,8 @@ pub struct BenchSoakArgs {
     /// The job the interviews are scheduled for.
     #[arg(long, default_value = "backend-developer")]
     pub job: String,
-    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`)
-    /// [default: MODELS_DIR/speech-set].
+    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`, and
+    /// `NAME.lab` marking where the speech ends, if known) [default: MODELS_DIR/speech-set].
     #[arg(long, value_name = "DIR")]
     pub set: Option<PathBuf>,
     /// Print the results as JSON on stdout (the progress goes to stderr).
@@ -249,8 +249,8 @@ pub struct BenchLoadArgs {
     /// The job the interviews are scheduled for.
     #[arg(long, default_value = "backend-developer")]
     pub job: String,
-    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`)
-    /// [default: MODELS_DIR/speech-set].
+    /// Directory of speech clips the callers answer with (`NAME.wav` + `NAME.txt`, and
+    /// `NAME.lab` marking where the speech ends, if known) [default: MODELS_DIR/speech-set].
     #[arg(long, value_name = "DIR")]
     pub set: Option<PathBuf>,
     /// A running server to load instead of a `viva serve` started for each run; its CPU,

@@ -1,6 +1,7 @@
 //! The callers' answers: real read speech from the speech set, trimmed to its voiced part and
 //! turned into what a phone line carries (8 kHz G.711 mu-law, 20 ms a frame), with the frame
-//! where the speaker really stops.
+//! where the speaker really stops: as the set labels it (`NAME.lab`), or where the voice's
+//! level falls away.
 //!
 //! Latency is measured from that real end of speech, not from the end of the clip: the clip
 //! keeps the VAD's padding and the voice's fading tail, and counting from there would flatter
@@ -38,7 +39,15 @@ pub(super) fn load(dir: &Path) -> anyhow::Result<Vec<Answer>> {
         .map(|clip| {
             let narrow = resample(&clip.samples, VAD_SAMPLE_RATE, PHONE_RATE)?;
             let frames = mulaw_frames(&narrow);
-            let speech_end = speech_end_frame(&clip.samples, VAD_SAMPLE_RATE).min(frames.len() - 1);
+            // The set's own label where it has one: a mark made without Viva's or this
+            // client's level rules, which disagree by 100-150 ms on a slowly fading word.
+            let speech_end = match clip.labelled_end {
+                Some(end) => end
+                    .div_ceil(VAD_SAMPLE_RATE as usize / 50)
+                    .saturating_sub(1),
+                None => speech_end_frame(&clip.samples, VAD_SAMPLE_RATE),
+            }
+            .min(frames.len() - 1);
             Ok(Answer { frames, speech_end })
         })
         .collect()
