@@ -132,6 +132,8 @@ macro_rules! say {
 struct RunFigures {
     sessions: usize,
     latencies: Vec<Duration>,
+    /// The same, per answer of the set: its name and its responses.
+    by_answer: Vec<(String, Vec<Duration>)>,
     replies: usize,
     late: usize,
     cut_short: usize,
@@ -234,6 +236,7 @@ async fn run_all(
     if let Some(shares) = share_table(&results) {
         say!(args, "\n{shares}");
     }
+    say!(args, "\n{}", answer_table(&results));
     for figures in &results {
         if let Some(speed) = figures.audio_speed() {
             say!(
@@ -325,6 +328,10 @@ async fn run_one(
     let mut figures = RunFigures {
         sessions: n,
         latencies: Vec::new(),
+        by_answer: answers
+            .iter()
+            .map(|a| (a.name.clone(), Vec::new()))
+            .collect(),
         replies: 0,
         late: 0,
         cut_short: 0,
@@ -336,8 +343,11 @@ async fn run_one(
         server,
     };
     for (i, session) in sessions.into_iter().enumerate() {
-        figures.answers += session.latencies.len();
-        figures.latencies.extend(session.latencies);
+        figures.answers += session.responses.len();
+        for response in session.responses {
+            figures.latencies.push(response.latency);
+            figures.by_answer[response.answer].1.push(response.latency);
+        }
         figures.replies += session.replies;
         figures.late += session.late;
         figures.cut_short += session.cut_short;
@@ -413,6 +423,45 @@ fn table(results: &[RunFigures]) -> String {
     lines.join("\n")
 }
 
+/// The response to each answer of the set: an answer the server hears as unfinished (one
+/// that stops mid-sentence) is waited on for longer, by design, and shows here.
+fn answer_table(results: &[RunFigures]) -> String {
+    let mut lines = vec![
+        "response per answer, p50 / max in s (answers given):".to_owned(),
+        format!(
+            "| answer |{}",
+            results
+                .iter()
+                .map(|f| format!(" N = {} |", f.sessions))
+                .collect::<String>()
+        ),
+        format!("|---|{}", "---|".repeat(results.len())),
+    ];
+    let names = results.first().map_or(&[][..], |f| &f.by_answer[..]);
+    for (i, (name, _)) in names.iter().enumerate() {
+        let cells: String = results
+            .iter()
+            .map(|f| {
+                let mut latencies = f.by_answer[i].1.clone();
+                match latencies.iter().max().copied() {
+                    Some(max) => {
+                        let (p50, _) = super::percentiles(&mut latencies);
+                        format!(
+                            " {:.2} / {:.2} ({}) |",
+                            p50 / 1000.0,
+                            max.as_secs_f64(),
+                            latencies.len()
+                        )
+                    }
+                    None => " - |".to_owned(),
+                }
+            })
+            .collect();
+        lines.push(format!("| {name} |{cells}"));
+    }
+    lines.join("\n")
+}
+
 /// The server's own view of each turn, from its latency log, beside the caller's.
 fn stage_table(results: &[RunFigures]) -> Option<String> {
     let mut lines = vec![
@@ -477,6 +526,9 @@ fn results_json(args: &BenchLoadArgs, results: &[RunFigures]) -> Value {
                 "sessions": f.sessions,
                 "answers": f.answers,
                 "response_ms": { "p50": finite(p50), "p95": finite(p95), "all": f.latencies.iter().map(|d| ms(*d).round()).collect::<Vec<_>>() },
+                "response_ms_by_answer": f.by_answer.iter().map(|(name, latencies)| {
+                    (name.clone(), latencies.iter().map(|d| ms(*d).round()).collect::<Value>())
+                }).collect::<serde_json::Map<_, _>>(),
                 "replies": f.replies,
                 "late_audio": f.late,
                 "replies_cut_short": f.cut_short,
@@ -568,13 +620,20 @@ mod tests {
     }
 
     fn figures(latencies_ms: &[u64], server: bool) -> RunFigures {
+        let latencies: Vec<Duration> = latencies_ms
+            .iter()
+            .copied()
+            .map(Duration::from_millis)
+            .collect();
+        let (first, rest) = latencies.split_at(latencies.len().min(2));
         RunFigures {
             sessions: 4,
-            latencies: latencies_ms
-                .iter()
-                .copied()
-                .map(Duration::from_millis)
-                .collect(),
+            by_answer: vec![
+                ("goforward".to_owned(), first.to_vec()),
+                ("librivox-0880".to_owned(), rest.to_vec()),
+                ("unheard".to_owned(), Vec::new()),
+            ],
+            latencies,
             replies: 24,
             late: 1,
             cut_short: 0,
@@ -622,6 +681,16 @@ mod tests {
         assert!(
             shares.ends_with("| 4 | 16.1 % | 21 MB | 2 / 31 | - | 0 |"),
             "{shares}"
+        );
+        let answers = answer_table(&[figures(&latencies, true)]);
+        assert!(
+            answers.ends_with(
+                "| answer | N = 4 |\n|---|---|\n\
+                 | goforward | 1.01 / 1.02 (2) |\n\
+                 | librivox-0880 | 1.11 / 1.20 (18) |\n\
+                 | unheard | - |"
+            ),
+            "{answers}"
         );
     }
 }

@@ -27,6 +27,8 @@ const ABOVE_FLOOR_DB: f32 = 10.0;
 /// One answer as 20 ms mu-law frames (its fading tail included).
 #[derive(Debug)]
 pub(super) struct Answer {
+    /// The clip's name in the set, e.g. `librivox-0880`.
+    pub name: String,
     pub frames: Vec<Vec<u8>>,
     /// The frame that holds the real end of the speech.
     pub speech_end: usize,
@@ -48,7 +50,11 @@ pub(super) fn load(dir: &Path) -> anyhow::Result<Vec<Answer>> {
                 None => speech_end_frame(&clip.samples, VAD_SAMPLE_RATE),
             }
             .min(frames.len() - 1);
-            Ok(Answer { frames, speech_end })
+            Ok(Answer {
+                name: clip.name,
+                frames,
+                speech_end,
+            })
         })
         .collect()
 }

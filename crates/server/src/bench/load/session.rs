@@ -23,12 +23,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Replies of at least this many frames (2 s) tell the pace the server sends audio at.
 const PACE_FRAMES: usize = 100;
 
+/// The interviewer's response to one answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Response {
+    /// Which answer of the set was given (its index).
+    pub answer: usize,
+    /// From the frame where the answer's speech ends to the interviewer's first frame
+    /// received.
+    pub latency: Duration,
+}
+
 /// What one caller measured.
 #[derive(Debug, Default)]
 pub(super) struct SessionFigures {
-    /// Per answer: from the frame where its speech ends to the interviewer's first frame
-    /// received.
-    pub latencies: Vec<Duration>,
+    /// One per answer given, in order.
+    pub responses: Vec<Response>,
     /// Replies heard (the opening included), and how many had holes or were cut short.
     pub replies: usize,
     pub late: usize,
@@ -213,7 +222,11 @@ async fn call(
             item = heard.recv() => match item {
                 Some(Heard::Media(at)) => {
                     if let Some(sent) = caller.awaiting_reply.take() {
-                        figures.latencies.push(at.saturating_sub(sent));
+                        figures.responses.push(Response {
+                            // The answer whose speech ended last.
+                            answer: (first + caller.answered - 1) % answers.len(),
+                            latency: at.saturating_sub(sent),
+                        });
                     }
                     caller.reply.frame(at);
                 }
@@ -297,6 +310,7 @@ mod tests {
     #[test]
     fn a_caller_sends_silence_then_each_answer_frame_once_then_silence() {
         let answer = Box::leak(Box::new(Answer {
+            name: "answer".to_owned(),
             frames: (1..=4).map(|n| vec![n; FRAME_BYTES]).collect(),
             speech_end: 2,
         }));

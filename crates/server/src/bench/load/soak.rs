@@ -197,7 +197,10 @@ fn report(
         0.95,
     );
     let audio_gaps = sample(metrics, "viva_interviewer_audio_gap_seconds_count");
-    let mut latencies: Vec<Duration> = calls.iter().flat_map(|c| c.latencies.clone()).collect();
+    let mut latencies: Vec<Duration> = calls
+        .iter()
+        .flat_map(|c| c.responses.iter().map(|r| r.latency))
+        .collect();
     let answers = latencies.len();
     let (p50, p95) = crate::bench::percentiles(&mut latencies);
     let ended_early: Vec<&str> = calls
