@@ -288,7 +288,8 @@ fn load_clips(dir: &Path) -> anyhow::Result<Vec<Clip>> {
                 labelled_speech_end(&marks)
                     .with_context(|| format!("{}: no end of speech in it", label.display()))?,
             ),
-            Err(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", label.display())),
         }
         .map(|seconds| {
             ((seconds * f64::from(VAD_SAMPLE_RATE)) as usize).clamp(first.start, last.end)

@@ -127,7 +127,7 @@ impl Default for TurnTaking {
             doubtful_closing: 0.6,
             sure_closing: 0.9,
             // Measured with scripts/eval-turns on the development set (docs/speech.md,
-            // "Thinking pauses"): 0.5 let 4 of 66 thinking pauses be cut in on, 0.9 one.
+            // "Thinking pauses"): 0.5 let 4-5 of 66 thinking pauses be cut in on, 0.9 1-3.
             sure_complete: 0.9,
             // Covers a 1.5 s thinking pause after "and", "um", "because".
             end_of_turn_trailing: Duration::from_millis(1800),
