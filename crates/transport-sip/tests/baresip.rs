@@ -16,11 +16,43 @@ use viva_test_support::sipp::Peer;
 
 /// A running baresip, killed by its PID when dropped.
 struct Baresip {
-    _peer: Peer,
+    peer: Peer,
     control: u16,
 }
 
 impl Baresip {
+    /// Starts baresip and waits for its control port. Its ports are picked free just before
+    /// it binds them, and another process can take one in between: once in a full test run on
+    /// two cores the control port never opened. A baresip that exits is started again on
+    /// fresh ports; one that never opens its port fails the test with its log.
+    async fn start(dir: &Path, audio: &Path) -> Baresip {
+        for _ in 0..3 {
+            let mut baresip = Baresip::spawn(dir, audio);
+            // Up to 20 s: on two cores under a full test run it can start slowly.
+            for _ in 0..200 {
+                if TcpStream::connect(("127.0.0.1", baresip.control))
+                    .await
+                    .is_ok()
+                {
+                    return baresip;
+                }
+                if baresip.peer.exited().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let status = baresip.peer.exited();
+            let log = baresip.peer.output();
+            if status.is_none() {
+                panic!("baresip's control port did not open within 20 s; its log:\n{log}");
+            }
+            eprintln!(
+                "baresip exited ({status:?}) before opening its control port; again on fresh ports. Its log:\n{log}"
+            );
+        }
+        panic!("baresip exited before opening its control port three times");
+    }
+
     fn spawn(dir: &Path, audio: &Path) -> Baresip {
         let sip_port = free_udp_port();
         let control = free_tcp_port();
@@ -58,25 +90,19 @@ impl Baresip {
             command,
             dir.join("baresip.log"),
         );
-        Baresip {
-            _peer: peer,
-            control,
-        }
+        Baresip { peer, control }
     }
 
     /// Sends one command over ctrl_tcp (a netstring of JSON).
     async fn command(&self, command: &str, params: &str) {
-        let mut stream = None;
-        // Up to 20 s: during a full test run on two cores its control port was once still
-        // closed after 5 s (the cause was not found; a slow start is the likely one).
-        for _ in 0..200 {
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", self.control)).await {
-                stream = Some(s);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut stream = stream.expect("baresip control port");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.control))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "baresip's control port: {e}; its log:\n{}",
+                    self.peer.output()
+                )
+            });
         let json = format!(r#"{{"command":"{command}","params":"{params}","token":"t"}}"#);
         let netstring = format!("{}:{json},", json.len());
         stream.write_all(netstring.as_bytes()).await.unwrap();
@@ -113,7 +139,7 @@ async fn baresip_dials_in_speaks_presses_a_key_and_hangs_up() {
     }
     writer.finalize().unwrap();
 
-    let baresip = Baresip::spawn(dir, &audio);
+    let baresip = Baresip::start(dir, &audio).await;
     let target = format!("sip:4711@{}", endpoint.udp_addr().unwrap());
     baresip.command("dial", &target).await;
     let mut call = next_call(&mut incoming, Duration::from_secs(10)).await;
