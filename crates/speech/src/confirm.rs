@@ -3,15 +3,15 @@
 //! Biasing the decoder ([`crate::vocabulary`]) only tips near ties token by token; tiny.en
 //! still writes "Jango" for Django, "DBZIM" for Debezium and "graphed UL" for GraphQL, because
 //! each wrong piece was likelier at the moment it was chosen. After decoding, every run of one
-//! to three words that holds a word whisper was unsure of and *sounds* like a listed term
-//! (espeak-ng's IPA of both, a weighted edit distance) is a candidate, and whisper itself
+//! to three words that holds a word whisper was unsure of, or wrote as a name ("Postgres QL"),
+//! and *sounds* like a listed term (espeak-ng's IPA of both, a weighted edit distance) is a candidate, and whisper itself
 //! settles it: its decoder scores the transcript with the words as heard and with the term in
 //! their place, on the same encoded audio, over the words and the one after them, with the
 //! terms in question as the text before (as a glossary prompt would give them). The term
 //! replaces the words only when whisper, so reminded, finds it nearly as likely as what it
-//! wrote; where two terms compete for the same words, the likelier wins. Words heard with
-//! confidence are never candidates: a "century" or "home" that was really said scores too
-//! close to Sentry or Helm for the decoder alone to keep it.
+//! wrote; where two terms compete for the same words, the likelier wins. Other words heard
+//! with confidence are never candidates: a "century" or "home" that was really said scores
+//! too close to Sentry or Helm for the decoder alone to keep it.
 
 use whisper_rs::{WhisperContext, WhisperState};
 
@@ -149,10 +149,8 @@ fn candidates(
     let mut found = Vec::new();
     for (s, segment) in segments.iter().enumerate() {
         let words: Vec<&str> = segment.words.iter().map(|w| bare(&w.word)).collect();
-        let unsure: Vec<bool> = segment
-            .words
-            .iter()
-            .map(|w| w.probability < MAX_CONFIDENCE)
+        let unsure: Vec<bool> = (0..words.len())
+            .map(|i| segment.words[i].probability < MAX_CONFIDENCE || taken_for_a_name(segment, i))
             .collect();
         // Only words near an unsure one can be part of a checked run; espeak-ng is asked
         // about those alone.
@@ -211,16 +209,32 @@ fn candidates(
 }
 
 /// Whether `words` may be `term` misheard: a word that is itself a term was heard right, and
-/// can only be part of a longer term split in two ("Postgres QL" for PostgreSQL).
+/// can only be part of a longer term split in two ("Postgres QL" for PostgreSQL); a word
+/// that is the term with an ending ("Helms", "Kafka's") was heard right in another form, its
+/// ending said.
 fn could_be(words: &[&str], is_term: &[bool], term: &SpokenTerm) -> bool {
     let name = term.text.to_lowercase();
-    if words.len() == 1 && is_term[0] {
+    if words.len() == 1 && (is_term[0] || words[0].to_lowercase().starts_with(&name)) {
         return false;
     }
     words.iter().zip(is_term).all(|(word, &is_term)| {
         let word = word.to_lowercase();
         !is_term || (word != name && name.contains(&word))
     })
+}
+
+/// Whether whisper wrote word `i` of `segment` as a name (capitalised inside a sentence, as
+/// "Postgres" in "Postgres QL"): whisper writes a name it knows with confidence where the
+/// audio is a term it does not know, so such a word is checked like an unsure one. Acronyms
+/// ("TLS") and sentence starts are not taken for names.
+fn taken_for_a_name(segment: &Segment, i: usize) -> bool {
+    let Some(before) = i.checked_sub(1).map(|b| &segment.words[b].word) else {
+        return false;
+    };
+    let mut letters = bare(&segment.words[i].word).chars();
+    !before.trim_end().ends_with(['.', '?', '!'])
+        && letters.next().is_some_and(char::is_uppercase)
+        && letters.any(char::is_lowercase)
 }
 
 /// A word without the punctuation whisper attaches to it.
@@ -480,6 +494,10 @@ mod tests {
             "cough" => "kˈɔf",
             "goth" => "ɡˈɑθ",
             "topic" => "tˈɑːpɪk",
+            "helm" => "hˈɛlm",
+            "helms" => "hˈɛlmz",
+            "hellman" => "hˈɛlmən",
+            "from" => "fɹʌm",
             _ => return None,
         };
         Some(Sound::from_ipa(ipa))
@@ -605,6 +623,41 @@ mod tests {
             !found.iter().any(|(words, _)| words == "Postgres"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_term_with_an_ending_was_heard_right() {
+        let terms = [term("Helm")];
+        let heard = [segment(&[("Mr.", 0.9), ("Helms", 0.5), ("from", 0.9)])];
+        assert!(
+            runs(&heard, &terms).is_empty(),
+            "{:?}",
+            runs(&heard, &terms)
+        );
+        // A word merely sounding like it may be the term misheard.
+        let heard = [segment(&[("with", 0.9), ("Hellman", 0.5), ("from", 0.9)])];
+        assert_eq!(runs(&heard, &terms), [("Hellman".into(), "Helm".into())]);
+    }
+
+    #[test]
+    fn a_name_inside_a_sentence_is_checked_however_sure_whisper_was() {
+        let terms = [term("PostgreSQL"), term("postgres")];
+        let named = [segment(&[("in", 0.9), ("Postgres", 0.9), ("QL", 0.9)])];
+        let found = runs(&named, &terms);
+        assert_eq!(
+            found[0],
+            ("Postgres QL".into(), "PostgreSQL".into()),
+            "{found:?}"
+        );
+        // At the start of a sentence a capital says nothing, and an acronym is no name.
+        for sure in [
+            segment(&[("Postgres", 0.9), ("QL", 0.9)]),
+            segment(&[("in.", 0.9), ("Postgres", 0.9), ("QL", 0.9)]),
+            segment(&[("in", 0.9), ("POSTGRES", 0.9), ("QL", 0.9)]),
+        ] {
+            let found = runs(std::slice::from_ref(&sure), &terms);
+            assert!(found.is_empty(), "{found:?}");
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ const RESPELLINGS: &[(&str, &str)] = &[
     // last-exertion", "JAGR", "the BZM".
     ("asynchronous", "ay-synchronous"),
     ("Elasticsearch", "elastic-search"),
-    ("Jaeger", "yay-ger"),
+    // "yay-ger" is read "yay-jer".
+    ("Jaeger", "yay-gur"),
     ("Debezium", "deh-bee-zium"),
     ("sharding", "shard-ing"),
     ("webhook", "web-hook"),
