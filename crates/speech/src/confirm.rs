@@ -24,6 +24,12 @@ use crate::stt::{Segment, Word};
 /// -2.76). Tuned on `config/bench/vocabulary-dev-*.txt` and the earlier held-out set
 /// (`vocabulary-answers.txt`); `vocabulary-fresh-*.txt` was written after and held out.
 const MARGIN: f32 = 1.0;
+/// Words that sound all but the same as the term (a weighted edit distance up to
+/// [`SAME_SOUND`]: "item potency" for idempotency, 0.04) leave the audio no say, and whisper
+/// may find the term this much less likely and still be wrong (-1.5 and -1.6 there); words
+/// really said that sound alike differ more ("retrys" for Redis, 0.43, -1.6 to -2.2).
+const SAME_SOUND_MARGIN: f32 = 2.0;
+const SAME_SOUND: f32 = 0.11;
 /// How unlike a term's sound a run of words may be and still be checked: the weighted edit
 /// distance over the longer of the two.
 const MAX_DISTANCE: f32 = 0.45;
@@ -136,6 +142,10 @@ struct Candidate {
     last: usize,
     term: usize,
     distance: f32,
+    /// Whether the first word is an "a" that was "an" before the term: said before a vowel,
+    /// its "n" is heard as the start of the next word ("an idempotency" as "a night in
+    /// potency").
+    article: bool,
 }
 
 /// Finds the runs of words that sound like a term without being it, closest first, among
@@ -197,7 +207,29 @@ fn candidates(
                             last,
                             term: t,
                             distance,
+                            article: false,
                         });
+                    }
+                    if first > 0
+                        && words[first - 1].eq_ignore_ascii_case("a")
+                        && term.sound.0.first().is_some_and(|&c| is_vowel(c))
+                    {
+                        let linked = Sound(
+                            std::iter::once('n')
+                                .chain(term.sound.0.iter().copied())
+                                .collect(),
+                        );
+                        let distance = heard.distance(&linked);
+                        if distance <= MAX_DISTANCE {
+                            found.push(Candidate {
+                                segment: s,
+                                first: first - 1,
+                                last,
+                                term: t,
+                                distance,
+                                article: true,
+                            });
+                        }
                     }
                 }
             }
@@ -393,7 +425,16 @@ pub(crate) fn confirm_terms(
         let trail_at = heard.rfind(char::is_alphanumeric).map_or(heard.len(), |i| {
             i + heard[i..].chars().next().map_or(1, char::len_utf8)
         });
-        let replaced = format!("{lead}{}{}", terms[candidate.term].text, &heard[trail_at..]);
+        let article = match (candidate.article, heard[lead.len()..].starts_with('A')) {
+            (false, _) => "",
+            (true, false) => "an ",
+            (true, true) => "An ",
+        };
+        let replaced = format!(
+            "{lead}{article}{}{}",
+            terms[candidate.term].text,
+            &heard[trail_at..]
+        );
         // The word after the run tells whether the term fits what follows.
         let tail = match word_at.get(last + 2) {
             Some(&end) => text[word_at[last + 1]..end].to_vec(),
@@ -427,7 +468,12 @@ pub(crate) fn confirm_terms(
     let mut taken: Vec<(Candidate, String)> = Vec::new();
     for (candidate, gain, replaced) in ranked {
         let span = &segments[candidate.segment].words[candidate.first..=candidate.last];
-        let take = gain >= -MARGIN && !taken.iter().any(|(t, _)| overlaps(t, &candidate));
+        let margin = if candidate.distance <= SAME_SOUND {
+            SAME_SOUND_MARGIN
+        } else {
+            MARGIN
+        };
+        let take = gain >= -margin && !taken.iter().any(|(t, _)| overlaps(t, &candidate));
         checks.push(Check {
             confidence: span.iter().map(|w| w.probability).fold(1.0, f32::min),
             heard: span
@@ -497,6 +543,11 @@ mod tests {
             "helm" => "hˈɛlm",
             "helms" => "hˈɛlmz",
             "hellman" => "hˈɛlmən",
+            "a" => "ɐ",
+            "sends" => "sˈɛndz",
+            "night" => "nˈaɪt",
+            "potency" => "pˈoʊtənsi",
+            "idempotency" => "ˈaɪdəmpˈoʊtənsi",
             "from" => "fɹʌm",
             _ => return None,
         };
@@ -623,6 +674,34 @@ mod tests {
             !found.iter().any(|(words, _)| words == "Postgres"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn an_an_heard_as_a_goes_with_the_term_it_came_before() {
+        let terms = [term("idempotency")];
+        let heard = [segment(&[
+            ("sends", 0.9),
+            ("a", 0.9),
+            ("night", 0.6),
+            ("in", 0.7),
+            ("potency", 0.6),
+        ])];
+        let found = candidates(&heard, &terms, ipa);
+        let linked = found
+            .iter()
+            .find(|c| c.article)
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!((linked.first, linked.last), (1, 4));
+        assert!(linked.distance <= SAME_SOUND, "{linked:?}");
+        // After any other word there is no "an" to mend.
+        let heard = [segment(&[
+            ("the", 0.9),
+            ("night", 0.6),
+            ("in", 0.7),
+            ("potency", 0.6),
+        ])];
+        let found = candidates(&heard, &terms, ipa);
+        assert!(!found.iter().any(|c| c.article), "{found:?}");
     }
 
     #[test]
