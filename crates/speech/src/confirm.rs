@@ -387,6 +387,7 @@ pub(crate) fn confirm_terms(
     // its previous text, and where each word begins.
     let words: Vec<&Word> = segments.iter().flat_map(|s| &s.words).collect();
     let mut text = scorer.glossary(&found, terms)?;
+    let reminder = text.len();
     text.extend(&scorer.start);
     let mut word_at = Vec::with_capacity(words.len() + 1);
     for word in &words {
@@ -408,6 +409,7 @@ pub(crate) fn confirm_terms(
     let mut order: Vec<usize> = (0..found.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(first_word[found[i].segment] + found[i].first));
     let mut scored: Vec<Option<(f32, String)>> = vec![None; found.len()];
+    let mut unreminded = Vec::new();
     let mut fresh = true;
     for i in order {
         let candidate = &found[i];
@@ -448,9 +450,28 @@ pub(crate) fn confirm_terms(
         if at + as_heard.len().max(as_term.len()) >= limit {
             continue;
         }
-        let scores = scorer.score(&text, at, fresh, &[as_heard, as_term])?;
+        let known_word = first == last
+            && !candidate.article
+            && scorer
+                .tokens(&format!(" {}", bare(&words[first].word)))?
+                .len()
+                == 1;
+        let continuations = [as_heard, as_term];
+        let scores = scorer.score(&text, at, fresh, &continuations)?;
         fresh = false;
         scored[i] = Some((scores[1] - scores[0], replaced));
+        if known_word && reminder > 0 {
+            unreminded.push((i, at, continuations));
+        }
+    }
+    // A word whisper knows whole ("century", one token of its own) must lose to the term
+    // without the reminder too: reminded of Sentry, whisper found it 3 nats likelier than
+    // a "century" really said. Scored last, since each reads the transcript afresh.
+    for (i, at, continuations) in unreminded {
+        let scores = scorer.score(&text[reminder..], at - reminder, true, &continuations)?;
+        if let Some((gain, _)) = &mut scored[i] {
+            *gain = gain.min(scores[1] - scores[0]);
+        }
     }
 
     // The likeliest replacements first; a run overlapping one already replaced stays, so of

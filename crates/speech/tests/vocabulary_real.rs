@@ -184,6 +184,8 @@ fn misheard_terms_are_put_back_where_whisper_agrees() {
     // The sound-alikes they were heard as, really said, stay as said.
     let sentences = [
         "She went to college in the last century.",
+        // Whisper, unsure of "century" and reminded of Sentry, found Sentry likelier.
+        "Our century old office has thick walls and slow wifi.",
         "We drove home after the conference.",
         "The salary review happens every spring.",
         "He bought a cake for the game night.",
