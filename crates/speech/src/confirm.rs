@@ -4,14 +4,16 @@
 //! still writes "Jango" for Django, "DBZIM" for Debezium and "graphed UL" for GraphQL, because
 //! each wrong piece was likelier at the moment it was chosen. After decoding, every run of one
 //! to three words that holds a word whisper was unsure of, or wrote as a name ("Postgres QL"),
-//! and *sounds* like a listed term (espeak-ng's IPA of both, a weighted edit distance) is a candidate, and whisper itself
-//! settles it: its decoder scores the transcript with the words as heard and with the term in
-//! their place, on the same encoded audio, over the words and the one after them, with the
-//! terms in question as the text before (as a glossary prompt would give them). The term
-//! replaces the words only when whisper, so reminded, finds it nearly as likely as what it
-//! wrote; where two terms compete for the same words, the likelier wins. Other words heard
-//! with confidence are never candidates: a "century" or "home" that was really said scores
-//! too close to Sentry or Helm for the decoder alone to keep it.
+//! and *sounds* like a listed term (espeak-ng's IPA of both, a weighted edit distance) is a
+//! candidate, and whisper itself settles it: its decoder scores the transcript with the words
+//! as heard and with the term in their place, on the same encoded audio, over the words and
+//! the one after them, with the terms in question as the text before (as a glossary prompt
+//! would give them). The term replaces the words only when whisper, so reminded, finds it
+//! nearly as likely as what it wrote (more nearly the less the sounds differ); a single word
+//! whisper knows whole must lose without the reminder too. Where two terms compete for the
+//! same words, the likelier wins. Other words heard with confidence are never candidates: a
+//! "century" or "home" that was really said scores too close to Sentry or Helm for the
+//! decoder alone to keep it.
 
 use whisper_rs::{WhisperContext, WhisperState};
 
@@ -159,16 +161,16 @@ fn candidates(
     let mut found = Vec::new();
     for (s, segment) in segments.iter().enumerate() {
         let words: Vec<&str> = segment.words.iter().map(|w| bare(&w.word)).collect();
-        let unsure: Vec<bool> = (0..words.len())
+        let in_question: Vec<bool> = (0..words.len())
             .map(|i| segment.words[i].probability < MAX_CONFIDENCE || taken_for_a_name(segment, i))
             .collect();
-        // Only words near an unsure one can be part of a checked run; espeak-ng is asked
+        // Only words near one in question can be part of a checked run; espeak-ng is asked
         // about those alone.
         let sounds: Vec<Option<Sound>> = (0..words.len())
             .map(|i| {
                 let near =
                     i.saturating_sub(MAX_SPAN_WORDS - 1)..(i + MAX_SPAN_WORDS).min(words.len());
-                if unsure[near].contains(&true) {
+                if in_question[near].contains(&true) {
                     sound_of(words[i])
                 } else {
                     None
@@ -184,7 +186,7 @@ fn candidates(
             for last in first..(first + MAX_SPAN_WORDS).min(words.len()) {
                 let Some(sound) = &sounds[last] else { break };
                 joined.extend_from_slice(&sound.0);
-                if !unsure[first..=last].contains(&true) {
+                if !in_question[first..=last].contains(&true) {
                     continue;
                 }
                 let heard = Sound(joined.clone());
@@ -450,17 +452,20 @@ pub(crate) fn confirm_terms(
         if at + as_heard.len().max(as_term.len()) >= limit {
             continue;
         }
-        let known_word = first == last
+        let continuations = [as_heard, as_term];
+        let scores = scorer.score(&text, at, fresh, &continuations)?;
+        fresh = false;
+        let gain = scores[1] - scores[0];
+        scored[i] = Some((gain, replaced));
+        if reminder > 0
+            && gain >= -margin(candidate.distance)
+            && first == last
             && !candidate.article
             && scorer
                 .tokens(&format!(" {}", bare(&words[first].word)))?
                 .len()
-                == 1;
-        let continuations = [as_heard, as_term];
-        let scores = scorer.score(&text, at, fresh, &continuations)?;
-        fresh = false;
-        scored[i] = Some((scores[1] - scores[0], replaced));
-        if known_word && reminder > 0 {
+                == 1
+        {
             unreminded.push((i, at, continuations));
         }
     }
@@ -489,12 +494,8 @@ pub(crate) fn confirm_terms(
     let mut taken: Vec<(Candidate, String)> = Vec::new();
     for (candidate, gain, replaced) in ranked {
         let span = &segments[candidate.segment].words[candidate.first..=candidate.last];
-        let margin = if candidate.distance <= SAME_SOUND {
-            SAME_SOUND_MARGIN
-        } else {
-            MARGIN
-        };
-        let take = gain >= -margin && !taken.iter().any(|(t, _)| overlaps(t, &candidate));
+        let take = gain >= -margin(candidate.distance)
+            && !taken.iter().any(|(t, _)| overlaps(t, &candidate));
         checks.push(Check {
             confidence: span.iter().map(|w| w.probability).fold(1.0, f32::min),
             heard: span
@@ -531,6 +532,16 @@ pub(crate) fn confirm_terms(
             .join(" ");
     }
     Ok(checks)
+}
+
+/// How much less likely than the words heard a term that sounds `distance` from them may
+/// be and still replace them.
+fn margin(distance: f32) -> f32 {
+    if distance <= SAME_SOUND {
+        SAME_SOUND_MARGIN
+    } else {
+        MARGIN
+    }
 }
 
 fn overlaps(a: &Candidate, b: &Candidate) -> bool {
