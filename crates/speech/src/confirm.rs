@@ -28,9 +28,11 @@ use crate::stt::{Segment, Word};
 const MARGIN: f32 = 1.0;
 /// Words that sound all but the same as the term (a weighted edit distance up to
 /// [`SAME_SOUND`]: "item potency" for idempotency, 0.04) leave the audio no say, and whisper
-/// may find the term this much less likely and still be wrong (-1.5 and -1.6 there); words
-/// really said that sound alike differ more ("retrys" for Redis, 0.43, -1.6 to -2.2).
-const SAME_SOUND_MARGIN: f32 = 2.0;
+/// may find the term this much less likely and still be wrong (-1.5 to -1.7 there, "Engine
+/// X" for nginx -1.5 to -2.9, "a night in potency" -1.8 to -2.4); words really said that
+/// sound alike differ more ("retrys" for Redis, 0.43, -1.6 to -2.2) or score far lower
+/// ("red. Is", 0.10, -5.1).
+const SAME_SOUND_MARGIN: f32 = 3.0;
 const SAME_SOUND: f32 = 0.11;
 /// How unlike a term's sound a run of words may be and still be checked: the weighted edit
 /// distance over the longer of the two.
@@ -368,6 +370,8 @@ pub(crate) struct Check {
     pub(crate) confidence: f32,
     pub(crate) heard: String,
     pub(crate) term: String,
+    /// How unlike the words and the term sound ([`Sound::distance`]).
+    pub(crate) distance: f32,
     /// The term's log-probability less the words'.
     pub(crate) gain: f32,
     pub(crate) taken: bool,
@@ -504,6 +508,7 @@ pub(crate) fn confirm_terms(
                 .collect::<Vec<_>>()
                 .join(" "),
             term: terms[candidate.term].text.clone(),
+            distance: candidate.distance,
             gain,
             taken: take,
         });

@@ -512,6 +512,7 @@ impl SpeechToText {
                 tracing::debug!(
                     heard = %check.heard,
                     term = %check.term,
+                    distance = check.distance,
                     gain = check.gain,
                     confidence = check.confidence,
                     taken = check.taken,
