@@ -18,8 +18,13 @@
 //! [`Interviewer::on_silence`]) is one interviewer turn and every `on_answer` call is one
 //! candidate turn; the caller writes them to the transcript in that order, with the prompt's
 //! `kind` and `question_id` and, for the answer, the `question_id` of the prompt it answers
-//! ([`Interviewer::answering`]). The [`AnswerAssessment::turn_index`] values refer to that
-//! transcript.
+//! ([`Interviewer::answering`]). A prompt the candidate talked over is written with the words
+//! they heard of it, and not at all if they heard none ([`Interviewer::on_interrupted`]); one
+//! talked over within its first words leaves the answer before it open, and the next answer
+//! is filed under the same item as its rest ([`Transcript::continued_answer`]). The
+//! [`AnswerAssessment::turn_index`] values refer to that transcript.
+//!
+//! [`Transcript::continued_answer`]: crate::Transcript::continued_answer
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,7 +34,7 @@ use crate::judge::text::{Phrase, Text};
 use crate::judge::{Judge, Judgement};
 use crate::policy::{self, Decision, FollowUpKind, Policy, Situation};
 use crate::scoring::{AnswerAssessment, Depth};
-use crate::transcript::TurnKind;
+use crate::transcript::{TurnKind, resumes_answer};
 
 /// Time kept for the closing words at the end of the budget.
 const CLOSING_RESERVE_MS: u64 = 30_000;
@@ -161,9 +166,22 @@ pub struct Interviewer {
     candidate: Option<String>,
     policy: Box<dyn Policy>,
     plan: Vec<Step>,
+    started_ms: u64,
+    progress: Progress,
+    /// The interview as it stood before the last answer, while the reply to it may still be
+    /// talked over from its first words ([`resumes_answer`]).
+    before_answer: Option<Box<BeforeAnswer>>,
+    /// The answer the candidate went on with after talking over the reply: the next answer
+    /// is its rest.
+    resumed: Option<Answer>,
+}
+
+/// Everything an answer changes.
+#[derive(Debug, Clone)]
+struct Progress {
     done: Vec<bool>,
     current: Current,
-    started_ms: u64,
+    /// Turns so far, interviewer's and candidate's: the next turn's index in the transcript.
     turns: usize,
     assessments: Vec<AnswerAssessment>,
     skills_shown: BTreeSet<String>,
@@ -173,13 +191,29 @@ pub struct Interviewer {
     closing: Option<Prompt>,
 }
 
+/// An answer the candidate may not have finished, and the interview before it.
+#[derive(Debug)]
+struct BeforeAnswer {
+    progress: Progress,
+    answer: Answer,
+}
+
+/// What the candidate said in answer so far.
+#[derive(Debug)]
+struct Answer {
+    text: String,
+    start_ms: u64,
+    /// Where its first part is in the transcript.
+    turn_index: usize,
+}
+
 impl std::fmt::Debug for Interviewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Interviewer")
             .field("job", &self.job.id)
-            .field("stage", &self.current.stage)
-            .field("turns", &self.turns)
-            .field("finished", &self.closing.is_some())
+            .field("stage", &self.progress.current.stage)
+            .field("turns", &self.progress.turns)
+            .field("finished", &self.progress.closing.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -211,16 +245,20 @@ impl Interviewer {
             candidate,
             policy,
             plan,
-            done,
-            current: Current::new(Stage::Greeting, None, greeting.clone(), TurnKind::Greeting),
             started_ms: now_ms,
-            turns: 0,
-            assessments: Vec::new(),
-            skills_shown: BTreeSet::new(),
-            dimensions_answered: BTreeSet::new(),
-            blueprint_asked: false,
-            interrupted: false,
-            closing: None,
+            progress: Progress {
+                done,
+                current: Current::new(Stage::Greeting, None, greeting.clone(), TurnKind::Greeting),
+                turns: 0,
+                assessments: Vec::new(),
+                skills_shown: BTreeSet::new(),
+                dimensions_answered: BTreeSet::new(),
+                blueprint_asked: false,
+                interrupted: false,
+                closing: None,
+            },
+            before_answer: None,
+            resumed: None,
         };
         let prompt = interviewer.prompt(TurnKind::Greeting, None, greeting);
         (interviewer, prompt)
@@ -228,24 +266,43 @@ impl Interviewer {
 
     /// The job item the candidate is answering now (file their turn under this id).
     pub fn answering(&self) -> Option<&str> {
-        self.current.question_id.as_deref()
+        self.progress.current.question_id.as_deref()
     }
 
     /// The candidate finished a turn saying `text`, from `start_ms` to `end_ms` on the call
     /// clock. After the interview has finished this returns the closing again and changes
     /// nothing.
     pub fn on_answer(&mut self, text: &str, start_ms: u64, end_ms: u64) -> Next {
-        if let Some(closing) = &self.closing {
+        if let Some(closing) = &self.progress.closing {
             return Next::Finish(closing.clone());
         }
-        let turn_index = self.turns;
-        self.turns += 1;
-        let after_interruption = std::mem::take(&mut self.interrupted);
-        let question_id = self.current.question_id.clone();
+        let answer = match self.resumed.take() {
+            Some(first) => Answer {
+                text: format!("{} {text}", first.text),
+                ..first
+            },
+            None => Answer {
+                text: text.to_owned(),
+                start_ms,
+                turn_index: self.progress.turns,
+            },
+        };
+        let (whole, start_ms, turn_index) =
+            (answer.text.clone(), answer.start_ms, answer.turn_index);
+        self.before_answer = Some(Box::new(BeforeAnswer {
+            progress: self.progress.clone(),
+            answer,
+        }));
+        let text = whole.as_str();
+        self.progress.turns += 1;
+        let after_interruption = std::mem::take(&mut self.progress.interrupted);
+        let question_id = self.progress.current.question_id.clone();
         let judgement = self.judge.judge(question_id.as_deref(), text);
         let is_answer = judgement.is_answer(after_interruption);
         if is_answer && let Some(id) = &question_id {
-            self.assessments.push(judgement.assessment(turn_index, id));
+            self.progress
+                .assessments
+                .push(judgement.assessment(turn_index, id));
             self.note_evidence(id, text, &judgement);
         }
         tracing::debug!(
@@ -264,14 +321,17 @@ impl Interviewer {
         if judgement.repeat_request || (after_interruption && !is_answer) {
             return self.repeat(&judgement, text, after_interruption, now);
         }
-        self.current.repeats = 0;
+        self.progress.current.repeats = 0;
         // "Would you like me to repeat the question?" - "Yes, please."
-        if self.current.nudged && judgement.word_count <= 4 && judgement.affirmation == Some(true) {
-            self.current.nudged = false;
-            let question = self.current.last_asked.clone();
+        if self.progress.current.nudged
+            && judgement.word_count <= 4
+            && judgement.affirmation == Some(true)
+        {
+            self.progress.current.nudged = false;
+            let question = self.progress.current.last_asked.clone();
             return self.say(TurnKind::Clarification, format!("Of course. {question}"));
         }
-        self.current.nudged = false;
+        self.progress.current.nudged = false;
 
         let mut lead = Vec::new();
         if !judgement.banned_topics.is_empty() {
@@ -279,12 +339,12 @@ impl Interviewer {
             // Re-ask a question the candidate only used to raise the topic; their own questions
             // at the end and the greeting just get the steer before going on.
             let asking = matches!(
-                self.current.stage,
+                self.progress.current.stage,
                 Stage::Step(index) if self.plan[index] != Step::CandidateQuestions
             );
-            if off_subject && asking && !self.current.steered {
-                self.current.steered = true;
-                let question = self.current.last_asked.clone();
+            if off_subject && asking && !self.progress.current.steered {
+                self.progress.current.steered = true;
+                let question = self.progress.current.last_asked.clone();
                 return self.say(
                     TurnKind::Steer,
                     format!("{STEER} Coming back to my question: {question}"),
@@ -297,10 +357,10 @@ impl Interviewer {
             lead.push(LONG_ANSWER.to_string());
         }
 
-        match self.current.stage {
+        match self.progress.current.stage {
             Stage::Greeting => {
-                if judgement.affirmation == Some(false) && !self.current.waited && !long {
-                    self.current.waited = true;
+                if judgement.affirmation == Some(false) && !self.progress.current.waited && !long {
+                    self.progress.current.waited = true;
                     return self.say(TurnKind::Notice, NOT_READY.to_string());
                 }
                 lead.push(BEGIN.to_string());
@@ -331,18 +391,27 @@ impl Interviewer {
     /// gentle nudge; after a nudge, a report past [`MOVE_ON_AFTER_MS`] moves on. Returns `None`
     /// when it is not yet time to say anything, or the interview is over.
     pub fn on_silence(&mut self, now_ms: u64, silent_ms: u64) -> Option<Next> {
-        if self.closing.is_some() {
+        let next = self.after_silence(now_ms, silent_ms);
+        if next.is_some() {
+            // The line now said is no reply to the answer.
+            self.before_answer = None;
+        }
+        next
+    }
+
+    fn after_silence(&mut self, now_ms: u64, silent_ms: u64) -> Option<Next> {
+        if self.progress.closing.is_some() {
             return None;
         }
         if self.time_left(now_ms) <= CLOSING_RESERVE_MS {
             return Some(self.finish(true));
         }
-        if !self.current.nudged {
+        if !self.progress.current.nudged {
             if silent_ms < NUDGE_AFTER_MS {
                 return None;
             }
-            self.current.nudged = true;
-            let text = match self.current.stage {
+            self.progress.current.nudged = true;
+            let text = match self.progress.current.stage {
                 Stage::Greeting => NUDGE_GREETING,
                 _ => NUDGE_QUESTION,
             };
@@ -351,9 +420,9 @@ impl Interviewer {
         if silent_ms < MOVE_ON_AFTER_MS {
             return None;
         }
-        self.current.nudged = false;
+        self.progress.current.nudged = false;
         let lead = vec![MOVE_ON.to_string()];
-        Some(match self.current.stage {
+        Some(match self.progress.current.stage {
             Stage::Step(index) => match self.plan[index] {
                 // Pre-written blueprint follow-ups are still asked to everyone.
                 Step::Blueprint(b) => self.after_blueprint(b, now_ms, lead, false),
@@ -364,44 +433,65 @@ impl Interviewer {
         })
     }
 
-    /// The candidate talked over the last prompt; playback stopped at `heard_until_ms`. A bare
-    /// "sorry, go on" in reply then gets the question again instead of counting as an answer.
-    pub fn on_interrupted(&mut self, heard_until_ms: u64) {
-        tracing::debug!(heard_until_ms, "interviewer interrupted");
-        self.interrupted = true;
+    /// The candidate talked over the last prompt after hearing `heard` of it (nothing, when
+    /// they spoke before it played); playback stopped at `heard_until_ms`.
+    ///
+    /// Talked over within its first words ([`resumes_answer`]), a reply to an answer began
+    /// while the candidate was only pausing: the interview goes back to before that answer,
+    /// and the next one is its rest, judged whole. Otherwise a bare "sorry, go on" in reply
+    /// gets the question again instead of counting as an answer.
+    pub fn on_interrupted(&mut self, heard_until_ms: u64, heard: &str) {
+        match self.before_answer.take() {
+            Some(before) if resumes_answer(heard) => {
+                tracing::debug!(heard_until_ms, heard, "candidate went on with their answer");
+                let BeforeAnswer { progress, answer } = *before;
+                // The transcript holds the answer so far, then what was heard of the reply.
+                let turns = progress.turns + 1 + usize::from(!heard.trim().is_empty());
+                self.progress = Progress { turns, ..progress };
+                self.resumed = Some(answer);
+            }
+            _ => {
+                tracing::debug!(heard_until_ms, "interviewer interrupted");
+                self.progress.interrupted = true;
+                if heard.trim().is_empty() {
+                    // A line never played is no turn of the transcript.
+                    self.progress.turns = self.progress.turns.saturating_sub(1);
+                }
+            }
+        }
     }
 
     /// The judge's assessment of every scored answer so far, in order.
     pub fn assessments(&self) -> &[AnswerAssessment] {
-        &self.assessments
+        &self.progress.assessments
     }
 
     /// Whether the closing has been said.
     pub fn is_finished(&self) -> bool {
-        self.closing.is_some()
+        self.progress.closing.is_some()
     }
 
     /// The planned questions not asked yet, verbatim as they will be spoken (adaptive
     /// follow-ups cannot be known in advance), ending with the closing words. Used to
     /// synthesize speech ahead of time.
     pub fn upcoming_questions(&self) -> Vec<String> {
-        if self.closing.is_some() {
+        if self.progress.closing.is_some() {
             return Vec::new();
         }
         let mut out = Vec::new();
-        if let Stage::Step(index) = self.current.stage
+        if let Stage::Step(index) = self.progress.current.stage
             && let Step::Blueprint(b) = self.plan[index]
         {
             let follow_ups = &self.job.blueprints[b].follow_ups;
             out.extend(
                 follow_ups
                     .iter()
-                    .skip(self.current.blueprint_next)
+                    .skip(self.progress.current.blueprint_next)
                     .map(|f| f.text.clone()),
             );
         }
         for (index, step) in self.plan.iter().enumerate() {
-            if self.done[index] {
+            if self.progress.done[index] {
                 continue;
             }
             match *step {
@@ -410,7 +500,11 @@ impl Interviewer {
                     out.push(blueprint.text.clone());
                     out.extend(blueprint.follow_ups.iter().map(|f| f.text.clone()));
                 }
-                Step::Skill(s) if self.skills_shown.contains(&self.job.required_skills[s].id) => {}
+                Step::Skill(s)
+                    if self
+                        .progress
+                        .skills_shown
+                        .contains(&self.job.required_skills[s].id) => {}
                 _ => out.push(self.step_question(*step)),
             }
         }
@@ -430,17 +524,17 @@ impl Interviewer {
             KnockoutRule::MinYears(_) => judgement.years_claimed.is_none(),
             KnockoutRule::MustConfirm => judgement.affirmation.is_none(),
         };
-        if unclear && !self.current.clarified {
-            self.current.clarified = true;
+        if unclear && !self.progress.current.clarified {
+            self.progress.current.clarified = true;
             let text = match knockout.rule() {
                 KnockoutRule::MinYears(_) => HOW_MANY_YEARS.to_string(),
                 KnockoutRule::MustConfirm => confirm_again(&knockout.question),
             };
-            self.current.last_asked = text.clone();
+            self.progress.current.last_asked = text.clone();
             lead.push(text);
             return self.say(TurnKind::Clarification, lead.join(" "));
         }
-        lead.push(acknowledgement(self.turns).to_string());
+        lead.push(acknowledgement(self.progress.turns).to_string());
         self.advance(now, lead)
     }
 
@@ -453,16 +547,16 @@ impl Interviewer {
         may_follow_up: bool,
     ) -> Next {
         for area in judgement.covered_areas() {
-            self.current.covered.insert(area.to_string());
+            self.progress.current.covered.insert(area.to_string());
         }
-        let Some(question_id) = self.current.question_id.clone() else {
+        let Some(question_id) = self.progress.current.question_id.clone() else {
             return self.advance(now, lead);
         };
         let limit = match self.job.item(&question_id) {
             Some(Item::Question(q)) => self.job.follow_up_limit(q),
             _ => SKILL_FOLLOW_UPS.min(self.job.max_follow_ups),
         };
-        let asked = self.current.follow_ups.len();
+        let asked = self.progress.current.follow_ups.len();
         let left = usize::from(limit).saturating_sub(asked);
         let time_for_one = self.time_left(now) >= self.time_needed() + FOLLOW_UP_MS;
         if may_follow_up && left > 0 && time_for_one {
@@ -470,7 +564,7 @@ impl Interviewer {
                 Some(Item::Question(q)) => q
                     .areas
                     .iter()
-                    .filter(|a| !self.current.covered.contains(*a))
+                    .filter(|a| !self.progress.current.covered.contains(*a))
                     .cloned()
                     .collect(),
                 _ => Vec::new(),
@@ -478,44 +572,45 @@ impl Interviewer {
             let situation = Situation {
                 job: &self.job,
                 question_id: &question_id,
-                question: &self.current.question,
-                last_asked: &self.current.last_asked,
+                question: &self.progress.current.question,
+                last_asked: &self.progress.current.last_asked,
                 answer,
                 judgement,
-                earlier: &self.current.judgements,
+                earlier: &self.progress.current.judgements,
                 uncovered_areas: &uncovered,
-                asked: &self.current.follow_ups,
-                quoted: &self.current.quoted,
+                asked: &self.progress.current.follow_ups,
+                quoted: &self.progress.current.quoted,
                 follow_ups_left: u8::try_from(left).unwrap_or(u8::MAX),
             };
             let decision = self.policy.decide(&situation);
-            self.current.judgements.push(judgement.clone());
+            self.progress.current.judgements.push(judgement.clone());
             if let Decision::Ask { kind, question } = decision {
                 let question = question.trim().to_string();
                 if !question.is_empty() {
                     tracing::debug!(question = %question_id, ?kind, "adaptive follow-up");
-                    self.current
+                    self.progress
+                        .current
                         .quoted
                         .extend(policy::quoted_mentions(&question, judgement));
-                    self.current.follow_ups.push(kind);
-                    self.current.last_asked = question.clone();
-                    self.current.last_kind = TurnKind::FollowUp;
-                    self.current.clarified = false;
-                    self.current.steered = false;
+                    self.progress.current.follow_ups.push(kind);
+                    self.progress.current.last_asked = question.clone();
+                    self.progress.current.last_kind = TurnKind::FollowUp;
+                    self.progress.current.clarified = false;
+                    self.progress.current.steered = false;
                     lead.push(question);
                     return self.say(TurnKind::FollowUp, lead.join(" "));
                 }
             }
         }
         if lead.is_empty() {
-            lead.push(acknowledgement(self.turns).to_string());
+            lead.push(acknowledgement(self.progress.turns).to_string());
         }
         self.advance(now, lead)
     }
 
     fn after_blueprint(&mut self, b: usize, now: u64, mut lead: Vec<String>, long: bool) -> Next {
         let blueprint = &self.job.blueprints[b];
-        let next = self.current.blueprint_next;
+        let next = self.progress.current.blueprint_next;
         // A pre-written follow-up must fit with everything not asked yet; a long monologue
         // already used its time.
         let fits = self.time_left(now) >= self.time_needed() + FOLLOW_UP_MS;
@@ -524,20 +619,20 @@ impl Interviewer {
             && !long
         {
             let (id, text) = (follow_up.id.clone(), follow_up.text.clone());
-            self.current.blueprint_next += 1;
-            self.current.question_id = Some(id);
-            self.current.last_asked = text.clone();
-            self.current.last_kind = TurnKind::BlueprintFollowUp;
-            self.current.clarified = false;
-            self.current.steered = false;
+            self.progress.current.blueprint_next += 1;
+            self.progress.current.question_id = Some(id);
+            self.progress.current.last_asked = text.clone();
+            self.progress.current.last_kind = TurnKind::BlueprintFollowUp;
+            self.progress.current.clarified = false;
+            self.progress.current.steered = false;
             if lead.is_empty() {
-                lead.push(acknowledgement(self.turns).to_string());
+                lead.push(acknowledgement(self.progress.turns).to_string());
             }
             lead.push(text);
             return self.say(TurnKind::BlueprintFollowUp, lead.join(" "));
         }
         if lead.is_empty() {
-            lead.push(acknowledgement(self.turns).to_string());
+            lead.push(acknowledgement(self.progress.turns).to_string());
         }
         self.advance(now, lead)
     }
@@ -548,14 +643,14 @@ impl Interviewer {
         now: u64,
         mut lead: Vec<String>,
     ) -> Next {
-        self.current.rounds += 1;
+        self.progress.current.rounds += 1;
         let has_question = judgement.asks_question && judgement.affirmation != Some(false);
         if has_question && judgement.banned_topics.is_empty() {
             lead.push(QUESTION_NOTED.to_string());
         }
         let wants_to_ask = judgement.affirmation == Some(true) && judgement.word_count <= 6;
         let time_for_more = self.time_left(now) >= CANDIDATE_QUESTIONS_MS / 2 + CLOSING_RESERVE_MS;
-        if self.current.rounds < 3 && time_for_more && (has_question || wants_to_ask) {
+        if self.progress.current.rounds < 3 && time_for_more && (has_question || wants_to_ask) {
             let ask = if wants_to_ask && !has_question {
                 GO_AHEAD
             } else {
@@ -570,11 +665,11 @@ impl Interviewer {
     /// Repeats the last question (or, when the candidate did not understand it, puts it
     /// another way); after [`MAX_REPEATS`] requests, moves on.
     fn repeat(&mut self, judgement: &Judgement, text: &str, interrupted: bool, now: u64) -> Next {
-        self.current.repeats += 1;
-        if self.current.repeats > MAX_REPEATS {
-            self.current.repeats = 0;
+        self.progress.current.repeats += 1;
+        if self.progress.current.repeats > MAX_REPEATS {
+            self.progress.current.repeats = 0;
             let lead = vec![NEXT_QUESTION.to_string()];
-            return match self.current.stage {
+            return match self.progress.current.stage {
                 Stage::Step(index) => match self.plan[index] {
                     Step::Blueprint(b) => self.after_blueprint(b, now, lead, false),
                     Step::CandidateQuestions => self.finish(false),
@@ -583,7 +678,7 @@ impl Interviewer {
                 Stage::Greeting => self.advance(now, lead),
             };
         }
-        let question = self.current.last_asked.clone();
+        let question = self.progress.current.last_asked.clone();
         let misunderstood = {
             let words = Text::new(text);
             ["mean", "rephrase", "understand"]
@@ -591,6 +686,7 @@ impl Interviewer {
                 .any(|w| words.contains(&Phrase::loose(w)))
         };
         let areas: Vec<String> = match self
+            .progress
             .current
             .question_id
             .as_deref()
@@ -608,7 +704,7 @@ impl Interviewer {
             format!("{OF_COURSE} {question}")
         };
         let kind = if interrupted && !judgement.repeat_request {
-            self.current.last_kind
+            self.progress.current.last_kind
         } else {
             TurnKind::Clarification
         };
@@ -620,13 +716,13 @@ impl Interviewer {
         let Some(index) = self.next_step(now) else {
             return self.finish_with(lead, self.time_left(now) < CANDIDATE_QUESTIONS_MS);
         };
-        self.done[index] = true;
+        self.progress.done[index] = true;
         let step = self.plan[index];
         let (kind, question_id) = match step {
             Step::Knockout(k) => (TurnKind::Knockout, Some(self.job.knockouts[k].id.clone())),
             Step::Question(q) => (TurnKind::Question, Some(self.job.questions[q].id.clone())),
             Step::Blueprint(b) => {
-                self.blueprint_asked = true;
+                self.progress.blueprint_asked = true;
                 (TurnKind::Question, Some(self.job.blueprints[b].id.clone()))
             }
             Step::Skill(s) => (
@@ -636,7 +732,7 @@ impl Interviewer {
             Step::CandidateQuestions => (TurnKind::CandidateQuestions, None),
         };
         let question = self.step_question(step);
-        self.current = Current::new(
+        self.progress.current = Current::new(
             Stage::Step(index),
             question_id.clone(),
             question.clone(),
@@ -651,7 +747,7 @@ impl Interviewer {
     fn next_step(&self, now: u64) -> Option<usize> {
         let left = self.time_left(now);
         let open: Vec<usize> = (0..self.plan.len())
-            .filter(|&i| !self.done[i] && !self.skill_already_shown(self.plan[i]))
+            .filter(|&i| !self.progress.done[i] && !self.skill_already_shown(self.plan[i]))
             .collect();
         if left >= self.time_needed() {
             return open.first().copied();
@@ -663,6 +759,7 @@ impl Interviewer {
             Step::Knockout(_) => 0,
             Step::Question(q) => {
                 if self
+                    .progress
                     .dimensions_answered
                     .contains(&self.job.questions[q].dimension)
                 {
@@ -671,7 +768,7 @@ impl Interviewer {
                     1
                 }
             }
-            Step::Blueprint(_) if !self.blueprint_asked => 2,
+            Step::Blueprint(_) if !self.progress.blueprint_asked => 2,
             Step::Skill(_) => 3,
             Step::Blueprint(_) => 4,
             Step::CandidateQuestions => 5,
@@ -686,13 +783,13 @@ impl Interviewer {
     }
 
     fn skill_already_shown(&self, step: Step) -> bool {
-        matches!(step, Step::Skill(s) if self.skills_shown.contains(&self.job.required_skills[s].id))
+        matches!(step, Step::Skill(s) if self.progress.skills_shown.contains(&self.job.required_skills[s].id))
     }
 
     /// Time the steps not started yet will take, plus the closing.
     fn time_needed(&self) -> u64 {
         let steps: u64 = (0..self.plan.len())
-            .filter(|&i| !self.done[i] && !self.skill_already_shown(self.plan[i]))
+            .filter(|&i| !self.progress.done[i] && !self.skill_already_shown(self.plan[i]))
             .map(|i| match self.plan[i] {
                 Step::Knockout(_) => KNOCKOUT_MS,
                 Step::Question(_) => QUESTION_MS,
@@ -719,7 +816,9 @@ impl Interviewer {
     fn note_evidence(&mut self, question_id: &str, text: &str, judgement: &Judgement) {
         match self.job.item(question_id) {
             Some(Item::Question(q)) => {
-                self.dimensions_answered.insert(q.dimension.clone());
+                self.progress
+                    .dimensions_answered
+                    .insert(q.dimension.clone());
             }
             Some(Item::Knockout(_)) | None => return,
             _ => {}
@@ -734,7 +833,7 @@ impl Interviewer {
                 .iter()
                 .any(|k| words.contains(&Phrase::loose(k)))
             {
-                self.skills_shown.insert(skill.id.clone());
+                self.progress.skills_shown.insert(skill.id.clone());
             }
         }
     }
@@ -750,18 +849,18 @@ impl Interviewer {
     fn finish_with(&mut self, mut lead: Vec<String>, out_of_time: bool) -> Next {
         lead.push(self.closing_text(out_of_time));
         let prompt = self.prompt(TurnKind::Closing, None, lead.join(" "));
-        self.closing = Some(prompt.clone());
-        self.current.question_id = None;
+        self.progress.closing = Some(prompt.clone());
+        self.progress.current.question_id = None;
         Next::Finish(prompt)
     }
 
     fn say(&mut self, kind: TurnKind, text: String) -> Next {
-        let question_id = self.current.question_id.clone();
+        let question_id = self.progress.current.question_id.clone();
         Next::Say(self.prompt(kind, question_id, text))
     }
 
     fn prompt(&mut self, kind: TurnKind, question_id: Option<String>, text: String) -> Prompt {
-        self.turns += 1;
+        self.progress.turns += 1;
         Prompt {
             kind,
             question_id,

@@ -438,16 +438,29 @@ impl Judge {
     }
 
     /// Judges every scored answer of a finished transcript: candidate turns that answer a job
-    /// item (`question_id` names one) and are answers by [`Judgement::is_answer`]. Gives the
-    /// same assessments the [`Interviewer`](crate::interviewer::Interviewer) made live, so a
+    /// item (`question_id` names one) and are answers by [`Judgement::is_answer`], each with
+    /// the turns that went on with it ([`Transcript::continued_answer`]). Gives the same
+    /// assessments the [`Interviewer`](crate::interviewer::Interviewer) made live, so a
     /// report can be rebuilt from the transcript alone.
     pub fn assess_transcript(&self, transcript: &Transcript) -> Vec<AnswerAssessment> {
-        let mut out = Vec::new();
+        // Each answer whole: its first turn and the text of every turn that went on with it.
+        let mut answers: Vec<(usize, String)> = Vec::new();
         for (index, turn) in transcript.turns.iter().enumerate() {
             if turn.speaker != Speaker::Candidate {
                 continue;
             }
-            let Some(id) = turn.question_id.as_deref() else {
+            if transcript.continued_answer(index).is_some()
+                && let Some((_, text)) = answers.last_mut()
+            {
+                text.push(' ');
+                text.push_str(&turn.text);
+            } else {
+                answers.push((index, turn.text.clone()));
+            }
+        }
+        let mut out = Vec::new();
+        for (index, text) in answers {
+            let Some(id) = transcript.turns[index].question_id.as_deref() else {
                 continue;
             };
             if self.job.item(id).is_none() {
@@ -457,7 +470,7 @@ impl Judge {
                 .checked_sub(1)
                 .and_then(|i| transcript.turns.get(i))
                 .is_some_and(|t| t.speaker == Speaker::Interviewer && t.interrupted);
-            let judgement = self.judge(Some(id), &turn.text);
+            let judgement = self.judge(Some(id), &text);
             if judgement.is_answer(after_interruption) {
                 out.push(judgement.assessment(index, id));
             }

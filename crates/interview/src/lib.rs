@@ -36,5 +36,6 @@ pub use scoring::{
     SkillScore,
 };
 pub use transcript::{
-    Speaker, Transcript, TranscriptError, TranscriptLog, Turn, TurnKind, write_atomically,
+    Speaker, Transcript, TranscriptError, TranscriptLog, Turn, TurnKind, resumes_answer,
+    write_atomically,
 };

@@ -27,6 +27,47 @@ pub struct Transcript {
     pub turns: Vec<Turn>,
 }
 
+/// Words of a reply a candidate may have heard and still be answering when they talk over
+/// it: a reply that began while they paused mid-answer is cut off within its first words
+/// ("Thanks. Can you").
+const RESUMED_WITHIN_WORDS: usize = 4;
+
+/// Whether a candidate who talked over the reply to their answer after hearing `heard` of it
+/// (nothing, when they spoke before it played) was still answering: what they say next is
+/// the rest of that answer, not a reply to the line.
+///
+/// ```
+/// use viva_interview::resumes_answer;
+/// assert!(resumes_answer("Thanks. Can you"));
+/// assert!(!resumes_answer("Thanks. Can you tell me about"));
+/// ```
+pub fn resumes_answer(heard: &str) -> bool {
+    heard.split_whitespace().count() <= RESUMED_WITHIN_WORDS
+}
+
+impl Transcript {
+    /// The candidate turn that the candidate turn at `index` is the rest of, if any: the
+    /// one just before it (the reply to that was never heard), or the one before a reply
+    /// the candidate talked over within its first words ([`resumes_answer`]).
+    pub fn continued_answer(&self, index: usize) -> Option<usize> {
+        let is_candidate = |i: usize| {
+            self.turns
+                .get(i)
+                .is_some_and(|t| t.speaker == Speaker::Candidate)
+        };
+        if !is_candidate(index) {
+            return None;
+        }
+        let before = index.checked_sub(1)?;
+        if is_candidate(before) {
+            return Some(before);
+        }
+        let reply = &self.turns[before];
+        let answer = before.checked_sub(1)?;
+        (reply.interrupted && resumes_answer(&reply.text) && is_candidate(answer)).then_some(answer)
+    }
+}
+
 /// Who spoke a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -615,5 +656,48 @@ mod tests {
         ));
         assert!(log.transcript().turns.is_empty());
         assert_eq!(std::fs::read_to_string(dir.join("log.jsonl")).unwrap(), "");
+    }
+
+    #[test]
+    fn an_answer_goes_on_after_a_reply_it_overtook_or_cut_off_at_once() {
+        let question =
+            |text: &str| Turn::interviewer(TurnKind::Question, Some("b"), text, 0, 0).interrupted();
+        let answer = |text: &str| Turn::candidate(Some("a"), text, 0, 0);
+        let asked = Turn::interviewer(TurnKind::Question, Some("a"), "Describe an API.", 0, 0);
+        let transcript = Transcript {
+            turns: vec![
+                asked.clone(),
+                answer("We versioned it"),
+                // The reply came while the candidate paused and was never heard.
+                answer("in the URL."),
+                question("Thanks. Can you"),
+                answer("and kept old versions a year."),
+                question("Thanks. Can you tell me about caching?"),
+                answer("Sorry, go on."),
+                asked.clone(),
+                // A nudge after silence is no reply to an answer.
+                Turn::interviewer(TurnKind::Nudge, Some("a"), "Take your time.", 0, 0)
+                    .interrupted(),
+                answer("Well, we versioned it."),
+            ],
+        };
+        let continued: Vec<Option<usize>> = (0..transcript.turns.len())
+            .map(|i| transcript.continued_answer(i))
+            .collect();
+        assert_eq!(
+            continued,
+            [
+                None,
+                None,
+                Some(1),
+                None,
+                Some(2),
+                None,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
     }
 }

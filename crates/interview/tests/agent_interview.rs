@@ -6,7 +6,7 @@ mod agent_common;
 use agent_common::{Run, Script, VAGUE, VAGUE_DEFAULT, interview, judge};
 use viva_interview::{
     AnswerAssessment, BuiltInPolicy, Decision, FollowUpKind, Interviewer, MOVE_ON_AFTER_MS,
-    NUDGE_AFTER_MS, Next, TurnKind, planned_lines,
+    NUDGE_AFTER_MS, Next, Transcript, Turn, TurnKind, planned_lines,
 };
 
 const STRONG: &[(&str, &[&str])] = &[
@@ -406,7 +406,7 @@ fn very_long_answers_are_wrapped_up_politely() {
 #[test]
 fn a_barge_in_acknowledgement_gets_the_question_again() {
     let (mut i, now) = at_api_design();
-    i.on_interrupted(now + 1_500);
+    i.on_interrupted(now + 1_500, "Describe a challenging API you designed.");
     let next = i.on_answer("Oh, sorry, go ahead.", now + 1_500, now + 2_500);
     assert_eq!(next.prompt().question_id.as_deref(), Some("api_design"));
     assert!(
@@ -419,6 +419,70 @@ fn a_barge_in_acknowledgement_gets_the_question_again() {
             .iter()
             .all(|a| a.question_id != "api_design")
     );
+}
+
+/// A candidate who pauses mid-answer long enough for the interviewer to start its reply, then
+/// talks over that reply's first words, is still answering: the rest is judged with the
+/// beginning, live and from the transcript, as if the answer had come in one turn.
+#[test]
+fn an_answer_the_candidate_went_on_with_is_judged_whole() {
+    let beginning = "At Acme I designed the public billing API that about 300 customer integrations depended on.";
+    let rest = "We versioned it in the URL and only made additive changes, so old clients kept working. Every write endpoint took an idempotency key because clients retried on timeouts.";
+    let (mut whole, now) = at_api_design();
+    let in_one_turn = whole.on_answer(&format!("{beginning} {rest}"), now, now + 20_000);
+
+    let (mut paused, now) = at_api_design();
+    let reply = paused.on_answer(beginning, now, now + 5_000);
+    paused.on_interrupted(now + 6_500, "Thanks. Can you");
+    let after_rest = paused.on_answer(rest, now + 7_000, now + 20_000);
+    assert_eq!(after_rest.prompt().kind, in_one_turn.prompt().kind);
+    assert_eq!(
+        after_rest.prompt().question_id,
+        in_one_turn.prompt().question_id
+    );
+    assert_eq!(paused.assessments(), whole.assessments());
+
+    // The transcript as the call writes it: the rest is filed under the question it answers.
+    let asked = |kind, id: Option<&str>| Turn::interviewer(kind, id, "...", 0, 0);
+    let answer = |id: Option<&str>, text: &str| Turn::candidate(id, text, 0, 0);
+    let transcript = Transcript {
+        turns: vec![
+            asked(TurnKind::Greeting, None),
+            answer(None, "Yes, let's start."),
+            asked(TurnKind::Knockout, Some("api_experience")),
+            answer(
+                Some("api_experience"),
+                "About seven years designing REST APIs.",
+            ),
+            asked(TurnKind::Knockout, Some("start_date")),
+            answer(Some("start_date"), "Yes, I can start in two weeks."),
+            asked(TurnKind::Question, Some("api_design")),
+            answer(Some("api_design"), beginning),
+            Turn::interviewer(
+                reply.prompt().kind,
+                reply.prompt().question_id.as_deref(),
+                "Thanks. Can you",
+                0,
+                0,
+            )
+            .interrupted(),
+            answer(Some("api_design"), rest),
+        ],
+    };
+    assert_eq!(judge().assess_transcript(&transcript), paused.assessments());
+    let design = paused
+        .assessments()
+        .iter()
+        .find(|a| a.question_id == "api_design")
+        .expect("the whole answer is assessed");
+    assert_eq!(design.turn_index, 7, "evidence starts where the answer did");
+
+    // Heard further, the reply was listened to: what follows answers it.
+    let (mut listened, now) = at_api_design();
+    listened.on_answer(beginning, now, now + 5_000);
+    listened.on_interrupted(now + 8_000, "Thanks. Can you tell me how you");
+    listened.on_answer(rest, now + 8_500, now + 20_000);
+    assert_ne!(listened.assessments(), whole.assessments());
 }
 
 #[test]

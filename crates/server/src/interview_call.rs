@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use viva_call::{Dialogue, Line, LineKind, Reply, Speaker, TurnSink};
 use viva_interview::{
     Interviewer, Judge, Next, Policy, Prompt, TranscriptError, TranscriptLog, Turn, TurnKind,
+    resumes_answer,
 };
 
 /// The interviewer behind the call crate's [`Dialogue`] port.
@@ -41,8 +42,8 @@ impl Dialogue for InterviewDialogue {
         self.interviewer.on_silence(now_ms, silent_ms).map(reply)
     }
 
-    fn on_interrupted(&mut self, at_ms: u64, _heard: &str) {
-        self.interviewer.on_interrupted(at_ms);
+    fn on_interrupted(&mut self, at_ms: u64, heard: &str) {
+        self.interviewer.on_interrupted(at_ms, heard);
     }
 
     fn upcoming(&self) -> Vec<String> {
@@ -105,8 +106,11 @@ fn reply(next: Next) -> Reply {
 pub struct TranscriptSink {
     log: TranscriptLog,
     /// What the candidate is answering: the item of the interviewer's latest line (answers to
-    /// a follow-up are filed under the question it follows up).
+    /// a follow-up are filed under the question it follows up), unless the candidate talked
+    /// over that line's first words to go on with their answer.
     answering: Option<String>,
+    /// Who spoke the turn before.
+    last_speaker: Option<Speaker>,
     observer: Option<mpsc::UnboundedSender<Turn>>,
 }
 
@@ -116,6 +120,7 @@ impl TranscriptSink {
         Ok(Self {
             log: TranscriptLog::open(path)?,
             answering: None,
+            last_speaker: None,
             observer: None,
         })
     }
@@ -133,7 +138,12 @@ impl TurnSink for TranscriptSink {
             Speaker::Interviewer => {
                 // The conversation names the kind of every interviewer line.
                 let kind = turn.kind.map_or(TurnKind::Notice, turn_kind);
-                self.answering = turn.question_id.clone();
+                let resumed = turn.interrupted
+                    && self.last_speaker == Some(Speaker::Candidate)
+                    && resumes_answer(&turn.text);
+                if !resumed {
+                    self.answering = turn.question_id.clone();
+                }
                 let entry = Turn::interviewer(
                     kind,
                     turn.question_id.as_deref(),
@@ -154,6 +164,7 @@ impl TurnSink for TranscriptSink {
                 turn.end_ms,
             ),
         };
+        self.last_speaker = Some(turn.speaker);
         if let Err(err) = self.log.append(entry.clone()) {
             // The call goes on; what was written before stays on disk.
             tracing::error!(%err, "cannot write the transcript");
@@ -161,5 +172,52 @@ impl TurnSink for TranscriptSink {
         if let Some(observer) = &self.observer {
             let _ = observer.send(entry);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(speaker: Speaker, question_id: Option<&str>, text: &str) -> viva_call::Turn {
+        viva_call::Turn {
+            speaker,
+            kind: (speaker == Speaker::Interviewer).then_some(LineKind::Question),
+            question_id: question_id.map(str::to_owned),
+            text: text.to_owned(),
+            start_ms: 0,
+            end_ms: 0,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn the_rest_of_an_answer_is_filed_with_its_beginning() {
+        let scratch = viva_test_support::scratch_dir("interview-call-sink");
+        let path = scratch.path().join("log.jsonl");
+        let mut sink = TranscriptSink::open(&path).unwrap();
+        let cut_off = |text: &str| viva_call::Turn {
+            interrupted: true,
+            ..turn(Speaker::Interviewer, Some("caching"), text)
+        };
+        for t in [
+            turn(Speaker::Interviewer, Some("api_design"), "Describe an API."),
+            turn(Speaker::Candidate, None, "We versioned it"),
+            cut_off("Thanks. Can you"),
+            turn(Speaker::Candidate, None, "in the URL."),
+            cut_off("Thanks. Can you tell me about caching?"),
+            turn(Speaker::Candidate, None, "Sorry, go on."),
+        ] {
+            sink.on_turn(&t);
+        }
+        let filed: Vec<Option<String>> = TranscriptLog::recover(&path)
+            .unwrap()
+            .turns
+            .into_iter()
+            .filter(|t| t.speaker == viva_interview::Speaker::Candidate)
+            .map(|t| t.question_id)
+            .collect();
+        let id = |s: &str| Some(s.to_owned());
+        assert_eq!(filed, [id("api_design"), id("api_design"), id("caching")]);
     }
 }
