@@ -75,7 +75,8 @@ pub trait Dialogue: Send + 'static {
     /// at every multiple of the nudge interval. `None` keeps waiting.
     fn on_silence(&mut self, now_ms: u64, silent_ms: u64) -> Option<Reply>;
     /// The candidate talked over the last line this dialogue returned; they heard only
-    /// `heard` (estimated from the audio played, empty if the line never started).
+    /// `heard` (estimated from the audio played; empty if not a word of it was, and then the
+    /// line is no turn of the transcript).
     fn on_interrupted(&mut self, at_ms: u64, heard: &str);
     /// Lines likely to be spoken soon (planned questions), synthesized ahead of time so they
     /// play without delay.

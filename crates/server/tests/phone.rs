@@ -455,6 +455,177 @@ async fn a_cpaas_media_stream_carries_an_interview() {
     tokio::task::block_in_place(|| check_reply_metrics(&server));
 }
 
+/// A CPaaS caller who answers, stays silent until the interviewer's reply starts, and then
+/// goes on over it, as a candidate does when a thinking pause was taken for the end of the
+/// answer: twice, once before a word of the reply is heard and once after its first words.
+/// The reply stops, the interviewer takes what follows as the rest of the answer (it does
+/// not say "No problem." and repeat the line it was cut off in), and the transcript keeps
+/// the answer together: the rest is filed under the question its beginning answered, after
+/// the few words heard of the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_goes_on_over_the_reply_keeps_one_answer() {
+    let server = tokio::task::block_in_place(|| TestServer::start("phone-resume", PHONE_ENV));
+    let interview = tokio::task::block_in_place(|| server.schedule("Grace Hopper"));
+    let (id, pin) = id_and_pin(&interview);
+    let scratch = scratch_dir("resume");
+    let clip = |name| phone_clip(scratch.path(), name).0;
+    // Each answer: its beginning, its rest, and how far into the reply the rest starts.
+    let answers = [
+        (clip("librivox-0870"), clip("librivox-0890"), 300),
+        (clip("librivox-0920"), clip("librivox-0930"), 700),
+    ];
+
+    let (socket, _) = tokio_tungstenite::connect_async(server.stream_url())
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = socket.split();
+    sink.send(Message::text(connected_event())).await.unwrap();
+    sink.send(Message::text(start_event("MZresume", &pin)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let log = Arc::new(Mutex::new(StreamLog {
+        stream_sid: "MZresume".to_owned(),
+        ..StreamLog::default()
+    }));
+    let reader = {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Some(Ok(Message::Text(text))) = stream.next().await {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                log.lock().unwrap().note(&event, started.elapsed());
+            }
+        })
+    };
+    // In 20 ms frames (the server sends its audio in real time): per answer, silence until
+    // the interviewer's line has played, the beginning, silence until the reply starts, the
+    // rest a little into it; then silence until the last reply has played.
+    let played_out = |log: &StreamLog, now: Duration| {
+        log.last_media_at
+            .is_some_and(|at| now >= at + Duration::from_millis(1_500))
+    };
+    let mut outgoing: Vec<u8> = Vec::new();
+    let (mut answer, mut step) = (0, 0);
+    let mut said_at = Duration::ZERO;
+    let mut reply_at = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for chunk in 0.. {
+        tick.tick().await;
+        let now = started.elapsed();
+        assert!(
+            now < Duration::from_secs(120),
+            "the call got stuck at answer {answer}, step {step}"
+        );
+        let log = log.lock().unwrap().clone();
+        let replied = log.last_media_at.is_some_and(|at| at > said_at);
+        match step {
+            0 if answer == answers.len() && played_out(&log, now) => break,
+            0 if answer < answers.len() && played_out(&log, now) => {
+                outgoing = answers[answer].0.clone();
+                step = 1;
+            }
+            1 if outgoing.is_empty() => {
+                said_at = now;
+                step = 2;
+            }
+            2 if replied => {
+                let at = *reply_at.get_or_insert(now);
+                if now >= at + Duration::from_millis(answers[answer].2) {
+                    outgoing = answers[answer].1.clone();
+                    reply_at = None;
+                    step = 3;
+                }
+            }
+            3 if outgoing.is_empty() => {
+                said_at = now;
+                step = 4;
+            }
+            // The reply to the whole answer has begun: wait for it to play out.
+            4 if replied => {
+                answer += 1;
+                step = 0;
+            }
+            _ => {}
+        }
+        let frame: Vec<u8> = if outgoing.is_empty() {
+            silence(Duration::from_millis(20))
+        } else {
+            outgoing.drain(..FRAME_BYTES.min(outgoing.len())).collect()
+        };
+        let media = json!({
+            "event": "media",
+            "sequenceNumber": (chunk + 3).to_string(),
+            "media": {
+                "track": "inbound",
+                "chunk": (chunk + 1).to_string(),
+                "timestamp": (chunk * 20).to_string(),
+                "payload": BASE64.encode(&frame),
+            },
+            "streamSid": "MZresume",
+        });
+        sink.send(Message::text(media.to_string())).await.unwrap();
+    }
+    let stop =
+        json!({ "event": "stop", "streamSid": "MZresume", "stop": { "callSid": "CAresume" } });
+    sink.send(Message::text(stop.to_string())).await.unwrap();
+    let _ = sink.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+    let clears = log.lock().unwrap().clears;
+    assert!(
+        clears >= 1,
+        "no reply was stopped: the caller never talked over one"
+    );
+
+    tokio::task::block_in_place(|| ended_interview(&server, &id));
+    let transcript = tokio::task::block_in_place(|| {
+        server
+            .get(&format!("/api/v1/interviews/{id}/transcript"))
+            .json()
+    });
+    eprintln!("transcript: {transcript}");
+    let turns = transcript["turns"].as_array().expect("turns");
+    let candidate: Vec<usize> = (0..turns.len())
+        .filter(|&i| turns[i]["speaker"] == "candidate")
+        .collect();
+    assert_eq!(candidate.len(), 4, "two answers in two parts: {transcript}");
+    let mut words_heard = Vec::new();
+    for parts in candidate.chunks(2) {
+        let (beginning, rest) = (&turns[parts[0]], &turns[parts[1]]);
+        // Between the parts, what was heard of the reply, if a word was.
+        for reply in &turns[parts[0] + 1..parts[1]] {
+            assert_eq!(
+                reply["interrupted"], true,
+                "a reply was heard out: {transcript}"
+            );
+            let heard = reply["text"].as_str().unwrap_or("");
+            words_heard.push(heard.split_whitespace().count());
+        }
+        assert_eq!(
+            rest["question_id"], beginning["question_id"],
+            "the rest of an answer is filed under another question: {transcript}"
+        );
+        let reply = turns[parts[1] + 1..]
+            .iter()
+            .find(|t| t["speaker"] == "interviewer")
+            .expect("the interviewer replied to the whole answer");
+        assert!(
+            !reply["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("No problem."),
+            "the rest was taken as a reaction to the reply it talked over: {transcript}"
+        );
+    }
+    assert!(
+        words_heard.iter().all(|n| (1..=4).contains(n)),
+        "the caller heard none or more than the first words of a reply: {words_heard:?}"
+    );
+    assert!(
+        !words_heard.is_empty(),
+        "the second rest came before a word of its reply was heard: {transcript}"
+    );
+}
+
 /// With `[storage] kind = "s3"` an interview's files live in a real S3 server (s3s-fs): while
 /// the call runs what it wrote is copied up every second; once it ended each file is up whole,
 /// no piece and nothing in the node's spool is left, and the API reads the transcript, the
@@ -1018,22 +1189,10 @@ impl Speech {
         let mut mulaw = silence(lead_in);
         let mut texts = Vec::new();
         for name in CLIPS {
-            let wav = speech_clip(name);
-            let converted = scratch.join(format!("{name}.ul"));
-            let sox = Command::new("sox")
-                .arg(&wav)
-                .args(["-r", "8000", "-c", "1", "-t", "ul"])
-                .arg(&converted)
-                .output()
-                .expect("sox runs");
-            assert!(
-                sox.status.success(),
-                "sox: {}",
-                String::from_utf8_lossy(&sox.stderr)
-            );
-            mulaw.extend(std::fs::read(&converted).unwrap());
+            let (clip, text) = phone_clip(scratch, name);
+            mulaw.extend(clip);
             mulaw.extend(silence(PAUSE));
-            texts.push(std::fs::read_to_string(wav.with_extension("txt")).unwrap());
+            texts.push(text);
         }
         Speech { mulaw, texts }
     }
@@ -1052,6 +1211,25 @@ impl Speech {
     fn write_wav(&self, path: &Path) {
         write_mulaw_wav(path, &self.mulaw);
     }
+}
+
+/// The speech-set clip `name` as telephone mu-law (sox converts it), and its words.
+fn phone_clip(scratch: &Path, name: &str) -> (Vec<u8>, String) {
+    let wav = speech_clip(name);
+    let converted = scratch.join(format!("{name}.ul"));
+    let sox = Command::new("sox")
+        .arg(&wav)
+        .args(["-r", "8000", "-c", "1", "-t", "ul"])
+        .arg(&converted)
+        .output()
+        .expect("sox runs");
+    assert!(
+        sox.status.success(),
+        "sox: {}",
+        String::from_utf8_lossy(&sox.stderr)
+    );
+    let text = std::fs::read_to_string(wav.with_extension("txt")).unwrap();
+    (std::fs::read(&converted).unwrap(), text)
 }
 
 /// `mulaw` as a 16-bit 8 kHz WAV.
@@ -1713,6 +1891,7 @@ struct StreamLog {
     stream_sid: String,
     media: usize,
     first_media_at: Option<Duration>,
+    last_media_at: Option<Duration>,
     /// `media` payloads that were not whole 20 ms frames of mu-law.
     bad_payloads: usize,
     marks: Vec<String>,
@@ -1730,6 +1909,7 @@ impl StreamLog {
             Some("media") => {
                 self.media += 1;
                 self.first_media_at.get_or_insert(at);
+                self.last_media_at = Some(at);
                 let payload = event["media"]["payload"].as_str().unwrap_or("");
                 match BASE64.decode(payload) {
                     Ok(bytes) if !bytes.is_empty() && bytes.len() % FRAME_BYTES == 0 => {}

@@ -815,7 +815,10 @@ impl Conversation {
                     self.actions
                         .push_back(Action::Send(CallOutput::ClearPlayback));
                     let heard = playback.heard();
-                    self.interviewer_turn(playback, heard.clone(), true, now);
+                    // A line cut off before its first word was heard is no turn.
+                    if !heard.is_empty() {
+                        self.interviewer_turn(playback, heard.clone(), true, now);
+                    }
                     heard
                 }
                 None => String::new(),
