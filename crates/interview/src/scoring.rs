@@ -554,10 +554,14 @@ fn recommend(
     (by_score, reason)
 }
 
-/// An assessed candidate turn.
+/// An assessed answer: its first turn and the turns that went on with it
+/// ([`Transcript::continued_answer`]), judged as one.
 struct Answer<'a> {
     index: usize,
-    turn: &'a Turn,
+    /// The turns, each with its index, the first first.
+    parts: Vec<(usize, &'a Turn)>,
+    /// The words of all its turns.
+    text: String,
     assessment: &'a AnswerAssessment,
 }
 
@@ -588,9 +592,25 @@ impl<'a> Answers<'a> {
             if all.iter().any(|a| a.index == index) {
                 return Err(ScoringError::DuplicateAssessment { turn_index: index });
             }
+            let mut parts = vec![(index, turn)];
+            for (next, later) in transcript.turns.iter().enumerate().skip(index + 1) {
+                match transcript.continued_answer(next) {
+                    Some(before) if parts.last().is_some_and(|&(last, _)| last == before) => {
+                        parts.push((next, later));
+                    }
+                    _ if later.speaker == Speaker::Candidate => break,
+                    _ => {}
+                }
+            }
+            let text = parts
+                .iter()
+                .map(|(_, part)| part.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
             all.push(Answer {
                 index,
-                turn,
+                parts,
+                text,
                 assessment,
             });
         }
@@ -1055,22 +1075,19 @@ fn communication_dimension(technical: &[&Answer]) -> (Option<f64>, String, Vec<E
     let score = mean(
         technical
             .iter()
-            .map(|a| 10.0 * communication_of(&a.turn.text, a.assessment)),
+            .map(|a| 10.0 * communication_of(&a.text, a.assessment)),
     );
     let (words_total, fillers) = technical.iter().fold((0usize, 0usize), |(w, f), a| {
-        let lower = a.turn.text.to_lowercase();
+        let lower = a.text.to_lowercase();
         (
-            w + word_spans(&a.turn.text).len(),
+            w + word_spans(&a.text).len(),
             f + FILLERS
                 .iter()
                 .map(|x| count_phrase(&lower, x))
                 .sum::<usize>(),
         )
     });
-    let sentence_count: usize = technical
-        .iter()
-        .map(|a| sentences(&a.turn.text).len())
-        .sum();
+    let sentence_count: usize = technical.iter().map(|a| sentences(&a.text).len()).sum();
     let evasive = technical.iter().filter(|a| a.assessment.evasive).count();
     let mut rationale = format!(
         "{} answer(s), {words_total} words; filler words {:.1}%; {:.0} words per sentence on average",
@@ -1216,7 +1233,7 @@ fn matching_answers<'a>(
     technical
         .iter()
         .filter_map(|a| {
-            let lower = a.turn.text.to_lowercase();
+            let lower = a.text.to_lowercase();
             let hits = keywords
                 .iter()
                 .filter(|k| {
@@ -1284,34 +1301,36 @@ fn depth_label(depth: Depth) -> &'static str {
 fn best_evidence(answers: &[(&Answer, Vec<&str>)], require_hint: bool) -> Vec<Evidence> {
     let mut candidates: Vec<(f64, usize, usize, usize, Evidence)> = Vec::new();
     for (answer, hints) in answers {
-        let text = &answer.turn.text;
         let hint_words = hint_words(hints);
-        for (start, end) in sentences(text) {
-            let sentence = &text[start..end];
-            let lower = sentence.to_lowercase();
-            let n_words = word_spans(sentence).len();
-            let digits = sentence.chars().any(|c| c.is_ascii_digit())
-                || answer
+        for &(index, turn) in &answer.parts {
+            let text = &turn.text;
+            for (start, end) in sentences(text) {
+                let sentence = &text[start..end];
+                let lower = sentence.to_lowercase();
+                let n_words = word_spans(sentence).len();
+                let digits = sentence.chars().any(|c| c.is_ascii_digit())
+                    || answer
+                        .assessment
+                        .numbers
+                        .iter()
+                        .any(|n| !n.is_empty() && sentence.contains(n.as_str()));
+                let techs = answer
                     .assessment
-                    .numbers
+                    .named_technologies
                     .iter()
-                    .any(|n| !n.is_empty() && sentence.contains(n.as_str()));
-            let techs = answer
-                .assessment
-                .named_technologies
-                .iter()
-                .filter(|t| !t.is_empty() && lower.contains(&t.to_lowercase()))
-                .count()
-                .min(2);
-            let hits = hint_words
-                .iter()
-                .filter(|w| mentions(&lower, w))
-                .count()
-                .min(3);
-            let mut rank = 2.0 * f64::from(u8::from(digits)) + 1.5 * techs as f64 + hits as f64;
-            rank *= if n_words < 6 { 0.3 } else { 1.0 };
-            rank += specificity(answer.assessment);
-            candidates.push((rank, hits, answer.index, start, quote(answer, start, end)));
+                    .filter(|t| !t.is_empty() && lower.contains(&t.to_lowercase()))
+                    .count()
+                    .min(2);
+                let hits = hint_words
+                    .iter()
+                    .filter(|w| mentions(&lower, w))
+                    .count()
+                    .min(3);
+                let mut rank = 2.0 * f64::from(u8::from(digits)) + 1.5 * techs as f64 + hits as f64;
+                rank *= if n_words < 6 { 0.3 } else { 1.0 };
+                rank += specificity(answer.assessment);
+                candidates.push((rank, hits, index, start, quote(index, turn, start, end)));
+            }
         }
     }
     if require_hint && candidates.iter().any(|c| c.1 > 0) {
@@ -1358,13 +1377,13 @@ fn hint_words(hints: &[&str]) -> Vec<String> {
     out
 }
 
-fn quote(answer: &Answer, start: usize, end: usize) -> Evidence {
-    let turn = answer.turn;
+/// The words `start..end` of the turn at `index` as evidence.
+fn quote(index: usize, turn: &Turn, start: usize, end: usize) -> Evidence {
     let len = turn.text.len().max(1) as u64;
     let span = turn.end_ms.saturating_sub(turn.start_ms);
     Evidence {
         quote: turn.text[start..end].to_string(),
-        turn: answer.index,
+        turn: index,
         start_ms: turn.start_ms + span * start as u64 / len,
         end_ms: turn.start_ms + span * end as u64 / len,
     }

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Knockouts, PASSING, Profile, interview, shipped_job};
-use viva_interview::{Recommendation, Report, ReportContext, ScoringError, Speaker, Transcript};
+use viva_interview::{
+    Recommendation, Report, ReportContext, ScoringError, Speaker, Transcript, Turn, TurnKind,
+};
 
 fn context() -> ReportContext {
     ReportContext {
@@ -270,6 +272,90 @@ fn evidence_quotes_are_verbatim_and_timed_within_their_turn() {
         db.evidence[0].quote.chars().any(|c| c.is_ascii_digit()),
         "{:?}",
         db.evidence
+    );
+}
+
+/// An answer the candidate went on with after talking over the first words of the reply
+/// (two turns, [`Transcript::continued_answer`]) scores as the same answer in one turn, and
+/// its evidence points into whichever turn said it.
+#[test]
+fn an_answer_in_two_turns_scores_as_one_with_evidence_in_each() {
+    let job = shipped_job();
+    let whole = interview(&job, Profile::Strong, PASSING);
+    let assessed = whole
+        .assessments
+        .iter()
+        .find(|a| a.question_id == "db_optimization")
+        .unwrap()
+        .turn_index;
+    let turn = &whole.transcript.turns[assessed];
+    let cut = turn.text.find(". ").expect("two sentences") + 1;
+    let middle = turn.start_ms + (turn.end_ms - turn.start_ms) / 3;
+    let mut split = Transcript {
+        turns: whole.transcript.turns[..assessed].to_vec(),
+    };
+    split.turns.extend([
+        Turn::candidate(
+            turn.question_id.as_deref(),
+            &turn.text[..cut],
+            turn.start_ms,
+            middle,
+        ),
+        Turn::interviewer(
+            TurnKind::FollowUp,
+            turn.question_id.as_deref(),
+            "Thanks. Can you",
+            middle,
+            middle + 200,
+        )
+        .interrupted(),
+        Turn::candidate(
+            turn.question_id.as_deref(),
+            &turn.text[cut + 1..],
+            middle + 300,
+            turn.end_ms,
+        ),
+    ]);
+    split
+        .turns
+        .extend_from_slice(&whole.transcript.turns[assessed + 1..]);
+    let mut assessments = whole.assessments.clone();
+    for a in &mut assessments {
+        if a.turn_index > assessed {
+            a.turn_index += 2;
+        }
+    }
+
+    let one = Report::build(&job, &whole.transcript, &whole.assessments, &context()).unwrap();
+    let two = Report::build(&job, &split, &assessments, &context()).unwrap();
+    let scores =
+        |r: &Report| -> Vec<f64> { r.scorecard.dimensions.iter().map(|d| d.score).collect() };
+    assert_eq!(scores(&two), scores(&one));
+    let db = |r: &Report| {
+        r.scorecard
+            .dimensions
+            .iter()
+            .find(|d| d.id == "database_optimization")
+            .unwrap()
+            .evidence
+            .clone()
+    };
+    let evidence = db(&two);
+    assert_eq!(
+        evidence.iter().map(|e| &e.quote).collect::<Vec<_>>(),
+        db(&one).iter().map(|e| &e.quote).collect::<Vec<_>>()
+    );
+    for e in &evidence {
+        let said = &split.turns[e.turn];
+        assert!(said.text.contains(&e.quote), "{e:?} not in {said:?}");
+        assert!(
+            said.start_ms <= e.start_ms && e.end_ms <= said.end_ms,
+            "{e:?}"
+        );
+    }
+    assert!(
+        evidence.iter().any(|e| e.turn == assessed + 2),
+        "no evidence from the rest of the answer: {evidence:?}"
     );
 }
 
