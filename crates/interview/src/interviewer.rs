@@ -438,8 +438,9 @@ impl Interviewer {
     ///
     /// Talked over within its first words ([`resumes_answer`]), a reply to an answer began
     /// while the candidate was only pausing: the interview goes back to before that answer,
-    /// and the next one is its rest, judged whole. Otherwise a bare "sorry, go on" in reply
-    /// gets the question again instead of counting as an answer.
+    /// and the next one is its rest, judged whole. Otherwise, once a word of the line was
+    /// heard, a bare "sorry, go on" in reply gets the question again instead of counting as
+    /// an answer.
     pub fn on_interrupted(&mut self, heard_until_ms: u64, heard: &str) {
         match self.before_answer.take() {
             Some(before) if resumes_answer(heard) => {
@@ -450,13 +451,14 @@ impl Interviewer {
                 self.progress = Progress { turns, ..progress };
                 self.resumed = Some(answer);
             }
+            // Not a word of the line was heard: it is no turn of the transcript, and what the
+            // candidate says next is no reply to it.
+            _ if heard.trim().is_empty() => {
+                self.progress.turns = self.progress.turns.saturating_sub(1);
+            }
             _ => {
                 tracing::debug!(heard_until_ms, "interviewer interrupted");
                 self.progress.interrupted = true;
-                if heard.trim().is_empty() {
-                    // A line never played is no turn of the transcript.
-                    self.progress.turns = self.progress.turns.saturating_sub(1);
-                }
             }
         }
     }
