@@ -2,7 +2,8 @@
 //! sipp calls in over UDP and TCP, types the interview PIN (SIP INFO, RFC 4733), speaks
 //! recorded sentences as RTP and hangs up; a wrong PIN and a CANCEL are turned away politely;
 //! the server dials sipp phones that answer and talk, are busy, or ring unanswered; baresip
-//! calls in with RFC 4733 keys; a WebSocket client plays a CPaaS media stream; and a server
+//! calls in with RFC 4733 keys; a WebSocket client plays a CPaaS media stream, and another
+//! goes on with its answer over the interviewer's reply; and a server
 //! with room for one interview turns every other way in away while its call goes on. Each test
 //! checks what the recruiter sees through the API: the status, the transcript's words, the
 //! recording, the report, the dial status.
