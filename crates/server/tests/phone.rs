@@ -553,22 +553,13 @@ async fn a_caller_who_goes_on_over_the_reply_keeps_one_answer() {
         } else {
             outgoing.drain(..FRAME_BYTES.min(outgoing.len())).collect()
         };
-        let media = json!({
-            "event": "media",
-            "sequenceNumber": (chunk + 3).to_string(),
-            "media": {
-                "track": "inbound",
-                "chunk": (chunk + 1).to_string(),
-                "timestamp": (chunk * 20).to_string(),
-                "payload": BASE64.encode(&frame),
-            },
-            "streamSid": "MZresume",
-        });
-        sink.send(Message::text(media.to_string())).await.unwrap();
+        sink.send(Message::text(media_event("MZresume", chunk, &frame)))
+            .await
+            .unwrap();
     }
-    let stop =
-        json!({ "event": "stop", "streamSid": "MZresume", "stop": { "callSid": "CAresume" } });
-    sink.send(Message::text(stop.to_string())).await.unwrap();
+    sink.send(Message::text(stop_event("MZresume")))
+        .await
+        .unwrap();
     let _ = sink.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
     let clears = log.lock().unwrap().clears;
@@ -1025,8 +1016,9 @@ async fn past_capacity_new_calls_are_turned_away_and_the_live_call_goes_on() {
     })
     .await;
     assert_eq!(greeting, Ok(true), "the admitted call heard no interviewer");
-    let stop = json!({ "event": "stop", "streamSid": "MZnext", "stop": { "callSid": "CAnext" } });
-    sink.send(Message::text(stop.to_string())).await.unwrap();
+    sink.send(Message::text(stop_event("MZnext")))
+        .await
+        .unwrap();
     let _ = sink.close().await;
 }
 
@@ -1782,18 +1774,10 @@ async fn call_over_media_stream(
                     .unwrap_or_else(|e| panic!("the server closed the stream on bad input: {e}"));
             }
         }
-        let media = json!({
-            "event": "media",
-            "sequenceNumber": (chunk + 3).to_string(),
-            "media": {
-                "track": "inbound",
-                "chunk": (chunk + 1).to_string(),
-                "timestamp": (chunk * 20).to_string(),
-                "payload": BASE64.encode(payload),
-            },
-            "streamSid": sid,
-        });
-        if let Err(e) = sink.send(Message::text(media.to_string())).await {
+        if let Err(e) = sink
+            .send(Message::text(media_event(sid, chunk, payload)))
+            .await
+        {
             panic!(
                 "the server closed the stream {:.1} s into the call: {e}; it sent {:?}",
                 started.elapsed().as_secs_f64(),
@@ -1801,8 +1785,7 @@ async fn call_over_media_stream(
             );
         }
     }
-    let stop = json!({ "event": "stop", "streamSid": sid, "stop": { "callSid": "CAcall" } });
-    sink.send(Message::text(stop.to_string())).await.unwrap();
+    sink.send(Message::text(stop_event(sid))).await.unwrap();
     let _ = sink.close().await;
     match tokio::time::timeout(Duration::from_secs(10), reader).await {
         Ok(Ok(())) => {}
@@ -1845,6 +1828,27 @@ async fn turned_away_stream(url: &str, pin: &str) -> (Vec<u8>, Option<Duration>)
 
 fn connected_event() -> String {
     json!({ "event": "connected", "protocol": "Call", "version": "1.0.0" }).to_string()
+}
+
+/// The caller's `chunk`-th 20 ms of audio, as a CPaaS numbers and stamps it.
+fn media_event(stream_sid: &str, chunk: usize, mulaw: &[u8]) -> String {
+    json!({
+        "event": "media",
+        "sequenceNumber": (chunk + 3).to_string(),
+        "media": {
+            "track": "inbound",
+            "chunk": (chunk + 1).to_string(),
+            "timestamp": (chunk * 20).to_string(),
+            "payload": BASE64.encode(mulaw),
+        },
+        "streamSid": stream_sid,
+    })
+    .to_string()
+}
+
+/// The caller hung up.
+fn stop_event(stream_sid: &str) -> String {
+    json!({ "event": "stop", "streamSid": stream_sid, "stop": { "callSid": "CAcall" } }).to_string()
 }
 
 fn start_event(stream_sid: &str, pin: &str) -> String {
