@@ -174,7 +174,9 @@ impl Clip {
                         talkspurt = Some(Talkspurt::new(end as u64, frame_level(i)));
                     }
                 }
-            } else if talkspurt.is_some() {
+            } else if let Some(t) = &mut talkspurt {
+                // A call counts the silent frames too: they tell the line's background.
+                t.unvoiced(frame_level(i));
                 silent += 1;
                 if silent == LONG_PAUSE_FRAMES {
                     // Judged as the pause begins: at its first silent frame, as a call does.

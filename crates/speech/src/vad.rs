@@ -121,8 +121,12 @@ pub fn level_db(samples: &[f32]) -> f32 {
 
 /// Where one talkspurt's speech really ended, as opposed to where the detector stopped calling
 /// frames voiced: the end of the last voiced frame still within [`FADING_DB`] of the
-/// talkspurt's loudest stretch and [`ABOVE_BACKGROUND_DB`] over its background. Fed every
-/// frame in order from the first voiced one, with its loudness.
+/// talkspurt's loudest stretch and [`ABOVE_BACKGROUND_DB`] over its background, with the frame
+/// before it. A lone frame over that line is a bump of room noise in the voice's tail, not a
+/// word: on a phone line the detector hears a quiet speaker's room as voice for 200 ms more,
+/// and one 16 ms bump there put the end 110 ms after the word (a fading word, a sound
+/// resuming, holds for two frames). Fed every frame in order from the first voiced one, with
+/// its loudness.
 ///
 /// ```
 /// use viva_speech::Talkspurt;
@@ -151,6 +155,8 @@ pub struct Talkspurt {
     /// How many frames were heard at each level, for the background.
     levels: [u32; LEVEL_STEPS],
     heard: u32,
+    /// Whether the last frame heard was speech by its level.
+    last_was_speech: bool,
     speech_end: u64,
     last_voiced: u64,
 }
@@ -165,6 +171,7 @@ impl Talkspurt {
             loudest_db: f32::NEG_INFINITY,
             levels: [0; LEVEL_STEPS],
             heard: 0,
+            last_was_speech: true,
             speech_end: end,
             last_voiced: end,
         };
@@ -183,15 +190,18 @@ impl Talkspurt {
         }
         let above_background =
             (self.background_db() + ABOVE_BACKGROUND_DB).min(self.loudest_db - SPEECH_DB);
-        if level_db >= self.loudest_db - FADING_DB && level_db >= above_background {
+        let speech = level_db >= self.loudest_db - FADING_DB && level_db >= above_background;
+        if speech && self.last_was_speech {
             self.speech_end = end;
         }
+        self.last_was_speech = speech;
         self.last_voiced = self.last_voiced.max(end);
     }
 
     /// A frame the detector did not call voiced, `level_db` loud: it tells the background.
     pub fn unvoiced(&mut self, level_db: f32) {
         self.count(level_db);
+        self.last_was_speech = false;
     }
 
     fn count(&mut self, level_db: f32) {
@@ -435,6 +445,34 @@ mod tests {
         fast.voiced(126, -29.0);
         fast.voiced(127, -45.0);
         assert_eq!(fast.speech_end(1), 126);
+    }
+
+    #[test]
+    fn a_lone_bump_of_room_noise_after_the_voice_is_not_speech() {
+        // A quiet reader at -22 dB over a room at -45 (its tenth of quietest frames), then
+        // the room, which the detector still calls voice, with a 16 ms bump to -41: within
+        // 20 dB of the loudest, so as loud as speech may be.
+        let mut talkspurt = Talkspurt::new(1, -22.0);
+        for end in 2..=100 {
+            if end % 4 == 2 {
+                talkspurt.unvoiced(-45.0);
+            } else {
+                talkspurt.voiced(end, -22.0);
+            }
+        }
+        for (end, level) in (101..).zip([-38.0, -44.0, -41.0, -46.0, -41.5, -47.0]) {
+            talkspurt.voiced(end, level);
+        }
+        assert_eq!(
+            talkspurt.speech_end(1),
+            101,
+            "the bumps at 103 and 105 are noise"
+        );
+        // A word that comes back holds for two frames: its second ends the speech.
+        talkspurt.voiced(107, -36.0);
+        talkspurt.voiced(108, -37.0);
+        talkspurt.voiced(109, -46.0);
+        assert_eq!(talkspurt.speech_end(1), 108);
     }
 
     #[test]

@@ -1158,6 +1158,7 @@ fn log_latency(draft: &LatencyDraft) {
     let after = |t: Option<u64>| t.map(|t| t.saturating_sub(l.speech_end_ms));
     draft.span.in_scope(|| {
         info!(
+            speech_end_ms = l.speech_end_ms,
             end_of_turn_wait_ms = l.end_of_turn_wait_ms(),
             transcribed_ms = after(Some(l.transcribed_ms)),
             decided_ms = after(l.decided_ms),

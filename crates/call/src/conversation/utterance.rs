@@ -286,8 +286,11 @@ mod tests {
         assert_eq!(u.speech_end(), 8192);
         assert_eq!(u.heard().map(|h| h.text).as_deref(), Some("We used Redis."));
         assert_eq!(u.judgement, Some(PauseJudgement::Awaited(JobId(2))));
-        // A word at the voice's level after it is speech again.
+        // A word at the voice's level after it is speech again, once it holds for a second
+        // frame (one alone could be a bump of the room).
         u.voiced(11_776, -20.0);
+        assert!(u.heard().is_some());
+        u.voiced(12_032, -20.0);
         assert_eq!(u.heard(), None);
         assert_eq!(u.judgement, None);
     }
