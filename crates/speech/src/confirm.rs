@@ -427,21 +427,14 @@ pub(crate) fn confirm_terms(
             .iter()
             .map(|w| w.word.as_str())
             .collect();
-        let heard = heard.join(" ");
-        // Punctuation around the words stays around the term.
-        let lead = &heard[..heard.find(char::is_alphanumeric).unwrap_or(0)];
-        let trail_at = heard.rfind(char::is_alphanumeric).map_or(heard.len(), |i| {
-            i + heard[i..].chars().next().map_or(1, char::len_utf8)
-        });
-        let article = match (candidate.article, heard[lead.len()..].starts_with('A')) {
-            (false, _) => "",
-            (true, false) => "an ",
-            (true, true) => "An ",
-        };
-        let replaced = format!(
-            "{lead}{article}{}{}",
-            terms[candidate.term].text,
-            &heard[trail_at..]
+        let sentence_goes_on = words
+            .get(last + 1)
+            .is_some_and(|next| !next.word.trim_start().starts_with(char::is_uppercase));
+        let replaced = in_place_of(
+            &heard.join(" "),
+            &terms[candidate.term].text,
+            candidate.article,
+            sentence_goes_on,
         );
         // The word after the run tells whether the term fits what follows.
         let tail = match word_at.get(last + 2) {
@@ -539,6 +532,39 @@ pub(crate) fn confirm_terms(
     Ok(checks)
 }
 
+/// The term written in place of the words `heard`, the punctuation around them kept around
+/// it, after "an" if `article`. An initialism's last dot is its own, not the sentence's, when
+/// the sentence goes on after it: "fast P.I. app" for FastAPI is "FastAPI app" (as "FastAPI.
+/// app", ending a sentence whisper never heard end, it lost by 4.4 nats; it wins by as much).
+fn in_place_of(heard: &str, term: &str, article: bool, sentence_goes_on: bool) -> String {
+    let lead = &heard[..heard.find(char::is_alphanumeric).unwrap_or(0)];
+    let trail_at = heard.rfind(char::is_alphanumeric).map_or(heard.len(), |i| {
+        i + heard[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    let mut trail = &heard[trail_at..];
+    let last_word = heard.rsplit(' ').next().unwrap_or(heard);
+    if sentence_goes_on && is_initialism(last_word.trim_end_matches([',', ';', ':'])) {
+        trail = trail.strip_prefix('.').unwrap_or(trail);
+    }
+    let article = match (article, heard[lead.len()..].starts_with('A')) {
+        (false, _) => "",
+        (true, false) => "an ",
+        (true, true) => "An ",
+    };
+    format!("{lead}{article}{term}{trail}")
+}
+
+/// Whether `word` is letters each followed by a dot, as whisper writes a run of letters it
+/// heard spelled out ("P.I.").
+fn is_initialism(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.len() >= 4
+        && bytes.len().is_multiple_of(2)
+        && bytes
+            .chunks(2)
+            .all(|pair| pair[0].is_ascii_alphabetic() && pair[1] == b'.')
+}
+
 /// How much less likely than the words heard a term that sounds `distance` from them may
 /// be and still replace them.
 fn margin(distance: f32) -> f32 {
@@ -556,6 +582,27 @@ fn overlaps(a: &Candidate, b: &Candidate) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_term_keeps_the_punctuation_around_the_words_but_not_an_initialisms_dot() {
+        assert_eq!(in_place_of("Graph QL,", "GraphQL", false, true), "GraphQL,");
+        assert_eq!(in_place_of("(Jango)", "Django", false, true), "(Django)");
+        assert_eq!(in_place_of("fast P.I.", "FastAPI", false, true), "FastAPI");
+        assert_eq!(
+            in_place_of("fast P.I.,", "FastAPI", false, true),
+            "FastAPI,"
+        );
+        // At the end of the sentence, the dot is both the initialism's and the sentence's.
+        assert_eq!(
+            in_place_of("fast P.I.", "FastAPI", false, false),
+            "FastAPI."
+        );
+        assert_eq!(in_place_of("was Ok.", "Kafka", false, true), "Kafka.");
+        assert_eq!(
+            in_place_of("A night in potency", "idempotency", true, true),
+            "An idempotency"
+        );
+    }
 
     /// espeak-ng's American English IPA for the words of these tests.
     fn ipa(words: &str) -> Option<Sound> {

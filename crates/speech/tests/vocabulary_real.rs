@@ -22,6 +22,39 @@ const TERMS: &[&str] = &[
     "Kubernetes",
 ];
 
+/// The vocabulary list of the shipped backend job (config/jobs/backend-developer.toml).
+const JOB_VOCABULARY: &[&str] = &[
+    "Celery",
+    "RabbitMQ",
+    "Redis",
+    "PostgreSQL",
+    "Grafana",
+    "Prometheus",
+    "webhook",
+    "idempotent",
+    "idempotency",
+    "Kafka",
+    "Kubernetes",
+    "Helm",
+    "GraphQL",
+    "gRPC",
+    "Elasticsearch",
+    "Terraform",
+    "Django",
+    "FastAPI",
+    "SQS",
+    "DynamoDB",
+    "OpenTelemetry",
+    "Jaeger",
+    "PgBouncer",
+    "Sentry",
+    "Debezium",
+    "Airflow",
+    "nginx",
+    "memcached",
+    "sharding",
+];
+
 /// No terms of this kind.
 const NONE: [&str; 0] = [];
 
@@ -192,6 +225,21 @@ fn misheard_terms_are_put_back_where_whisper_agrees() {
     ];
     let invented = invented(&sentences, &vocabulary, MISHEARD);
     assert!(invented.is_empty(), "{invented:#?}");
+}
+
+#[test]
+fn a_term_heard_as_letters_is_put_back_mid_sentence() {
+    // With the job's whole list whisper writes "fast P.I. app": the initialism's dot is not
+    // the sentence's end, so the term goes in as "FastAPI app", which whisper finds likelier
+    // ("FastAPI. app" it did not, and the words stayed).
+    let vocabulary = stt().vocabulary(JOB_VOCABULARY, NONE).unwrap();
+    let sentences = [(
+        "The scoring service is a small FastAPI app behind the gateway.",
+        "FastAPI",
+    )];
+    let (misses, unaided) = put_back(&sentences, &vocabulary, &[]);
+    assert!(misses.is_empty(), "{misses:#?}");
+    assert!(unaided < 2, "heard without help: the test proves nothing");
 }
 
 #[test]
