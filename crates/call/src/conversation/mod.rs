@@ -75,12 +75,13 @@ pub struct TurnTaking {
     pub pause_check: Duration,
     /// Silence that ends a turn (when no end-of-turn model judged it).
     pub end_of_turn: Duration,
-    /// Silence that ends a turn the end-of-turn model judged complete (at least
-    /// `sure_complete`).
+    /// Silence that ends a turn the end-of-turn model judged complete: at least
+    /// `sure_complete` after a sentence whisper surely closed, at least `certain_complete`
+    /// after one whose close it did not doubt.
     pub end_of_turn_complete: Duration,
     /// Silence that ends a turn left mid-sentence (a thinking pause): whisper doubted the
-    /// mark closing it (below `doubtful_closing`), or the end-of-turn model was not sure it
-    /// was complete (below `sure_complete`) and whisper was not sure of the mark either
+    /// mark closing it (below `doubtful_closing`), or the end-of-turn model was not certain
+    /// it was complete (below `certain_complete`) and whisper was not sure of the mark either
     /// (below `sure_closing`). A doubtful verdict on a surely closed sentence waits
     /// `end_of_turn`.
     pub end_of_turn_thinking: Duration,
@@ -88,6 +89,11 @@ pub struct TurnTaking {
     /// model was published with 0.5; on a phone line it gives 0.7-0.94 to a sentence cut
     /// mid-way, and a cut-in costs the candidate more than a longer wait.
     pub sure_complete: f32,
+    /// The end-of-turn model's probability from which a pause is the end of the answer
+    /// even when whisper was not sure of the closing mark (between `doubtful_closing` and
+    /// `sure_closing`). On a phone line the model gives up to 0.97 to a sentence cut mid-way
+    /// that whisper closed with a half-hearted full stop ("We wrote the new servicing.").
+    pub certain_complete: f32,
     /// Whisper's probability for a sentence's closing mark ([`Heard::closing`]) under which
     /// the sentence was left hanging, whatever the end-of-turn model says.
     pub doubtful_closing: f32,
@@ -129,6 +135,10 @@ impl Default for TurnTaking {
             // Measured with scripts/eval-turns on the development set (docs/speech.md,
             // "Thinking pauses"): 0.5 let 4-5 of 66 thinking pauses be cut in on, 0.9 1-3.
             sure_complete: 0.9,
+            // Mid-sentence cuts that whisper closed with a stop of 0.6-0.9 got 0.91-0.97 on
+            // the phone line, the short complete answers it closed so ("Go forward 10
+            // meters.", 0.71) 0.986-0.989 (docs/speech.md, "Thinking pauses").
+            certain_complete: 0.98,
             // Covers a 1.5 s thinking pause after "and", "um", "because".
             end_of_turn_trailing: Duration::from_millis(1800),
             min_speech: Duration::from_millis(160),
@@ -154,6 +164,9 @@ impl TurnTaking {
     /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.1)), turns.end_of_turn_thinking);
     /// // The model leans to "finished" without being sure: the same.
     /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.8)), turns.end_of_turn_thinking);
+    /// // Sure is not enough when whisper was not sure of the stop either; certain is.
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.95)), turns.end_of_turn_thinking);
+    /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.7)), Some(0.99)), turns.end_of_turn_complete);
     /// // Whisper alone, when it much doubted the full stop.
     /// assert_eq!(turns.end_of_turn_after(&heard("We used Redis.", Some(0.3)), Some(0.99)), turns.end_of_turn_thinking);
     /// // The model alone is not believed.
@@ -172,9 +185,11 @@ impl TurnTaking {
         if closing < self.doubtful_closing {
             return self.end_of_turn_thinking;
         }
+        let surely_closed = closing >= self.sure_closing;
         match complete_probability {
-            Some(p) if p >= self.sure_complete => self.end_of_turn_complete,
-            Some(_) if closing < self.sure_closing => self.end_of_turn_thinking,
+            Some(p) if p >= self.certain_complete => self.end_of_turn_complete,
+            Some(p) if p >= self.sure_complete && surely_closed => self.end_of_turn_complete,
+            Some(_) if !surely_closed => self.end_of_turn_thinking,
             Some(_) | None => self.end_of_turn,
         }
     }
@@ -200,6 +215,9 @@ impl TurnTaking {
         }
         if !(0.0..=1.0).contains(&self.sure_complete) {
             return invalid("sure_complete", "must be a probability, from 0 to 1");
+        }
+        if !(self.sure_complete..=1.0).contains(&self.certain_complete) {
+            return invalid("certain_complete", "must be from sure_complete to 1");
         }
         if !(0.0..=1.0).contains(&self.sure_closing) {
             return invalid("sure_closing", "must be a probability, from 0 to 1");

@@ -966,6 +966,15 @@ fn unusable_settings_are_refused() {
             .unwrap()
             .contains("sure_closing")
     );
+    let less_than_sure = TurnTaking {
+        certain_complete: 0.8,
+        ..TurnTaking::default()
+    };
+    assert!(
+        new(less_than_sure, 8_000)
+            .unwrap()
+            .contains("certain_complete")
+    );
 }
 
 #[test]
@@ -1080,8 +1089,9 @@ fn an_answer_judged_complete_ends_the_turn_sooner() {
 #[test]
 fn a_pause_after_a_doubtful_full_stop_is_waited_through() {
     // Whisper's doubt alone, or a milder doubt with the model's, or with a model that leans
-    // to "finished" without being sure of it.
-    for (verdict, closing) in [(0.99, 0.3), (0.1, 0.7), (0.8, 0.8)] {
+    // to "finished" without being sure of it, or is sure without being certain (the phone
+    // line's "We wrote the new servicing.", cut mid-way: 0.96 and 0.63).
+    for (verdict, closing) in [(0.99, 0.3), (0.1, 0.7), (0.8, 0.8), (0.96, 0.63)] {
         let mut sim = Sim::judged(vec![]);
         sim.verdict = Some(verdict);
         sim.closing = closing;
