@@ -514,6 +514,7 @@ impl SpeechToText {
                     term = %check.term,
                     distance = check.distance,
                     gain = check.gain,
+                    unreminded_gain = check.unreminded_gain,
                     confidence = check.confidence,
                     taken = check.taken,
                     "term checked"

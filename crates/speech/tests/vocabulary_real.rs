@@ -188,13 +188,19 @@ fn misheard_terms_are_put_back_where_whisper_agrees() {
             "Prometheus scrapes every pod every fifteen seconds.",
             "Prometheus",
         ),
+        // On the phone line heard as "centuries", a word whisper knows whole: reminded of
+        // Sentry it finds the term far likelier, unreminded a little less likely.
+        (
+            "When the release broke login, Sentry showed the stack trace within seconds.",
+            "Sentry",
+        ),
     ];
     let (misses, unaided) = put_back(&sentences, &vocabulary, &[]);
     assert!(misses.is_empty(), "{misses:#?}");
     // Without the vocabulary whisper gets some of them wrong, so the vocabulary did the work.
     assert!(
-        unaided < 4,
-        "all 4 heard without help: the test proves nothing"
+        unaided < 6,
+        "all 6 heard without help: the test proves nothing"
     );
     // The sound-alikes they were heard as, really said, stay as said.
     let sentences = [
