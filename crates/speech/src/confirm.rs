@@ -475,9 +475,10 @@ pub(crate) fn confirm_terms(
             unreminded.push((i, at, continuations));
         }
     }
-    // A word whisper knows whole ("century", one token of its own) must come close to the
-    // term without the reminder too: reminded of Sentry, whisper found it 3 nats likelier
-    // than a "century" really said. Scored last, since each reads the transcript afresh.
+    // A word whisper knows whole ("century", one token of its own) must come within
+    // UNREMINDED_MARGIN of the term without the reminder too: reminded of Sentry, whisper
+    // found it 3 nats likelier than a "century" really said. Scored last, since each reads
+    // the transcript afresh.
     for (i, at, continuations) in unreminded {
         let scores = scorer.score(&text[reminder..], at - reminder, true, &continuations)?;
         unreminded_gain[i] = Some(scores[1] - scores[0]);
