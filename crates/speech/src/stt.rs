@@ -344,7 +344,7 @@ impl SpeechToText {
             vocabulary,
         };
         let mut result = self.run(&mut state, &run, cores.threads(), trim_context);
-        if result.as_ref().is_ok_and(Option::is_none) {
+        if matches!(result, Ok(Decoded::Stalled)) {
             tracing::warn!(
                 threads = cores.threads(),
                 "transcription stalled: its cores were taken by other work; redoing it on one"
@@ -352,20 +352,25 @@ impl SpeechToText {
             cores.narrow();
             result = self.run(&mut state, &run, 1, trim_context);
         }
-        if trim_context
-            && result
-                .as_ref()
-                .is_ok_and(|s| s.as_ref().is_some_and(|s| is_runaway(s, audio.len())))
-        {
+        if trim_context && let Ok(Decoded::Looped(looped)) = &result {
+            // The candidate's words stay out of a warning (debug logs may carry them).
             tracing::warn!(
+                words = looped
+                    .iter()
+                    .map(|s| s.text.split_whitespace().count())
+                    .sum::<usize>(),
+                seconds = audio.len() as f32 / VAD_SAMPLE_RATE as f32,
                 "whisper looped on a trimmed context; transcribing again with the full window"
             );
             result = self.run(&mut state, &run, 1, false);
         }
         drop(cores);
         self.inner.pool.give_back(state);
-        // Single-threaded runs have no watchdog, so they always finish.
-        result.map(Option::unwrap_or_default)
+        result.map(|decoded| match decoded {
+            Decoded::Heard(segments) | Decoded::Looped(segments) => segments,
+            // Single-threaded runs have no watchdog, so this is never the last run.
+            Decoded::Stalled => Vec::new(),
+        })
     }
 
     /// Transcribes a whole 16 kHz mono recording: the VAD finds the speech, each stretch is
@@ -393,7 +398,7 @@ impl SpeechToText {
         run: &Run<'_>,
         threads: usize,
         trim_context: bool,
-    ) -> Result<Option<Vec<Segment>>, SttError> {
+    ) -> Result<Decoded, SttError> {
         let engine = &*self.inner;
         let Run {
             audio, start_ms, ..
@@ -417,6 +422,12 @@ impl SpeechToText {
         if let Some(ctx) = trimmed_audio_ctx(audio.len()).filter(|_| trim_context) {
             params.set_audio_ctx(ctx as i32);
         }
+        // A repeating decode stops at what the audio can hold, not at whisper's own limit
+        // (about 220 tokens, a second or more); and is not decoded again at a higher
+        // temperature: the full window, below, is the remedy for a loop.
+        let max_tokens = max_tokens(audio.len());
+        params.set_max_tokens(max_tokens as i32);
+        params.set_temperature_inc(0.0);
         // A vocabulary prepared for another model's tokenizer would bias the wrong tokens,
         // or past the end of this model's logits.
         let n_vocab = usize::try_from(engine.context.n_vocab()).unwrap_or(0);
@@ -449,7 +460,7 @@ impl SpeechToText {
         }
         let outcome = state.full(params, audio);
         if watchdog.is_some_and(|w| w.fired.load(Ordering::Relaxed)) {
-            return Ok(None);
+            return Ok(Decoded::Stalled);
         }
         outcome?;
 
@@ -458,8 +469,11 @@ impl SpeechToText {
         let mut segments = Vec::new();
         let mut probabilities = Vec::new();
         let mut most_no_speech = 0.0f32;
+        let mut looped = false;
         for segment in state.as_iter() {
             most_no_speech = most_no_speech.max(segment.no_speech_probability());
+            // Timestamps count toward the limit too.
+            looped |= usize::try_from(segment.n_tokens()).unwrap_or(0) >= max_tokens;
             let seg_start = start_ms + centis_to_ms(segment.start_timestamp());
             let seg_end = (start_ms + centis_to_ms(segment.end_timestamp())).min(end_of_audio);
             let mut words = WordBuilder::default();
@@ -497,8 +511,10 @@ impl SpeechToText {
             });
         }
 
+        looped |= is_runaway(&segments, audio.len());
         // One window was encoded, so the state still holds the audio the segments came from.
         if let Some(prepared) = prepared.filter(|p| !p.as_prompt && !p.spoken.is_empty())
+            && !looped
             && audio.len() <= WINDOW_SAMPLES
         {
             let mut scorer = Scorer {
@@ -534,9 +550,13 @@ impl SpeechToText {
             .join(" ");
         if is_invented(&text, mean_probability, most_no_speech) {
             tracing::debug!(%text, mean_probability, most_no_speech, "dropped invented text");
-            return Ok(Some(Vec::new()));
+            return Ok(Decoded::Heard(Vec::new()));
         }
-        Ok(Some(segments))
+        Ok(if looped {
+            Decoded::Looped(segments)
+        } else {
+            Decoded::Heard(segments)
+        })
     }
 }
 
@@ -550,6 +570,15 @@ fn word_sound(words: &str) -> Option<Sound> {
             None
         }
     }
+}
+
+/// How one whisper run over an utterance ended.
+enum Decoded {
+    Heard(Vec<Segment>),
+    /// The watchdog stopped it: other work took its cores.
+    Stalled,
+    /// Whisper repeated itself past what the audio can hold; what it wrote.
+    Looped(Vec<Segment>),
 }
 
 /// One utterance to transcribe, and what to expect in it.
@@ -601,6 +630,13 @@ fn trimmed_audio_ctx(samples: usize) -> Option<usize> {
     // Multiples of 64 keep ggml's matrix kernels on their fast paths.
     let ctx = frames.div_ceil(64) * 64;
     (ctx < FULL_AUDIO_CTX).then_some(ctx)
+}
+
+/// The tokens whisper may write for `samples` of audio: three for each word the audio can
+/// hold (a term of the trade is up to four, "PgBouncer"; most words are one).
+fn max_tokens(samples: usize) -> usize {
+    let seconds = samples as f32 / VAD_SAMPLE_RATE as f32;
+    (3.0 * (2.0 + seconds * MAX_WORDS_PER_SECOND)).ceil() as usize
 }
 
 /// Whether a transcript has more words than `samples` of audio can hold.
@@ -818,6 +854,15 @@ mod tests {
             &"How do you approach database optimization? ".repeat(4),
         )];
         assert!(is_runaway(&looped, 16_000 * 2));
+    }
+
+    #[test]
+    fn the_token_limit_stops_a_loop_and_leaves_room_for_dense_speech() {
+        // A fast speaker (3.5 words a second) naming terms of four tokens each, for 2 s.
+        let dense = (3.5 * 2.0 * 4.0) as usize;
+        assert!(max_tokens(16_000 * 2) > dense);
+        // Well short of whisper's own limit (about 220 tokens) on a short answer.
+        assert!(max_tokens(16_000 * 2) < 60);
     }
 
     #[test]
