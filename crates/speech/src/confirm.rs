@@ -41,7 +41,9 @@ const SAME_SOUND: f32 = 0.11;
 /// shipped sets (`config/bench/vocabulary-*.txt`): no held-out set is left for it.
 const UNREMINDED_MARGIN: f32 = 3.0;
 /// How unlike a term's sound a run of words may be and still be checked: the weighted edit
-/// distance over the longer of the two.
+/// distance over the longer of the two. No right term in five sets was taken further off
+/// than 0.38; at 0.44, Redis won by 14.8 nats over "Bredguous", a nonword whisper wrote for
+/// "bridge was": words that are no words are no rival, so the sound alone must be close.
 const MAX_DISTANCE: f32 = 0.40;
 /// Only runs with a word whisper was this unsure of are checked: a misheard term leaves the
 /// decoder guessing ("cough goth" 0.28, "Promecious" 0.39, "graph UL" 0.44), while a
