@@ -327,12 +327,28 @@ impl Tab {
         use base64::Engine;
         // A background tab is not painted, and its capture never comes.
         self.call("Page.bringToFront", json!({})).await?;
-        let reply = self
-            .call(
-                "Page.captureScreenshot",
-                json!({"format": "png", "captureBeyondViewport": true}),
-            )
-            .await?;
+        // Just after a navigation the page can have no size yet, and Chromium refuses ("Cannot
+        // take screenshot with 0 width"); it has one a few frames later.
+        let mut attempts = 0;
+        let reply = loop {
+            attempts += 1;
+            match self
+                .call(
+                    "Page.captureScreenshot",
+                    json!({"format": "png", "captureBeyondViewport": true}),
+                )
+                .await
+            {
+                Err(e)
+                    if attempts < 10
+                        && e.downcast_ref::<Refused>()
+                            .is_some_and(|r| r.message.contains("with 0 ")) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                reply => break reply?,
+            }
+        };
         let data = reply["data"]
             .as_str()
             .ok_or_else(|| anyhow!("no screenshot data in {reply}"))?;
