@@ -17,11 +17,18 @@
 //! Jobs that wait are served **earliest due first** ([`DueQueue`]): each says when its result
 //! is needed (a reply's first sentence now, its fifth when playback reaches it, a planned line
 //! some day), so no interview's first words wait behind another's tail.
+//!
+//! A pause is judged and transcribed at once, and the turn waits for both. A transcription
+//! that found the judgement (tens of ms) holding one of two cores ran narrow: a 7 s answer
+//! then took 750 ms instead of 400. So a job that wants more cores waits for a **brief**
+//! lease ([`CoreBudget::lease_brief`]) of this process to end rather than start narrow,
+//! unless other jobs wait behind it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -107,6 +114,8 @@ pub(crate) struct CoreBudget {
     slots: PathBuf,
     outside: OutsideLoad,
     waiting: DueQueue,
+    /// Brief leases of this process now held.
+    brief: AtomicUsize,
 }
 
 impl CoreBudget {
@@ -119,6 +128,7 @@ impl CoreBudget {
             slots,
             outside,
             waiting: DueQueue::new(),
+            brief: AtomicUsize::new(0),
         }
     }
 
@@ -131,7 +141,23 @@ impl CoreBudget {
         let usable = usable_cores(self.total, self.outside.busy_cores());
         self.waiting.wait_turn(due, |behind| {
             let want = if behind > 0 { 1 } else { want.clamp(1, usable) };
+            // A brief job gives its core back sooner than running narrow would cost.
+            if want > 1 && self.brief.load(Ordering::Acquire) > 0 {
+                return None;
+            }
             self.try_lease(want)
+        })
+    }
+
+    /// Leases one core for a job of tens of milliseconds (a turn judgement), due now; a
+    /// job that wants more cores waits for it to end instead of starting narrow.
+    pub(crate) fn lease_brief(&self) -> CoreLease<'_> {
+        // Counted while the queue is locked, so no wide job sees the core gone but not why.
+        self.waiting.wait_turn(Instant::now(), |_| {
+            let mut lease = self.try_lease(1)?;
+            self.brief.fetch_add(1, Ordering::AcqRel);
+            lease.brief = true;
+            Some(lease)
         })
     }
 
@@ -154,6 +180,7 @@ impl CoreBudget {
         (!held.is_empty() || usable_slots == 0).then(|| CoreLease {
             threads: held.len().max(1),
             slots: held,
+            brief: false,
             budget: self,
         })
     }
@@ -176,6 +203,8 @@ impl CoreBudget {
 pub(crate) struct CoreLease<'a> {
     threads: usize,
     slots: Vec<File>,
+    /// Counted in [`CoreBudget::brief`].
+    brief: bool,
     budget: &'a CoreBudget,
 }
 
@@ -197,6 +226,9 @@ impl Drop for CoreLease<'_> {
     fn drop(&mut self) {
         // Unlocked before the waiters are woken, so the first of them finds the slots free.
         self.slots.clear();
+        if self.brief {
+            self.budget.brief.fetch_sub(1, Ordering::AcqRel);
+        }
         self.budget.waiting.released();
     }
 }
@@ -422,6 +454,67 @@ mod tests {
         drop(held);
         let threads: Vec<usize> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         assert_eq!(threads, [1, 1], "both ran side by side on a core each");
+    }
+
+    #[test]
+    fn a_wide_job_waits_for_a_brief_one_but_not_for_a_long_one() {
+        let budget = Arc::new(budget(2, 0.0));
+        let judging = budget.lease_brief();
+        assert_eq!(judging.threads(), 1);
+        let waiting = {
+            let budget = budget.clone();
+            std::thread::spawn(move || budget.lease(2, Instant::now()).threads())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !waiting.is_finished(),
+            "a core is free, but the brief job's comes back soon"
+        );
+        drop(judging);
+        assert_eq!(
+            waiting.join().unwrap(),
+            2,
+            "it ran wide once the brief job was done"
+        );
+
+        let long = budget.lease(1, Instant::now());
+        assert_eq!(budget.lease(2, Instant::now()).threads(), 1);
+        drop(long);
+    }
+
+    #[test]
+    fn a_wide_job_with_others_behind_it_does_not_wait_for_a_brief_one() {
+        let budget = Arc::new(budget(2, 0.0));
+        let judging = budget.lease_brief();
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let now = Instant::now();
+        let waiters: Vec<_> = (0..2)
+            .map(|i| {
+                let (budget, started) = (budget.clone(), started.clone());
+                let waiter = std::thread::spawn(move || {
+                    let lease = budget.lease(2, now + Duration::from_millis(i));
+                    started.lock().unwrap().push(i);
+                    let threads = lease.threads();
+                    std::thread::sleep(Duration::from_millis(200));
+                    threads
+                });
+                std::thread::sleep(Duration::from_millis(30));
+                waiter
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            *started.lock().unwrap(),
+            [0],
+            "the first took the free core once another waited behind it"
+        );
+        drop(judging);
+        let threads: Vec<usize> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(
+            threads,
+            [1, 1],
+            "and the second the core the brief job gave back"
+        );
     }
 
     #[test]

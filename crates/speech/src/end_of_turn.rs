@@ -99,9 +99,10 @@ impl TurnModel {
     /// # Errors
     /// [`TurnModelError::Inference`] when ONNX Runtime fails.
     pub fn judge(&self, audio: &[f32]) -> Result<TurnJudgement, TurnModelError> {
-        // One core: a judgement is short, and must not make a transcription go narrow.
-        // A pause that has begun is judged now: its answer decides how long the turn waits.
-        let _core = cores::machine().lease(1, std::time::Instant::now());
+        // One core, briefly: a transcription of the same pause waits for it rather than
+        // run narrow. A pause that has begun is judged now: its answer decides how long the
+        // turn waits.
+        let _core = cores::machine().lease_brief();
         let features = self.features.log_mel(audio);
         let input = Tensor::from_array(([1, N_MELS, FRAMES], features))?;
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
