@@ -134,7 +134,8 @@ impl CoreBudget {
 
     /// Leases between 1 and `want` cores for a job due at `due`, waiting (earliest due first)
     /// until at least one is free. A job with others waiting behind it takes one core, so
-    /// they can start beside it. Where the slots cannot be used at all (an unwritable temp
+    /// they can start beside it; one without, that wants more than one, also waits for any
+    /// brief lease of this process to end ([`Self::lease_brief`]). Where the slots cannot be used at all (an unwritable temp
     /// directory), the job runs on one core unleased: single-threaded transcription does not
     /// stall when cores are shared.
     pub(crate) fn lease(&self, want: usize, due: Instant) -> CoreLease<'_> {
