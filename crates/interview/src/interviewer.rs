@@ -900,8 +900,10 @@ const ACKNOWLEDGEMENTS: [&str; 4] = [
 
 /// Every line the interviewer says word for word to any candidate of `job`, whatever they
 /// answer: the greeting and closings (without a name), every planned question and follow-up,
-/// and the fixed phrases between them. What can be synthesized before the first candidate
-/// calls; adaptive follow-ups and the sentences that name the candidate cannot be.
+/// the built-in adaptive follow-ups that quote nobody, and the fixed phrases between them.
+/// What can be synthesized before the first candidate calls; follow-ups that quote the
+/// candidate or that a language model words, and the sentences that name the candidate,
+/// cannot be.
 pub fn planned_lines(job: &Job) -> Vec<String> {
     let mut lines = vec![greeting_text(job, None)];
     for knockout in &job.knockouts {
@@ -921,6 +923,7 @@ pub fn planned_lines(job: &Job) -> Vec<String> {
     }
     lines.extend((0..job.required_skills.len()).map(|s| step_question(job, Step::Skill(s))));
     lines.push(step_question(job, Step::CandidateQuestions));
+    lines.extend(policy::planned_follow_ups(job));
     lines.extend(
         [
             STEER,

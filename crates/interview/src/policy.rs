@@ -142,63 +142,110 @@ impl Policy for BuiltInPolicy {
     }
 }
 
+/// The built-in follow-ups' fixed wordings. [`planned_follow_ups`] lists them for the voice
+/// cache, so a follow-up that quotes nobody is heard as soon as it is decided.
+const CONCRETE_EXAMPLE: [&str; 2] = [
+    "Can you give me a concrete example from a project you worked on: what the situation was, \
+     what you did yourself, and how it turned out?",
+    "Could you make that concrete with one real situation from your work: what happened, what \
+     you did, and what the result was?",
+];
+/// Follows "You mentioned ...", a sentence of its own.
+const WALK_ME_THROUGH: &str = "Can you walk me through one specific time you used it: what the \
+     situation was, what you did yourself, and how it turned out?";
+const TRADE_OFFS: &str = "what trade-offs did you weigh there, and what did you give up?";
+const FAILURE_MODES: &str =
+    "what went wrong along the way, or what would break first under much heavier load?";
+const ALTERNATIVES: &str = "what alternatives did you consider, and why did you rule them out?";
+const MEASURED: &str = "how did you measure whether it worked, and what did the numbers show?";
+const AT_TEN_TIMES: &str =
+    "if you had to build it again at ten times the scale, what would you change first?";
+
+/// The two wordings of a follow-up on an untouched knowledge area.
+fn uncovered_area_questions(area: &str) -> [String; 2] {
+    [
+        format!("What about {area}? How have you handled that in your own work?"),
+        format!("How have you dealt with {area} in a system you worked on?"),
+    ]
+}
+
+/// A deeper probe's body as a question of its own.
+fn capitalised(body: &str) -> String {
+    let mut chars = body.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Every follow-up the built-in policy can ask any candidate of `job` in the same words: all
+/// but the ones that quote the candidate. The language-model policy words its own, but falls
+/// back to these.
+pub(crate) fn planned_follow_ups(job: &Job) -> Vec<String> {
+    let mut lines: Vec<String> = CONCRETE_EXAMPLE
+        .into_iter()
+        .chain([WALK_ME_THROUGH])
+        .map(str::to_owned)
+        .chain(
+            [
+                TRADE_OFFS,
+                FAILURE_MODES,
+                ALTERNATIVES,
+                MEASURED,
+                AT_TEN_TIMES,
+            ]
+            .map(capitalised),
+        )
+        .collect();
+    for question in &job.questions {
+        lines.extend(
+            question
+                .areas
+                .iter()
+                .flat_map(|a| uncovered_area_questions(a)),
+        );
+    }
+    lines
+}
+
 /// Words a built-in follow-up of `kind` for this situation.
 pub(crate) fn phrase(kind: &FollowUpKind, s: &Situation<'_>) -> String {
     let j = s.judgement;
     let variant = variant(s);
     match kind {
         FollowUpKind::ConcreteExample => match mention(j, s.quoted, true) {
-            Some(m) => format!(
-                "You mentioned {m}. Can you walk me through one specific time you used it: what \
-                 the situation was, what you did yourself, and how it turned out?"
-            ),
-            None => [
-                "Can you give me a concrete example from a project you worked on: what the \
-                 situation was, what you did yourself, and how it turned out?",
-                "Could you make that concrete with one real situation from your work: what \
-                 happened, what you did, and what the result was?",
-            ][variant % 2]
-                .to_string(),
+            Some(m) => format!("You mentioned {m}. {WALK_ME_THROUGH}"),
+            None => CONCRETE_EXAMPLE[variant % 2].to_string(),
         },
         FollowUpKind::UncoveredArea(area) => match mention(j, s.quoted, true) {
             Some(m) => format!("You mentioned {m} — how did you approach {area} there?"),
-            None => [
-                format!("What about {area}? How have you handled that in your own work?"),
-                format!("How have you dealt with {area} in a system you worked on?"),
-            ][variant % 2]
-                .clone(),
+            None => uncovered_area_questions(area)
+                .into_iter()
+                .nth(variant % 2)
+                .unwrap_or_default(),
         },
         FollowUpKind::Deeper => {
             // Concepts ("circuit breaker") make better probes than tool names ("Prometheus").
             let target = mention(j, s.quoted, false);
             let r = &j.reasoning;
             let missing: Vec<&str> = [
-                (r.trade_offs, "what trade-offs did you weigh there, and what did you give up?"),
-                (
-                    r.failure_modes,
-                    "what went wrong along the way, or what would break first under much heavier load?",
-                ),
-                (r.alternatives, "what alternatives did you consider, and why did you rule them out?"),
-                (r.measured, "how did you measure whether it worked, and what did the numbers show?"),
+                (r.trade_offs, TRADE_OFFS),
+                (r.failure_modes, FAILURE_MODES),
+                (r.alternatives, ALTERNATIVES),
+                (r.measured, MEASURED),
             ]
             .into_iter()
             .filter(|(done, _)| !done)
             .map(|(_, body)| body)
             .collect();
             let body = if missing.is_empty() {
-                "if you had to build it again at ten times the scale, what would you change first?"
+                AT_TEN_TIMES
             } else {
                 missing[variant % missing.len()]
             };
             match target {
                 Some(m) => format!("You mentioned {m} — {body}"),
-                None => {
-                    let mut chars = body.chars();
-                    chars
-                        .next()
-                        .map(|first| first.to_uppercase().chain(chars).collect())
-                        .unwrap_or_default()
-                }
+                None => capitalised(body),
             }
         }
     }

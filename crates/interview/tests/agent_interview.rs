@@ -6,7 +6,7 @@ mod agent_common;
 use agent_common::{Run, Script, VAGUE, VAGUE_DEFAULT, interview, judge};
 use viva_interview::{
     AnswerAssessment, BuiltInPolicy, Decision, FollowUpKind, Interviewer, MOVE_ON_AFTER_MS,
-    NUDGE_AFTER_MS, Next, Transcript, Turn, TurnKind, planned_lines,
+    NUDGE_AFTER_MS, Next, Policy, Situation, Transcript, Turn, TurnKind, planned_lines,
 };
 
 const STRONG: &[(&str, &[&str])] = &[
@@ -250,6 +250,67 @@ fn knockout_answers_carry_years_and_yes_no() {
         .find(|a| a.question_id == "start_date")
         .unwrap();
     assert_eq!(start.affirmative, Some(true));
+}
+
+/// Whatever the built-in policy asks without quoting the candidate (every kind, every wording
+/// variant, every gap in the reasoning) is spoken into the voice cache ahead, so it is heard
+/// as soon as it is decided.
+#[test]
+fn every_built_in_follow_up_that_quotes_nobody_is_planned() {
+    let judge = judge();
+    let job = judge.job().clone();
+    let planned: std::collections::BTreeSet<String> = planned_lines(&job)
+        .iter()
+        .flat_map(|line| sentences(line))
+        .collect();
+    let kinds = [
+        FollowUpKind::ConcreteExample,
+        FollowUpKind::Deeper,
+        FollowUpKind::UncoveredArea(String::new()),
+    ];
+    let mut checked = 0;
+    for question in &job.questions {
+        for (vague, specificity) in [(true, 0.1), (false, 0.4), (false, 0.9)] {
+            for gaps in 0..16u8 {
+                let mut judgement = judge.judge(Some(&question.id), "It depends.");
+                judgement.mentions.clear();
+                judgement.vague = vague;
+                judgement.specificity = specificity;
+                judgement.depth = viva_interview::Depth::Deep;
+                let reasoning = &mut judgement.reasoning;
+                reasoning.trade_offs = gaps & 1 == 0;
+                reasoning.failure_modes = gaps & 2 == 0;
+                reasoning.alternatives = gaps & 4 == 0;
+                reasoning.measured = gaps & 8 == 0;
+                // Each count of follow-ups asked picks another wording variant.
+                for asked in 0..kinds.len() {
+                    let situation = Situation {
+                        job: &job,
+                        question_id: &question.id,
+                        question: &question.text,
+                        last_asked: &question.text,
+                        answer: "It depends.",
+                        judgement: &judgement,
+                        earlier: &[],
+                        uncovered_areas: &question.areas[asked..],
+                        asked: &kinds[..asked],
+                        quoted: &[],
+                        follow_ups_left: 3,
+                    };
+                    if let Decision::Ask {
+                        question: asked, ..
+                    } = BuiltInPolicy.decide(&situation)
+                    {
+                        for sentence in sentences(&asked) {
+                            assert!(planned.contains(&sentence), "{sentence:?} is not planned");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} sentences were asked");
 }
 
 /// Drives an interview by hand up to the first custom question.
@@ -608,8 +669,8 @@ fn sentences(text: &str) -> Vec<String> {
 }
 
 /// What the voice cache is filled with before anyone calls covers what candidates hear: every
-/// sentence of every prompt, except adaptive follow-ups (written from the answer) and the
-/// sentences that name the candidate.
+/// sentence of every prompt, adaptive follow-ups included, except the sentences that quote the
+/// candidate's answer or name the candidate.
 #[test]
 fn the_planned_lines_cover_every_fixed_sentence_an_interview_says() {
     let planned: std::collections::BTreeSet<String> = planned_lines(judge().job())
@@ -621,9 +682,9 @@ fn the_planned_lines_cover_every_fixed_sentence_an_interview_says() {
         Script::new(VAGUE, VAGUE_DEFAULT),
     ] {
         let run = interview(&mut { script }, 1);
-        for prompt in run.prompts.iter().filter(|p| p.kind != TurnKind::FollowUp) {
+        for prompt in &run.prompts {
             for sentence in sentences(&prompt.text) {
-                if sentence.contains("Sam") {
+                if sentence.contains("Sam") || sentence.starts_with("You mentioned") {
                     continue;
                 }
                 assert!(
