@@ -6,7 +6,8 @@
 //! deliberately narrow: a candidate who really says "thank you" is heard confidently, and
 //! stock phrases are only dropped when whisper itself was unsure.
 
-/// Phrases whisper emits on non-speech (compared after [`normalize`]).
+/// Phrases whisper emits on non-speech (compared after
+/// [`normalize_words`](crate::wer::normalize_words)).
 const STOCK_PHRASES: &[&str] = &[
     "thank you",
     "thank you very much",

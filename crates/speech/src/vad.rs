@@ -120,13 +120,13 @@ pub fn level_db(samples: &[f32]) -> f32 {
 }
 
 /// Where one talkspurt's speech really ended, as opposed to where the detector stopped calling
-/// frames voiced: the end of the last voiced frame still within [`FADING_DB`] of the
-/// talkspurt's loudest stretch and [`ABOVE_BACKGROUND_DB`] over its background, with the frame
-/// before it. A lone frame over that line is a bump of room noise in the voice's tail, not a
-/// word: on a phone line the detector hears a quiet speaker's room as voice for 200 ms more,
-/// and one 16 ms bump there put the end 110 ms after the word (a fading word, a sound
-/// resuming, holds for two frames). Fed every frame in order from the first voiced one, with
-/// its loudness.
+/// frames voiced: the end of the last voiced frame still within `FADING_DB` (30 dB) of the
+/// talkspurt's loudest stretch and `ABOVE_BACKGROUND_DB` (10 dB) over its background, with
+/// the frame before it. A lone frame over that line is a bump of room noise in the voice's
+/// tail, not a word: on a phone line the detector hears a quiet speaker's room as voice for
+/// 200 ms more, and one 16 ms bump there put the end 110 ms after the word (a fading word, a
+/// sound resuming, holds for two frames). Fed every frame in order from the first voiced one,
+/// with its loudness.
 ///
 /// ```
 /// use viva_speech::Talkspurt;
