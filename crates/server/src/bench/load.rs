@@ -221,6 +221,12 @@ async fn run_all(
             _ => {
                 say!(args, "\nN = {n}: starting viva serve");
                 let server = ServerChild::start(config_file).await?;
+                let took = server.voice_ready(&args.job).await?;
+                say!(
+                    args,
+                    "N = {n}: the job's planned lines are in the voice cache ({:.0} s)",
+                    took.as_secs_f64()
+                );
                 let figures = run_one(args, n, &server.target, Some(&server), answers).await?;
                 drop(server);
                 figures

@@ -23,6 +23,12 @@ const LOG_TAIL: usize = 30;
 
 /// The message of the server's per-turn latency line (crates/call, at info level).
 const LATENCY_MESSAGE: &str = "response latency after end of speech";
+/// The message a server logs once a job's planned lines are in its voice cache
+/// (crates/server/src/jobs.rs, at info level), with the job as `job="ID"`.
+const VOICE_READY_MESSAGE: &str = "the job's planned lines are in the voice cache";
+/// How long a fresh server may take to speak a job's planned lines into its voice cache
+/// (21 s for the shipped job on an idle 2-core machine).
+const VOICE_READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where the load goes, and how to get in.
 #[derive(Clone)]
@@ -176,9 +182,20 @@ pub(super) fn parse_latency_line(line: &str) -> Option<StageLatency> {
     Some(stages)
 }
 
+/// The job of a line saying its planned lines are in the voice cache, if it is one.
+fn parse_voice_ready_line(line: &str) -> Option<String> {
+    let (_, fields) = line.split_once(VOICE_READY_MESSAGE)?;
+    fields
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("job="))
+        .map(|job| job.trim_matches('"').to_owned())
+}
+
 #[derive(Default)]
 struct ServerLog {
     latencies: Vec<StageLatency>,
+    /// Jobs whose planned lines the server has spoken into its voice cache.
+    voice_ready: Vec<String>,
     tail: VecDeque<String>,
 }
 
@@ -243,6 +260,9 @@ impl ServerChild {
                     if let Some(stages) = parse_latency_line(&line) {
                         log.latencies.push(stages);
                     }
+                    if let Some(job) = parse_voice_ready_line(&line) {
+                        log.voice_ready.push(job);
+                    }
                     if log.tail.len() == LOG_TAIL {
                         log.tail.pop_front();
                     }
@@ -296,6 +316,26 @@ impl ServerChild {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits until the server has spoken `job`'s planned lines into its voice cache, and
+    /// says how long that took. A server that has run before has them on disk; a fresh
+    /// one synthesizes them for its first 20 s or so, and that would be measured as the
+    /// calls' CPU and as their wait for the cores.
+    pub async fn voice_ready(&self, job: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        while !self.lock().voice_ready.iter().any(|j| j == job) {
+            if started.elapsed() >= VOICE_READY_TIMEOUT {
+                bail!(
+                    "viva serve did not have job {job:?}'s planned lines in its voice cache \
+                     within {} s; its last log lines:\n{}",
+                    VOICE_READY_TIMEOUT.as_secs(),
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(started.elapsed())
     }
 
     /// The latency lines logged so far.
@@ -431,6 +471,22 @@ viva_speech_wait_seconds_bucket{le=\"+Inf\",job=\"synthesis\"} 0
                 "viva_speech_wait_seconds_bucket{le=\"0.1\",job=\"transcription\"}"
             ),
             Some(90.0)
+        );
+    }
+
+    #[test]
+    fn the_voice_cache_line_names_its_job() {
+        let line = "2026-12-07T19:59:19.848841Z  INFO viva::jobs: the job's planned lines are in \
+                    the voice cache job=\"backend-developer\" lines=97 seconds=21.3";
+        assert_eq!(
+            parse_voice_ready_line(line).as_deref(),
+            Some("backend-developer")
+        );
+        assert_eq!(
+            parse_voice_ready_line(
+                "INFO viva::jobs: a changed job file is a new version job=\"x\""
+            ),
+            None
         );
     }
 

@@ -65,6 +65,11 @@ pub async fn run(
         args.calls, args.minutes, args.turns, args.job
     );
     let server = ServerChild::start(config_file).await?;
+    let took = server.voice_ready(&args.job).await?;
+    eprintln!(
+        "the job's planned lines are in the voice cache ({:.0} s)",
+        took.as_secs_f64()
+    );
     let pid = server.pid();
     let started = Instant::now();
     let before = Sample::take(pid, Duration::ZERO).context("cannot read the server's /proc")?;
