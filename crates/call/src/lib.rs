@@ -35,7 +35,7 @@
 //! [`VirtualClock`] (`VirtualClock::start(ComputeTime::Measured)`), and have the caller time
 //! its frames with the same clock.
 //!
-//! Around the conversation: [`relay`] lets one conversation outlive the connections that
+//! Around the conversation: [`relay()`] lets one conversation outlive the connections that
 //! carry it (a reload, a phone call that fell and calls back), and [`prompt`] greets a phone
 //! caller and reads their PIN before the interview starts. Both run on a [`Clock`] too.
 

@@ -150,7 +150,7 @@ pub struct Judgement {
     pub repeat_request: bool,
     /// Ids of the job's banned topics the answer touched, in the job's order.
     pub banned_topics: Vec<String>,
-    /// Longer than [`LONG_ANSWER_WORDS`].
+    /// Longer than `LONG_ANSWER_WORDS` (260 words).
     pub long_answer: bool,
     /// Years of experience claimed ("five years", "5+ years"), the one nearest the subject of
     /// a knockout question when several are given.

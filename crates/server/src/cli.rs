@@ -157,7 +157,7 @@ pub struct SimulateArgs {
     /// The job configuration (e.g. config/jobs/backend-developer.toml).
     #[arg(long, value_name = "FILE")]
     pub job: PathBuf,
-    /// The candidate script: TOML with [answers] per question id (see docs/interviews.md).
+    /// The candidate script: TOML, an `[answers]` table by question id (docs/interviews.md).
     #[arg(long, value_name = "SCRIPT")]
     pub candidate: PathBuf,
     /// Where to write transcript.json, transcript.vtt, report.json and report.html.
@@ -194,7 +194,7 @@ pub struct BenchVocabularyArgs {
         default_value = "config/jobs/backend-developer.toml"
     )]
     pub job: PathBuf,
-    /// Answers, one a line, each term in [brackets] [default: the shipped set].
+    /// Answers, one a line, each term in square brackets [default: the shipped set].
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
     /// Sentences of the terms' sound-alikes, one a line, no term in them [default: the

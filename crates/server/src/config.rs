@@ -78,7 +78,7 @@ pub struct ServerConfig {
     pub rejoin_grace_secs: u64,
     /// Interviews the machine carries at once; past it new calls are turned away (SIP 503,
     /// a spoken "call again", a "try again" page) so that the calls going on stay on time.
-    /// 0: [`CALLS_PER_CORE`](crate::capacity::CALLS_PER_CORE) per core.
+    /// 0: [`CALLS_PER_CORE`] per core.
     pub max_calls: usize,
     /// On SIGTERM (or Ctrl-C) the server drains: it turns new calls away and waits up to this
     /// long for the live interviews to end before it stops them. 0: stops them at once.

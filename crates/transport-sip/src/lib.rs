@@ -132,7 +132,7 @@ impl SipEndpoint {
         self.shared.tcp_addr
     }
 
-    /// Calls `target` ("sip:user@host[:port]" directly, or a phone number through the first
+    /// Calls `target` (`sip:user@host[:port]` directly, or a phone number through the first
     /// trunk) and resolves when answered (`Ok(Call)`, whose id is `call_id`) or not
     /// ([`DialError`]). `progress` hears [`DialProgress`] as the call goes (it may be dropped).
     /// An unanswered call is cancelled after the configured ring timeout.

@@ -51,7 +51,7 @@ pub fn run(
     Ok(())
 }
 
-/// `viva bench soak`: see [`soak`](self::soak).
+/// `viva bench soak`: see the `soak` module.
 pub fn soak(
     config: &Config,
     config_file: Option<&Path>,

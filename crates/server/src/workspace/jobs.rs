@@ -1,5 +1,5 @@
 //! The jobs: a list, a readable view of each with its version history and old versions, and
-//! a TOML editor (admins only) that saves through [`Jobs::save`], so a job saved here passes
+//! a TOML editor (admins only) that saves through [`Jobs::save`](crate::jobs::Jobs::save), so a job saved here passes
 //! exactly the checks of a job file loaded from disk and its problems read the same.
 
 use axum::Router;
