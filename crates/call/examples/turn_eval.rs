@@ -136,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 struct Clip {
     audio: Vec<f32>,
     /// The samples a call transcribes and judges: from the preroll before the first voiced
-    /// frame to the pause's first silent frame.
+    /// frame to the pause's check.
     heard: Range<usize>,
     real_end: u64,
     last_voiced: u64,
@@ -185,8 +185,12 @@ impl Clip {
             }
         }
         let (talkspurt, pause_at) = (talkspurt?, pause_at?);
+        // Checked pause_check after the voice's level fell, whether or not the detector
+        // still holds on: a hold past that is kept out of what is heard.
+        let check = talkspurt.level_end() as usize
+            + TurnTaking::default().pause_check.as_millis() as usize * 16;
         Some(Clip {
-            heard: first_voiced.saturating_sub(PREROLL)..pause_at,
+            heard: first_voiced.saturating_sub(PREROLL)..check.min(audio.len()),
             real_end: ms(real_end(&audio[..pause_at])),
             last_voiced: talkspurt.last_voiced() / 16,
             mark: talkspurt.speech_end(VAD_FRAME_SAMPLES as u64) / 16,

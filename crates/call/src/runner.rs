@@ -126,6 +126,7 @@ async fn run(
         observer: setup.observer,
         recorder,
         speaking: HashMap::new(),
+        transcribing: HashMap::new(),
         preparing: false,
         summary: CallSummary {
             ended: CallEnd::HungUp,
@@ -220,6 +221,7 @@ struct Runner {
     observer: Arc<dyn CallObserver>,
     recorder: Option<Recorder>,
     speaking: HashMap<LineId, AbortHandle>,
+    transcribing: HashMap<JobId, AbortHandle>,
     preparing: bool,
     summary: CallSummary,
     failed: Option<CallError>,
@@ -236,6 +238,12 @@ impl Runner {
                 audio,
                 start_ms,
             } => self.transcribe(job, audio, start_ms),
+            Action::CancelTranscription { job } => {
+                // Dropping the transcription's future stops whisper.
+                if let Some(task) = self.transcribing.remove(&job) {
+                    task.abort();
+                }
+            }
             Action::JudgeTurn { job, audio } => self.judge_turn(job, audio),
             Action::Ask { ask, event } => self.call_dialogue(DialogueCall::Ask(ask, event)),
             Action::Interrupted { at_ms, heard } => {
@@ -286,7 +294,10 @@ impl Runner {
     fn apply(&mut self, done: Done, conversation: &mut Conversation) {
         let now = self.clock.now();
         match done {
-            Done::Transcribed { job, heard } => conversation.on_transcript(job, heard, now),
+            Done::Transcribed { job, heard } => {
+                self.transcribing.remove(&job);
+                conversation.on_transcript(job, heard, now);
+            }
             Done::TurnJudged {
                 job,
                 complete_probability,
@@ -321,7 +332,7 @@ impl Runner {
         let vocabulary = self.vocabulary.clone();
         let clock = Arc::clone(&self.clock);
         let work = self.work.clone();
-        tokio::spawn(
+        let task = tokio::spawn(
             async move {
                 let started = clock.now();
                 let busy = Instant::now();
@@ -352,6 +363,7 @@ impl Runner {
             }
             .in_current_span(),
         );
+        self.transcribing.insert(job, task.abort_handle());
     }
 
     fn judge_turn(&mut self, job: JobId, audio: Vec<f32>) {

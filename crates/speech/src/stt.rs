@@ -308,6 +308,12 @@ impl SpeechToText {
     /// Transcribes one utterance (16 kHz mono speech found by the VAD) without blocking the
     /// async runtime. `start_ms` places the result on the caller's clock; `vocabulary` (may
     /// be empty) is what the call expects to hear.
+    ///
+    /// Dropping the future (aborting its task) gives up the transcription: one still waiting
+    /// for a worker or cores never runs, and a running one stops after its encoder pass
+    /// (whisper.cpp looks at its abort callback only between passes), skipping the decoding
+    /// and the term check. A call drops the transcript of a pause the candidate spoke on
+    /// through, and another call's end of turn may be waiting for those cores.
     pub async fn transcribe_utterance(
         &self,
         audio: Vec<f32>,
@@ -316,11 +322,15 @@ impl SpeechToText {
     ) -> Result<Vec<Segment>, SttError> {
         let engine = self.clone();
         let vocabulary = vocabulary.clone();
-        tokio::task::spawn_blocking(move || {
-            engine.transcribe_utterance_blocking(&audio, start_ms, &vocabulary)
+        let abandoned = AbandonOnDrop(Arc::new(AtomicBool::new(false)));
+        let flag = Arc::clone(&abandoned.0);
+        let result = tokio::task::spawn_blocking(move || {
+            engine.transcribe(&audio, start_ms, &vocabulary, &flag)
         })
         .await
-        .map_err(|_| SttError::WorkerLost)?
+        .map_err(|_| SttError::WorkerLost)?;
+        drop(abandoned);
+        result
     }
 
     /// Blocking form of [`Self::transcribe_utterance`]; waits for a free worker.
@@ -330,6 +340,18 @@ impl SpeechToText {
         start_ms: u64,
         vocabulary: &Vocabulary,
     ) -> Result<Vec<Segment>, SttError> {
+        self.transcribe(audio, start_ms, vocabulary, &AtomicBool::new(false))
+    }
+
+    /// Transcribes `audio` unless `abandoned` is set first; what an abandoned run returns
+    /// is never read.
+    fn transcribe(
+        &self,
+        audio: &[f32],
+        start_ms: u64,
+        vocabulary: &Vocabulary,
+        abandoned: &AtomicBool,
+    ) -> Result<Vec<Segment>, SttError> {
         if audio.len() < MIN_UTTERANCE_SAMPLES {
             return Ok(Vec::new());
         }
@@ -337,11 +359,16 @@ impl SpeechToText {
         let mut state = self.inner.pool.take(due);
         let mut cores = cores::machine().lease(self.inner.threads, due);
         waits::started(SpeechJob::Transcription, due);
+        if abandoned.load(Ordering::Relaxed) {
+            self.inner.pool.give_back(state);
+            return Ok(Vec::new());
+        }
         let trim_context = self.inner.trim_context;
         let run = Run {
             audio,
             start_ms,
             vocabulary,
+            abandoned,
         };
         let mut result = self.run(&mut state, &run, cores.threads(), trim_context);
         if matches!(result, Ok(Decoded::Stalled)) {
@@ -368,8 +395,8 @@ impl SpeechToText {
         self.inner.pool.give_back(state);
         result.map(|decoded| match decoded {
             Decoded::Heard(segments) | Decoded::Looped(segments) => segments,
-            // Single-threaded runs have no watchdog, so this is never the last run.
-            Decoded::Stalled => Vec::new(),
+            // Single-threaded runs have no deadline, so a stall is never the last run.
+            Decoded::Stalled | Decoded::Abandoned => Vec::new(),
         })
     }
 
@@ -448,18 +475,19 @@ impl SpeechToText {
                 );
             }
         }
-        let watchdog = (threads > 1).then(|| Watchdog::new(audio.len()));
-        if let Some(watchdog) = &watchdog {
-            // SAFETY: whisper calls `Watchdog::check` with this pointer only while `full`
-            // below runs, and `watchdog` outlives that call; `check` only reads it and
-            // stores to an atomic.
-            unsafe {
-                params.set_abort_callback(Some(Watchdog::check));
-                params.set_abort_callback_user_data(std::ptr::from_ref(watchdog).cast_mut().cast());
-            }
+        let watchdog = Watchdog::new(audio.len(), threads > 1, run.abandoned);
+        // SAFETY: whisper calls `Watchdog::check` with this pointer only while `full` below
+        // runs, and `watchdog` outlives that call; `check` only reads it and stores to an
+        // atomic.
+        unsafe {
+            params.set_abort_callback(Some(Watchdog::check));
+            params.set_abort_callback_user_data(std::ptr::from_ref(&watchdog).cast_mut().cast());
         }
         let outcome = state.full(params, audio);
-        if watchdog.is_some_and(|w| w.fired.load(Ordering::Relaxed)) {
+        if run.abandoned.load(Ordering::Relaxed) {
+            return Ok(Decoded::Abandoned);
+        }
+        if watchdog.fired.load(Ordering::Relaxed) {
             return Ok(Decoded::Stalled);
         }
         outcome?;
@@ -577,6 +605,8 @@ enum Decoded {
     Heard(Vec<Segment>),
     /// The watchdog stopped it: other work took its cores.
     Stalled,
+    /// Nobody waits for its words any more.
+    Abandoned,
     /// Whisper repeated itself past what the audio can hold; what it wrote.
     Looped(Vec<Segment>),
 }
@@ -586,25 +616,30 @@ struct Run<'a> {
     audio: &'a [f32],
     start_ms: u64,
     vocabulary: &'a Vocabulary,
+    abandoned: &'a AtomicBool,
 }
 
-/// Stops a multi-threaded transcription that has lost its cores. ggml's threads spin at
-/// every barrier, so when other work takes one of their cores a transcription crawls
-/// (seconds instead of a fifth of a second); the core budget avoids that inside this process,
-/// but another process can start mid-run. One thread transcribes at about a tenth of real
-/// time here, so a run that takes more than a fifth of its audio's length plus 200 ms is
-/// stopped and redone on one thread, bounding the loss.
-struct Watchdog {
-    deadline: Instant,
+/// Stops a whisper run that nobody waits for any more, or a multi-threaded one that has
+/// lost its cores. ggml's threads spin at every barrier, so when other work takes one of
+/// their cores a transcription crawls (seconds instead of a fifth of a second); the core
+/// budget avoids that inside this process, but another process can start mid-run. One thread
+/// transcribes at about a tenth of real time here, so a multi-threaded run that takes more
+/// than a fifth of its audio's length plus 200 ms is stopped and redone on one thread,
+/// bounding the loss.
+struct Watchdog<'a> {
+    deadline: Option<Instant>,
     fired: AtomicBool,
+    abandoned: &'a AtomicBool,
 }
 
-impl Watchdog {
-    fn new(samples: usize) -> Self {
+impl<'a> Watchdog<'a> {
+    fn new(samples: usize, multi_threaded: bool, abandoned: &'a AtomicBool) -> Self {
         let audio = Duration::from_secs_f64(samples as f64 / f64::from(VAD_SAMPLE_RATE));
         Self {
-            deadline: Instant::now() + Duration::from_millis(200) + audio / 5,
+            deadline: multi_threaded
+                .then(|| Instant::now() + Duration::from_millis(200) + audio / 5),
             fired: AtomicBool::new(false),
+            abandoned,
         }
     }
 
@@ -615,11 +650,23 @@ impl Watchdog {
     unsafe extern "C" fn check(data: *mut std::ffi::c_void) -> bool {
         // SAFETY: the caller passes the pointer `run` registered, valid for the run.
         let watchdog = unsafe { &*data.cast::<Watchdog>() };
-        let late = Instant::now() >= watchdog.deadline;
+        if watchdog.abandoned.load(Ordering::Relaxed) {
+            return true;
+        }
+        let late = watchdog.deadline.is_some_and(|d| Instant::now() >= d);
         if late {
             watchdog.fired.store(true, Ordering::Relaxed);
         }
         late
+    }
+}
+
+/// Sets its flag when dropped: the flag of a transcription whose future was dropped.
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -819,7 +866,44 @@ fn check_hparams(h: &[i64]) -> Result<(), String> {
 /// whisper.cpp prints to stderr by default; send its messages through `tracing` instead.
 fn route_whisper_logs() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(whisper_rs::install_logging_hooks);
+    ONCE.call_once(|| {
+        whisper_rs::install_logging_hooks();
+        // SAFETY: `whisper_log` is a plain function that lives as long as the process and
+        // reads its text only during the call; it takes no user data.
+        unsafe {
+            whisper_rs::whisper_rs_sys::whisper_log_set(Some(whisper_log), std::ptr::null_mut())
+        };
+    });
+}
+
+/// whisper.cpp's messages, sent on as whisper-rs's own hook sends them, except one: a run
+/// this crate stopped (a transcription nobody waits for any more, or one the watchdog
+/// stopped) ends with "failed to encode" or "failed to decode" at error level, though
+/// nothing failed. Those go to debug; the watchdog says why it stopped a run.
+///
+/// # Safety
+/// `text` must be null or a NUL-terminated string, as whisper.cpp passes.
+unsafe extern "C" fn whisper_log(
+    level: whisper_rs::whisper_rs_sys::ggml_log_level,
+    text: *const std::ffi::c_char,
+    _: *mut std::ffi::c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: whisper.cpp passes a NUL-terminated string, valid during the call.
+    let text = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
+    let text = text.trim();
+    if text.ends_with("failed to encode") || text.ends_with("failed to decode") {
+        tracing::debug!(target: "whisper_rs", "{text} (stopped)");
+        return;
+    }
+    match whisper_rs::GGMLLogLevel::from(level) {
+        whisper_rs::GGMLLogLevel::Error => tracing::error!(target: "whisper_rs", "{text}"),
+        whisper_rs::GGMLLogLevel::Warn => tracing::warn!(target: "whisper_rs", "{text}"),
+        whisper_rs::GGMLLogLevel::Info => tracing::info!(target: "whisper_rs", "{text}"),
+        _ => tracing::debug!(target: "whisper_rs", "{text}"),
+    }
 }
 
 #[cfg(test)]

@@ -227,6 +227,12 @@ impl Talkspurt {
         QUIETEST_DB
     }
 
+    /// The end of speech by the level alone: the last voiced frame loud enough to be speech,
+    /// however long the detector held on after it.
+    pub fn level_end(&self) -> u64 {
+        self.speech_end
+    }
+
     /// The end of the last voiced frame (the detector's own end of speech).
     pub fn last_voiced(&self) -> u64 {
         self.last_voiced

@@ -9,6 +9,7 @@
 //! - silence and noise: no words at all.
 
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use viva_media::{G711Law, decode_file, f32_to_i16, i16_to_f32, resample};
 use viva_speech::{
@@ -359,5 +360,67 @@ fn a_transcription_that_loses_its_cores_still_gives_the_words() {
     assert!(
         errors * 100 <= words * 15,
         "WER {errors}/{words}: {heard:?}"
+    );
+}
+
+#[test]
+fn a_transcription_nobody_waits_for_gives_up_its_turn() {
+    let _turn = alone();
+    // One worker: transcriptions take turns, earliest asked first.
+    let stt = one_thread_engine(1);
+    let clips = speech_set();
+    let mut long: Vec<f32> = Vec::new();
+    while long.len() < 20 * VAD_SAMPLE_RATE as usize {
+        long.extend(clips.iter().flat_map(|(_, s, _)| s.iter().copied()));
+    }
+    long.truncate(20 * VAD_SAMPLE_RATE as usize);
+    let short = clips[0].1.clone();
+    let started = Instant::now();
+    stt.transcribe_utterance_blocking(&long, 0, &Vocabulary::default())
+        .unwrap();
+    let whole = started.elapsed();
+    let started = Instant::now();
+    stt.transcribe_utterance_blocking(&short, 0, &Vocabulary::default())
+        .unwrap();
+    let alone = started.elapsed();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let third = runtime.block_on(async {
+        let transcribe = |audio: Vec<f32>| {
+            let stt = stt.clone();
+            tokio::spawn(async move {
+                stt.transcribe_utterance(audio, 0, &Vocabulary::default())
+                    .await
+            })
+        };
+        let first = transcribe(long.clone());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The second waits for the worker, and nobody waits for it any more.
+        let second = transcribe(long);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        second.abort();
+        let started = Instant::now();
+        let words = transcribe(short).await.unwrap().unwrap();
+        assert!(!words.is_empty());
+        assert!(!first.await.unwrap().unwrap().is_empty());
+        started.elapsed()
+    });
+    eprintln!(
+        "20 s transcribed in {} ms, a clip in {} ms; the clip, behind one of those and a \
+         dropped one, in {} ms",
+        whole.as_millis(),
+        alone.as_millis(),
+        third.as_millis()
+    );
+    // Behind the first alone the clip takes about one whole run more than alone; behind
+    // both, two.
+    assert!(
+        third < alone + whole * 3 / 2,
+        "the dropped transcription ran: the clip took {} ms (alone {} ms, a whole one {} ms)",
+        third.as_millis(),
+        alone.as_millis(),
+        whole.as_millis()
     );
 }

@@ -303,6 +303,13 @@ pub enum Action {
         /// Call-clock time of the first sample.
         start_ms: u64,
     },
+    /// The transcript of a [`Action::Transcribe`] is no longer wanted (the candidate spoke
+    /// on past its audio): give it up, so its cores go to work someone waits for;
+    /// [`Conversation::on_transcript`] need not be called for it.
+    CancelTranscription {
+        /// The job given in [`Action::Transcribe`].
+        job: JobId,
+    },
     /// Judge whether the candidate's turn so far sounds finished (the end-of-turn model), then
     /// call [`Conversation::on_turn_judged`]. Asked as a pause begins; a judgement that fails
     /// or comes too late leaves the wait at [`TurnTaking::end_of_turn`].
@@ -695,18 +702,14 @@ impl Conversation {
     }
 
     /// When a pause is long enough to transcribe and judge what was said: `pause_check` after
-    /// the real end of speech once the detector has let go, and twice that while it still
-    /// calls the silence voiced. Its score decays for 100-500 ms after a voice (longest on
-    /// phone audio), so the transcript is ready when the turn's wait ends instead of a
-    /// transcription's time after the detector lets go; but the short dips between a
-    /// speaker's phrases, which it holds through, are not each transcribed and judged for
-    /// nothing.
+    /// the real end of speech, whether or not the detector has let go. Its score decays for
+    /// 100-500 ms after a voice (longest on phone audio), so the transcript is ready when
+    /// the turn's wait ends instead of a transcription's time after the detector lets go.
+    /// Many such pauses are the short dips between a speaker's phrases: their transcripts
+    /// are not committed until the detector lets go ([`Utterance::settle`]), and are
+    /// cancelled when the voice comes back.
     fn pause_check_at(&self, utterance: &Utterance) -> Pos {
-        let check = match self.inbound.scored_until() > utterance.last_voiced() {
-            true => self.config.pause_check,
-            false => 2 * self.config.pause_check,
-        };
-        utterance.speech_end() + span(check)
+        utterance.speech_end() + span(self.config.pause_check)
     }
 
     /// Whether the pause has been heard up to its check: the audio up to it was scored, or
@@ -775,7 +778,20 @@ impl Conversation {
             _ => Some(SpeechRun { start, last: end }),
         };
         match &mut self.utterance {
-            Some(utterance) => utterance.voiced(end, frame.level_db),
+            Some(utterance) => {
+                if let Some(job) = utterance.voiced(end, frame.level_db)
+                    && self.transcribing == Some(job)
+                {
+                    self.transcribing = None;
+                    utterance.span.in_scope(|| {
+                        debug!(
+                            speech_end_ms = ms_at(utterance.speech_end()),
+                            "the candidate went on; the pause's transcription is cancelled"
+                        );
+                    });
+                    self.actions.push_back(Action::CancelTranscription { job });
+                }
+            }
             None => {
                 let audio_start = start
                     .saturating_sub(span(PREROLL))
@@ -998,7 +1014,8 @@ impl Conversation {
             }
             Floor::Ending => {
                 if utterance.needs_chunk() && self.transcribing.is_none() {
-                    self.transcribe_up_to(self.inbound.end());
+                    // The caller hung up: no more voice will come.
+                    self.transcribe_up_to(self.inbound.end(), true);
                 }
                 if let Some(heard) = self.utterance.as_ref().and_then(Utterance::heard) {
                     if let Some(utterance) = self.utterance.take() {
@@ -1011,6 +1028,13 @@ impl Conversation {
                 if !self.pause_heard(utterance, now) {
                     return;
                 }
+                let settled = self.detector_let_go(utterance, now);
+                if settled && let Some(utterance) = &mut self.utterance {
+                    utterance.settle();
+                }
+                let Some(utterance) = &self.utterance else {
+                    return;
+                };
                 let voiced = self.frames_span(utterance.voiced_frames());
                 if voiced < self.config.min_speech && !utterance.has_chunks() {
                     self.utterance = None;
@@ -1023,7 +1047,7 @@ impl Conversation {
                     && utterance.needs_chunk()
                     && self.transcribing.is_none()
                 {
-                    self.transcribe_up_to(self.inbound.end());
+                    self.transcribe_up_to(self.inbound.end(), settled);
                 }
                 let Some(utterance) = &self.utterance else {
                     return;
@@ -1062,14 +1086,26 @@ impl Conversation {
         });
     }
 
-    fn transcribe_up_to(&mut self, end: Pos) {
+    /// Transcribes the utterance's audio not yet committed, up to `end`; `settled` when the
+    /// detector has let go of the voice, so a long part may be committed now.
+    fn transcribe_up_to(&mut self, end: Pos, settled: bool) {
         let job = JobId(self.next_id());
         let Some(utterance) = &mut self.utterance else {
             return;
         };
         let from = utterance.audio_from();
         let audio = self.inbound.audio(from, end);
-        utterance.add_chunk(job, end, span(COMMIT_AFTER));
+        utterance.add_chunk(job, end, span(COMMIT_AFTER), settled);
+        utterance.span.in_scope(|| {
+            debug!(
+                from_ms = ms_at(from),
+                to_ms = ms_at(end),
+                speech_end_ms = ms_at(utterance.speech_end()),
+                last_voiced_ms = ms_at(utterance.last_voiced()),
+                settled,
+                "transcribing"
+            );
+        });
         self.transcribing = Some(job);
         self.actions.push_back(Action::Transcribe {
             job,

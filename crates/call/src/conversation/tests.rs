@@ -113,6 +113,7 @@ struct Sim {
     verdict: Option<f32>,
     /// When each transcription and judgement was asked for.
     transcriptions: Vec<Duration>,
+    cancellations: Vec<Duration>,
     judgements: Vec<Duration>,
     decide_delay: Duration,
     voice_delay: Duration,
@@ -179,6 +180,7 @@ impl Sim {
             judge_delay: ms_(50),
             verdict: None,
             transcriptions: Vec::new(),
+            cancellations: Vec::new(),
             judgements: Vec::new(),
             decide_delay: ms_(20),
             voice_delay: ms_(60),
@@ -265,6 +267,11 @@ impl Sim {
                 self.transcriptions.push(now);
                 let heard = Heard { text, closing };
                 self.later(now + self.stt_delay, Pending::Transcript(job, heard));
+            }
+            Action::CancelTranscription { job } => {
+                self.pending
+                    .retain(|(_, _, what)| !matches!(what, Pending::Transcript(j, _) if *j == job));
+                self.cancellations.push(now);
             }
             Action::JudgeTurn { job, audio } => {
                 let heard_from =
@@ -1020,17 +1027,50 @@ fn pauses_count_from_the_real_end_of_speech_not_the_detectors_hangover() {
         ms_between(speech_end, ms_(latency.speech_end_ms)).abs() <= 16,
         "the latency counts from the real end: {latency:?}"
     );
-    // The transcription starts as the detector lets go, 256 ms after the real end (sooner
-    // than twice pause_check, which a detector holding on longer would have waited for): the
-    // transcript is ready long before the turn's wait is over.
-    let let_go = speech_end + ms_(256);
-    let asked = ms_between(let_go, sim.transcriptions[0]);
+    // The transcription starts pause_check after the real end, though the detector holds on
+    // until 256 ms: the transcript is ready long before the turn's wait is over.
+    let check = speech_end + TurnTaking::default().pause_check;
+    let asked = ms_between(check, sim.transcriptions[0]);
     assert!((0..=40).contains(&asked), "transcribed {asked} ms after");
     assert_eq!(
         sim.transcriptions.len(),
         1,
         "the hangover did not make it stale"
     );
+}
+
+#[test]
+fn a_dip_the_detector_holds_through_is_transcribed_but_cancelled_when_the_voice_returns() {
+    let mut sim = Sim::judged(vec![]);
+    // Still transcribing the dip when the voice comes back.
+    sim.stt_delay = ms_(400);
+    let greeting = sim.next_turn(Speaker::Interviewer);
+    let start = ms_(greeting.end_ms + 500);
+    // A 220 ms dip after 4.5 s: long enough to check, too short for the detector (240 ms
+    // of hangover) to let go, and past the length at which a part would be committed.
+    sim.speak(start, ms_(4500), "First we profiled the service");
+    let resumed = start + ms_(4720);
+    sim.speak(resumed, ms_(1500), "and then we cached it.");
+    let answer = sim.next_turn(Speaker::Candidate);
+    // Had the dip's part been committed, its cancelled transcript would never come and the
+    // turn would never end.
+    assert_eq!(
+        answer.text,
+        "First we profiled the service and then we cached it."
+    );
+    assert_eq!(sim.cancellations.len(), 1, "{:?}", sim.cancellations);
+    let cancelled = ms_between(resumed, sim.cancellations[0]);
+    assert!(
+        (0..=60).contains(&cancelled),
+        "cancelled {cancelled} ms after the voice returned"
+    );
+    let dip_check = start + ms_(4500) + TurnTaking::default().pause_check;
+    let asked = ms_between(dip_check, sim.transcriptions[0]);
+    assert!(
+        (0..=40).contains(&asked),
+        "the dip transcribed {asked} ms after"
+    );
+    assert_eq!(sim.transcriptions.len(), 2, "the dip's and the answer's");
 }
 
 #[test]

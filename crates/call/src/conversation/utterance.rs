@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tracing::Span;
-use viva_speech::{Talkspurt, VAD_FRAME_SAMPLES};
+use viva_speech::{Talkspurt, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE};
 
 use super::timeline::Pos;
 use super::{Heard, JobId};
@@ -40,6 +40,12 @@ pub(crate) fn sounds_unfinished(text: &str) -> bool {
     TRAILING_WORDS.contains(&word.as_str())
 }
 
+/// A detector still calling the audio voiced this long after the voice's level fell hears a
+/// voice the level missed (one too soft for its mark), so what was transcribed and judged
+/// before is stale. A shorter hold is the detector's score decaying over the voice's tail
+/// and the line's noise: on 8 kHz phone audio it holds 300-600 ms.
+const SOFT_VOICE: Pos = 800 * VAD_SAMPLE_RATE as Pos / 1000;
+
 /// A transcription covering `..end` of the utterance's audio.
 struct Chunk {
     job: JobId,
@@ -47,6 +53,8 @@ struct Chunk {
     /// Kept even if the candidate goes on speaking (long answers are transcribed in parts,
     /// so no single transcription grows too long).
     committed: bool,
+    /// Long enough to commit once the pause it was asked in proves a real one.
+    committable: bool,
     heard: Option<Heard>,
 }
 
@@ -93,12 +101,13 @@ impl Utterance {
     }
 
     /// A voiced detector frame ending at `end`, `level_db` loud. Speech (by its level, not
-    /// the detector's score decaying over the voice's tail) after the audio a transcript or
-    /// judgement covered makes it stale, unless the transcript was committed.
-    pub fn voiced(&mut self, end: Pos, level_db: f32) {
+    /// the detector's score decaying over the voice's tail; see [`Self::spoken_until`])
+    /// after the audio a transcript or judgement covered makes it stale, unless the
+    /// transcript was committed. Returns the job of a stale transcription still running.
+    pub fn voiced(&mut self, end: Pos, level_db: f32) -> Option<JobId> {
         self.talkspurt.voiced(end, level_db);
         self.voiced_frames += 1;
-        let spoken = self.speech_end();
+        let spoken = self.spoken_until();
         if self.judged_until.is_some_and(|until| spoken > until) {
             self.judgement = None;
             self.judged_until = None;
@@ -108,9 +117,14 @@ impl Utterance {
         {
             self.text_ready_at = None;
             if !last.committed {
-                self.chunks.pop();
+                return self
+                    .chunks
+                    .pop()
+                    .filter(|c| c.heard.is_none())
+                    .map(|c| c.job);
             }
         }
+        None
     }
 
     /// The end-of-turn model was asked (`job`) about the audio up to `until`.
@@ -137,6 +151,17 @@ impl Utterance {
         self.talkspurt.speech_end(VAD_FRAME_SAMPLES as Pos)
     }
 
+    /// How far the candidate's words may reach, for what a transcript must cover: the end
+    /// of speech by level, unless the detector has held on so long past it that it hears a
+    /// voice the level missed. Not [`Self::speech_end`], which the detector's hold pushes
+    /// on after 400 ms: a transcript finished in the pause would be thrown away 10 ms later
+    /// and done again.
+    fn spoken_until(&self) -> Pos {
+        self.talkspurt
+            .level_end()
+            .max(self.last_voiced().saturating_sub(SOFT_VOICE))
+    }
+
     /// Number of voiced detector frames so far.
     pub fn voiced_frames(&self) -> u32 {
         self.voiced_frames
@@ -156,21 +181,35 @@ impl Utterance {
     pub fn needs_chunk(&self) -> bool {
         self.chunks
             .last()
-            .is_none_or(|c| c.end <= self.speech_end())
+            .is_none_or(|c| c.end <= self.spoken_until())
     }
 
-    /// Records a transcription of `audio_from()..end`; it is committed when at least
-    /// `commit_after` long.
-    pub fn add_chunk(&mut self, job: JobId, end: Pos, commit_after: Pos) {
-        let committed = end.saturating_sub(self.next_chunk_start) >= commit_after;
+    /// Records a transcription of `audio_from()..end`; one at least `commit_after` long is
+    /// committed now if the pause is `settled` (the detector let go of the voice), else when
+    /// it is ([`Self::settle`]). A dip between phrases that the detector holds through is no
+    /// place to cut an answer: a word cut there is heard as two wrong ones.
+    pub fn add_chunk(&mut self, job: JobId, end: Pos, commit_after: Pos, settled: bool) {
         self.chunks.push(Chunk {
             job,
             end,
-            committed,
+            committed: false,
+            committable: end.saturating_sub(self.next_chunk_start) >= commit_after,
             heard: None,
         });
-        if committed {
-            self.next_chunk_start = end;
+        if settled {
+            self.settle();
+        }
+    }
+
+    /// The detector let go of the voice in the current pause: a long enough transcription
+    /// asked in it is committed.
+    pub fn settle(&mut self) {
+        if let Some(last) = self.chunks.last_mut()
+            && last.committable
+            && !last.committed
+        {
+            last.committed = true;
+            self.next_chunk_start = last.end;
         }
     }
 
@@ -254,7 +293,7 @@ mod tests {
         let mut u = Utterance::new(1000, 1256, -20.0, 0, Span::none());
         assert!(u.needs_chunk());
         assert_eq!(u.heard(), None);
-        u.add_chunk(JobId(1), 2000, 10_000);
+        u.add_chunk(JobId(1), 2000, 10_000, true);
         assert!(!u.needs_chunk());
         assert_eq!(u.heard(), None);
         assert!(u.transcribed(JobId(1), &heard(" We used Redis. "), Duration::from_secs(1)));
@@ -263,7 +302,11 @@ mod tests {
         // The candidate goes on: the speculative part is dropped, its late result ignored.
         u.judging(JobId(2), 2000);
         u.judgement = Some(PauseJudgement::Judged(0.99));
-        u.voiced(2356, -20.0);
+        assert_eq!(
+            u.voiced(2356, -20.0),
+            None,
+            "its transcription had finished"
+        );
         assert!(u.needs_chunk());
         assert_eq!(u.text_ready_at, None);
         assert_eq!(u.judgement, None, "the judgement of the pause went with it");
@@ -276,7 +319,7 @@ mod tests {
         for end in (768..=8192).step_by(256) {
             u.voiced(end, -20.0);
         }
-        u.add_chunk(JobId(1), 11_000, 128_000);
+        u.add_chunk(JobId(1), 11_000, 128_000, true);
         u.judging(JobId(2), 11_000);
         u.transcribed(JobId(1), &heard("We used Redis."), Duration::from_secs(1));
         // The detector still calls 200 ms of the fading tail voiced, 40 dB down.
@@ -296,14 +339,62 @@ mod tests {
     }
 
     #[test]
+    fn a_long_part_asked_while_the_detector_holds_is_committed_only_once_it_lets_go() {
+        let mut u = Utterance::new(0, 256, -20.0, 0, Span::none());
+        u.voiced(200_000, -20.0);
+        // A dip between phrases: the detector still calls it voiced.
+        u.add_chunk(JobId(1), 200_100, 128_000, false);
+        assert_eq!(u.audio_from(), 0, "not committed at a dip");
+        assert_eq!(
+            u.voiced(200_456, -20.0),
+            Some(JobId(1)),
+            "the voice came back: the running transcription is stale"
+        );
+        assert!(!u.has_chunks());
+        // A real pause: the detector lets go before the voice comes back.
+        u.add_chunk(JobId(2), 210_000, 128_000, false);
+        u.settle();
+        assert_eq!(u.audio_from(), 210_000);
+        assert_eq!(u.voiced(210_456, -20.0), None, "a committed part stays");
+        assert!(u.has_chunks());
+        // A short part is never committed, settled or not.
+        u.add_chunk(JobId(3), 211_000, 128_000, true);
+        assert_eq!(u.audio_from(), 210_000);
+    }
+
+    #[test]
+    fn a_long_hold_keeps_the_transcript_until_it_must_be_a_voice_the_level_missed() {
+        let mut u = Utterance::new(256, 512, -20.0, 0, Span::none());
+        for end in (768..=8192).step_by(256) {
+            u.voiced(end, -20.0);
+        }
+        // Transcribed 160 ms after the voice's level fell.
+        u.add_chunk(JobId(1), 8192 + 2560, 128_000, false);
+        // A phone line's detector holds on 600 ms over a tail 40 dB down: the end of speech
+        // the pauses count from moves on, the transcript stays.
+        for end in (8448..=8192 + 9600).step_by(256) {
+            assert_eq!(u.voiced(end, -60.0), None);
+        }
+        assert!(u.speech_end() > 8192);
+        assert!(!u.needs_chunk(), "the transcript covers the words");
+        // Held on 800 ms past the transcript's audio, it hears a voice the level missed.
+        let mut stale = None;
+        for end in (8192 + 9856..=8192 + 2560 + 12_800 + 256).step_by(256) {
+            stale = stale.or(u.voiced(end, -60.0));
+        }
+        assert_eq!(stale, Some(JobId(1)));
+        assert!(u.needs_chunk());
+    }
+
+    #[test]
     fn long_parts_are_committed_and_joined() {
         let mut u = Utterance::new(0, 256, -20.0, 0, Span::none());
         u.voiced(200_000, -20.0);
-        u.add_chunk(JobId(1), 200_100, 128_000);
+        u.add_chunk(JobId(1), 200_100, 128_000, true);
         assert_eq!(u.audio_from(), 200_100);
         u.voiced(200_456, -20.0);
         assert!(u.has_chunks(), "a committed part survives new speech");
-        u.add_chunk(JobId(2), 201_000, 128_000);
+        u.add_chunk(JobId(2), 201_000, 128_000, true);
         assert_eq!(u.audio_from(), 200_100, "a short part is speculative");
         let closed = Heard {
             text: "and it worked.".into(),
